@@ -1,0 +1,1 @@
+"""Deployment rendering: one spec in, docker compose, librechat.yaml and Caddyfile out."""

@@ -1,0 +1,163 @@
+"""The `toolpark` command: serve plugins, list them, run the whole set, scaffold new ones."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import click
+
+from core.host import Host
+from core.librechat import mcp_servers_block
+from core.loading import PluginLoadError, available_plugins, load_plugins
+from core.logs import configure_logging
+from core.plugin import Plugin
+from core.runtime import PluginRuntime
+from core.scaffold import new_plugin
+from core.settings import HostSettings, env_prefix, read_config, setting_rows
+
+FIRST_PARTY = "mcp_servers."
+
+
+def _host_settings(config: dict[str, Any], **cli: Any) -> HostSettings:
+    """Host settings from env and `[host]`, with the options given on the command line on top."""
+    from core.settings import load_settings
+
+    return load_settings(
+        HostSettings,
+        prefix="TOOLPARK_",
+        table=config.get("host", {}),
+        **{k: v for k, v in cli.items() if v is not None},
+    )
+
+
+def _runtimes(plugins: list[Plugin[Any, Any]], config: dict[str, Any]) -> list[PluginRuntime]:
+    try:
+        return [PluginRuntime.configure(p, config) for p in plugins]
+    except Exception as exc:  # a settings error names the field and the env var to fix
+        raise click.ClickException(str(exc)) from exc
+
+
+def _load(names: tuple[str, ...], settings: HostSettings) -> list[Plugin[Any, Any]]:
+    chosen: list[str] | None = list(names) or None
+    if chosen is None and settings.load_plugins:
+        chosen = [n.strip() for n in settings.load_plugins.split(",") if n.strip()]
+    try:
+        return load_plugins(chosen)
+    except PluginLoadError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+@click.version_option(package_name="toolpark")
+def main() -> None:
+    """toolpark: MCP tool servers for self-hosted assistants."""
+
+
+@main.command()
+@click.argument("plugins", nargs=-1)
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
+@click.option("--host", help="Address to bind (HTTP). Default 127.0.0.1.")
+@click.option("--port", type=int, help="Port to bind (HTTP). Default 8765.")
+@click.option("--combined/--no-combined", default=None, help="Also serve all tools together at /mcp.")
+@click.option("--stateless/--no-stateless", default=None, help="No MCP sessions: for replicas behind a load balancer.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="toolpark.toml to read.")
+def serve(
+    plugins: tuple[str, ...],
+    transport: str,
+    host: str | None,
+    port: int | None,
+    combined: bool | None,
+    stateless: bool | None,
+    config_path: Path | None,
+) -> None:
+    """Serve PLUGINS (default: every installed one) over stdio or streamable HTTP."""
+    config = read_config(config_path)
+    settings = _host_settings(config, host=host, port=port, combined=combined, stateless=stateless)
+    configure_logging(settings.log_level)
+    served = Host(_runtimes(_load(plugins, settings), config), settings)
+    if transport == "stdio":
+        anyio.run(served.serve_stdio)
+        return
+    base = f"http://{settings.host}:{settings.port}"
+    for name, url in served.endpoints(base).items():
+        click.echo(f"{name}: {url}", err=True)
+    served.uvicorn_server().run()
+
+
+@main.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_plugins(as_json: bool) -> None:
+    """Installed plugins, their tools, and their settings with env var names."""
+    try:
+        plugins = load_plugins()
+    except PluginLoadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    described = [_describe(p) for p in plugins]
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    for plugin in described:
+        click.echo(f"{plugin['name']} {plugin['version']}: {plugin['description']}")
+        click.echo("  tools:")
+        for tool in plugin["tools"]:
+            click.echo(f"    {tool['name']}: {tool['summary']}")
+        click.echo("  settings:")
+        for row in plugin["settings"]:
+            click.echo(f"    {row['env']} ({row['type']}, default {row['default']}): {row['description']}")
+
+
+def _describe(plugin: Plugin[Any, Any]) -> dict[str, Any]:
+    return {
+        "name": plugin.name,
+        "version": plugin.version,
+        "description": plugin.description,
+        "tools": [{"name": t.name, "summary": t.description.splitlines()[0]} for t in plugin.tools.values()],
+        "settings": [row.__dict__ for row in setting_rows(plugin.settings_model, env_prefix(plugin.name))],
+    }
+
+
+@main.command()
+@click.option("--host", help="Address to bind. Default 127.0.0.1.")
+@click.option("--port", type=int, help="Port to bind. Default 8765.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="toolpark.toml to read.")
+def up(host: str | None, port: int | None, config_path: Path | None) -> None:
+    """Run every first-party server over HTTP on embedded defaults, and print how to connect."""
+    config = read_config(config_path)
+    settings = _host_settings(config, host=host, port=port)
+    configure_logging(settings.log_level)
+    found = available_plugins()
+    first_party = sorted(n for n, ep in found.items() if ep.value.startswith(FIRST_PARTY))
+    # Until the first-party servers are installed, serve whatever plugins are.
+    names = tuple(first_party) if first_party else ()
+    served = Host(_runtimes(_load(names, settings), config), settings)
+    endpoints = served.endpoints(f"http://{settings.host}:{settings.port}")
+    click.echo("toolpark endpoints:")
+    for name, url in endpoints.items():
+        click.echo(f"  {name}: {url}")
+    click.echo("\nFor librechat.yaml:\n")
+    click.echo(mcp_servers_block(endpoints))
+    sys.stdout.flush()
+    served.uvicorn_server().run()
+
+
+@main.group()
+def plugin() -> None:
+    """Write new plugins."""
+
+
+@plugin.command(name="new")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+@click.option("--description", help="One line saying what the plugin does.")
+def plugin_new(name: str, directory: Path, description: str | None) -> None:
+    """Create the package toolpark-NAME from the plugin template."""
+    try:
+        target = new_plugin(name, directory, description)
+    except (ValueError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {target}")
+    click.echo(f'next: cd {target} && pip install -e ".[test]" && python -m pytest')

@@ -1,0 +1,95 @@
+"""What a tool receives about its call: settings, state, and the ways to talk back to the client."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.resolve import ElicitationResult
+from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp_types import CreateMessageResult, LoggingLevel, SamplingMessage, TextContent
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from core.subscriptions import Subscriptions
+
+__all__ = ["ToolContext"]
+
+SettingsT = TypeVar("SettingsT")
+StateT = TypeVar("StateT")
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+_LEVELS: tuple[LoggingLevel, ...] = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
+class ToolContext(Generic[SettingsT, StateT]):
+    """The context of one tool call.
+
+    `settings` is the plugin's settings, `state` what its lifespan yielded. The methods send
+    progress, log messages and resource updates to the client, and ask it for sampling or
+    elicitation. `sdk` is the MCP SDK's own context, for what this class does not cover.
+    """
+
+    __slots__ = ("_subscriptions", "plugin", "sdk", "settings", "state")
+
+    def __init__(
+        self,
+        *,
+        plugin: str,
+        settings: SettingsT,
+        state: StateT,
+        sdk: Context[Any, Any],
+        subscriptions: Subscriptions,
+    ) -> None:
+        self.plugin = plugin
+        self.settings = settings
+        self.state = state
+        self.sdk = sdk
+        self._subscriptions = subscriptions
+
+    @property
+    def request_id(self) -> str:
+        return self.sdk.request_id
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The HTTP request's headers (lower-case names); empty over stdio."""
+        return self.sdk.headers or {}
+
+    async def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Report progress; sent only when the client asked for it with a progress token."""
+        await self.sdk.report_progress(done, total, message)
+
+    async def log(self, level: LoggingLevel, message: str, **data: Any) -> None:
+        """Send a log message to the client, honouring the level it set with `logging/setLevel`."""
+        if _LEVELS.index(level) < _LEVELS.index(self._subscriptions.log_level(self.sdk.session)):
+            return
+        payload: Any = {"message": message, **data} if data else message
+        # The SDK marks client logging deprecated for the 2026-07-28 protocol; handshake-era
+        # clients such as LibreChat still rely on it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await self.sdk.log(level, payload, logger_name=self.plugin)
+
+    async def sample(self, prompt: str, *, max_tokens: int = 512, system_prompt: str | None = None) -> str:
+        """Ask the client's model to complete `prompt`; returns its text."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            result: CreateMessageResult = await self.sdk.session.create_message(
+                messages=[SamplingMessage(role="user", content=TextContent(type="text", text=prompt))],
+                max_tokens=max_tokens,
+                system_prompt=system_prompt,
+                related_request_id=self.sdk.request_id,
+            )
+        content = result.content
+        return content.text if isinstance(content, TextContent) else ""
+
+    async def elicit(self, message: str, schema: type[SchemaT]) -> ElicitationResult[SchemaT]:
+        """Ask the user for structured input described by a flat pydantic model."""
+        return await self.sdk.elicit(message, schema)
+
+    async def resource_updated(self, uri: str) -> None:
+        """Tell every client subscribed to `uri` that it changed."""
+        await self._subscriptions.notify_updated(uri)

@@ -1,0 +1,153 @@
+"""The host: runs loaded plugins and serves them over stdio or streamable HTTP.
+
+Over HTTP one ASGI app serves each plugin at `/<plugin>/mcp`, optionally all of them together
+at `/mcp`, plus `/healthz` (the process answers) and `/readyz` (every plugin can serve).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+import uvicorn
+from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from core.events import MemoryEventStore
+from core.runtime import PluginRuntime
+from core.server import build_server
+from core.settings import HostSettings
+from core.subscriptions import Subscriptions
+
+__all__ = ["Host", "is_loopback"]
+
+logger = logging.getLogger("toolpark.host")
+
+_LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` keeps the server reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Host:
+    """The plugins of one process and the MCP servers built from them."""
+
+    def __init__(self, runtimes: Sequence[PluginRuntime], settings: HostSettings | None = None) -> None:
+        if not runtimes:
+            raise ValueError("no plugins to serve: install one, or check TOOLPARK_LOAD_PLUGINS")
+        self.runtimes = list(runtimes)
+        self.settings = settings or HostSettings()
+        self.subscriptions = Subscriptions()
+
+    def server(self, runtime: PluginRuntime) -> MCPServer[Any]:
+        return build_server([runtime], self.subscriptions)
+
+    def combined_server(self) -> MCPServer[Any]:
+        return build_server(self.runtimes, self.subscriptions, prefix_tools=True)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Host]:
+        """Every plugin's lifespan, entered in order and closed in reverse."""
+        async with AsyncExitStack() as stack:
+            for runtime in self.runtimes:
+                await stack.enter_async_context(runtime.running())
+            yield self
+
+    async def serve_stdio(self) -> None:
+        """Serve over stdin/stdout: one plugin as itself, several as one combined server."""
+        server = self.server(self.runtimes[0]) if len(self.runtimes) == 1 else self.combined_server()
+        async with self.running():
+            await server.run_stdio_async()
+
+    def transport_security(self) -> TransportSecuritySettings:
+        """DNS-rebinding protection: on for loopback binds, and wherever allowed hosts are configured."""
+        extra = [h.strip() for h in (self.settings.allowed_hosts or "").split(",") if h.strip()]
+        if not is_loopback(self.settings.host) and not extra:
+            return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        hosts = [*(f"{name}:*" for name in _LOCAL_NAMES), *_LOCAL_NAMES, *extra]
+        origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
+        return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+
+    def http_app(self) -> Starlette:
+        """The ASGI app: `/<plugin>/mcp` per plugin, `/mcp` when combined, `/healthz`, `/readyz`."""
+        security = self.transport_security()
+        stateless = self.settings.stateless
+        managers: list[StreamableHTTPSessionManager] = []
+
+        def endpoint(server: MCPServer[Any]) -> StreamableHTTPASGIApp:
+            manager = StreamableHTTPSessionManager(
+                app=server._lowlevel_server,
+                event_store=None if stateless else MemoryEventStore(),
+                retry_interval=1000,
+                stateless=stateless,
+                security_settings=security,
+            )
+            managers.append(manager)
+            return StreamableHTTPASGIApp(manager)
+
+        routes = [Route(f"/{r.name}/mcp", endpoint=endpoint(self.server(r))) for r in self.runtimes]
+        if self.settings.combined:
+            routes.append(Route("/mcp", endpoint=endpoint(self.combined_server())))
+        routes += [Route("/healthz", self._healthz), Route("/readyz", self._readyz)]
+
+        @asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            async with AsyncExitStack() as stack:
+                await stack.enter_async_context(self.running())
+                for manager in managers:
+                    await stack.enter_async_context(manager.run())
+                yield
+
+        return Starlette(routes=routes, lifespan=lifespan)
+
+    async def _healthz(self, request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def _readyz(self, request: Request) -> JSONResponse:
+        checks: dict[str, dict[str, Any]] = {}
+
+        async def check(runtime: PluginRuntime) -> None:
+            ready, detail = await runtime.check()
+            checks[runtime.name] = {"ready": ready, "detail": detail}
+
+        async with anyio.create_task_group() as group:
+            for runtime in self.runtimes:
+                group.start_soon(check, runtime)
+        ready = all(c["ready"] for c in checks.values())
+        return JSONResponse({"ready": ready, "plugins": checks}, status_code=200 if ready else 503)
+
+    def uvicorn_server(self, *, log_config: dict[str, Any] | None = None) -> uvicorn.Server:
+        config = uvicorn.Config(
+            self.http_app(),
+            host=self.settings.host,
+            port=self.settings.port,
+            log_config=log_config,
+            log_level=self.settings.log_level.lower(),
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
+        return uvicorn.Server(config)
+
+    def endpoints(self, base_url: str) -> dict[str, str]:
+        """Each plugin's MCP URL under `base_url` (and `toolpark` for the combined endpoint)."""
+        urls = {r.name: f"{base_url}/{r.name}/mcp" for r in self.runtimes}
+        if self.settings.combined:
+            urls["toolpark"] = f"{base_url}/mcp"
+        return urls

@@ -1,0 +1,268 @@
+"""Builds the MCP server for one or more plugins, and runs every tool call under its limits.
+
+The MCP SDK's `MCPServer` derives schemas and converts results; `tools/call` is handled here so
+that each call gets its plugin's context, a timeout, a concurrency slot and a result-size cap,
+and so that every failure becomes an `isError` result a model can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import UnexpectedToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import (
+    CallToolRequestParams,
+    CallToolResult,
+    CompleteRequestParams,
+    CompleteResult,
+    Completion,
+    EmptyResult,
+    InputRequiredResult,
+    SetLevelRequestParams,
+    SubscribeRequestParams,
+    UnsubscribeRequestParams,
+)
+from pydantic import ValidationError
+
+from core.context import ToolContext
+from core.errors import ToolError, describe_validation_error, error_result, incident_id
+from core.plugin import ToolSpec
+from core.runtime import PluginRuntime
+from core.subscriptions import Subscriptions
+
+__all__ = ["build_server", "result_size"]
+
+logger = logging.getLogger("toolpark.calls")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    runtime: PluginRuntime
+    spec: ToolSpec
+    tool: Tool
+
+
+@contextmanager
+def _root_logging_untouched() -> Iterator[None]:
+    """`MCPServer()` calls `logging.basicConfig`; a library must leave logging to the application."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def build_server(
+    runtimes: Sequence[PluginRuntime],
+    subscriptions: Subscriptions,
+    *,
+    name: str | None = None,
+    prefix_tools: bool = False,
+) -> MCPServer[Any]:
+    """One MCP server exposing the tools, resources and prompts of `runtimes`.
+
+    With `prefix_tools`, tool names become `<plugin>_<tool>` so that several plugins can share
+    one endpoint without collisions.
+    """
+    entries: dict[str, _Entry] = {}
+    for runtime in runtimes:
+        for spec in runtime.plugin.tools.values():
+            exposed = f"{runtime.name.replace('-', '_')}_{spec.name}" if prefix_tools else spec.name
+            if exposed in entries:
+                raise ValueError(f"tool {exposed!r} is declared by two plugins")
+            entries[exposed] = _Entry(runtime, spec, _sdk_tool(spec, exposed))
+
+    only = runtimes[0].plugin if len(runtimes) == 1 else None
+    with _root_logging_untouched():
+        server: MCPServer[Any] = MCPServer(
+            name=name or (only.name if only else "toolpark"),
+            version=only.version if only else "",
+            instructions="\n\n".join(r.plugin.instructions for r in runtimes if r.plugin.instructions) or None,
+            tools=[entry.tool for entry in entries.values()],
+        )
+    for runtime in runtimes:
+        for resource in runtime.plugin.resources:
+            server.resource(resource.uri, **resource.options)(resource.fn)
+        for prompt in runtime.plugin.prompts:
+            server.prompt(**prompt.options)(prompt.fn)
+    _add_completion(server, runtimes)
+    _add_session_handlers(server, subscriptions)
+    server._lowlevel_server.add_request_handler(
+        "tools/call", CallToolRequestParams, _ToolCaller(server, entries, subscriptions)
+    )
+    return server
+
+
+def _sdk_tool(spec: ToolSpec, exposed: str) -> Tool:
+    tool = Tool.from_function(
+        spec.fn,
+        name=exposed,
+        title=spec.title,
+        description=spec.description,
+        context_kwarg=spec.context_param,
+        annotations=spec.annotations,
+        structured_output=spec.structured_output,
+    )
+    if spec.input_schema is not None:
+        tool.parameters = spec.input_schema
+    return tool
+
+
+def _add_completion(server: MCPServer[Any], runtimes: Sequence[PluginRuntime]) -> None:
+    handlers = [r.plugin.completion_handler for r in runtimes if r.plugin.completion_handler]
+    if not handlers:
+        return
+
+    async def complete(ctx: ServerRequestContext[Any, Any], params: CompleteRequestParams) -> CompleteResult:
+        for handler in handlers:
+            found = await handler(params.ref, params.argument, params.context)
+            if found is not None:
+                return CompleteResult(completion=found)
+        return CompleteResult(completion=Completion(values=[], total=0, has_more=False))
+
+    server._lowlevel_server.add_request_handler("completion/complete", CompleteRequestParams, complete)
+
+
+def _add_session_handlers(server: MCPServer[Any], subscriptions: Subscriptions) -> None:
+    async def subscribe(ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
+        subscriptions.subscribe(ctx.session, str(params.uri))
+        return EmptyResult()
+
+    async def unsubscribe(ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams) -> EmptyResult:
+        subscriptions.unsubscribe(ctx.session, str(params.uri))
+        return EmptyResult()
+
+    async def set_level(ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams) -> EmptyResult:
+        subscriptions.set_log_level(ctx.session, params.level)
+        return EmptyResult()
+
+    lowlevel = server._lowlevel_server
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
+    lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
+
+
+def result_size(result: CallToolResult) -> int:
+    """Bytes the result's payload takes on the wire, near enough to enforce a cap."""
+    size = 0
+    for block in result.content:
+        for attr in ("text", "data"):
+            value = getattr(block, attr, None)
+            if isinstance(value, str):
+                size += len(value.encode())
+        inner = getattr(block, "resource", None)
+        if inner is not None:
+            size += len((getattr(inner, "text", None) or getattr(inner, "blob", None) or "").encode())
+    if result.structured_content is not None:
+        # The SDK's text rendering of structured output is the same JSON, so the text size stands for it.
+        size *= 2
+    return size
+
+
+class _ToolCaller:
+    """The `tools/call` handler: lookup, context, limits, and error mapping."""
+
+    def __init__(self, server: MCPServer[Any], entries: dict[str, _Entry], subscriptions: Subscriptions) -> None:
+        self.server = server
+        self.entries = entries
+        self.subscriptions = subscriptions
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
+    ) -> CallToolResult | InputRequiredResult:
+        entry = self.entries.get(params.name)
+        if entry is None:
+            known = ", ".join(sorted(self.entries)) or "none"
+            return error_result(f"Unknown tool '{params.name}'. Available tools: {known}.")
+        runtime = entry.runtime
+        if runtime.status != "ready":
+            return error_result(
+                f"The '{runtime.name}' server is not ready ({runtime.failure or runtime.status}). "
+                "Try again later; if it persists, the operator must fix its configuration."
+            )
+        sdk = Context(
+            request_context=ctx,
+            mcp_server=self.server,
+            input_params=params,
+            subscriptions=self.server._subscriptions,
+        )
+        tool_ctx = ToolContext(
+            plugin=runtime.name,
+            settings=runtime.settings,
+            state=runtime.state,
+            sdk=sdk,
+            subscriptions=self.subscriptions,
+        )
+        timeout = entry.spec.timeout_s or runtime.settings.call_timeout_s
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            # The timeout also bounds the wait for a free slot, so an overloaded plugin answers in time.
+            with anyio.fail_after(timeout):
+                async with runtime.limiter:
+                    # The SDK hands `tool_ctx` to the parameter we named as the context one; it is
+                    # typed for its own Context, which ToolContext wraps.
+                    result = await entry.tool.run(
+                        params.arguments or {},
+                        tool_ctx,  # type: ignore[arg-type]
+                        convert_result=True,
+                    )
+            if isinstance(result, CallToolResult):
+                size = result_size(result)
+                if size > runtime.settings.max_result_bytes:
+                    outcome = "too_large"
+                    return error_result(
+                        f"Tool '{params.name}' produced {size} bytes, more than this server's limit of "
+                        f"{runtime.settings.max_result_bytes}. Ask for less: a narrower query, fewer items, "
+                        "or a smaller page (max_length / start_index where the tool has them)."
+                    )
+                if result.is_error:
+                    outcome = "error"
+            return result  # type: ignore[no-any-return]
+        except TimeoutError:
+            outcome = "timeout"
+            return error_result(
+                f"Tool '{params.name}' did not finish within {timeout:g} s and was cancelled. "
+                "Try a smaller request, or try again later if the server is busy."
+            )
+        except UnexpectedToolError as exc:
+            outcome = "crash"
+            incident = incident_id()
+            logger.error(
+                "incident %s: tool %s of plugin %s crashed",
+                incident,
+                params.name,
+                runtime.name,
+                exc_info=exc.__cause__ or exc,
+            )
+            return error_result(
+                f"Tool '{params.name}' failed with an internal error (incident {incident}). "
+                "Retrying will probably not help; the operator can look the incident up in the server log."
+            )
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ValidationError):
+                outcome = "invalid_arguments"
+                return error_result(describe_validation_error(params.name, cause))
+            outcome = "error"
+            return error_result(str(cause) if cause is not None else str(exc))
+        finally:
+            logger.debug(
+                "call %s/%s %s in %.1f ms",
+                runtime.name,
+                params.name,
+                outcome,
+                (time.perf_counter() - started) * 1000,
+                extra={"plugin": runtime.name, "tool": params.name, "outcome": outcome},
+            )

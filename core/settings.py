@@ -1,0 +1,148 @@
+"""Configuration: the host's settings and every plugin's, from env vars and `toolpark.toml`.
+
+Precedence, highest first: environment (`TOOLPARK_<PLUGIN>_<FIELD>`), the plugin's table in
+`toolpark.toml` (`[plugins.<name>]`), then the field defaults. The host reads `[host]` and
+`TOOLPARK_<FIELD>` the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = [
+    "CONFIG_ENV",
+    "HostSettings",
+    "PluginSettings",
+    "SettingRow",
+    "env_prefix",
+    "load_settings",
+    "read_config",
+    "setting_rows",
+]
+
+CONFIG_ENV = "TOOLPARK_CONFIG"
+"""Names the TOML file to read; without it `./toolpark.toml` is read when present."""
+
+
+class _TomlTableSettings(BaseSettings):
+    """Settings whose middle layer is one table of `toolpark.toml`, below the environment."""
+
+    _toml_table: ClassVar[Mapping[str, Any]] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        table = getattr(settings_cls, "_toml_table", {})
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, dict(table)), file_secret_settings)
+
+
+class PluginSettings(_TomlTableSettings):
+    """Base class of every plugin's settings model.
+
+    The call limits live here so operators can tune them per plugin
+    (`TOOLPARK_WEB_CALL_TIMEOUT_S=60`); a plugin changes a default by redeclaring the field.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+
+    call_timeout_s: float = Field(30.0, gt=0, description="Seconds a tool call may run before it is cancelled.")
+    max_concurrency: int = Field(16, ge=1, description="Tool calls of this plugin that may run at once.")
+    max_result_bytes: int = Field(
+        1_000_000, ge=1024, description="Largest serialized tool result, in bytes; larger ones become errors."
+    )
+
+
+class HostSettings(_TomlTableSettings):
+    """How `toolpark serve` and `toolpark up` run: where to listen and how to hold sessions."""
+
+    model_config = SettingsConfigDict(env_prefix="TOOLPARK_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP host binds to.")
+    port: int = Field(8765, ge=0, le=65535, description="Port of the HTTP host (0 picks a free one).")
+    stateless: bool = Field(
+        False, description="Serve without MCP sessions, so any replica behind a load balancer can answer."
+    )
+    allowed_hosts: str | None = Field(
+        None,
+        description="Comma-separated Host header values accepted besides localhost (DNS-rebinding protection).",
+    )
+    combined: bool = Field(False, description="Also serve every plugin's tools together at /mcp.")
+    load_plugins: str | None = Field(
+        None, description="Comma-separated plugin names to load instead of every installed one."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Server log level.")
+
+
+def read_config(path: Path | None = None) -> dict[str, Any]:
+    """The parsed `toolpark.toml`, or an empty mapping when there is none."""
+    if path is None:
+        named = os.environ.get(CONFIG_ENV)
+        path = Path(named) if named else Path("toolpark.toml")
+        if not named and not path.exists():
+            return {}
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def env_prefix(plugin: str) -> str:
+    """`TOOLPARK_<PLUGIN>_`, with dashes made underscores so shells accept the names."""
+    return f"TOOLPARK_{plugin.upper().replace('-', '_')}_"
+
+
+SettingsT = TypeVar("SettingsT", bound=_TomlTableSettings)
+
+
+def load_settings(model: type[SettingsT], *, prefix: str, table: Mapping[str, Any], **overrides: Any) -> SettingsT:
+    """Instantiate `model` reading env vars under `prefix` and `table` from the TOML file.
+
+    `overrides` win over both; tests use them to configure a plugin without touching the environment.
+    """
+    bound = type(
+        model.__name__,
+        (model,),
+        {
+            "__module__": model.__module__,
+            "__doc__": model.__doc__,
+            "model_config": {**model.model_config, "env_prefix": prefix},
+            "_toml_table": dict(table),
+        },
+    )
+    return bound(**overrides)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class SettingRow:
+    """One documented setting: for `toolpark list` and the README's reference."""
+
+    env: str
+    type: str
+    default: str
+    description: str
+
+
+def setting_rows(model: type[BaseSettings], prefix: str) -> Iterator[SettingRow]:
+    """Every field of `model` with the env var that sets it."""
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        type_name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+        if field.is_required():
+            default = "(required)"
+        elif annotation is SecretStr or isinstance(field.default, SecretStr):
+            default = "(secret)"
+        else:
+            default = repr(field.default)
+        yield SettingRow(f"{prefix}{name.upper()}", type_name, default, field.description or "")

@@ -1,0 +1,103 @@
+"""Test harness for plugin authors: an in-memory client in one line, and the real HTTP host.
+
+```python
+async with connect(plugin) as client:
+    result = await client.call_tool("add", {"a": 1, "b": 2})
+
+with serve_http(plugin) as running:
+    async with Client(running.url(plugin.name)) as client: ...
+```
+Both read no environment or `toolpark.toml` beyond what the test passes, so installed plugins and
+the developer's own configuration never leak into a test.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from mcp import Client
+
+from core.host import Host
+from core.plugin import Plugin
+from core.runtime import PluginRuntime
+from core.settings import HostSettings
+
+__all__ = ["RunningHost", "connect", "free_port", "serve_http"]
+
+
+@asynccontextmanager
+async def connect(
+    plugin: Plugin[Any, Any],
+    *,
+    settings: Mapping[str, Any] | None = None,
+    **client_options: Any,
+) -> AsyncIterator[Client]:
+    """An MCP SDK `Client` connected in memory to `plugin`, its lifespan running.
+
+    `settings` set plugin settings by field name; `client_options` go to `mcp.Client`
+    (callbacks for sampling, elicitation and logging, `mode`, ...). `client.session` is the
+    SDK `ClientSession`.
+    """
+    runtime = PluginRuntime.configure(plugin, **(settings or {}))
+    host = Host([runtime])
+    async with host.running(), Client(host.server(runtime), **client_options) as client:
+        yield client
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class RunningHost:
+    """A toolpark HTTP host serving on `base_url`."""
+
+    base_url: str
+    host: Host
+
+    def url(self, plugin: str | None = None) -> str:
+        """The MCP endpoint of `plugin`, or the combined `/mcp` endpoint."""
+        return f"{self.base_url}/{plugin}/mcp" if plugin else f"{self.base_url}/mcp"
+
+
+@contextmanager
+def serve_http(
+    plugins: Plugin[Any, Any] | Sequence[Plugin[Any, Any]],
+    *,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    **host_options: Any,
+) -> Iterator[RunningHost]:
+    """Run the real HTTP host (uvicorn) in a background thread on a free loopback port.
+
+    `settings` maps a plugin name to its settings by field name; `host_options` are
+    `HostSettings` fields such as `stateless=True` or `combined=True`.
+    """
+    chosen = [plugins] if isinstance(plugins, Plugin) else list(plugins)
+    per_plugin = settings or {}
+    runtimes = [PluginRuntime.configure(p, **per_plugin.get(p.name, {})) for p in chosen]
+    options = {"host": "127.0.0.1", "port": free_port(), **host_options}
+    host = Host(runtimes, HostSettings(**options))
+    server = host.uvicorn_server()
+    thread = threading.Thread(target=lambda: anyio.run(server.serve), name="toolpark-test-host", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the toolpark test host did not start; see the log above")
+            time.sleep(0.02)
+        yield RunningHost(f"http://{options['host']}:{options['port']}", host)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

@@ -1,0 +1,1 @@
+"""The plugin template that `toolpark plugin new` copies, and example plugins."""

@@ -1,0 +1,190 @@
+"""Tools of the `everything` plugin, named as the MCP conformance suite expects, and a few more
+that show the framework's limits (timeouts, result caps, validation, paging) at work."""
+
+from __future__ import annotations
+
+import anyio
+from mcp_types import AudioContent, EmbeddedResource, ImageContent, TextContent, TextResourceContents
+from pydantic import BaseModel, Field
+
+from core import Page, ToolContext, ToolError, paginate
+from plugins.everything.elicitation import DefaultsForm, EnumForm, ResponseForm
+from plugins.everything.plugin import EverythingSettings, plugin
+from plugins.everything.samples import PNG_BASE64, WAV_BASE64
+
+Ctx = ToolContext[EverythingSettings, None]
+
+
+@plugin.tool(read_only=True)
+async def test_simple_text() -> str:
+    """Tests simple text content response"""
+    return "This is a simple text response for testing."
+
+
+@plugin.tool(read_only=True)
+async def test_image_content() -> list[ImageContent]:
+    """Tests image content response"""
+    return [ImageContent(type="image", data=PNG_BASE64, mime_type="image/png")]
+
+
+@plugin.tool(read_only=True)
+async def test_audio_content() -> list[AudioContent]:
+    """Tests audio content response"""
+    return [AudioContent(type="audio", data=WAV_BASE64, mime_type="audio/wav")]
+
+
+def _text_resource(uri: str, mime_type: str, text: str) -> EmbeddedResource:
+    return EmbeddedResource(type="resource", resource=TextResourceContents(uri=uri, mime_type=mime_type, text=text))
+
+
+@plugin.tool(read_only=True)
+async def test_embedded_resource() -> list[EmbeddedResource]:
+    """Tests embedded resource content response"""
+    return [_text_resource("test://embedded-resource", "text/plain", "This is an embedded resource content.")]
+
+
+@plugin.tool(read_only=True)
+async def test_multiple_content_types() -> list[TextContent | ImageContent | EmbeddedResource]:
+    """Tests response with multiple content types (text, image, resource)"""
+    return [
+        TextContent(type="text", text="Multiple content types test:"),
+        ImageContent(type="image", data=PNG_BASE64, mime_type="image/png"),
+        _text_resource("test://mixed-content-resource", "application/json", '{"test": "data", "value": 123}'),
+    ]
+
+
+@plugin.tool(read_only=True)
+async def test_tool_with_logging(ctx: Ctx) -> str:
+    """Tests tool that emits log messages during execution"""
+    for message in ("Tool execution started", "Tool processing data", "Tool execution completed"):
+        await ctx.log("info", message)
+        await anyio.sleep(0.05)
+    return "Tool with logging executed successfully"
+
+
+@plugin.tool(read_only=True)
+async def test_tool_with_progress(ctx: Ctx) -> str:
+    """Tests tool that reports progress notifications"""
+    for done in (0, 50, 100):
+        await ctx.progress(done, 100, f"Completed step {done} of 100")
+        await anyio.sleep(0.05)
+    meta = ctx.sdk.request_context.meta
+    return str(meta.progress_token if meta and meta.progress_token is not None else 0)
+
+
+@plugin.tool(read_only=True)
+async def test_error_handling() -> str:
+    """Tests error response handling"""
+    raise ToolError("This tool intentionally returns an error for testing")
+
+
+@plugin.tool(read_only=True, open_world=True)
+async def test_sampling(prompt: str, ctx: Ctx) -> str:
+    """Tests server-initiated sampling (LLM completion request)"""
+    return f"LLM response: {await ctx.sample(prompt, max_tokens=100)}"
+
+
+@plugin.tool(read_only=True)
+async def test_elicitation(message: str, ctx: Ctx) -> str:
+    """Tests server-initiated elicitation (user input request)"""
+    answer = await ctx.elicit(message, ResponseForm)
+    content = answer.data.model_dump_json() if answer.action == "accept" else "{}"
+    return f"User response: action={answer.action}, content={content}"
+
+
+@plugin.tool(read_only=True)
+async def test_elicitation_sep1034_defaults(ctx: Ctx) -> str:
+    """Tests elicitation with default values for all primitive types (SEP-1034)"""
+    answer = await ctx.elicit("Please provide user information", DefaultsForm)
+    content = answer.data.model_dump_json() if answer.action == "accept" else "{}"
+    return f"Elicitation result: action={answer.action}, content={content}"
+
+
+@plugin.tool(read_only=True)
+async def test_elicitation_sep1330_enums(ctx: Ctx) -> str:
+    """Tests elicitation with enum schema variations per SEP-1330"""
+    answer = await ctx.elicit("Please select values using different enum schema types", EnumForm)
+    content = answer.data.model_dump_json() if answer.action == "accept" else "{}"
+    return f"Elicitation completed: action={answer.action}, content={content}"
+
+
+@plugin.tool(read_only=True)
+async def test_reconnection(ctx: Ctx) -> str:
+    """Tests SSE polling by closing stream mid-call (SEP-1699)"""
+    await ctx.log("info", "Before disconnect")
+    await ctx.sdk.close_sse_stream()
+    await anyio.sleep(0.2)  # the client reconnects meanwhile and replays what it missed
+    await ctx.log("info", "After reconnect")
+    return "Reconnection test completed"
+
+
+class Address(BaseModel):
+    street: str | None = None
+    city: str | None = None
+
+
+JSON_SCHEMA_2020_12 = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {"address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+    "additionalProperties": False,
+}
+
+
+@plugin.tool(read_only=True, input_schema=JSON_SCHEMA_2020_12)
+async def json_schema_2020_12_tool(name: str | None = None, address: Address | None = None) -> str:
+    """Tool with JSON Schema 2020-12 features"""
+    return f"name={name}, city={address.city if address else None}"
+
+
+class Echo(BaseModel):
+    text: str = Field(description="The text, repeated.")
+    length: int = Field(description="Characters in `text`.")
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def echo(text: str = Field(min_length=1), repeat: int = Field(1, ge=1, le=100)) -> Echo:
+    """Repeat `text` `repeat` times; returns structured output with a text rendering."""
+    joined = " ".join([text] * repeat)
+    return Echo(text=joined, length=len(joined))
+
+
+@plugin.tool(read_only=True)
+async def sleep(ctx: Ctx, seconds: float = Field(ge=0, le=3600)) -> str:
+    """Wait `seconds`, reporting progress each second; shows timeouts and cancellation."""
+    waited = 0.0
+    while waited < seconds:
+        step = min(1.0, seconds - waited)
+        await anyio.sleep(step)
+        waited += step
+        await ctx.progress(waited, seconds)
+    return f"slept {seconds:g} s"
+
+
+@plugin.tool(read_only=True)
+async def generate(size: int = Field(ge=0, le=100_000_000)) -> str:
+    """Return `size` characters of filler; shows the result-size cap."""
+    return "x" * size
+
+
+@plugin.tool(read_only=True)
+async def crash() -> str:
+    """Fail with an unexpected exception; shows that internals stay on the server."""
+    raise RuntimeError("database password is hunter2")
+
+
+LOREM = " ".join(f"Sentence {n} of the long example text." for n in range(1, 501))
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def read_long_text(start_index: int = 0, max_length: int = Field(1000, ge=1, le=100_000)) -> Page:
+    """Read a long example text a page at a time, continuing from `next_index`."""
+    return paginate(LOREM, start_index=start_index, max_length=max_length)
+
+
+@plugin.tool(read_only=True)
+async def touch_watched_resource(ctx: Ctx) -> str:
+    """Announce a change of test://watched-resource to its subscribers."""
+    await ctx.resource_updated("test://watched-resource")
+    return "subscribers notified"

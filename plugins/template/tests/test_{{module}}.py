@@ -1,0 +1,42 @@
+"""Tests of the {{name}} plugin: in memory through the harness, and over the real HTTP host."""
+
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+
+from core.testing import connect
+from {{module}} import plugin
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_greet_returns_structured_greeting() -> None:
+    async with connect(plugin, settings={"greeting": "Hi"}) as client:
+        result = await client.call_tool("greet", {"name": "Ada"})
+    assert not result.is_error
+    assert result.structured_content == {"message": "Hi, Ada!", "length": 8}
+
+
+async def test_bad_name_is_a_clear_error() -> None:
+    async with connect(plugin) as client:
+        empty = await client.call_tool("greet", {"name": ""})
+        padded = await client.call_tool("greet", {"name": " Ada"})
+    assert empty.is_error and "'name'" in empty.content[0].text
+    assert padded.is_error and "spaces" in padded.content[0].text
+
+
+async def test_listed_with_schemas() -> None:
+    async with connect(plugin) as client:
+        (tool,) = (await client.list_tools()).tools
+    assert tool.name == "greet"
+    assert tool.input_schema["required"] == ["name"]
+    assert tool.output_schema is not None
+    assert tool.annotations is not None and tool.annotations.read_only_hint
+
+
+async def test_over_http(toolpark_http) -> None:
+    running = toolpark_http(plugin)
+    async with Client(running.url("{{name}}")) as client:
+        result = await client.call_tool("greet", {"name": "Ada"})
+    assert result.structured_content == {"message": "Hello, Ada!", "length": 11}
