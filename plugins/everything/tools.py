@@ -3,6 +3,8 @@ that show the framework's limits (timeouts, result caps, validation, paging) at 
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import anyio
 from mcp_types import AudioContent, EmbeddedResource, ImageContent, TextContent, TextResourceContents
 from pydantic import BaseModel, Field
@@ -144,14 +146,14 @@ class Echo(BaseModel):
 
 
 @plugin.tool(read_only=True, idempotent=True)
-async def echo(text: str = Field(min_length=1), repeat: int = Field(1, ge=1, le=100)) -> Echo:
+async def echo(text: Annotated[str, Field(min_length=1)], repeat: Annotated[int, Field(ge=1, le=100)] = 1) -> Echo:
     """Repeat `text` `repeat` times; returns structured output with a text rendering."""
     joined = " ".join([text] * repeat)
     return Echo(text=joined, length=len(joined))
 
 
 @plugin.tool(read_only=True)
-async def sleep(ctx: Ctx, seconds: float = Field(ge=0, le=3600)) -> str:
+async def sleep(ctx: Ctx, seconds: Annotated[float, Field(ge=0, le=3600)]) -> str:
     """Wait `seconds`, reporting progress each second; shows timeouts and cancellation."""
     waited = 0.0
     while waited < seconds:
@@ -163,7 +165,7 @@ async def sleep(ctx: Ctx, seconds: float = Field(ge=0, le=3600)) -> str:
 
 
 @plugin.tool(read_only=True)
-async def generate(size: int = Field(ge=0, le=100_000_000)) -> str:
+async def generate(size: Annotated[int, Field(ge=0, le=100_000_000)]) -> str:
     """Return `size` characters of filler; shows the result-size cap."""
     return "x" * size
 
@@ -178,7 +180,7 @@ LOREM = " ".join(f"Sentence {n} of the long example text." for n in range(1, 501
 
 
 @plugin.tool(read_only=True, idempotent=True)
-async def read_long_text(start_index: int = 0, max_length: int = Field(1000, ge=1, le=100_000)) -> Page:
+async def read_long_text(start_index: int = 0, max_length: Annotated[int, Field(ge=1, le=100_000)] = 1000) -> Page:
     """Read a long example text a page at a time, continuing from `next_index`."""
     return paginate(LOREM, start_index=start_index, max_length=max_length)
 
@@ -188,3 +190,9 @@ async def touch_watched_resource(ctx: Ctx) -> str:
     """Announce a change of test://watched-resource to its subscribers."""
     await ctx.resource_updated("test://watched-resource")
     return "subscribers notified"
+
+
+@plugin.tool(read_only=True)
+async def echo_headers(ctx: Ctx, names: Annotated[list[str], Field(max_length=20)]) -> dict[str, str]:
+    """Return the named HTTP request headers this call arrived with (none over stdio)."""
+    return {name.lower(): ctx.headers[name.lower()] for name in names if name.lower() in ctx.headers}

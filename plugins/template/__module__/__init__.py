@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from core import Plugin, PluginSettings, ToolContext, ToolError
@@ -29,7 +31,7 @@ class Greeting(BaseModel):
 @plugin.tool(read_only=True, idempotent=True)
 async def greet(
     ctx: ToolContext[Settings, None],
-    name: str = Field(min_length=1, max_length=100, description="Who to greet."),
+    name: Annotated[str, Field(min_length=1, max_length=100, description="Who to greet.")],
 ) -> Greeting:
     """Greet someone by name."""
     if name.strip() != name:

@@ -1,0 +1,57 @@
+"""Real MCP peers in Node: the official conformance suite and the TypeScript SDK client."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from core.testing import RunningHost
+from plugins.everything import plugin as everything
+from tests.nodejs import run_node
+
+CONFORMANCE = "node_modules/@modelcontextprotocol/conformance/dist/index.js"
+
+
+def server_scenarios() -> list[str]:
+    listed = run_node(CONFORMANCE, "list", timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    section = listed.stdout.split("Server scenarios")[1].split("Client scenarios")[0]
+    return re.findall(r"^\s+- (\S+)", section, re.MULTILINE)
+
+
+def test_every_conformance_server_scenario_passes(toolpark_http: Callable[..., RunningHost], tmp_path: Path) -> None:
+    scenarios = server_scenarios()
+    assert len(scenarios) >= 30
+    running = toolpark_http(everything)
+    run = run_node(
+        CONFORMANCE, "server", "--url", running.url("everything"), "--suite", "all", "-o", str(tmp_path), timeout=600
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    results: dict[str, list[dict[str, str]]] = {}
+    for checks in tmp_path.glob("server-*/checks.json"):
+        scenario = re.sub(r"^server-|-\d{4}-\d\d-\d\dT.*$", "", checks.parent.name)
+        results[scenario] = json.loads(checks.read_text())
+    assert sorted(results) == sorted(scenarios)
+    failures = {name: [c for c in checks if c["status"] == "FAILURE"] for name, checks in results.items()}
+    assert not any(failures.values()), failures
+    assert "Total:" in run.stdout and " 0 failed" in run.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize("stateless", [False, True])
+def test_typescript_sdk_client_lists_and_calls_tools(
+    toolpark_http: Callable[..., RunningHost], stateless: bool
+) -> None:
+    running = toolpark_http(everything, stateless=stateless)
+    run = run_node("interop.mjs", running.url("everything"), timeout=120)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen["protocolVersion"] == "2025-11-25"
+    assert (seen["sessionId"] is None) is stateless
+    assert "echo" in seen["tools"] and "test_simple_text" in seen["tools"]
+    assert seen["echo"] == {"text": "from typescript from typescript", "length": 31}
+    assert seen["headers"] == {"x-user-id": "user-42", "x-trace": "trace-7"}
+    assert seen["bad"]["isError"] is True and "'text': Field required" in seen["bad"]["text"]

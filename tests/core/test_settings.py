@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pytest
+from pydantic import Field, SecretStr, ValidationError
+
+from core import Plugin, PluginSettings
+from core.runtime import PluginRuntime
+from core.settings import HostSettings, env_prefix, load_settings, read_config, setting_rows
+
+
+class WidgetSettings(PluginSettings):
+    color: str = Field("red", description="Widget colour.")
+    size: int = 1
+    token: SecretStr | None = None
+
+
+widget = Plugin("my-widget", version="1", description="d", settings=WidgetSettings)
+
+
+def test_env_prefix_is_upper_snake() -> None:
+    assert env_prefix("my-widget") == "TOOLPARK_MY_WIDGET_"
+
+
+def test_defaults_then_toml_then_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config_file = tmp_path / "toolpark.toml"
+    config_file.write_text('[plugins.my-widget]\ncolor = "blue"\nsize = 2\n[host]\nport = 9000\n')
+    monkeypatch.setenv("TOOLPARK_MY_WIDGET_SIZE", "3")
+    config = read_config(config_file)
+    settings = PluginRuntime.configure(widget, config).settings
+    assert isinstance(settings, WidgetSettings)
+    assert (settings.color, settings.size) == ("blue", 3)
+    host = load_settings(HostSettings, prefix="TOOLPARK_", table=config["host"])
+    assert host.port == 9000
+
+
+def test_config_file_named_by_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config_file = tmp_path / "elsewhere.toml"
+    config_file.write_text("[plugins.my-widget]\ncolor = 'green'\n")
+    monkeypatch.setenv("TOOLPARK_CONFIG", str(config_file))
+    assert read_config()["plugins"]["my-widget"]["color"] == "green"
+
+
+def test_no_config_file_is_empty(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("TOOLPARK_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert read_config() == {}
+
+
+def test_bad_value_names_the_env_var_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOOLPARK_MY_WIDGET_CALL_TIMEOUT_S", "-5")
+    with pytest.raises(ValidationError, match="call_timeout_s"):
+        PluginRuntime.configure(widget)
+
+
+def test_unknown_toml_key_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="colour"):
+        PluginRuntime.configure(widget, {"plugins": {"my-widget": {"colour": "blue"}}})
+
+
+def test_rows_document_every_field_and_hide_secrets() -> None:
+    rows = {row.env: row for row in setting_rows(WidgetSettings, env_prefix("my-widget"))}
+    assert rows["TOOLPARK_MY_WIDGET_COLOR"].description == "Widget colour."
+    assert rows["TOOLPARK_MY_WIDGET_COLOR"].default == "'red'"
+    assert "TOOLPARK_MY_WIDGET_CALL_TIMEOUT_S" in rows
+    assert rows["TOOLPARK_MY_WIDGET_TOKEN"].default == "None"
