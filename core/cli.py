@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import anyio
 import click
+from pydantic_settings import BaseSettings
 
 from core.host import Host
 from core.librechat import mcp_servers_block
@@ -17,15 +19,13 @@ from core.logs import configure_logging
 from core.plugin import Plugin
 from core.runtime import PluginRuntime
 from core.scaffold import new_plugin
-from core.settings import HostSettings, env_prefix, read_config, setting_rows
+from core.settings import HostSettings, env_prefix, load_settings, read_config, reference_markdown, setting_rows
 
 FIRST_PARTY = "mcp_servers."
 
 
 def _host_settings(config: dict[str, Any], **cli: Any) -> HostSettings:
     """Host settings from env and `[host]`, with the options given on the command line on top."""
-    from core.settings import load_settings
-
     return load_settings(
         HostSettings,
         prefix="TOOLPARK_",
@@ -85,7 +85,13 @@ def serve(
     base = f"http://{settings.host}:{settings.port}"
     for name, url in served.endpoints(base).items():
         click.echo(f"{name}: {url}", err=True)
-    served.uvicorn_server().run()
+    _run_http(served)
+
+
+def _run_http(served: Host) -> None:
+    """Serve until SIGINT or SIGTERM; uvicorn shuts down gracefully, closing every lifespan."""
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once shutdown is complete
+        served.uvicorn_server().run()
 
 
 @main.command(name="list")
@@ -120,6 +126,18 @@ def _describe(plugin: Plugin[Any, Any]) -> dict[str, Any]:
     }
 
 
+@main.command(name="config-reference")
+def config_reference() -> None:
+    """Print the configuration reference (markdown) of the host and every installed plugin."""
+    try:
+        plugins = load_plugins()
+    except PluginLoadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sections: list[tuple[str, type[BaseSettings], str]] = [("host (`[host]`)", HostSettings, "TOOLPARK_")]
+    sections += [(f"{p.name} (`[plugins.{p.name}]`)", p.settings_model, env_prefix(p.name)) for p in plugins]
+    click.echo(reference_markdown(sections), nl=False)
+
+
 @main.command()
 @click.option("--host", help="Address to bind. Default 127.0.0.1.")
 @click.option("--port", type=int, help="Port to bind. Default 8765.")
@@ -141,7 +159,7 @@ def up(host: str | None, port: int | None, config_path: Path | None) -> None:
     click.echo("\nFor librechat.yaml:\n")
     click.echo(mcp_servers_block(endpoints))
     sys.stdout.flush()
-    served.uvicorn_server().run()
+    _run_http(served)
 
 
 @main.group()

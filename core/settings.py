@@ -25,6 +25,7 @@ __all__ = [
     "env_prefix",
     "load_settings",
     "read_config",
+    "reference_markdown",
     "setting_rows",
 ]
 
@@ -138,7 +139,7 @@ def setting_rows(model: type[BaseSettings], prefix: str) -> Iterator[SettingRow]
     """Every field of `model` with the env var that sets it."""
     for name, field in model.model_fields.items():
         annotation = field.annotation
-        type_name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+        type_name = annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
         if field.is_required():
             default = "(required)"
         elif annotation is SecretStr or isinstance(field.default, SecretStr):
@@ -146,3 +147,15 @@ def setting_rows(model: type[BaseSettings], prefix: str) -> Iterator[SettingRow]
         else:
             default = repr(field.default)
         yield SettingRow(f"{prefix}{name.upper()}", type_name, default, field.description or "")
+
+
+def reference_markdown(sections: list[tuple[str, type[BaseSettings], str]]) -> str:
+    """A markdown table per `(title, model, env prefix)`: the configuration reference."""
+    out = []
+    for title, model, prefix in sections:
+        out += [f"### {title}", "", "| env var | type | default | meaning |", "|---|---|---|---|"]
+        for r in setting_rows(model, prefix):
+            kind = r.type.replace("|", "\\|")  # a pipe would end the table cell
+            out.append(f"| `{r.env}` | `{kind}` | `{r.default}` | {r.description} |")
+        out.append("")
+    return "\n".join(out)

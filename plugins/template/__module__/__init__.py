@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
-
 from core import Plugin, PluginSettings, ToolContext, ToolError
+from pydantic import BaseModel, Field
 
 
 class Settings(PluginSettings):

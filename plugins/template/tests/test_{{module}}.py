@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from core.testing import connect
 from mcp import Client
 
-from core.testing import connect
 from {{module}} import plugin
 
 pytestmark = pytest.mark.anyio

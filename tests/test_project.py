@@ -1,0 +1,30 @@
+"""The project's promises about itself: the public API, the README's reference, the CI entry."""
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import core
+import core.testing
+from core.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_public_api_is_declared() -> None:
+    assert sorted(core.__all__) == ["Page", "Plugin", "PluginSettings", "ToolContext", "ToolError", "paginate"]
+    assert sorted(core.testing.__all__) == ["RunningHost", "connect", "free_port", "serve_http"]
+    for name in core.__all__:
+        assert getattr(core, name).__doc__, f"core.{name} has no docstring"
+
+
+def test_readme_reference_matches_the_settings_models() -> None:
+    readme = (ROOT / "README.md").read_text()
+    documented = readme.split("<!-- reference:start -->\n")[1].split("<!-- reference:end -->")[0]
+    generated = CliRunner().invoke(main, ["config-reference"]).output
+    assert documented == generated, "README reference is stale: paste `toolpark config-reference` into it"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "./scripts/test" in (ROOT / "README.md").read_text()
+    assert "./scripts/test" in (ROOT / ".ci" / "run").read_text()
