@@ -91,5 +91,10 @@ class ToolContext(Generic[SettingsT, StateT]):
         return await self.sdk.elicit(message, schema)
 
     async def resource_updated(self, uri: str) -> None:
-        """Tell every client subscribed to `uri` that it changed."""
+        """Tell every client watching `uri` that it changed.
+
+        Handshake-era clients subscribed with `resources/subscribe`; clients of the 2026-07-28
+        protocol listen with `subscriptions/listen`, which the SDK's event bus serves.
+        """
         await self._subscriptions.notify_updated(uri)
+        await self.sdk.notify_resource_updated(uri)

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from core.events import MemoryEventStore
 from core.runtime import PluginRuntime
-from core.server import build_server
+from core.server import build_server, lowlevel
 from core.settings import HostSettings
 from core.subscriptions import Subscriptions
 
@@ -92,7 +92,7 @@ class Host:
 
         def endpoint(server: MCPServer[Any]) -> StreamableHTTPASGIApp:
             manager = StreamableHTTPSessionManager(
-                app=server._lowlevel_server,
+                app=lowlevel(server),
                 event_store=None if stateless else MemoryEventStore(),
                 retry_interval=1000,
                 stateless=stateless,

@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
@@ -39,7 +40,7 @@ from core.plugin import ToolSpec
 from core.runtime import PluginRuntime
 from core.subscriptions import Subscriptions
 
-__all__ = ["build_server", "result_size"]
+__all__ = ["build_server", "lowlevel", "result_size"]
 
 logger = logging.getLogger("toolpark.calls")
 
@@ -49,6 +50,16 @@ class _Entry:
     runtime: PluginRuntime
     spec: ToolSpec
     tool: Tool
+
+
+def lowlevel(server: MCPServer[Any]) -> Server[Any]:
+    """The SDK's low-level server inside `server`.
+
+    `MCPServer` keeps it private, yet replacing a request handler (`add_request_handler`) and
+    mounting several servers under one ASGI app both need it; this is the one place we reach in.
+    """
+    inner: Server[Any] = server._lowlevel_server  # noqa: SLF001
+    return inner
 
 
 @contextmanager
@@ -98,7 +109,7 @@ def build_server(
             server.prompt(**prompt.options)(prompt.fn)
     _add_completion(server, runtimes)
     _add_session_handlers(server, subscriptions)
-    server._lowlevel_server.add_request_handler(
+    lowlevel(server).add_request_handler(
         "tools/call", CallToolRequestParams, _ToolCaller(server, entries, subscriptions)
     )
     return server
@@ -131,7 +142,7 @@ def _add_completion(server: MCPServer[Any], runtimes: Sequence[PluginRuntime]) -
                 return CompleteResult(completion=found)
         return CompleteResult(completion=Completion(values=[], total=0, has_more=False))
 
-    server._lowlevel_server.add_request_handler("completion/complete", CompleteRequestParams, complete)
+    lowlevel(server).add_request_handler("completion/complete", CompleteRequestParams, complete)
 
 
 def _add_session_handlers(server: MCPServer[Any], subscriptions: Subscriptions) -> None:
@@ -147,10 +158,10 @@ def _add_session_handlers(server: MCPServer[Any], subscriptions: Subscriptions) 
         subscriptions.set_log_level(ctx.session, params.level)
         return EmptyResult()
 
-    lowlevel = server._lowlevel_server
-    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
-    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
-    lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
+    inner = lowlevel(server)
+    inner.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
+    inner.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
+    inner.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
 
 
 def result_size(result: CallToolResult) -> int:
@@ -195,7 +206,7 @@ class _ToolCaller:
             request_context=ctx,
             mcp_server=self.server,
             input_params=params,
-            subscriptions=self.server._subscriptions,
+            subscriptions=self.server._subscriptions,  # noqa: SLF001 - as the SDK's own tools/call handler does
         )
         tool_ctx = ToolContext(
             plugin=runtime.name,

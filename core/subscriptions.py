@@ -1,6 +1,7 @@
-"""Per-session client state the host keeps: resource subscriptions and the log level.
+"""Per-connection client state the host keeps: resource subscriptions and the log level.
 
-Sessions are held weakly, so a client that goes away without unsubscribing leaks nothing.
+The SDK builds a `ServerSession` per request; what must outlive a request is keyed by the
+session's `Connection`, held weakly so a client that leaves without unsubscribing leaks nothing.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import logging
 import weakref
 
+from mcp.server.connection import Connection
 from mcp.server.session import ServerSession
 from mcp_types import LoggingLevel
 
@@ -16,33 +18,37 @@ __all__ = ["Subscriptions"]
 logger = logging.getLogger("toolpark.subscriptions")
 
 
+def _connection(session: ServerSession) -> Connection:
+    # The SDK keeps the per-client Connection private on the per-request session; this is the one
+    # place toolpark reaches for it.
+    connection: Connection = session._connection  # noqa: SLF001
+    return connection
+
+
 class Subscriptions:
-    """Which session watches which resource URI, and what log level each asked for."""
+    """Which connection watches which resource URI, and what log level each asked for."""
 
     def __init__(self) -> None:
-        self._watching: weakref.WeakKeyDictionary[ServerSession, set[str]] = weakref.WeakKeyDictionary()
-        self._levels: weakref.WeakKeyDictionary[ServerSession, LoggingLevel] = weakref.WeakKeyDictionary()
+        self._watching: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
+        self._levels: weakref.WeakKeyDictionary[Connection, LoggingLevel] = weakref.WeakKeyDictionary()
 
     def subscribe(self, session: ServerSession, uri: str) -> None:
-        self._watching.setdefault(session, set()).add(uri)
+        self._watching.setdefault(_connection(session), set()).add(uri)
 
     def unsubscribe(self, session: ServerSession, uri: str) -> None:
-        self._watching.get(session, set()).discard(uri)
-
-    def is_subscribed(self, session: ServerSession, uri: str) -> bool:
-        return uri in self._watching.get(session, ())
+        self._watching.get(_connection(session), set()).discard(uri)
 
     def set_log_level(self, session: ServerSession, level: LoggingLevel) -> None:
-        self._levels[session] = level
+        self._levels[_connection(session)] = level
 
     def log_level(self, session: ServerSession) -> LoggingLevel:
-        return self._levels.get(session, "debug")
+        return self._levels.get(_connection(session), "debug")
 
     async def notify_updated(self, uri: str) -> None:
-        """Send `notifications/resources/updated` to every session subscribed to `uri`."""
-        for session, uris in list(self._watching.items()):
+        """Send `notifications/resources/updated` to every connection subscribed to `uri`."""
+        for connection, uris in list(self._watching.items()):
             if uri in uris:
                 try:
-                    await session.send_resource_updated(uri)
-                except Exception:  # a closed session must not fail the caller's tool
-                    logger.debug("dropping update of %s for a closed session", uri, exc_info=True)
+                    await connection.send_resource_updated(uri)
+                except Exception:  # a closed connection must not fail the caller's tool
+                    logger.debug("dropping update of %s for a closed connection", uri, exc_info=True)
