@@ -10,9 +10,12 @@ from typing import Any
 
 import anyio
 import click
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from core.host import Host
+from core.auth import ApiKey, AuthSettings, hash_key, new_api_key
+from core.egress import EgressSettings
+from core.host import Host, InsecureBinding
 from core.librechat import mcp_servers_block
 from core.loading import PluginLoadError, available_plugins, load_plugins
 from core.logs import configure_logging
@@ -20,6 +23,7 @@ from core.plugin import Plugin
 from core.runtime import PluginRuntime
 from core.scaffold import new_plugin
 from core.settings import HostSettings, env_prefix, load_settings, read_config, reference_markdown, setting_rows
+from core.tenancy import TenancySettings
 
 FIRST_PARTY = "mcp_servers."
 
@@ -32,6 +36,20 @@ def _host_settings(config: dict[str, Any], **cli: Any) -> HostSettings:
         table=config.get("host", {}),
         **{k: v for k, v in cli.items() if v is not None},
     )
+
+
+def _host(plugins: list[Plugin[Any, Any]], config: dict[str, Any], settings: HostSettings) -> Host:
+    """The host with every section of the configuration read from env vars over `toolpark.toml`."""
+    try:
+        return Host(
+            _runtimes(plugins, config),
+            settings,
+            auth=load_settings(AuthSettings, prefix="TOOLPARK_AUTH_", table=config.get("auth", {})),
+            egress=load_settings(EgressSettings, prefix="TOOLPARK_EGRESS_", table=config.get("egress", {})),
+            tenancy=load_settings(TenancySettings, prefix="TOOLPARK_TENANCY_", table=config.get("tenancy", {})),
+        )
+    except ValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _runtimes(plugins: list[Plugin[Any, Any]], config: dict[str, Any]) -> list[PluginRuntime]:
@@ -64,6 +82,7 @@ def main() -> None:
 @click.option("--port", type=int, help="Port to bind (HTTP). Default 8765.")
 @click.option("--combined/--no-combined", default=None, help="Also serve all tools together at /mcp.")
 @click.option("--stateless/--no-stateless", default=None, help="No MCP sessions: for replicas behind a load balancer.")
+@click.option("--insecure", is_flag=True, default=None, help="Allow no authentication on a non-loopback address.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="toolpark.toml to read.")
 def serve(
     plugins: tuple[str, ...],
@@ -72,13 +91,14 @@ def serve(
     port: int | None,
     combined: bool | None,
     stateless: bool | None,
+    insecure: bool | None,
     config_path: Path | None,
 ) -> None:
     """Serve PLUGINS (default: every installed one) over stdio or streamable HTTP."""
     config = read_config(config_path)
-    settings = _host_settings(config, host=host, port=port, combined=combined, stateless=stateless)
-    configure_logging(settings.log_level)
-    served = Host(_runtimes(_load(plugins, settings), config), settings)
+    settings = _host_settings(config, host=host, port=port, combined=combined, stateless=stateless, insecure=insecure)
+    configure_logging(settings.log_level, settings.log_format)
+    served = _host(_load(plugins, settings), config, settings)
     if transport == "stdio":
         anyio.run(served.serve_stdio)
         return
@@ -90,8 +110,12 @@ def serve(
 
 def _run_http(served: Host) -> None:
     """Serve until SIGINT or SIGTERM; uvicorn shuts down gracefully, closing every lifespan."""
+    try:
+        server = served.uvicorn_server()
+    except InsecureBinding as exc:
+        raise click.ClickException(str(exc)) from exc
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once shutdown is complete
-        served.uvicorn_server().run()
+        server.run()
 
 
 @main.command(name="list")
@@ -133,7 +157,12 @@ def config_reference() -> None:
         plugins = load_plugins()
     except PluginLoadError as exc:
         raise click.ClickException(str(exc)) from exc
-    sections: list[tuple[str, type[BaseSettings], str]] = [("host (`[host]`)", HostSettings, "TOOLPARK_")]
+    sections: list[tuple[str, type[BaseSettings], str]] = [
+        ("host (`[host]`)", HostSettings, "TOOLPARK_"),
+        ("auth (`[auth]`)", AuthSettings, "TOOLPARK_AUTH_"),
+        ("egress (`[egress]`)", EgressSettings, "TOOLPARK_EGRESS_"),
+        ("tenancy (`[tenancy]`)", TenancySettings, "TOOLPARK_TENANCY_"),
+    ]
     sections += [(f"{p.name} (`[plugins.{p.name}]`)", p.settings_model, env_prefix(p.name)) for p in plugins]
     click.echo(reference_markdown(sections), nl=False)
 
@@ -141,17 +170,18 @@ def config_reference() -> None:
 @main.command()
 @click.option("--host", help="Address to bind. Default 127.0.0.1.")
 @click.option("--port", type=int, help="Port to bind. Default 8765.")
+@click.option("--insecure", is_flag=True, default=None, help="Allow no authentication on a non-loopback address.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="toolpark.toml to read.")
-def up(host: str | None, port: int | None, config_path: Path | None) -> None:
+def up(host: str | None, port: int | None, insecure: bool | None, config_path: Path | None) -> None:
     """Run every first-party server over HTTP on embedded defaults, and print how to connect."""
     config = read_config(config_path)
-    settings = _host_settings(config, host=host, port=port)
-    configure_logging(settings.log_level)
+    settings = _host_settings(config, host=host, port=port, insecure=insecure)
+    configure_logging(settings.log_level, settings.log_format)
     found = available_plugins()
     first_party = sorted(n for n, ep in found.items() if ep.value.startswith(FIRST_PARTY))
     # Until the first-party servers are installed, serve whatever plugins are.
     names = tuple(first_party) if first_party else ()
-    served = Host(_runtimes(_load(names, settings), config), settings)
+    served = _host(_load(names, settings), config, settings)
     endpoints = served.endpoints(f"http://{settings.host}:{settings.port}")
     click.echo("toolpark endpoints:")
     for name, url in endpoints.items():
@@ -160,6 +190,23 @@ def up(host: str | None, port: int | None, config_path: Path | None) -> None:
     click.echo(mcp_servers_block(endpoints))
     sys.stdout.flush()
     _run_http(served)
+
+
+@main.group()
+def auth() -> None:
+    """Manage credentials."""
+
+
+@auth.command(name="new-key")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, help="A scope the key grants (repeatable).")
+@click.option("--trusted-frontend", is_flag=True, help="The key may name end users in X-User-* headers (LibreChat).")
+def auth_new_key(name: str, scopes: tuple[str, ...], trusted_frontend: bool) -> None:
+    """Make an API key: prints the key (shown once) and the entry to add to [auth].api_keys."""
+    key = new_api_key()
+    entry = ApiKey(name=name, hash=hash_key(key), scopes=list(scopes), trusted_frontend=trusted_frontend)
+    click.echo(f"key (give it to the client; it is not stored): {key}")
+    click.echo(f"entry for TOOLPARK_AUTH_API_KEYS / [auth].api_keys: {entry.model_dump_json()}")
 
 
 @main.group()

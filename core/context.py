@@ -12,8 +12,12 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import CreateMessageResult, LoggingLevel, SamplingMessage, TextContent
 from pydantic import BaseModel
 
+from core.egress import Egress
+from core.identity import Identity
+from core.tenancy import TenantScope
+
 if TYPE_CHECKING:
-    from core.subscriptions import Subscriptions
+    from core.services import Services
 
 __all__ = ["ToolContext"]
 
@@ -27,12 +31,13 @@ _LEVELS: tuple[LoggingLevel, ...] = ("debug", "info", "notice", "warning", "erro
 class ToolContext(Generic[SettingsT, StateT]):
     """The context of one tool call.
 
-    `settings` is the plugin's settings, `state` what its lifespan yielded. The methods send
-    progress, log messages and resource updates to the client, and ask it for sampling or
-    elicitation. `sdk` is the MCP SDK's own context, for what this class does not cover.
+    `settings` is the plugin's settings, `state` what its lifespan yielded, `identity` the caller
+    and `tenant` the namespaces it may use. `egress` is the safe client for user-supplied URLs.
+    The methods send progress, log messages and resource updates to the client, and ask it for
+    sampling or elicitation. `sdk` is the MCP SDK's own context, for what this class does not cover.
     """
 
-    __slots__ = ("_subscriptions", "plugin", "sdk", "settings", "state")
+    __slots__ = ("_services", "_tenant", "identity", "plugin", "sdk", "settings", "state")
 
     def __init__(
         self,
@@ -40,14 +45,31 @@ class ToolContext(Generic[SettingsT, StateT]):
         plugin: str,
         settings: SettingsT,
         state: StateT,
+        identity: Identity,
         sdk: Context[Any, Any],
-        subscriptions: Subscriptions,
+        services: Services,
     ) -> None:
         self.plugin = plugin
         self.settings = settings
         self.state = state
+        self.identity = identity
         self.sdk = sdk
-        self._subscriptions = subscriptions
+        self._services = services
+        self._tenant: TenantScope | None = None
+
+    @property
+    def tenant(self) -> TenantScope:
+        """The namespaces of data this caller may read and write."""
+        if self._tenant is None:
+            self._tenant = TenantScope.of(self.identity, self._services.tenancy)
+        return self._tenant
+
+    @property
+    def egress(self) -> Egress:
+        """The host's outbound HTTP client for user-supplied URLs (SSRF-safe)."""
+        if self._services.egress is None:
+            raise RuntimeError("outbound HTTP is available only while the host runs")
+        return self._services.egress
 
     @property
     def request_id(self) -> str:
@@ -64,7 +86,7 @@ class ToolContext(Generic[SettingsT, StateT]):
 
     async def log(self, level: LoggingLevel, message: str, **data: Any) -> None:
         """Send a log message to the client, honouring the level it set with `logging/setLevel`."""
-        if _LEVELS.index(level) < _LEVELS.index(self._subscriptions.log_level(self.sdk.session)):
+        if _LEVELS.index(level) < _LEVELS.index(self._services.subscriptions.log_level(self.sdk.session)):
             return
         payload: Any = {"message": message, **data} if data else message
         # The SDK marks client logging deprecated for the 2026-07-28 protocol; handshake-era
@@ -96,5 +118,5 @@ class ToolContext(Generic[SettingsT, StateT]):
         Handshake-era clients subscribed with `resources/subscribe`; clients of the 2026-07-28
         protocol listen with `subscriptions/listen`, which the SDK's event bus serves.
         """
-        await self._subscriptions.notify_updated(uri)
+        await self._services.subscriptions.notify_updated(uri)
         await self.sdk.notify_resource_updated(uri)

@@ -19,16 +19,20 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, Streamable
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.auth import Authenticator, AuthMiddleware, AuthSettings
+from core.egress import Egress, EgressSettings, Resolver
 from core.events import MemoryEventStore
+from core.ratelimit import RateLimiter
 from core.runtime import PluginRuntime
 from core.server import build_server, lowlevel
-from core.settings import HostSettings
-from core.subscriptions import Subscriptions
+from core.services import Services
+from core.settings import HostSettings, from_values
+from core.tenancy import TenancySettings
 
-__all__ = ["Host", "is_loopback"]
+__all__ = ["Host", "InsecureBinding", "is_loopback"]
 
 logger = logging.getLogger("toolpark.host")
 
@@ -45,26 +49,55 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class Host:
-    """The plugins of one process and the MCP servers built from them."""
+class InsecureBinding(ValueError):
+    """Serving without authentication where others can reach the host."""
 
-    def __init__(self, runtimes: Sequence[PluginRuntime], settings: HostSettings | None = None) -> None:
+
+class Host:
+    """The plugins of one process, the MCP servers built from them, and what they share.
+
+    Settings left out take their defaults without reading the environment; the CLI reads
+    env and `toolpark.toml` and passes them in.
+    """
+
+    def __init__(
+        self,
+        runtimes: Sequence[PluginRuntime],
+        settings: HostSettings | None = None,
+        *,
+        auth: AuthSettings | None = None,
+        egress: EgressSettings | None = None,
+        tenancy: TenancySettings | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
         if not runtimes:
             raise ValueError("no plugins to serve: install one, or check TOOLPARK_LOAD_PLUGINS")
         self.runtimes = list(runtimes)
-        self.settings = settings or HostSettings()
-        self.subscriptions = Subscriptions()
+        self.settings = settings or from_values(HostSettings)
+        self.auth = auth or from_values(AuthSettings)
+        self.egress_settings = egress or from_values(EgressSettings)
+        self.resolver = resolver
+        self.authenticator = Authenticator(self.auth)
+        per_minute = self.settings.rate_limit_per_minute
+        self.services = Services(
+            tenancy=tenancy or from_values(TenancySettings),
+            rate_limiter=RateLimiter(per_minute, self.settings.rate_limit_burst) if per_minute else None,
+        )
 
     def server(self, runtime: PluginRuntime) -> MCPServer[Any]:
-        return build_server([runtime], self.subscriptions)
+        return build_server([runtime], self.services)
 
     def combined_server(self) -> MCPServer[Any]:
-        return build_server(self.runtimes, self.subscriptions, prefix_tools=True)
+        return build_server(self.runtimes, self.services, prefix_tools=True)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Host]:
-        """Every plugin's lifespan, entered in order and closed in reverse."""
+        """The outbound client and every plugin's lifespan, entered in order and closed in reverse."""
+        refusals = self.services.metrics.egress_refusals
         async with AsyncExitStack() as stack:
+            self.services.egress = await stack.enter_async_context(
+                Egress(self.egress_settings, resolver=self.resolver, on_refusal=lambda r: refusals.labels(r).inc())
+            )
             for runtime in self.runtimes:
                 await stack.enter_async_context(runtime.running())
             yield self
@@ -84,13 +117,24 @@ class Host:
         origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
         return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
 
+    def check_binding(self) -> None:
+        """Refuse to serve anonymously beyond loopback unless the operator said `insecure`."""
+        if self.auth.enabled or is_loopback(self.settings.host) or self.settings.insecure:
+            return
+        raise InsecureBinding(
+            f"refusing to serve {self.settings.host} without authentication: configure API keys or OIDC "
+            "([auth] / TOOLPARK_AUTH_*), bind 127.0.0.1, or pass --insecure if a proxy in front authenticates"
+        )
+
     def http_app(self) -> Starlette:
-        """The ASGI app: `/<plugin>/mcp` per plugin, `/mcp` when combined, `/healthz`, `/readyz`."""
+        """The ASGI app: `/<plugin>/mcp` per plugin, `/mcp` when combined, `/healthz`, `/readyz`, `/metrics`."""
+        self.check_binding()
         security = self.transport_security()
+        failures = self.services.metrics.auth_failures
         stateless = self.settings.stateless
         managers: list[StreamableHTTPSessionManager] = []
 
-        def endpoint(server: MCPServer[Any]) -> StreamableHTTPASGIApp:
+        def endpoint(server: MCPServer[Any]) -> AuthMiddleware:
             manager = StreamableHTTPSessionManager(
                 app=lowlevel(server),
                 event_store=None if stateless else MemoryEventStore(),
@@ -99,12 +143,14 @@ class Host:
                 security_settings=security,
             )
             managers.append(manager)
-            return StreamableHTTPASGIApp(manager)
+            return AuthMiddleware(
+                StreamableHTTPASGIApp(manager), self.authenticator, lambda reason: failures.labels(reason).inc()
+            )
 
         routes = [Route(f"/{r.name}/mcp", endpoint=endpoint(self.server(r))) for r in self.runtimes]
         if self.settings.combined:
             routes.append(Route("/mcp", endpoint=endpoint(self.combined_server())))
-        routes += [Route("/healthz", self._healthz), Route("/readyz", self._readyz)]
+        routes += [Route("/healthz", self._healthz), Route("/readyz", self._readyz), Route("/metrics", self._metrics)]
 
         @asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -118,6 +164,9 @@ class Host:
 
     async def _healthz(self, request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
+
+    async def _metrics(self, request: Request) -> Response:
+        return Response(self.services.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def _readyz(self, request: Request) -> JSONResponse:
         checks: dict[str, dict[str, Any]] = {}

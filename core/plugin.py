@@ -13,7 +13,7 @@ import re
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar, cast
 
 from mcp_types import ToolAnnotations
@@ -45,6 +45,7 @@ class ToolSpec:
     timeout_s: float | None
     structured_output: bool | None
     input_schema: dict[str, Any] | None = None
+    requires: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class Plugin(Generic[SettingsT, StateT]):
         timeout_s: float | None = None,
         structured_output: bool | None = None,
         input_schema: dict[str, Any] | None = None,
+        requires: str | tuple[str, ...] = (),
     ) -> Callable[[FnT], FnT]:
         """Declare an async function as a tool.
 
@@ -158,7 +160,8 @@ class Plugin(Generic[SettingsT, StateT]):
         The hints map to MCP tool annotations; `destructive` defaults to the opposite of `read_only`.
         `timeout_s` overrides the plugin's `call_timeout_s` for this tool. `input_schema` publishes a
         hand-written JSON Schema instead of the derived one (for keywords pydantic cannot express);
-        arguments are still validated against the function's signature.
+        arguments are still validated against the function's signature. `requires` names scopes or
+        roles a caller must hold; others neither see the tool nor may call it.
         """
 
         def register(fn: FnT) -> FnT:
@@ -178,6 +181,8 @@ class Plugin(Generic[SettingsT, StateT]):
                 structured_output=structured_output,
                 input_schema=input_schema,
             )
+            if requires:
+                spec = replace(spec, requires=(requires,) if isinstance(requires, str) else tuple(requires))
             if spec.name in self.tools:
                 raise ValueError(f"plugin {self.name!r} declares tool {spec.name!r} twice")
             self.tools[spec.name] = spec

@@ -28,17 +28,21 @@ from mcp_types import (
     Completion,
     EmptyResult,
     InputRequiredResult,
+    ListToolsResult,
+    PaginatedRequestParams,
     SetLevelRequestParams,
     SubscribeRequestParams,
     UnsubscribeRequestParams,
 )
 from pydantic import ValidationError
 
+from core.auth import identity_from_scope
 from core.context import ToolContext
 from core.errors import ToolError, describe_validation_error, error_result, incident_id
+from core.identity import LOCAL, Identity
 from core.plugin import ToolSpec
 from core.runtime import PluginRuntime
-from core.subscriptions import Subscriptions
+from core.services import Services
 
 __all__ = ["build_server", "lowlevel", "result_size"]
 
@@ -76,7 +80,7 @@ def _root_logging_untouched() -> Iterator[None]:
 
 def build_server(
     runtimes: Sequence[PluginRuntime],
-    subscriptions: Subscriptions,
+    services: Services,
     *,
     name: str | None = None,
     prefix_tools: bool = False,
@@ -108,11 +112,30 @@ def build_server(
         for prompt in runtime.plugin.prompts:
             server.prompt(**prompt.options)(prompt.fn)
     _add_completion(server, runtimes)
-    _add_session_handlers(server, subscriptions)
-    lowlevel(server).add_request_handler(
-        "tools/call", CallToolRequestParams, _ToolCaller(server, entries, subscriptions)
-    )
+    _add_session_handlers(server, services)
+    _add_tool_listing(server, entries)
+    lowlevel(server).add_request_handler("tools/call", CallToolRequestParams, _ToolCaller(server, entries, services))
     return server
+
+
+def caller(ctx: ServerRequestContext[Any, Any]) -> Identity:
+    """The identity the HTTP auth middleware attached to this request; the local user elsewhere."""
+    return identity_from_scope(getattr(ctx.request, "scope", None)) or LOCAL
+
+
+def _allowed(spec: ToolSpec, identity: Identity) -> list[str]:
+    return [need for need in spec.requires if not identity.may(need)]
+
+
+def _add_tool_listing(server: MCPServer[Any], entries: dict[str, _Entry]) -> None:
+    """List only the tools the caller may call, so a model is not offered what it will be refused."""
+
+    async def list_tools(ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None) -> ListToolsResult:
+        identity = caller(ctx)
+        tools = await server.list_tools()
+        return ListToolsResult(tools=[t for t in tools if not _allowed(entries[t.name].spec, identity)])
+
+    lowlevel(server).add_request_handler("tools/list", PaginatedRequestParams, list_tools)
 
 
 def _sdk_tool(spec: ToolSpec, exposed: str) -> Tool:
@@ -145,7 +168,9 @@ def _add_completion(server: MCPServer[Any], runtimes: Sequence[PluginRuntime]) -
     lowlevel(server).add_request_handler("completion/complete", CompleteRequestParams, complete)
 
 
-def _add_session_handlers(server: MCPServer[Any], subscriptions: Subscriptions) -> None:
+def _add_session_handlers(server: MCPServer[Any], services: Services) -> None:
+    subscriptions = services.subscriptions
+
     async def subscribe(ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
         subscriptions.subscribe(ctx.session, str(params.uri))
         return EmptyResult()
@@ -182,42 +207,89 @@ def result_size(result: CallToolResult) -> int:
 
 
 class _ToolCaller:
-    """The `tools/call` handler: lookup, context, limits, and error mapping."""
+    """The `tools/call` handler: lookup, identity, authorization, limits, metrics and error mapping."""
 
-    def __init__(self, server: MCPServer[Any], entries: dict[str, _Entry], subscriptions: Subscriptions) -> None:
+    def __init__(self, server: MCPServer[Any], entries: dict[str, _Entry], services: Services) -> None:
         self.server = server
         self.entries = entries
-        self.subscriptions = subscriptions
+        self.services = services
 
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
     ) -> CallToolResult | InputRequiredResult:
         entry = self.entries.get(params.name)
+        identity = caller(ctx)
         if entry is None:
-            known = ", ".join(sorted(self.entries)) or "none"
-            return error_result(f"Unknown tool '{params.name}'. Available tools: {known}.")
+            return self._unknown(params.name, identity)
         runtime = entry.runtime
+        metrics = self.services.metrics
+        started = time.perf_counter()
+        outcome = "ok"
+        metrics.in_flight.labels(runtime.name).inc()
+        try:
+            result, outcome = await self._run(ctx, params, entry, identity)
+            return result
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.in_flight.labels(runtime.name).dec()
+            metrics.calls.labels(runtime.name, params.name, outcome).inc()
+            metrics.latency.labels(runtime.name, params.name).observe(elapsed)
+            logger.info(
+                "tool call %s/%s: %s",
+                runtime.name,
+                params.name,
+                outcome,
+                extra={
+                    "request_id": ctx.request_id,
+                    "plugin": runtime.name,
+                    "tool": params.name,
+                    "subject": identity.subject,
+                    "auth": identity.method,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "outcome": outcome,
+                },
+            )
+
+    def _unknown(self, name: str, identity: Identity) -> CallToolResult:
+        known = sorted(n for n, e in self.entries.items() if not _allowed(e.spec, identity))
+        return error_result(f"Unknown tool '{name}'. Available tools: {', '.join(known) or 'none'}.")
+
+    async def _run(
+        self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams, entry: _Entry, identity: Identity
+    ) -> tuple[CallToolResult | InputRequiredResult, str]:
+        runtime, name = entry.runtime, params.name
+        missing = _allowed(entry.spec, identity)
+        if missing:
+            return error_result(
+                f"Tool '{name}' needs {' and '.join(missing)}, which your credentials do not carry. "
+                "Ask the operator for access."
+            ), "denied"
         if runtime.status != "ready":
             return error_result(
                 f"The '{runtime.name}' server is not ready ({runtime.failure or runtime.status}). "
                 "Try again later; if it persists, the operator must fix its configuration."
-            )
-        sdk = Context(
-            request_context=ctx,
-            mcp_server=self.server,
-            input_params=params,
-            subscriptions=self.server._subscriptions,  # noqa: SLF001 - as the SDK's own tools/call handler does
-        )
+            ), "unavailable"
+        limiter = self.services.rate_limiter
+        wait = limiter.take(f"{identity.method}:{identity.subject}") if limiter else 0.0
+        if wait:
+            self.services.metrics.rate_limited.labels(runtime.name).inc()
+            return error_result(
+                f"Rate limit reached: too many tool calls from you in the last minute. Try again in {wait:.0f} s."
+            ), "rate_limited"
         tool_ctx = ToolContext(
             plugin=runtime.name,
             settings=runtime.settings,
             state=runtime.state,
-            sdk=sdk,
-            subscriptions=self.subscriptions,
+            identity=identity,
+            sdk=Context(
+                request_context=ctx,
+                mcp_server=self.server,
+                input_params=params,
+                subscriptions=self.server._subscriptions,  # noqa: SLF001 - as the SDK's own tools/call handler does
+            ),
+            services=self.services,
         )
         timeout = entry.spec.timeout_s or runtime.settings.call_timeout_s
-        started = time.perf_counter()
-        outcome = "ok"
         try:
             # The timeout also bounds the wait for a free slot, so an overloaded plugin answers in time.
             with anyio.fail_after(timeout):
@@ -229,51 +301,37 @@ class _ToolCaller:
                         tool_ctx,  # type: ignore[arg-type]
                         convert_result=True,
                     )
-            if isinstance(result, CallToolResult):
-                size = result_size(result)
-                if size > runtime.settings.max_result_bytes:
-                    outcome = "too_large"
-                    return error_result(
-                        f"Tool '{params.name}' produced {size} bytes, more than this server's limit of "
-                        f"{runtime.settings.max_result_bytes}. Ask for less: a narrower query, fewer items, "
-                        "or a smaller page (max_length / start_index where the tool has them)."
-                    )
-                if result.is_error:
-                    outcome = "error"
-            return result  # type: ignore[no-any-return]
         except TimeoutError:
-            outcome = "timeout"
             return error_result(
-                f"Tool '{params.name}' did not finish within {timeout:g} s and was cancelled. "
+                f"Tool '{name}' did not finish within {timeout:g} s and was cancelled. "
                 "Try a smaller request, or try again later if the server is busy."
-            )
+            ), "timeout"
         except UnexpectedToolError as exc:
-            outcome = "crash"
             incident = incident_id()
             logger.error(
                 "incident %s: tool %s of plugin %s crashed",
                 incident,
-                params.name,
+                name,
                 runtime.name,
                 exc_info=exc.__cause__ or exc,
+                extra={"incident": incident, "plugin": runtime.name, "tool": name, "request_id": ctx.request_id},
             )
             return error_result(
-                f"Tool '{params.name}' failed with an internal error (incident {incident}). "
+                f"Tool '{name}' failed with an internal error (incident {incident}). "
                 "Retrying will probably not help; the operator can look the incident up in the server log."
-            )
+            ), "crash"
         except ToolError as exc:
             cause = exc.__cause__
             if isinstance(cause, ValidationError):
-                outcome = "invalid_arguments"
-                return error_result(describe_validation_error(params.name, cause))
-            outcome = "error"
-            return error_result(str(cause) if cause is not None else str(exc))
-        finally:
-            logger.debug(
-                "call %s/%s %s in %.1f ms",
-                runtime.name,
-                params.name,
-                outcome,
-                (time.perf_counter() - started) * 1000,
-                extra={"plugin": runtime.name, "tool": params.name, "outcome": outcome},
-            )
+                return error_result(describe_validation_error(name, cause)), "invalid_arguments"
+            return error_result(str(cause) if cause is not None else str(exc)), "error"
+        if isinstance(result, CallToolResult):
+            size = result_size(result)
+            if size > runtime.settings.max_result_bytes:
+                return error_result(
+                    f"Tool '{name}' produced {size} bytes, more than this server's limit of "
+                    f"{runtime.settings.max_result_bytes}. Ask for less: a narrower query, fewer items, "
+                    "or a smaller page (max_length / start_index where the tool has them)."
+                ), "too_large"
+            return result, "error" if result.is_error else "ok"
+        return result, "input_required"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -21,8 +22,10 @@ __all__ = [
     "CONFIG_ENV",
     "HostSettings",
     "PluginSettings",
+    "SectionSettings",
     "SettingRow",
     "env_prefix",
+    "from_values",
     "load_settings",
     "read_config",
     "reference_markdown",
@@ -33,8 +36,11 @@ CONFIG_ENV = "TOOLPARK_CONFIG"
 """Names the TOML file to read; without it `./toolpark.toml` is read when present."""
 
 
-class _TomlTableSettings(BaseSettings):
-    """Settings whose middle layer is one table of `toolpark.toml`, below the environment."""
+_SOURCES_OFF: ContextVar[bool] = ContextVar("toolpark_settings_sources_off", default=False)
+
+
+class SectionSettings(BaseSettings):
+    """Settings read from env vars over one table of `toolpark.toml` over their defaults."""
 
     _toml_table: ClassVar[Mapping[str, Any]] = {}
 
@@ -47,11 +53,13 @@ class _TomlTableSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if _SOURCES_OFF.get():
+            return (init_settings,)
         table = getattr(settings_cls, "_toml_table", {})
         return (init_settings, env_settings, InitSettingsSource(settings_cls, dict(table)), file_secret_settings)
 
 
-class PluginSettings(_TomlTableSettings):
+class PluginSettings(SectionSettings):
     """Base class of every plugin's settings model.
 
     The call limits live here so operators can tune them per plugin
@@ -67,7 +75,7 @@ class PluginSettings(_TomlTableSettings):
     )
 
 
-class HostSettings(_TomlTableSettings):
+class HostSettings(SectionSettings):
     """How `toolpark serve` and `toolpark up` run: where to listen and how to hold sessions."""
 
     model_config = SettingsConfigDict(env_prefix="TOOLPARK_", extra="ignore")
@@ -85,7 +93,13 @@ class HostSettings(_TomlTableSettings):
     load_plugins: str | None = Field(
         None, description="Comma-separated plugin names to load instead of every installed one."
     )
+    insecure: bool = Field(False, description="Allow serving without authentication on an address other than loopback.")
+    rate_limit_per_minute: float = Field(
+        0, ge=0, description="Tool calls each caller may make a minute, in bursts of rate_limit_burst (0: no limit)."
+    )
+    rate_limit_burst: int = Field(30, ge=1, description="Tool calls a caller may make at once before the rate applies.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Server log level.")
+    log_format: Literal["json", "text"] = Field("json", description="Log lines as JSON objects, or as plain text.")
 
 
 def read_config(path: Path | None = None) -> dict[str, Any]:
@@ -104,7 +118,7 @@ def env_prefix(plugin: str) -> str:
     return f"TOOLPARK_{plugin.upper().replace('-', '_')}_"
 
 
-SettingsT = TypeVar("SettingsT", bound=_TomlTableSettings)
+SettingsT = TypeVar("SettingsT", bound=SectionSettings)
 
 
 def load_settings(model: type[SettingsT], *, prefix: str, table: Mapping[str, Any], **overrides: Any) -> SettingsT:
@@ -123,6 +137,18 @@ def load_settings(model: type[SettingsT], *, prefix: str, table: Mapping[str, An
         },
     )
     return bound(**overrides)  # type: ignore[no-any-return]
+
+
+def from_values(model: type[SettingsT], values: Mapping[str, Any] | None = None) -> SettingsT:
+    """`model` from `values` and its defaults alone, reading no env var and no file.
+
+    For tests and for embedding the host, where the surrounding environment must not leak in.
+    """
+    token = _SOURCES_OFF.set(True)
+    try:
+        return model(**dict(values or {}))
+    finally:
+        _SOURCES_OFF.reset(token)
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import httpx
+import httpx2
 from mcp import Client
+from mcp.client._transport import TransportStreams
+from mcp.client.streamable_http import streamable_http_client
 
+from core.auth import AuthSettings
+from core.egress import EgressSettings, Resolver
 from core.host import Host
 from core.plugin import Plugin
 from core.runtime import PluginRuntime
-from core.settings import HostSettings
+from core.settings import HostSettings, from_values
+from core.tenancy import TenancySettings
 
-__all__ = ["RunningHost", "connect", "free_port", "serve_http"]
+__all__ = ["RunningHost", "connect", "free_port", "http_client", "serve_http"]
 
 
 @asynccontextmanager
@@ -45,10 +52,27 @@ async def connect(
     (callbacks for sampling, elicitation and logging, `mode`, ...). `client.session` is the
     SDK `ClientSession`.
     """
-    runtime = PluginRuntime.configure(plugin, **(settings or {}))
+    runtime = PluginRuntime(plugin, from_values(plugin.settings_model, settings))
     host = Host([runtime])
     async with host.running(), Client(host.server(runtime), **client_options) as client:
         yield client
+
+
+def http_client(url: str, *, headers: Mapping[str, str] | None = None, **client_options: Any) -> Client:
+    """An MCP SDK `Client` for a streamable HTTP `url` that sends `headers` with every request
+    (an `Authorization` header, or the `X-User-*` headers a front end adds)."""
+
+    @asynccontextmanager
+    async def transport() -> AsyncIterator[TransportStreams]:
+        # The SDK's own timeouts for MCP: a long read, since a server may hold a stream open.
+        timeout = httpx2.Timeout(30.0, read=300.0)
+        async with (
+            httpx2.AsyncClient(headers=dict(headers or {}), timeout=timeout) as http,
+            streamable_http_client(url, http_client=http) as streams,
+        ):
+            yield streams
+
+    return Client(transport(), **client_options)
 
 
 def free_port() -> int:
@@ -70,24 +94,41 @@ class RunningHost:
         """The MCP endpoint of `plugin`, or the combined `/mcp` endpoint."""
         return f"{self.base_url}/{plugin}/mcp" if plugin else f"{self.base_url}/mcp"
 
+    async def get(self, path: str) -> httpx.Response:
+        """GET a path of the host, such as `/readyz` or `/metrics`."""
+        async with httpx.AsyncClient(base_url=self.base_url) as http:
+            return await http.get(path)
+
 
 @contextmanager
 def serve_http(
     plugins: Plugin[Any, Any] | Sequence[Plugin[Any, Any]],
     *,
     settings: Mapping[str, Mapping[str, Any]] | None = None,
+    auth: Mapping[str, Any] | None = None,
+    egress: Mapping[str, Any] | None = None,
+    tenancy: Mapping[str, Any] | None = None,
+    resolver: Resolver | None = None,
     **host_options: Any,
 ) -> Iterator[RunningHost]:
     """Run the real HTTP host (uvicorn) in a background thread on a free loopback port.
 
-    `settings` maps a plugin name to its settings by field name; `host_options` are
-    `HostSettings` fields such as `stateless=True` or `combined=True`.
+    `settings` maps a plugin name to its settings by field name; `auth`, `egress` and `tenancy`
+    are those sections' settings by field name; `resolver` replaces DNS for outbound requests;
+    `host_options` are `HostSettings` fields such as `stateless=True` or `combined=True`.
     """
     chosen = [plugins] if isinstance(plugins, Plugin) else list(plugins)
     per_plugin = settings or {}
-    runtimes = [PluginRuntime.configure(p, **per_plugin.get(p.name, {})) for p in chosen]
+    runtimes = [PluginRuntime(p, from_values(p.settings_model, per_plugin.get(p.name))) for p in chosen]
     options = {"host": "127.0.0.1", "port": free_port(), **host_options}
-    host = Host(runtimes, HostSettings(**options))
+    host = Host(
+        runtimes,
+        from_values(HostSettings, options),
+        auth=from_values(AuthSettings, auth),
+        egress=from_values(EgressSettings, egress),
+        tenancy=from_values(TenancySettings, tenancy),
+        resolver=resolver,
+    )
     server = host.uvicorn_server()
     thread = threading.Thread(target=lambda: anyio.run(server.serve), name="toolpark-test-host", daemon=True)
     thread.start()

@@ -196,3 +196,46 @@ async def touch_watched_resource(ctx: Ctx) -> str:
 async def echo_headers(ctx: Ctx, names: Annotated[list[str], Field(max_length=20)]) -> dict[str, str]:
     """Return the named HTTP request headers this call arrived with (none over stdio)."""
     return {name.lower(): ctx.headers[name.lower()] for name in names if name.lower() in ctx.headers}
+
+
+class Fetched(BaseModel):
+    url: str = Field(description="The URL as asked for, after redirects.")
+    status: int
+    content_type: str | None
+    size: int = Field(description="Bytes of the body.")
+    text: str = Field(description="The start of the body, decoded.")
+
+
+@plugin.tool(read_only=True, open_world=True)
+async def fetch(ctx: Ctx, url: str, max_bytes: Annotated[int, Field(ge=1)] = 1_000_000) -> Fetched:
+    """Fetch a URL through the host's SSRF-safe client; shows what outbound requests may reach."""
+    got = await ctx.egress.fetch(url, max_bytes=max_bytes)
+    return Fetched(
+        url=got.url, status=got.status_code, content_type=got.headers.get("content-type"), size=len(got.content),
+        text=got.text[:2000],
+    )  # fmt: skip
+
+
+class Caller(BaseModel):
+    subject: str
+    method: str
+    name: str | None
+    roles: list[str]
+    via: str | None
+    namespace: str = Field(description="The caller's own data namespace.")
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def whoami(ctx: Ctx) -> Caller:
+    """Who the host believes is calling, and the caller's own data namespace."""
+    who = ctx.identity
+    return Caller(
+        subject=who.subject, method=who.method, name=who.name, roles=sorted(who.roles), via=who.via,
+        namespace=ctx.tenant.own,
+    )  # fmt: skip
+
+
+@plugin.tool(read_only=True, requires="admin")
+async def admin_only() -> str:
+    """A tool only callers holding the `admin` scope or role see and may call."""
+    return "granted"

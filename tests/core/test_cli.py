@@ -73,3 +73,19 @@ def test_up_serves_and_prints_a_librechat_block(tmp_path: Path) -> None:
     assert block["mcpSettings"]["allowedAddresses"] == [f"127.0.0.1:{port}"]
     assert f"everything: {url}" in out
     assert "plugin everything ready" in err
+
+
+def test_refuses_to_serve_anonymously_beyond_loopback() -> None:
+    result = CliRunner().invoke(main, ["serve", "everything", "--transport", "http", "--host", "0.0.0.0"])
+    assert result.exit_code != 0
+    assert "refusing to serve 0.0.0.0 without authentication" in result.output
+
+
+def test_auth_new_key_prints_a_key_and_its_entry() -> None:
+    from core.auth import ApiKey, hash_key
+
+    result = CliRunner().invoke(main, ["auth", "new-key", "librechat", "--scope", "notes:write", "--trusted-frontend"])
+    assert result.exit_code == 0
+    key = result.output.split("not stored): ")[1].split()[0]
+    entry = ApiKey.model_validate_json(result.output.split("[auth].api_keys: ")[1])
+    assert entry.hash == hash_key(key) and entry.scopes == ["notes:write"] and entry.trusted_frontend

@@ -63,3 +63,13 @@ def test_rows_document_every_field_and_hide_secrets() -> None:
     assert rows["TOOLPARK_MY_WIDGET_COLOR"].default == "'red'"
     assert "TOOLPARK_MY_WIDGET_CALL_TIMEOUT_S" in rows
     assert rows["TOOLPARK_MY_WIDGET_TOKEN"].default == "None"
+
+
+def test_from_values_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.settings import from_values
+
+    monkeypatch.setenv("TOOLPARK_PORT", "1")
+    monkeypatch.setenv("TOOLPARK_MY_WIDGET_SIZE", "9")
+    assert from_values(HostSettings).port == 8765
+    assert from_values(WidgetSettings, {"color": "green"}).size == 1
+    assert load_settings(HostSettings, prefix="TOOLPARK_", table={}).port == 1

@@ -1,0 +1,57 @@
+"""Who is calling: what authentication established, handed to every tool as `ctx.identity`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["ANONYMOUS", "LOCAL", "Identity", "decode_header_value"]
+
+Method = Literal["none", "stdio", "api_key", "oidc", "frontend"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The caller of a request.
+
+    `method` says how it was established: `none` (auth off, loopback only), `stdio` (the local
+    process that launched us), `api_key`, `oidc` (a verified bearer token), or `frontend` (a user
+    named by a trusted front end such as LibreChat, on behalf of its API key, `via`).
+    `grants` are the scopes and roles per-tool requirements are checked against.
+    """
+
+    subject: str
+    method: Method
+    name: str | None = None
+    email: str | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+    grants: frozenset[str] = field(default_factory=frozenset)
+    via: str | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.method not in ("none", "stdio")
+
+    def may(self, requirement: str) -> bool:
+        """Whether the caller holds `requirement` (a scope or role).
+
+        Without authentication the host serves one local user, who may do everything: binding
+        anywhere but loopback without auth is refused at start-up.
+        """
+        return not self.authenticated or requirement in self.grants
+
+
+ANONYMOUS = Identity(subject="anonymous", method="none")
+LOCAL = Identity(subject="local", method="stdio")
+
+
+def decode_header_value(value: str) -> str:
+    """LibreChat sends user fields that are not Latin-1 as `b64:<base64 of UTF-8>`."""
+    if not value.startswith("b64:"):
+        return value
+    try:
+        return base64.b64decode(value[4:], validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError("a b64: header value is not valid base64 of UTF-8 text") from exc

@@ -1,0 +1,41 @@
+"""Prometheus metrics of one host, served at `/metrics`.
+
+Each host has its own registry, so several hosts in one process (tests) do not collide.
+Labels never carry subjects or URLs: their number must stay bounded.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.calls = Counter(
+            "toolpark_tool_calls_total", "Tool calls by outcome.", ["plugin", "tool", "outcome"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "toolpark_tool_call_seconds",
+            "Tool call duration.",
+            ["plugin", "tool"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "toolpark_tool_calls_in_flight", "Tool calls running now.", ["plugin"], registry=self.registry
+        )
+        self.auth_failures = Counter(
+            "toolpark_auth_failures_total", "Refused requests by reason.", ["reason"], registry=self.registry
+        )
+        self.egress_refusals = Counter(
+            "toolpark_egress_refusals_total", "Refused outbound requests by reason.", ["reason"], registry=self.registry
+        )
+        self.rate_limited = Counter(
+            "toolpark_rate_limited_total", "Tool calls refused by the rate limit.", ["plugin"], registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

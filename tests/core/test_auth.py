@@ -1,0 +1,316 @@
+"""Authentication and identity through the real HTTP host, with tokens signed here and a local JWKS."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from core.auth import hash_key
+from core.logs import JsonFormatter
+from core.testing import RunningHost, http_client
+from plugins.everything import plugin as everything
+from tests.webhost import WebHost, web_host
+
+pytestmark = pytest.mark.anyio
+
+ISSUER = "https://sso.example.test/realms/main"
+AUDIENCE = "toolpark"
+ADMIN_KEY, USER_KEY, FRONTEND_KEY = "tpk_admin-secret-1", "tpk_user-secret-2", "tpk_frontend-secret-3"
+API_KEYS = [
+    {"name": "ops", "hash": hash_key(ADMIN_KEY), "scopes": ["admin"]},
+    {"name": "script", "hash": hash_key(USER_KEY)},
+    {"name": "librechat", "hash": hash_key(FRONTEND_KEY), "trusted_frontend": True},
+]
+
+
+class Signer:
+    """An RSA key published in a JWKS, and tokens signed with it."""
+
+    def __init__(self, kid: str) -> None:
+        self.kid = kid
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def jwk(self) -> dict[str, Any]:
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        return {**public, "kid": self.kid, "alg": "RS256", "use": "sig"}
+
+    def public_pem(self) -> bytes:
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def token(self, **overrides: Any) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER, "aud": AUDIENCE, "sub": "user-123", "azp": "librechat", "iat": now, "exp": now + 300,
+            "preferred_username": "ada", "realm_access": {"roles": ["mcp-user", "staff"]},
+        }  # fmt: skip
+        claims.update(overrides)
+        headers = {"kid": overrides.pop("kid", self.kid)}
+        claims.pop("kid", None)
+        return jwt.encode({k: v for k, v in claims.items() if v is not None}, self.key, "RS256", headers=headers)
+
+
+@pytest.fixture(scope="module")
+def signer() -> Signer:
+    return Signer("key-1")
+
+
+@pytest.fixture
+def jwks(signer: Signer) -> Iterator[WebHost]:
+    with web_host("sso") as server:
+        server.documents["/certs"] = json.dumps({"keys": [signer.jwk()]}).encode()
+        yield server
+
+
+@pytest.fixture
+def secured(toolpark_http: Callable[..., RunningHost], jwks: WebHost) -> RunningHost:
+    return toolpark_http(
+        everything,
+        auth={
+            "api_keys": API_KEYS,
+            "oidc_issuer": ISSUER,
+            "oidc_audience": AUDIENCE,
+            "oidc_jwks_url": f"{jwks.url}/certs",
+            "oidc_required_roles": ["mcp-user"],
+            "jwks_min_refresh_s": 60,
+        },
+        rate_limit_per_minute=600,
+        rate_limit_burst=1000,
+    )
+
+
+async def whoami(running: RunningHost, **headers: str) -> dict[str, Any]:
+    async with http_client(running.url("everything"), headers=headers, mode="legacy") as client:
+        result = await client.call_tool("whoami", {})
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+def post_initialize(running: RunningHost, **headers: str) -> httpx.Response:
+    message = {
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }  # fmt: skip
+    return httpx.post(
+        running.url("everything"), json=message, headers={"Accept": "application/json, text/event-stream", **headers}
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_valid_token_identifies_the_user(secured: RunningHost, signer: Signer) -> None:
+    me = await whoami(secured, **bearer(signer.token()))
+    assert me == {
+        "subject": "user-123", "method": "oidc", "name": "ada", "roles": ["mcp-user", "staff"], "via": "librechat",
+        "namespace": "user:user-123",
+    }  # fmt: skip
+
+
+def _hs256_with_public_key(signer: Signer) -> str:
+    # The classic key confusion: the verifier's public key used as an HMAC secret. PyJWT refuses to
+    # sign with a PEM key as HMAC secret, so the token is assembled by hand.
+    import hashlib
+    import hmac
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": signer.kid}).encode())
+    now = int(time.time())
+    payload = b64(json.dumps({"iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "exp": now + 300}).encode())
+    signature = hmac.new(signer.public_pem(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(signature)}"
+
+
+def _tampered(signer: Signer) -> str:
+    header, payload, signature = signer.token().split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["sub"] = "admin"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{header}.{forged}.{signature}"
+
+
+def _unsigned(signer: Signer) -> str:
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "exp": int(time.time()) + 300}
+    return jwt.encode(claims, None, algorithm="none", headers={"kid": signer.kid})
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda s: s.token(exp=int(time.time()) - 120), "expired"),
+        (lambda s: s.token(nbf=int(time.time()) + 600), "not valid yet"),
+        (lambda s: s.token(iss="https://evil.example.test/realms/main"), "another issuer"),
+        (lambda s: s.token(aud="someone-else"), "another audience"),
+        (_unsigned, "'none' are not accepted"),
+        (_hs256_with_public_key, "'HS256' are not accepted"),
+        (lambda s: s.token(kid="key-unknown"), "unknown key"),
+        (_tampered, "signature does not verify"),
+        (lambda s: s.token(realm_access={"roles": ["staff"]}), "lacks the role(s) mcp-user"),
+        (lambda s: "not-a-jwt", "not a known API key"),
+        (lambda s: Signer("key-1").token(), "signature does not verify"),
+    ],
+    ids=[
+        "expired", "not-yet-valid", "wrong-issuer", "wrong-audience", "alg-none", "hs256-public-key",
+        "unknown-kid", "tampered", "missing-role", "garbage", "other-key-same-kid",
+    ],
+)  # fmt: skip
+def test_bad_tokens_get_401_with_a_challenge(
+    secured: RunningHost, signer: Signer, make: Callable[[Signer], str], reason: str
+) -> None:
+    response = post_initialize(secured, **bearer(make(signer)))
+    assert response.status_code == 401
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="toolpark", error="invalid_token"')
+    assert reason in response.json()["error_description"]
+
+
+def test_missing_credentials_get_401(secured: RunningHost) -> None:
+    response = post_initialize(secured)
+    assert response.status_code == 401
+    assert 'error="invalid_request"' in response.headers["www-authenticate"]
+    assert post_initialize(secured, Authorization="Basic dXNlcjpwYXNz").status_code == 401
+
+
+def test_unknown_kid_refetches_the_jwks_within_a_bound(secured: RunningHost, signer: Signer, jwks: WebHost) -> None:
+    assert post_initialize(secured, **bearer(signer.token())).status_code == 200
+    fetches = sum(path == "/certs" for path, _ in jwks.seen)
+    for n in range(5):
+        assert post_initialize(secured, **bearer(signer.token(kid=f"forged-{n}"))).status_code == 401
+    assert sum(path == "/certs" for path, _ in jwks.seen) - fetches <= 1
+
+
+def test_rotated_key_is_picked_up(toolpark_http: Callable[..., RunningHost], signer: Signer, jwks: WebHost) -> None:
+    running = toolpark_http(
+        everything,
+        auth={"oidc_issuer": ISSUER, "oidc_audience": AUDIENCE, "oidc_jwks_url": f"{jwks.url}/certs",
+              "jwks_min_refresh_s": 0},
+    )  # fmt: skip
+    assert post_initialize(running, **bearer(signer.token())).status_code == 200
+    rotated = Signer("key-2")
+    jwks.documents["/certs"] = json.dumps({"keys": [signer.jwk(), rotated.jwk()]}).encode()
+    assert post_initialize(running, **bearer(rotated.token())).status_code == 200
+
+
+async def test_keycloak_default_tokens_checked_by_azp(
+    toolpark_http: Callable[..., RunningHost], signer: Signer, jwks: WebHost
+) -> None:
+    running = toolpark_http(
+        everything,
+        auth={"oidc_issuer": ISSUER, "oidc_audience": "librechat", "oidc_audience_claim": "azp",
+              "oidc_jwks_url": f"{jwks.url}/certs"},
+    )  # fmt: skip
+    me = await whoami(running, **bearer(signer.token(aud="account")))
+    assert me["subject"] == "user-123"
+    wrong = post_initialize(running, **bearer(signer.token(aud="account", azp="other-client")))
+    assert wrong.status_code == 401 and "azp" in wrong.json()["error_description"]
+
+
+async def test_api_keys_identify_their_owner(secured: RunningHost) -> None:
+    me = await whoami(secured, **bearer(USER_KEY))
+    assert (me["subject"], me["method"], me["via"]) == ("key:script", "api_key", "script")
+    assert post_initialize(secured, **bearer(USER_KEY + "x")).status_code == 401
+
+
+async def test_trusted_frontend_names_the_user(secured: RunningHost) -> None:
+    name = "b64:" + base64.b64encode("Zoë Ærø".encode()).decode()
+    me = await whoami(
+        secured, **bearer(FRONTEND_KEY), **{"X-User-ID": "oidc|u-77", "X-User-Name": name, "X-User-Roles": "staff"}
+    )
+    assert me == {
+        "subject": "oidc|u-77", "method": "frontend", "name": "Zoë Ærø", "roles": ["staff"], "via": "librechat",
+        "namespace": "user:oidc|u-77",
+    }  # fmt: skip
+    without_user = await whoami(secured, **bearer(FRONTEND_KEY))
+    assert without_user["subject"] == "key:librechat"
+
+
+def test_user_header_from_anyone_else_is_refused(secured: RunningHost, signer: Signer) -> None:
+    for credential in (USER_KEY, signer.token()):
+        response = post_initialize(secured, **bearer(credential), **{"X-User-ID": "someone-else"})
+        assert response.status_code == 403 and "not a trusted front end" in response.json()["error_description"]
+
+
+async def test_anonymous_callers_cannot_name_a_user(toolpark_http: Callable[..., RunningHost]) -> None:
+    running = toolpark_http(everything)
+    me = await whoami(running, **{"X-User-ID": "alice"})
+    assert (me["subject"], me["method"]) == ("anonymous", "none")
+
+
+async def test_tools_requiring_a_scope_are_hidden_and_refused(secured: RunningHost) -> None:
+    async with http_client(secured.url("everything"), headers=bearer(USER_KEY)) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        denied = await client.call_tool("admin_only", {})
+    async with http_client(secured.url("everything"), headers=bearer(ADMIN_KEY)) as client:
+        admin_names = {t.name for t in (await client.list_tools()).tools}
+        granted = await client.call_tool("admin_only", {})
+    assert "admin_only" not in names and "admin_only" in admin_names
+    assert denied.is_error and "needs admin" in denied.content[0].text  # type: ignore[union-attr]
+    assert not granted.is_error
+
+
+def test_a_session_belongs_to_the_credential_that_opened_it(secured: RunningHost) -> None:
+    opened = post_initialize(secured, **bearer(USER_KEY))
+    session = opened.headers["mcp-session-id"]
+    ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    headers = {"Accept": "application/json, text/event-stream", "mcp-session-id": session,
+               "mcp-protocol-version": "2025-11-25"}  # fmt: skip
+    stolen = httpx.post(secured.url("everything"), json=ping, headers={**headers, **bearer(ADMIN_KEY)})
+    own = httpx.post(secured.url("everything"), json=ping, headers={**headers, **bearer(USER_KEY)})
+    assert stolen.status_code == 404 and own.status_code == 200
+
+
+async def test_rate_limit_per_caller(toolpark_http: Callable[..., RunningHost]) -> None:
+    running = toolpark_http(everything, auth={"api_keys": API_KEYS}, rate_limit_per_minute=6, rate_limit_burst=3)
+    async with http_client(running.url("everything"), headers=bearer(USER_KEY)) as client:
+        results = [await client.call_tool("echo", {"text": "x"}) for _ in range(4)]
+    async with http_client(running.url("everything"), headers=bearer(ADMIN_KEY)) as client:
+        other = await client.call_tool("echo", {"text": "x"})
+    assert [r.is_error for r in results] == [False, False, False, True]
+    assert "Rate limit reached" in results[3].content[0].text  # type: ignore[union-attr]
+    assert not other.is_error
+    metrics = (await running.get("/metrics")).text
+    assert 'toolpark_rate_limited_total{plugin="everything"} 1.0' in metrics
+
+
+async def test_metrics_count_calls_and_auth_failures(secured: RunningHost) -> None:
+    async with http_client(secured.url("everything"), headers=bearer(USER_KEY)) as client:
+        await client.call_tool("echo", {"text": "x"})
+        await client.call_tool("test_error_handling", {})
+    post_initialize(secured, **bearer("wrong"))
+    metrics = (await secured.get("/metrics")).text
+    assert 'toolpark_tool_calls_total{outcome="ok",plugin="everything",tool="echo"} 1.0' in metrics
+    assert 'toolpark_tool_calls_total{outcome="error",plugin="everything",tool="test_error_handling"} 1.0' in metrics
+    assert 'toolpark_tool_call_seconds_count{plugin="everything",tool="echo"} 1.0' in metrics
+    assert 'toolpark_auth_failures_total{reason="unknown_credential"} 1.0' in metrics
+    assert "toolpark_tool_calls_in_flight" in metrics
+
+
+async def test_call_logs_are_json_with_context_and_no_secrets(
+    secured: RunningHost, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = signer.token()
+    with caplog.at_level(logging.INFO):
+        await whoami(secured, **bearer(token))
+        post_initialize(secured, **bearer("tpk_not-a-key"))
+    lines = [json.loads(JsonFormatter().format(record)) for record in caplog.records]
+    call = next(line for line in lines if line.get("tool") == "whoami")
+    assert call["plugin"] == "everything" and call["subject"] == "user-123" and call["outcome"] == "ok"
+    assert call["request_id"] is not None and call["duration_ms"] >= 0
+    everything_logged = "\n".join(json.dumps(line) for line in lines)
+    assert token not in everything_logged and "tpk_not-a-key" not in everything_logged
+    assert any(line.get("reason") == "unknown_credential" for line in lines)
