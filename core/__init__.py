@@ -7,6 +7,7 @@ from core.context import ToolContext
 from core.errors import ToolError
 from core.pagination import Page, paginate
 from core.plugin import Plugin
+from core.results import text_result
 from core.settings import PluginSettings
 
-__all__ = ["Page", "Plugin", "PluginSettings", "ToolContext", "ToolError", "paginate"]
+__all__ = ["Page", "Plugin", "PluginSettings", "ToolContext", "ToolError", "paginate", "text_result"]

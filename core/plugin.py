@@ -46,6 +46,7 @@ class ToolSpec:
     structured_output: bool | None
     input_schema: dict[str, Any] | None = None
     requires: tuple[str, ...] = ()
+    when: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ class Plugin(Generic[SettingsT, StateT]):
         structured_output: bool | None = None,
         input_schema: dict[str, Any] | None = None,
         requires: str | tuple[str, ...] = (),
+        when: Callable[[SettingsT], bool] | None = None,
     ) -> Callable[[FnT], FnT]:
         """Declare an async function as a tool.
 
@@ -161,7 +163,9 @@ class Plugin(Generic[SettingsT, StateT]):
         `timeout_s` overrides the plugin's `call_timeout_s` for this tool. `input_schema` publishes a
         hand-written JSON Schema instead of the derived one (for keywords pydantic cannot express);
         arguments are still validated against the function's signature. `requires` names scopes or
-        roles a caller must hold; others neither see the tool nor may call it.
+        roles a caller must hold; others neither see the tool nor may call it. `when` decides from
+        the plugin's settings whether the tool exists at all (a search tool without a search
+        backend configured, write tools in read-only mode).
         """
 
         def register(fn: FnT) -> FnT:
@@ -183,6 +187,8 @@ class Plugin(Generic[SettingsT, StateT]):
             )
             if requires:
                 spec = replace(spec, requires=(requires,) if isinstance(requires, str) else tuple(requires))
+            if when is not None:
+                spec = replace(spec, when=when)
             if spec.name in self.tools:
                 raise ValueError(f"plugin {self.name!r} declares tool {spec.name!r} twice")
             self.tools[spec.name] = spec

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import pydantic_core
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.mcpserver import Context, MCPServer
@@ -93,6 +94,8 @@ def build_server(
     entries: dict[str, _Entry] = {}
     for runtime in runtimes:
         for spec in runtime.plugin.tools.values():
+            if spec.when is not None and not spec.when(runtime.settings):
+                continue
             exposed = f"{runtime.name.replace('-', '_')}_{spec.name}" if prefix_tools else spec.name
             if exposed in entries:
                 raise ValueError(f"tool {exposed!r} is declared by two plugins")
@@ -201,8 +204,7 @@ def result_size(result: CallToolResult) -> int:
         if inner is not None:
             size += len((getattr(inner, "text", None) or getattr(inner, "blob", None) or "").encode())
     if result.structured_content is not None:
-        # The SDK's text rendering of structured output is the same JSON, so the text size stands for it.
-        size *= 2
+        size += len(pydantic_core.to_json(result.structured_content))
     return size
 
 

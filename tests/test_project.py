@@ -12,7 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_public_api_is_declared() -> None:
-    assert sorted(core.__all__) == ["Page", "Plugin", "PluginSettings", "ToolContext", "ToolError", "paginate"]
+    assert sorted(core.__all__) == [
+        "Page",
+        "Plugin",
+        "PluginSettings",
+        "ToolContext",
+        "ToolError",
+        "paginate",
+        "text_result",
+    ]
     assert sorted(core.testing.__all__) == ["RunningHost", "connect", "free_port", "http_client", "serve_http"]
     for name in core.__all__:
         assert getattr(core, name).__doc__, f"core.{name} has no docstring"

@@ -24,6 +24,8 @@ class WebHost:
     port: int
     seen: list[tuple[str, str]] = field(default_factory=list)  # (path, Host header)
     documents: dict[str, bytes] = field(default_factory=dict)  # path -> JSON body to serve
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)  # path -> status, headers, body
+    requests: list[dict[str, str]] = field(default_factory=list)  # the headers of every request, in order
 
     @property
     def url(self) -> str:
@@ -41,7 +43,8 @@ def _handler(web: WebHost) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             for key, value in {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}.items():
                 self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
+            if status != 304:
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
@@ -49,7 +52,15 @@ def _handler(web: WebHost) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
             web.seen.append((parts.path, self.headers.get("Host", "")))
-            if parts.path in web.documents:
+            web.requests.append({":path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+            if parts.path in web.pages:
+                status, headers, body = web.pages[parts.path]
+                etag = headers.get("ETag")
+                if etag and self.headers.get("If-None-Match") == etag:
+                    self._send(304, b"", {k: v for k, v in headers.items() if k in ("ETag", "Cache-Control")})
+                else:
+                    self._send(status, body, headers)
+            elif parts.path in web.documents:
                 self._send(200, web.documents[parts.path], {"Content-Type": "application/json"})
             elif parts.path == "/redirect":
                 self._send(int(query.get("status", "302")), b"", {"Location": query["to"]})
@@ -57,11 +68,27 @@ def _handler(web: WebHost) -> type[BaseHTTPRequestHandler]:
                 self._send(302, b"", {"Location": "/loop"})
             elif parts.path == "/big":
                 self._stream(int(query.get("mb", "50")), declare=query.get("declare") == "1")
+            elif parts.path == "/trickle":
+                self._trickle()
             elif parts.path == "/slow":
                 time.sleep(float(query.get("s", "5")))
                 self._send(200, b"late")
             else:
                 self._send(200, f"{web.name} {parts.path} host={self.headers.get('Host')}".encode())
+
+        def _trickle(self) -> None:
+            """A slow-loris answer: headers, then a byte every half second, for a minute."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            try:
+                for _ in range(120):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def _stream(self, megabytes: int, *, declare: bool) -> None:
             self.send_response(200)

@@ -68,11 +68,12 @@ def test_up_serves_and_prints_a_librechat_block(tmp_path: Path) -> None:
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     block = yaml.safe_load(out.split("For librechat.yaml:")[1])
-    url = f"http://127.0.0.1:{port}/everything/mcp"
-    assert block["mcpServers"]["everything"] == {"type": "streamable-http", "url": url, "timeout": 60000}
+    url = f"http://127.0.0.1:{port}/web/mcp"
+    assert block["mcpServers"]["web"] == {"type": "streamable-http", "url": url, "timeout": 60000}
+    assert "everything" not in block["mcpServers"], "up serves the first-party servers, not the examples"
     assert block["mcpSettings"]["allowedAddresses"] == [f"127.0.0.1:{port}"]
-    assert f"everything: {url}" in out
-    assert "plugin everything ready" in err
+    assert f"web: {url}" in out
+    assert '"plugin web ready"' in err or "plugin web ready" in err
 
 
 def test_refuses_to_serve_anonymously_beyond_loopback() -> None:

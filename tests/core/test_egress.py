@@ -17,6 +17,7 @@ from mcp import Client
 from core.addresses import IPAddress, blocked_reason
 from core.testing import RunningHost
 from plugins.everything import plugin as everything
+from tests.ssrf_cases import NON_PUBLIC, SPELLINGS_OF_LOOPBACK
 from tests.webhost import WebHost, web_host
 
 pytestmark = pytest.mark.anyio
@@ -48,31 +49,7 @@ async def fetch(running: RunningHost, url: str, **arguments: Any) -> tuple[bool,
     return bool(result.is_error), result.content[0].text, result.structured_content  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(
-    ("address", "reason"),
-    [
-        ("127.0.0.1", "loopback"),
-        ("10.0.0.1", "private"),
-        ("172.16.5.4", "private"),
-        ("192.168.1.1", "private"),
-        ("169.254.169.254", "cloud metadata service"),
-        ("169.254.1.1", "link-local"),
-        ("100.64.0.1", "shared address space (CGNAT)"),
-        ("224.0.0.1", "multicast"),
-        ("240.0.0.1", "private"),
-        ("0.0.0.0", "unspecified"),
-        ("[::1]", "loopback"),
-        ("[fe80::1]", "link-local"),
-        ("[fc00::1]", "private"),
-        ("[ff02::1]", "multicast"),
-        ("[::ffff:127.0.0.1]", "IPv4-mapped loopback"),
-        ("[::ffff:10.0.0.1]", "IPv4-mapped private"),
-        ("[64:ff9b::a9fe:a9fe]", "NAT64 cloud metadata service"),
-        ("[2002:c0a8:101::1]", "6to4 private"),
-        ("[::127.0.0.1]", "IPv4-compatible (deprecated)"),
-        ("[fd00:ec2::254]", "cloud metadata service"),
-    ],
-)
+@pytest.mark.parametrize(("address", "reason"), NON_PUBLIC)
 async def test_every_non_public_address_class_is_refused(
     toolpark_http: Callable[..., RunningHost], address: str, reason: str
 ) -> None:
@@ -81,7 +58,7 @@ async def test_every_non_public_address_class_is_refused(
     assert refused and f"is a {reason} address" in message
 
 
-@pytest.mark.parametrize("spelling", ["2130706433", "0177.0.0.1", "0x7f000001", "127.1", "0x7f.1"])
+@pytest.mark.parametrize("spelling", SPELLINGS_OF_LOOPBACK)
 async def test_odd_ipv4_spellings_of_loopback_are_refused(
     toolpark_http: Callable[..., RunningHost], web: WebHost, spelling: str
 ) -> None:
