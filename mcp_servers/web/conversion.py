@@ -77,10 +77,11 @@ def _whole_page(html: str, fmt: Format) -> str:
     target = body if body is not None else root
     if fmt == "text":
         return " ".join(target.text_content().split())
-    markup = lxml_html.tostring(target, encoding="unicode")
+    markup = str(lxml_html.tostring(target, encoding="unicode"))
     if fmt == "html":
         return markup
-    return re.sub(r"\n{3,}", "\n\n", markdownify.markdownify(markup, heading_style=markdownify.ATX)).strip()
+    markdown = str(markdownify.markdownify(markup, heading_style=markdownify.ATX))
+    return re.sub(r"\n{3,}", "\n\n", markdown).strip()
 
 
 def _note(html: str, text: str, min_chars: int) -> str | None:

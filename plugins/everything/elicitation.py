@@ -1,5 +1,7 @@
 """The forms the elicitation tools ask for, shaped as the conformance scenarios require."""
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -19,7 +21,7 @@ class DefaultsForm(BaseModel):
     verified: bool = Field(True, description="Verification status")
 
 
-def _titled(options: dict[str, str]) -> list[dict[str, str]]:
+def _titled(options: dict[str, str]) -> list[Any]:
     return [{"const": value, "title": title} for value, title in options.items()]
 
 

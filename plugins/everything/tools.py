@@ -70,8 +70,8 @@ async def test_tool_with_progress(ctx: Ctx) -> str:
     for done in (0, 50, 100):
         await ctx.progress(done, 100, f"Completed step {done} of 100")
         await anyio.sleep(0.05)
-    meta = ctx.sdk.request_context.meta
-    return str(meta.progress_token if meta and meta.progress_token is not None else 0)
+    meta = ctx.sdk.request_context.meta or {}
+    return str(meta.get("progress_token", 0))
 
 
 @plugin.tool(read_only=True)
