@@ -71,3 +71,15 @@ async def test_elicitation_returns_the_validated_answer() -> None:
     async with connect(plugin, mode="legacy", elicitation_callback=answer) as client:
         result = await client.call_tool("test_elicitation", {"message": "Proceed?"})
     assert result.content[0].text == 'User response: action=accept, content={"response":"yes please"}'  # type: ignore[union-attr]
+
+
+async def test_progress_tool_returns_the_clients_progress_token() -> None:
+    seen: list[float] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append(done)
+
+    async with connect(plugin, mode="legacy") as client:
+        result = await client.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
+    assert not result.is_error and seen == [0, 50, 100]
+    assert result.content[0].text.isdigit()  # type: ignore[union-attr]
