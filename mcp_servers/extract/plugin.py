@@ -1,0 +1,99 @@
+"""The `extract` server's declaration, settings and resources."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+from pydantic import Field, SecretStr
+
+from core import Plugin, PluginSettings
+from mcp_servers.extract.workers import WorkerPool
+
+__all__ = ["ExtractSettings", "State", "plugin"]
+
+T = TypeVar("T")
+
+
+class ExtractSettings(PluginSettings):
+    """`TOOLPARK_EXTRACT_*`, or `[plugins.extract]`."""
+
+    call_timeout_s: float = Field(300.0, gt=0, description="Seconds a tool call may run before it is cancelled.")
+    workers: int = Field(2, ge=1, le=32, description="Worker processes that parse documents.")
+    job_timeout_s: float = Field(
+        120.0, gt=0, description="Seconds one parsing job may take before its worker is killed."
+    )
+    worker_memory_mb: int = Field(1536, ge=256, description="Address-space limit of each worker, in MiB.")
+    max_document_bytes: int = Field(50_000_000, ge=1024, description="Largest document accepted, in bytes.")
+    max_pages_per_call: int = Field(50, ge=1, description="Pages one call may read, render or OCR.")
+    max_chars: int = Field(20_000, ge=100, description="Default characters of text one call returns.")
+    ocr_languages: str = Field("eng+deu", description="Tesseract languages, joined with +.")
+    ocr_dpi: int = Field(300, ge=72, le=600, description="Resolution pages are rendered at for OCR.")
+    ocr_min_chars: int = Field(20, ge=0, description="Pages with less text in their text layer are OCRed.")
+    max_image_pixels: int = Field(100_000_000, ge=1, description="Largest image decoded (decompression bombs).")
+    max_output_pixels: int = Field(4_000_000, ge=10_000, description="Largest image returned to a client.")
+    allowed_dir: Path | None = Field(None, description="Directory whose files the `path` argument may name.")
+    cache_entries: int = Field(128, ge=0, description="Extraction results kept, by document hash.")
+    vision_url: str | None = Field(None, description="OpenAI-compatible base URL of a vision model; enables describe.")
+    vision_model: str | None = Field(None, description="Model name sent to the vision endpoint.")
+    vision_api_key: SecretStr | None = Field(None, description="Bearer key for the vision endpoint.")
+
+
+@dataclass
+class State:
+    pool: WorkerPool
+    vision: httpx.AsyncClient | None
+    cache: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
+    limit: int = 128
+
+    async def cached(self, key: tuple[Any, ...], make: Callable[[], Awaitable[T]]) -> T:
+        """`make()`'s result, remembered under `key` (document hash and parameters)."""
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]  # type: ignore[no-any-return]
+        value = await make()
+        if self.limit:
+            self.cache[key] = value
+            while len(self.cache) > self.limit:
+                self.cache.popitem(last=False)
+        return value
+
+
+plugin: Plugin[ExtractSettings, State] = Plugin(
+    "extract",
+    version="0.1.0",
+    description="Turns PDFs and images into text, tables and page images for language and vision models.",
+    settings=ExtractSettings,
+    instructions=(
+        "Send a document as data_base64 or url. extract_text reads text (OCR where a page has no text layer); "
+        "render_pages returns page images for vision; extract_tables returns tables; document_info the outline."
+    ),
+)
+
+
+@plugin.lifespan
+async def open_state(settings: ExtractSettings) -> AsyncIterator[State]:
+    pool = await anyio.to_thread.run_sync(
+        lambda: WorkerPool(
+            settings.workers,
+            memory_mb=settings.worker_memory_mb,
+            timeout_s=settings.job_timeout_s,
+            preload=("mcp_servers.extract.pdf", "pdfplumber"),
+        )
+    )
+    try:
+        if settings.vision_url:
+            key = settings.vision_api_key.get_secret_value() if settings.vision_api_key else None
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            # The vision endpoint is the operator's own service: reached directly, not through egress.
+            async with httpx.AsyncClient(base_url=settings.vision_url, headers=headers, timeout=120.0) as vision:
+                yield State(pool, vision, limit=settings.cache_entries)
+        else:
+            yield State(pool, None, limit=settings.cache_entries)
+    finally:
+        pool.close()
