@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import anyio
 import httpx
 from pydantic import Field
 
 from core import Plugin, PluginSettings
+from mcp_servers.extract.workers import WorkerPool
 from mcp_servers.web.fetching import Fetcher
 from mcp_servers.web.robots import RobotsPolicy
 
@@ -50,6 +52,15 @@ class State:
     fetcher: Fetcher
     robots: RobotsPolicy
     searxng: httpx.AsyncClient | None
+    parsers: WorkerPool | None = None
+
+    async def pdf_parsers(self) -> WorkerPool:
+        """The extract server's worker pool, started on the first PDF: PDFs are parsed out of process."""
+        if self.parsers is None:
+            self.parsers = await anyio.to_thread.run_sync(
+                lambda: WorkerPool(1, memory_mb=1536, timeout_s=60, preload=("mcp_servers.extract.pdf",))
+            )
+        return self.parsers
 
 
 plugin: Plugin[WebSettings, State] = Plugin(
@@ -73,10 +84,16 @@ async def open_state(settings: WebSettings) -> AsyncIterator[State]:
         max_bytes=settings.max_page_bytes,
     )
     robots = RobotsPolicy(settings.autonomous_agent)
-    if settings.searxng_url:
-        # SearXNG is the operator's own service, often on a private address: it is reached directly,
-        # not through the egress policy that guards user-supplied URLs.
-        async with httpx.AsyncClient(base_url=settings.searxng_url, timeout=20.0) as searxng:
-            yield State(fetcher, robots, searxng)
-    else:
-        yield State(fetcher, robots, None)
+    state = State(fetcher, robots, None)
+    try:
+        if settings.searxng_url:
+            # SearXNG is the operator's own service, often on a private address: it is reached directly,
+            # not through the egress policy that guards user-supplied URLs.
+            async with httpx.AsyncClient(base_url=settings.searxng_url, timeout=20.0) as searxng:
+                state.searxng = searxng
+                yield state
+        else:
+            yield state
+    finally:
+        if state.parsers is not None:
+            state.parsers.close()

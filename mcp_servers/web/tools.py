@@ -9,6 +9,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from core import ToolContext, ToolError, paginate, text_result
+from mcp_servers.extract import pdf
 from mcp_servers.web.conversion import Format, convert_html
 from mcp_servers.web.decoding import decode, is_textual
 from mcp_servers.web.fetching import Rendered
@@ -62,7 +63,9 @@ async def render(ctx: Ctx, url: str, *, fmt: Format, raw: bool) -> Rendered:
     content_type = response.headers.get("content-type", "")
     kind = content_type.split(";")[0].strip().lower()
     base = {"url": url, "final_url": response.url, "status": response.status_code, "content_type": content_type}
-    if kind and not is_textual(content_type) and kind != "application/xhtml+xml":
+    if kind == "application/pdf" or response.content[:5] == b"%PDF-":
+        page = Rendered(**base, text=await pdf_text(ctx, response.content))
+    elif kind and not is_textual(content_type) and kind != "application/xhtml+xml":
         described = f"{kind} content, {len(response.content)} bytes, which cannot be shown as text."
         page = Rendered(**base, text="", note=described)
     else:
@@ -85,6 +88,15 @@ async def render(ctx: Ctx, url: str, *, fmt: Format, raw: bool) -> Rendered:
             page = Rendered(**base, text=text, prefix=prefix)
     state.fetcher.remember(key, page)
     return page
+
+
+async def pdf_text(ctx: Ctx, data: bytes, max_pages: int = 200) -> str:
+    """A PDF's text layer, page by page, through the extract server's out-of-process parser."""
+    parsers = await ctx.state.pdf_parsers()
+    facts = await parsers.run(pdf.document_facts, data, None)
+    pages = list(range(1, min(facts["pages"], max_pages) + 1))
+    found = await parsers.run(pdf.page_texts, data, None, pages, "never", "eng", 300, 0)
+    return "\n\n".join(f"--- page {number} ---\n{text}" for number, text, _ in found)
 
 
 def cut(page: Rendered, fmt: Format, start_index: int, max_length: int) -> tuple[str, FetchedPage]:

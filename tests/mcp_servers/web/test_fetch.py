@@ -6,6 +6,7 @@ import gzip
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import brotli
@@ -29,6 +30,7 @@ ARTICLE = f"""<!doctype html><html><head><title>Foxes and dogs</title>
 <table><tr><th>Animal</th><th>Speed</th></tr><tr><td>fox</td><td>quick</td></tr></table></article>
 <footer>Copyright notice of the site</footer></body></html>"""
 HTML = {"Content-Type": "text/html; charset=utf-8"}
+PAPER = Path(__file__).resolve().parents[2] / "fixtures" / "pdfs" / "pdflatex-4-pages.pdf"
 
 
 @pytest.fixture
@@ -285,3 +287,11 @@ async def test_search_is_hidden_without_searxng(toolpark_http: Callable[..., Run
     async with http_client(toolpark_http(web).url("web")) as client:
         names = {t.name for t in (await client.list_tools()).tools}
     assert names == {"fetch", "fetch_many"}
+
+
+async def test_pdfs_are_read_through_the_extract_library(serve: Callable[..., RunningHost], site: WebHost) -> None:
+    pdf = PAPER.read_bytes()  # noqa: ASYNC240 - a small fixture, read before anything runs
+    site.pages["/paper.pdf"] = (200, {"Content-Type": "application/pdf"}, pdf)
+    refused, text, meta = await call(serve(), "fetch", url=f"{site.url}/paper.pdf", max_length=100_000)
+    assert not refused and meta is not None
+    assert "--- page 1 ---\nHello, here is some text without a meaning" in text and "--- page 4 ---" in text
