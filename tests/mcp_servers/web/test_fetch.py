@@ -290,7 +290,7 @@ async def test_search_is_hidden_without_searxng(toolpark_http: Callable[..., Run
 
 
 async def test_pdfs_are_read_through_the_extract_library(serve: Callable[..., RunningHost], site: WebHost) -> None:
-    pdf = PAPER.read_bytes()  # noqa: ASYNC240 - a small fixture, read before anything runs
+    pdf = PAPER.read_bytes()
     site.pages["/paper.pdf"] = (200, {"Content-Type": "application/pdf"}, pdf)
     refused, text, meta = await call(serve(), "fetch", url=f"{site.url}/paper.pdf", max_length=100_000)
     assert not refused and meta is not None
