@@ -6,7 +6,7 @@ import re
 
 from core.errors import ToolError
 
-__all__ = ["select_pages"]
+__all__ = ["joined", "select_pages"]
 
 _PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d*)\s*)?$")
 
@@ -34,3 +34,8 @@ def select_pages(spec: str | None, count: int, *, limit: int) -> list[int]:
     if len(chosen) > limit:
         raise ToolError(f"{len(chosen)} pages requested; at most {limit} per call. Ask for a smaller range.")
     return chosen
+
+
+def joined(found: list[tuple[int, str, bool]]) -> str:
+    """Page texts as one text, each page under a `--- page N ---` marker."""
+    return "\n\n".join(f"--- page {page} ---\n{text}" for page, text, _ in found)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from core import ToolContext, ToolError, paginate, text_result
 from mcp_servers.extract import pdf
-from mcp_servers.extract.pages import select_pages
+from mcp_servers.extract.pages import joined, select_pages
 from mcp_servers.extract.plugin import ExtractSettings, State, plugin
 from mcp_servers.extract.sources import Document, load
 
@@ -105,7 +105,7 @@ async def _text(
 ) -> CallToolResult:
     pages = await chosen_pages(ctx, doc, spec, password) if doc.is_pdf else [1]
     found = await page_texts(ctx, doc, pages, ocr, password)
-    whole = "\n\n".join(f"--- page {page} ---\n{text}" for page, text, _ in found)
+    whole = joined(found)
     part = paginate(whole, start_index=start_index, max_length=max_chars or ctx.settings.max_chars)
     text = part.text
     if part.next_index is not None:

@@ -9,9 +9,10 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from core import ToolContext, ToolError, paginate, text_result
+from core.decoding import decode, is_textual
 from mcp_servers.extract import pdf
+from mcp_servers.extract.pages import joined
 from mcp_servers.web.conversion import Format, convert_html
-from mcp_servers.web.decoding import decode, is_textual
 from mcp_servers.web.fetching import Rendered
 from mcp_servers.web.plugin import State, WebSettings, plugin
 
@@ -96,7 +97,7 @@ async def pdf_text(ctx: Ctx, data: bytes, max_pages: int = 200) -> str:
     facts = await parsers.run(pdf.document_facts, data, None)
     pages = list(range(1, min(facts["pages"], max_pages) + 1))
     found = await parsers.run(pdf.page_texts, data, None, pages, "never", "eng", 300, 0)
-    return "\n\n".join(f"--- page {number} ---\n{text}" for number, text, _ in found)
+    return joined(found)
 
 
 def cut(page: Rendered, fmt: Format, start_index: int, max_length: int) -> tuple[str, FetchedPage]:

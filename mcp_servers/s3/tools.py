@@ -1,0 +1,376 @@
+"""The `s3` server's tools."""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp_types import CallToolResult, ImageContent, TextContent
+from pydantic import BaseModel, Field
+
+from core import ToolContext, ToolError, paginate, text_result
+from core.decoding import decode, is_textual
+from mcp_servers.extract import pdf
+from mcp_servers.extract.images import encode, fit, open_image
+from mcp_servers.extract.pages import joined
+from mcp_servers.s3.plugin import S3Settings, State, plugin
+from mcp_servers.s3.policy import Access
+from mcp_servers.s3.store import s3
+
+Ctx = ToolContext[S3Settings, State]
+
+Bucket = Annotated[str | None, Field(description="Bucket name; may be left out when the server serves one bucket.")]
+Key = Annotated[str, Field(min_length=1, max_length=1024, description="The object's full key.")]
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff"}
+
+
+def access(ctx: Ctx) -> Access:
+    s = ctx.settings
+    return Access(tuple(s.buckets), s.single_bucket, s.user_root, ctx.identity)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
+
+
+class BucketList(BaseModel):
+    buckets: list[str]
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def list_buckets(ctx: Ctx) -> BucketList:
+    """The buckets this server lets you use."""
+    rules = access(ctx)
+    if ctx.settings.single_bucket:
+        return BucketList(buckets=[ctx.settings.single_bucket])
+    if ctx.settings.buckets:
+        return BucketList(buckets=sorted({entry.partition("/")[0] for entry in ctx.settings.buckets}))
+    found = await ctx.state.call("list_buckets")
+    return BucketList(buckets=[b["Name"] for b in found.get("Buckets", []) if rules.bucket(b["Name"])])
+
+
+class Entry(BaseModel):
+    key: str
+    size: int
+    modified: str | None
+    etag: str | None
+
+
+class Listing(BaseModel):
+    bucket: str
+    prefix: str
+    objects: list[Entry]
+    folders: list[str] = Field(description="Common prefixes below `prefix` (with a delimiter).")
+    next_token: str | None = Field(description="Pass as continuation_token for the next page, or null.")
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def list_objects(
+    ctx: Ctx,
+    bucket: Bucket = None,
+    prefix: Annotated[str, Field(max_length=1024)] = "",
+    delimiter: Annotated[str, Field(max_length=1, description='"/" lists one folder level; "" lists all.')] = "/",
+    page_size: Annotated[int, Field(ge=1, le=1000)] = 100,
+    continuation_token: str | None = None,
+) -> Listing:
+    """List objects and folders under a prefix, a page at a time."""
+    rules = access(ctx)
+    name = rules.bucket(bucket)
+    rules.listing_prefix(name, prefix)
+    arguments: dict[str, Any] = {"Prefix": prefix, "MaxKeys": min(page_size, ctx.settings.max_keys)}
+    if delimiter:
+        arguments["Delimiter"] = delimiter
+    if continuation_token:
+        arguments["ContinuationToken"] = continuation_token
+    page = await s3(ctx.state, "list_objects_v2", bucket=name, **arguments)
+    objects = [
+        Entry(key=o["Key"], size=o["Size"], modified=_iso(o.get("LastModified")), etag=o.get("ETag", "").strip('"'))
+        for o in page.get("Contents", [])
+        if rules.visible(name, o["Key"])
+    ]
+    folders = [p["Prefix"] for p in page.get("CommonPrefixes", []) if rules.visible(name, p["Prefix"])]
+    token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+    return Listing(bucket=name, prefix=prefix, objects=objects, folders=folders, next_token=token)
+
+
+class Head(BaseModel):
+    bucket: str
+    key: str
+    size: int
+    content_type: str | None
+    modified: str | None
+    etag: str | None
+    metadata: dict[str, str]
+
+
+async def _head(ctx: Ctx, name: str, key: str) -> Head:
+    found = await s3(ctx.state, "head_object", bucket=name, key=key)
+    return Head(
+        bucket=name, key=key, size=found["ContentLength"], content_type=found.get("ContentType"),
+        modified=_iso(found.get("LastModified")), etag=found.get("ETag", "").strip('"'),
+        metadata=found.get("Metadata", {}),
+    )  # fmt: skip
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def head_object(ctx: Ctx, key: Key, bucket: Bucket = None) -> Head:
+    """Size, type, last change, ETag and user metadata of an object, without reading it."""
+    rules = access(ctx)
+    name = rules.bucket(bucket)
+    return await _head(ctx, name, rules.key(name, key))
+
+
+class Read(BaseModel):
+    bucket: str
+    key: str
+    size: int
+    content_type: str | None
+    kind: Literal["text", "image", "binary"]
+    start: int
+    next_start: int | None = Field(description="start for the next part, or null at the end.")
+
+
+async def _body(ctx: Ctx, name: str, key: str, start: int, length: int) -> bytes:
+    found = await s3(ctx.state, "get_object", bucket=name, key=key, Range=f"bytes={start}-{start + length - 1}")
+    body = found["Body"]
+    try:
+        return await anyio.to_thread.run_sync(body.read)
+    finally:
+        body.close()
+
+
+def _looks_textual(sample: bytes) -> bool:
+    """Text has no NUL bytes and almost no other control characters."""
+    controls = sum(1 for byte in sample if byte < 9 or 13 < byte < 32)
+    return b"\0" not in sample and controls <= len(sample) // 100
+
+
+def _utf8_whole(chunk: bytes) -> bytes:
+    """`chunk` without a multi-byte UTF-8 character cut off at its end."""
+    for cut in range(1, 4):
+        if len(chunk) > cut and chunk[-cut] & 0xC0 == 0xC0:  # a lead byte within the last 3
+            need = 2 if chunk[-cut] < 0xE0 else 3 if chunk[-cut] < 0xF0 else 4
+            return chunk[:-cut] if need > cut else chunk
+        if len(chunk) >= cut and chunk[-cut] < 0x80:
+            return chunk
+    return chunk
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def read_object(
+    ctx: Ctx,
+    key: Key,
+    bucket: Bucket = None,
+    start: Annotated[int, Field(ge=0, description="Byte offset to start at.")] = 0,
+    max_bytes: Annotated[int | None, Field(ge=1)] = None,
+) -> Annotated[CallToolResult, Read]:
+    """Read an object: text (any charset) a range at a time, images as image content scaled to a pixel cap,
+    other binaries described. Only the requested range is fetched."""
+    rules = access(ctx)
+    name = rules.bucket(bucket)
+    head = await _head(ctx, name, rules.key(name, key))
+    s = ctx.settings
+    kind = (head.content_type or "").split(";")[0].strip().lower()
+    base = {"bucket": name, "key": key, "size": head.size, "content_type": head.content_type, "start": start}
+    if head.size and start >= head.size:
+        raise ToolError(f"start {start} is past the end of the object ({head.size} bytes).")
+    if kind in IMAGE_TYPES:
+        if head.size > s.max_document_bytes:
+            raise ToolError(f"The image is {head.size} bytes, over this server's limit of {s.max_document_bytes}.")
+        data = await _body(ctx, name, key, 0, head.size)
+        image = await anyio.to_thread.run_sync(lambda: fit(open_image(data, s.max_image_pixels), s.max_output_pixels))
+        png = await anyio.to_thread.run_sync(lambda: encode(image, "png"))
+        meta = Read(**base, kind="image", next_start=None)
+        content = [
+            TextContent(type="text", text=f"{key} ({image.width}x{image.height}):"),
+            ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png"),
+        ]
+        return CallToolResult(content=list(content), structured_content=meta.model_dump(mode="json"))
+    length = min(max_bytes or s.max_read_bytes, s.max_read_bytes)
+    chunk = await _body(ctx, name, key, start, length) if head.size else b""
+    generic = kind in ("", "application/octet-stream", "binary/octet-stream")
+    if not (is_textual(head.content_type or "") or (generic and _looks_textual(chunk[:8192]))):
+        meta = Read(**base, kind="binary", next_start=None)
+        return text_result(
+            f"{key} is binary ({kind or 'unknown type'}, {head.size} bytes) and is not shown. read_document "
+            "extracts text from PDFs and images; presign gives a download link.",
+            meta,
+        )
+    charset_declared = "charset=" in (head.content_type or "").lower()
+    if start + len(chunk) < head.size and not charset_declared:
+        chunk = _utf8_whole(chunk)
+    end = start + len(chunk)
+    following = end if end < head.size else None
+    text = decode(chunk, head.content_type or "")
+    if following is not None:
+        text += f"\n\n[The object continues: call read_object with start={following} for more.]"
+    return text_result(text, Read(**base, kind="text", next_start=following))
+
+
+class DocumentText(BaseModel):
+    bucket: str
+    key: str
+    pages: int
+    start_index: int
+    next_index: int | None
+    total_length: int
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def read_document(
+    ctx: Ctx,
+    key: Key,
+    bucket: Bucket = None,
+    start_index: Annotated[int, Field(ge=0)] = 0,
+    max_chars: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000,
+) -> Annotated[CallToolResult, DocumentText]:
+    """Text of a PDF (page by page, OCR for scanned pages) or an image (OCR), through the extract
+    server's parser. Long text continues at the start_index the answer names."""
+    rules = access(ctx)
+    name = rules.bucket(bucket)
+    head = await _head(ctx, name, rules.key(name, key))
+    s = ctx.settings
+    if head.size > s.max_document_bytes:
+        raise ToolError(
+            f"{key} is {head.size} bytes, over this server's limit of {s.max_document_bytes} for documents."
+        )
+    data = await _body(ctx, name, key, 0, head.size) if head.size else b""
+    parsers = await ctx.state.pdf_parsers()
+    if data[:5] == b"%PDF-":
+        count = (await parsers.run(pdf.document_facts, data, None))["pages"]
+        found = await parsers.run(
+            pdf.page_texts, data, None, list(range(1, min(count, 200) + 1)), "auto", "eng+deu", 300, 20
+        )
+    elif (head.content_type or "").split(";")[0].strip().lower() in IMAGE_TYPES:
+        found = [(1, await parsers.run(pdf.image_text, data, "eng+deu", s.max_image_pixels), True)]
+    else:
+        raise ToolError(f"{key} is {head.content_type or 'of unknown type'}: read_document reads PDFs and images; "
+                        "use read_object for text.")  # fmt: skip
+    part = paginate(joined(found), start_index=start_index, max_length=max_chars)
+    text = part.text
+    if part.next_index is not None:
+        text += f"\n\n[Text continues: call read_document with start_index={part.next_index} for more.]"
+    meta = DocumentText(
+        bucket=name, key=key, pages=len(found), start_index=start_index, next_index=part.next_index,
+        total_length=part.total_length,
+    )  # fmt: skip
+    return text_result(text, meta)
+
+
+class Presigned(BaseModel):
+    url: str
+    method: str
+    expires_in_s: int
+
+
+@plugin.tool(read_only=True)
+async def presign(
+    ctx: Ctx,
+    key: Key,
+    bucket: Bucket = None,
+    method: Literal["GET", "PUT"] = "GET",
+    expires_in_s: Annotated[int, Field(ge=1)] = 900,
+) -> Presigned:
+    """A time-limited URL to download (GET) or, when writes are enabled, upload (PUT) one object."""
+    rules = access(ctx)
+    name = rules.bucket(bucket)
+    rules.key(name, key)
+    if method == "PUT" and not ctx.settings.writes_enabled:
+        raise ToolError("This server is read-only: uploads cannot be presigned.")
+    lifetime = min(expires_in_s, ctx.settings.presign_max_s)
+    operation = "get_object" if method == "GET" else "put_object"
+    url = await anyio.to_thread.run_sync(
+        lambda: ctx.state.client.generate_presigned_url(
+            operation, Params={"Bucket": name, "Key": key}, ExpiresIn=lifetime
+        )
+    )
+    return Presigned(url=url, method=method, expires_in_s=lifetime)
+
+
+class Matches(BaseModel):
+    keys: list[str]
+    scanned: int
+    complete: bool = Field(description="False when the scan stopped at its limit before the prefix ended.")
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def search_keys(
+    ctx: Ctx,
+    pattern: Annotated[
+        str, Field(min_length=1, max_length=512, description='A glob such as "*.pdf" or "2024-*/report*".')
+    ],
+    bucket: Bucket = None,
+    prefix: Annotated[str, Field(max_length=1024)] = "",
+    max_results: Annotated[int, Field(ge=1, le=1000)] = 100,
+) -> Matches:
+    """Find keys under a prefix whose rest matches a glob; the scan is bounded."""
+    rules = access(ctx)
+    name = rules.bucket(bucket)
+    rules.listing_prefix(name, prefix)
+    keys: list[str] = []
+    scanned, token = 0, None
+    while scanned < ctx.settings.max_scanned_keys and len(keys) < max_results:
+        arguments: dict[str, Any] = {"Prefix": prefix, "MaxKeys": 1000}
+        if token:
+            arguments["ContinuationToken"] = token
+        page = await s3(ctx.state, "list_objects_v2", bucket=name, **arguments)
+        for found in page.get("Contents", []):
+            scanned += 1
+            key = found["Key"]
+            if rules.visible(name, key) and fnmatch.fnmatchcase(key[len(prefix) :], pattern):
+                keys.append(key)
+        token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+        if token is None:
+            return Matches(keys=keys[:max_results], scanned=scanned, complete=True)
+    return Matches(keys=keys[:max_results], scanned=scanned, complete=False)
+
+
+def _writable(ctx: Ctx) -> Access:
+    if not ctx.settings.writes_enabled:
+        raise ToolError("This server is read-only.")
+    return access(ctx)
+
+
+@plugin.tool(destructive=False, when=lambda s: s.writes_enabled)
+async def put_object(
+    ctx: Ctx,
+    key: Key,
+    bucket: Bucket = None,
+    text: str | None = None,
+    data_base64: str | None = None,
+    content_type: str | None = None,
+) -> Head:
+    """Write an object from text or base64 bytes (only where writes are allowed)."""
+    rules = _writable(ctx)
+    name = rules.bucket(bucket)
+    rules.key(name, key)
+    if (text is None) == (data_base64 is None):
+        raise ToolError("Give exactly one of text or data_base64.")
+    body = text.encode() if text is not None else base64.b64decode(data_base64 or "", validate=True)
+    kind = content_type or ("text/plain; charset=utf-8" if text is not None else "application/octet-stream")
+    await s3(ctx.state, "put_object", bucket=name, key=key, Body=body, ContentType=kind)
+    return await _head(ctx, name, key)
+
+
+@plugin.tool(destructive=True, when=lambda s: s.writes_enabled)
+async def delete_object(ctx: Ctx, key: Key, bucket: Bucket = None) -> str:
+    """Delete an object (only where writes are allowed)."""
+    rules = _writable(ctx)
+    name = rules.bucket(bucket)
+    rules.key(name, key)
+    await s3(ctx.state, "delete_object", bucket=name, key=key)
+    return f"deleted {key} from {name}"
+
+
+@plugin.tool(destructive=False, when=lambda s: s.writes_enabled)
+async def copy_object(ctx: Ctx, source_key: Key, key: Key, source_bucket: Bucket = None, bucket: Bucket = None) -> Head:
+    """Copy an object to a new key (only where writes are allowed)."""
+    rules = _writable(ctx)
+    source, target = rules.bucket(source_bucket), rules.bucket(bucket)
+    rules.key(source, source_key)
+    rules.key(target, key)
+    await s3(ctx.state, "copy_object", bucket=target, key=key, CopySource={"Bucket": source, "Key": source_key})
+    return await _head(ctx, target, key)

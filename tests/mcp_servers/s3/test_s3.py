@@ -1,0 +1,243 @@
+"""The s3 server against a real SeaweedFS started by this test module, through the real HTTP host."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+from PIL import Image
+
+from core.auth import hash_key
+from core.embedded import S3Service, seaweedfs
+from core.testing import RunningHost, http_client
+from mcp_servers.s3 import plugin as s3_plugin
+
+pytestmark = pytest.mark.anyio
+
+FRONTEND = "tpk_frontend"
+BIG = 64 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as service:
+        client = direct(service)
+        client.create_bucket(Bucket="docs")
+        client.create_bucket(Bucket="other")
+        for n in range(150):
+            client.put_object(Bucket="docs", Key=f"many/item-{n:03d}.txt", Body=f"item {n}".encode())
+        client.put_object(Bucket="docs", Key="big.bin", Body=b"\1" * BIG, ContentType="application/octet-stream")
+        client.put_object(Bucket="docs", Key="big.txt", Body=(b"0123456789" * (BIG // 10)), ContentType="text/plain")
+        latin = "Grüße aus Köln, café crème, naïve façade. ".encode("iso-8859-1")
+        client.put_object(Bucket="docs", Key="latin.txt", Body=latin, ContentType="text/plain; charset=iso-8859-1")
+        client.put_object(Bucket="docs", Key="sjis.txt", Body="こんにちは世界、東京タワー。".encode("shift_jis") * 20)
+        picture = io.BytesIO()
+        Image.new("RGB", (3000, 2000), (200, 30, 30)).save(picture, "PNG")
+        client.put_object(Bucket="docs", Key="photo.png", Body=picture.getvalue(), ContentType="image/png")
+        pdf = Path(__file__).resolve().parents[2] / "fixtures" / "pdfs" / "pdflatex-4-pages.pdf"
+        client.put_object(Bucket="docs", Key="paper.pdf", Body=pdf.read_bytes(), ContentType="application/pdf")
+        client.put_object(Bucket="docs", Key="users/alice/diary.txt", Body=b"alice's secrets")
+        client.put_object(Bucket="docs", Key="users/bob/plan.txt", Body=b"bob's plan")
+        client.put_object(Bucket="other", Key="x.txt", Body=b"elsewhere")
+        yield service
+
+
+def direct(service: S3Service) -> Any:
+    return boto3.client(
+        "s3", endpoint_url=service.endpoint_url, aws_access_key_id=service.access_key_id,
+        aws_secret_access_key=service.secret_access_key, region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )  # fmt: skip
+
+
+def wait_until_serving(service: S3Service) -> None:
+    """A restarted store answers before its volumes have registered; wait until it reads again."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            direct(service).get_object(Bucket="bkt", Key="k.txt")["Body"].read()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def settings(service: S3Service, **more: Any) -> dict[str, Any]:
+    return {
+        "endpoint_url": service.endpoint_url, "access_key_id": service.access_key_id,
+        "secret_access_key": service.secret_access_key, **more,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def serve(toolpark_http: Callable[..., RunningHost], store: S3Service) -> Callable[..., RunningHost]:
+    def start(**more: Any) -> RunningHost:
+        return toolpark_http(
+            s3_plugin,
+            settings={"s3": settings(store, **more)},
+            auth={"api_keys": [{"name": "librechat", "hash": hash_key(FRONTEND), "trusted_frontend": True}]},
+        )
+
+    return start
+
+
+async def call(running: RunningHost, tool: str, user: str = "carol", **arguments: Any) -> Any:
+    headers = {"Authorization": f"Bearer {FRONTEND}", "X-User-ID": user}
+    async with http_client(running.url("s3"), headers=headers) as client:
+        return await client.call_tool(tool, arguments)
+
+
+def text(result: Any) -> str:
+    return "\n".join(b.text for b in result.content if b.type == "text")
+
+
+async def test_listing_pages_through_more_than_one_page(serve: Callable[..., RunningHost]) -> None:
+    running = serve()
+    first = (await call(running, "list_objects", bucket="docs", prefix="many/", page_size=100)).structured_content
+    assert len(first["objects"]) == 100 and first["next_token"]
+    second = (
+        await call(running, "list_objects", bucket="docs", prefix="many/", page_size=100,
+                   continuation_token=first["next_token"])
+    ).structured_content  # fmt: skip
+    keys = [o["key"] for o in first["objects"] + second["objects"]]
+    assert len(second["objects"]) == 50 and second["next_token"] is None
+    assert keys == [f"many/item-{n:03d}.txt" for n in range(150)]
+    root = (await call(running, "list_objects", bucket="docs")).structured_content
+    assert "many/" in root["folders"] and "users/" in root["folders"]
+
+
+async def test_ranged_read_of_a_large_object_loads_only_the_range(serve: Callable[..., RunningHost]) -> None:
+    running = serve(max_read_bytes=100_000)
+    tracemalloc.start()
+    try:
+        result = await call(running, "read_object", bucket="docs", key="big.txt", start=50_000_000, max_bytes=100_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    meta = result.structured_content
+    assert meta["kind"] == "text" and meta["next_start"] == 50_100_000
+    assert text(result).startswith("0123456789" * 10) and "start=50100000" in text(result)
+    assert peak < 8 * 1024 * 1024, f"reading 100 kB of a 64 MiB object allocated {peak} bytes"
+
+
+async def test_text_in_other_charsets(serve: Callable[..., RunningHost]) -> None:
+    running = serve()
+    latin = await call(running, "read_object", bucket="docs", key="latin.txt")
+    sjis = await call(running, "read_object", bucket="docs", key="sjis.txt")
+    assert text(latin).startswith("Grüße aus Köln, café crème")
+    assert "こんにちは世界、東京タワー。" in text(sjis)
+
+
+async def test_images_come_back_as_image_content_under_the_pixel_cap(serve: Callable[..., RunningHost]) -> None:
+    result = await call(serve(max_output_pixels=600_000), "read_object", bucket="docs", key="photo.png")
+    image = next(b for b in result.content if b.type == "image")
+    picture = Image.open(io.BytesIO(base64.b64decode(image.data)))
+    assert picture.width * picture.height <= 600_000 and abs(picture.width / picture.height - 1.5) < 0.01
+    assert picture.getpixel((10, 10)) == (200, 30, 30)
+
+
+async def test_binaries_are_described_and_documents_read(serve: Callable[..., RunningHost]) -> None:
+    running = serve()
+    binary = await call(running, "read_object", bucket="docs", key="big.bin")
+    document = await call(running, "read_document", bucket="docs", key="paper.pdf")
+    assert binary.structured_content["kind"] == "binary" and "is binary" in text(binary)
+    assert "--- page 1 ---\nHello, here is some text without a meaning" in text(document)
+
+
+async def test_presigned_get_downloads_the_object(serve: Callable[..., RunningHost]) -> None:
+    result = await call(serve(), "presign", bucket="docs", key="latin.txt", expires_in_s=999_999)
+    meta = result.structured_content
+    assert meta["expires_in_s"] == 3600
+    async with httpx.AsyncClient() as http:
+        downloaded = await http.get(meta["url"])
+    assert downloaded.status_code == 200 and downloaded.content.startswith("Grüße".encode("iso-8859-1"))
+
+
+async def test_read_only_by_default(serve: Callable[..., RunningHost]) -> None:
+    running = serve()
+    async with http_client(running.url("s3"), headers={"Authorization": f"Bearer {FRONTEND}"}) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    put = await call(running, "presign", bucket="docs", key="new.txt", method="PUT")
+    assert not {"put_object", "delete_object", "copy_object"} & names
+    assert put.is_error and "read-only" in text(put)
+
+
+async def test_writes_when_enabled_stay_in_the_users_folder(
+    serve: Callable[..., RunningHost], store: S3Service
+) -> None:
+    running = serve(writes_enabled=True)
+    own = await call(running, "put_object", user="alice", bucket="docs", key="users/alice/new.txt", text="hi")
+    other = await call(running, "put_object", user="alice", bucket="docs", key="users/bob/new.txt", text="hi")
+    assert not own.is_error and own.structured_content["size"] == 2
+    assert other.is_error and "outside what you may read" in text(other)
+    deleted = await call(running, "delete_object", user="alice", bucket="docs", key="users/alice/new.txt")
+    assert not deleted.is_error
+    assert "Contents" not in direct(store).list_objects_v2(Bucket="docs", Prefix="users/alice/new")
+
+
+async def test_allowlist_of_buckets_and_prefixes(serve: Callable[..., RunningHost]) -> None:
+    running = serve(buckets="docs/many/,docs/users/")
+    buckets = (await call(running, "list_buckets")).structured_content["buckets"]
+    other = await call(running, "read_object", bucket="other", key="x.txt")
+    outside = await call(running, "read_object", bucket="docs", key="latin.txt")
+    inside = await call(running, "read_object", bucket="docs", key="many/item-007.txt")
+    listing = await call(running, "list_objects", bucket="docs", prefix="")
+    assert buckets == ["docs"]
+    assert other.is_error and "not one this server may use" in text(other)
+    assert outside.is_error and inside.structured_content["kind"] == "text" and text(inside) == "item 7"
+    assert set(listing.structured_content["folders"]) == {"many/", "users/"}
+
+
+async def test_each_user_sees_only_their_own_folder(serve: Callable[..., RunningHost]) -> None:
+    running = serve()
+    mine = await call(running, "read_object", user="alice", bucket="docs", key="users/alice/diary.txt")
+    theirs = await call(running, "read_object", user="alice", bucket="docs", key="users/bob/plan.txt")
+    listing = await call(running, "list_objects", user="alice", bucket="docs", prefix="users/")
+    peek = await call(running, "list_objects", user="alice", bucket="docs", prefix="users/bob/")
+    found = await call(running, "search_keys", user="bob", bucket="docs", pattern="*.txt", prefix="users/")
+    assert text(mine) == "alice's secrets"
+    assert theirs.is_error and "bob's plan" not in text(theirs)
+    assert listing.structured_content["folders"] == ["users/alice/"]
+    assert peek.is_error and "another user's folder" in text(peek)
+    assert found.structured_content["keys"] == ["users/bob/plan.txt"]
+
+
+@pytest.mark.parametrize("key", ["../etc/passwd", "a/../b", "bad\nkey", "x\x00y"])
+async def test_key_games_are_refused(serve: Callable[..., RunningHost], key: str) -> None:
+    result = await call(serve(), "read_object", bucket="docs", key=key)
+    assert result.is_error and ("segment" in text(result) or "control characters" in text(result))
+
+
+async def test_missing_key_and_bucket_are_clear_errors(serve: Callable[..., RunningHost]) -> None:
+    running = serve()
+    key = await call(running, "read_object", bucket="docs", key="nope.txt")
+    bucket = await call(running, "list_objects", bucket="nope-bucket")
+    assert key.is_error and "No object 'nope.txt' in bucket 'docs'" in text(key)
+    assert bucket.is_error and "No bucket named 'nope-bucket'" in text(bucket)
+
+
+async def test_endpoint_down_mid_run_then_back(toolpark_http: Callable[..., RunningHost], tmp_path: Path) -> None:
+    with seaweedfs(tmp_path) as service:
+        direct(service).create_bucket(Bucket="bkt")
+        direct(service).put_object(Bucket="bkt", Key="k.txt", Body=b"still here")
+        running = toolpark_http(s3_plugin, settings={"s3": settings(service)})
+        async with http_client(running.url("s3")) as client:
+            assert text(await client.call_tool("read_object", {"bucket": "bkt", "key": "k.txt"})) == "still here"
+    async with http_client(running.url("s3")) as client:
+        down = await client.call_tool("read_object", {"bucket": "bkt", "key": "k.txt"})
+    assert down.is_error and "unreachable" in text(down)
+    with seaweedfs(tmp_path, ports=service.ports) as again:
+        wait_until_serving(again)
+        async with http_client(running.url("s3")) as client:
+            back = await client.call_tool("read_object", {"bucket": "bkt", "key": "k.txt"})
+    assert not back.is_error and text(back) == "still here"
