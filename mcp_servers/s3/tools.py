@@ -133,15 +133,6 @@ class Read(BaseModel):
     next_start: int | None = Field(description="start for the next part, or null at the end.")
 
 
-async def _body(ctx: Ctx, name: str, key: str, start: int, length: int) -> bytes:
-    found = await s3(ctx.state, "get_object", bucket=name, key=key, Range=f"bytes={start}-{start + length - 1}")
-    body = found["Body"]
-    try:
-        return await anyio.to_thread.run_sync(body.read)
-    finally:
-        body.close()
-
-
 def _looks_textual(sample: bytes) -> bool:
     """Text has no NUL bytes and almost no other control characters."""
     controls = sum(1 for byte in sample if byte < 9 or 13 < byte < 32)
@@ -159,6 +150,25 @@ def _utf8_whole(chunk: bytes) -> bytes:
     return chunk
 
 
+async def _ranged(ctx: Ctx, name: str, key: str, start: int, length: int) -> tuple[bytes, int, str | None]:
+    """One GET for `length` bytes from `start`: the bytes, the object's whole size and its type."""
+    try:
+        found = await s3(ctx.state, "get_object", bucket=name, key=key, Range=f"bytes={start}-{start + length - 1}")
+    except ToolError as exc:
+        if start == 0 and "past the end" in str(exc):  # an empty object has no byte 0
+            head = await _head(ctx, name, key)
+            return b"", head.size, head.content_type
+        raise
+    body = found["Body"]
+    try:
+        data: bytes = await anyio.to_thread.run_sync(body.read)
+    finally:
+        body.close()
+    total = str(found.get("ContentRange", "")).rpartition("/")[2]
+    size = int(total) if total.isdigit() else start + len(data)
+    return data, size, found.get("ContentType")
+
+
 @plugin.tool(read_only=True, idempotent=True)
 async def read_object(
     ctx: Ctx,
@@ -171,16 +181,16 @@ async def read_object(
     other binaries described. Only the requested range is fetched."""
     rules = access(ctx)
     name = rules.bucket(bucket)
-    head = await _head(ctx, name, rules.key(name, key))
+    rules.key(name, key)
     s = ctx.settings
-    kind = (head.content_type or "").split(";")[0].strip().lower()
-    base = {"bucket": name, "key": key, "size": head.size, "content_type": head.content_type, "start": start}
-    if head.size and start >= head.size:
-        raise ToolError(f"start {start} is past the end of the object ({head.size} bytes).")
+    length = min(max_bytes or s.max_read_bytes, s.max_read_bytes)
+    chunk, size, content_type = await _ranged(ctx, name, key, start, length)
+    kind = (content_type or "").split(";")[0].strip().lower()
+    base = {"bucket": name, "key": key, "size": size, "content_type": content_type, "start": start}
     if kind in IMAGE_TYPES:
-        if head.size > s.max_document_bytes:
-            raise ToolError(f"The image is {head.size} bytes, over this server's limit of {s.max_document_bytes}.")
-        data = await _body(ctx, name, key, 0, head.size)
+        if size > s.max_document_bytes:
+            raise ToolError(f"The image is {size} bytes, over this server's limit of {s.max_document_bytes}.")
+        data = chunk if start == 0 and len(chunk) == size else (await _ranged(ctx, name, key, 0, size))[0]
         image = await anyio.to_thread.run_sync(lambda: fit(open_image(data, s.max_image_pixels), s.max_output_pixels))
         png = await anyio.to_thread.run_sync(lambda: encode(image, "png"))
         meta = Read(**base, kind="image", next_start=None)
@@ -189,22 +199,19 @@ async def read_object(
             ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png"),
         ]
         return CallToolResult(content=list(content), structured_content=meta.model_dump(mode="json"))
-    length = min(max_bytes or s.max_read_bytes, s.max_read_bytes)
-    chunk = await _body(ctx, name, key, start, length) if head.size else b""
     generic = kind in ("", "application/octet-stream", "binary/octet-stream")
-    if not (is_textual(head.content_type or "") or (generic and _looks_textual(chunk[:8192]))):
+    if not (is_textual(content_type or "") or (generic and _looks_textual(chunk[:8192]))):
         meta = Read(**base, kind="binary", next_start=None)
         return text_result(
-            f"{key} is binary ({kind or 'unknown type'}, {head.size} bytes) and is not shown. read_document "
+            f"{key} is binary ({kind or 'unknown type'}, {size} bytes) and is not shown. read_document "
             "extracts text from PDFs and images; presign gives a download link.",
             meta,
         )
-    charset_declared = "charset=" in (head.content_type or "").lower()
-    if start + len(chunk) < head.size and not charset_declared:
+    if start + len(chunk) < size and "charset=" not in (content_type or "").lower():
         chunk = _utf8_whole(chunk)
     end = start + len(chunk)
-    following = end if end < head.size else None
-    text = decode(chunk, head.content_type or "")
+    following = end if end < size else None
+    text = decode(chunk, content_type or "")
     if following is not None:
         text += f"\n\n[The object continues: call read_object with start={following} for more.]"
     return text_result(text, Read(**base, kind="text", next_start=following))
@@ -237,7 +244,7 @@ async def read_document(
         raise ToolError(
             f"{key} is {head.size} bytes, over this server's limit of {s.max_document_bytes} for documents."
         )
-    data = await _body(ctx, name, key, 0, head.size) if head.size else b""
+    data = (await _ranged(ctx, name, key, 0, head.size))[0] if head.size else b""
     parsers = await ctx.state.pdf_parsers()
     if data[:5] == b"%PDF-":
         count = (await parsers.run(pdf.document_facts, data, None))["pages"]

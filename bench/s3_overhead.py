@@ -1,0 +1,127 @@
+"""S3 read and list overhead: the s3 server's tools over MCP vs direct boto3 calls, same store, same run.
+
+An embedded SeaweedFS holds a 64 MiB text object and 1,000 small keys. Each round reads 1 MB
+ranges at random offsets (read_object vs boto3 get_object with Range, decoded to text) and
+lists a 100-key page (list_objects vs boto3 list_objects_v2). Target: toolpark <= 1.2x boto3.
+
+    .venv/bin/python bench/s3_overhead.py [--reads 50] [--lists 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import boto3
+import httpx
+from botocore.config import Config
+
+from core.embedded import seaweedfs
+from core.testing import free_port, http_client
+
+SIZE = 64 * 1024 * 1024
+RANGE = 1_000_000
+
+
+def percentile(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+async def measure(url: str, client: Any, reads: int, lists: int) -> dict[str, dict[str, list[float]]]:
+    times: dict[str, dict[str, list[float]]] = {
+        "read 1 MB": {"mcp": [], "boto3": []},
+        "list 100": {"mcp": [], "boto3": []},
+    }
+    offsets = [random.randrange(0, SIZE - RANGE) for _ in range(reads)]
+    async with http_client(url) as mcp:
+        await mcp.call_tool("list_objects", {"bucket": "bench", "prefix": "keys/", "page_size": 100})
+        for offset in offsets:
+            started = time.perf_counter()
+            result = await mcp.call_tool("read_object", {"bucket": "bench", "key": "big.txt", "start": offset})
+            times["read 1 MB"]["mcp"].append(time.perf_counter() - started)
+            assert not result.is_error
+            started = time.perf_counter()
+            body = client.get_object(Bucket="bench", Key="big.txt", Range=f"bytes={offset}-{offset + RANGE - 1}")
+            body["Body"].read().decode()
+            times["read 1 MB"]["boto3"].append(time.perf_counter() - started)
+        for _ in range(lists):
+            started = time.perf_counter()
+            result = await mcp.call_tool("list_objects", {"bucket": "bench", "prefix": "keys/", "page_size": 100})
+            times["list 100"]["mcp"].append(time.perf_counter() - started)
+            assert len(result.structured_content["objects"]) == 100  # type: ignore[index]
+            started = time.perf_counter()
+            client.list_objects_v2(Bucket="bench", Prefix="keys/", MaxKeys=100, Delimiter="/")
+            times["list 100"]["boto3"].append(time.perf_counter() - started)
+    return times
+
+
+def wait_ready(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the toolpark host did not become ready")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reads", type=int, default=50)
+    parser.add_argument("--lists", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory, seaweedfs(Path(directory)) as store:
+        client = boto3.client(
+            "s3", endpoint_url=store.endpoint_url, aws_access_key_id=store.access_key_id,
+            aws_secret_access_key=store.secret_access_key, region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}),
+        )  # fmt: skip
+        client.create_bucket(Bucket="bench")
+        client.put_object(Bucket="bench", Key="big.txt", Body=b"toolpark " * (SIZE // 9) + b"x" * (SIZE % 9))
+        for n in range(1000):
+            client.put_object(Bucket="bench", Key=f"keys/{n:04d}.txt", Body=b"k")
+        port = free_port()
+        env = {
+            **os.environ,
+            "TOOLPARK_S3_ENDPOINT_URL": store.endpoint_url,
+            "TOOLPARK_S3_ACCESS_KEY_ID": store.access_key_id,
+            "TOOLPARK_S3_SECRET_ACCESS_KEY": store.secret_access_key,
+            "TOOLPARK_S3_MAX_READ_BYTES": str(RANGE),
+            "TOOLPARK_S3_MAX_RESULT_BYTES": "4000000",
+            "TOOLPARK_LOG_LEVEL": "WARNING",
+        }
+        # The host runs in its own process, as deployed, so it does not share this process's GIL.
+        command = [sys.executable, "-m", "core", "serve", "s3", "--transport", "http", "--port", str(port)]
+        host = subprocess.Popen(command, env=env)
+        try:
+            wait_ready(port)
+            times = anyio.run(measure, f"http://127.0.0.1:{port}/s3/mcp", client, args.reads, args.lists)
+        finally:
+            host.terminate()
+            host.wait(30)
+    print(
+        f"\n{args.reads} ranged reads, {args.lists} listings; read_object/list_objects over MCP (streamable HTTP, host"
+    )
+    print("in its own process) vs the same boto3 calls made directly from this process")
+    print("| operation | boto3 p50 ms | toolpark p50 ms | boto3 p99 ms | toolpark p99 ms | ratio (mean) |")
+    print("|---|---|---|---|---|---|")
+    for operation, pair in times.items():
+        ratio = statistics.mean(pair["mcp"]) / statistics.mean(pair["boto3"])
+        cells = [percentile(pair[side], q) * 1000 for q in (0.5, 0.99) for side in ("boto3", "mcp")]
+        print(f"| {operation} | " + " | ".join(f"{c:.1f}" for c in cells) + f" | {ratio:.2f}x |")
+    print("\ntarget: ratio <= 1.2x")
+
+
+if __name__ == "__main__":
+    main()
