@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio
 import httpx
 from pydantic import Field, SecretStr
 
 from core import Plugin, PluginSettings
-from mcp_servers.extract.workers import WorkerPool
+from mcp_servers.extract.workers import LazyPool, WorkerPool
 
 __all__ = ["ExtractSettings", "State", "plugin"]
 
@@ -78,14 +77,8 @@ plugin: Plugin[ExtractSettings, State] = Plugin(
 
 @plugin.lifespan
 async def open_state(settings: ExtractSettings) -> AsyncIterator[State]:
-    pool = await anyio.to_thread.run_sync(
-        lambda: WorkerPool(
-            settings.workers,
-            memory_mb=settings.worker_memory_mb,
-            timeout_s=settings.job_timeout_s,
-            preload=("mcp_servers.extract.pdf", "pdfplumber"),
-        )
-    )
+    workers = LazyPool(settings.workers, memory_mb=settings.worker_memory_mb, timeout_s=settings.job_timeout_s)
+    pool = await workers.get()  # started now, so the first document does not wait for them
     try:
         if settings.vision_url:
             key = settings.vision_api_key.get_secret_value() if settings.vision_api_key else None
@@ -96,4 +89,4 @@ async def open_state(settings: ExtractSettings) -> AsyncIterator[State]:
         else:
             yield State(pool, None, limit=settings.cache_entries)
     finally:
-        pool.close()
+        workers.close()

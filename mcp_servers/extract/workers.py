@@ -135,3 +135,28 @@ class WorkerPool:
                 "Extraction failed: the parser crashed or ran out of memory on this document. It may be damaged."
             ) from exc
         return answer
+
+
+PARSERS = ("mcp_servers.extract.pdf", "pdfplumber")
+"""Modules the extract server's workers import before their first job."""
+
+
+class LazyPool:
+    """A `WorkerPool` started on first use, in a thread (starting workers blocks); closed with `close`."""
+
+    def __init__(
+        self, size: int = 1, *, memory_mb: int = 1536, timeout_s: float = 120.0, preload: tuple[str, ...] = PARSERS
+    ) -> None:
+        self._make = lambda: WorkerPool(size, memory_mb=memory_mb, timeout_s=timeout_s, preload=preload)
+        self._pool: WorkerPool | None = None
+        self._lock = anyio.Lock()
+
+    async def get(self) -> WorkerPool:
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await anyio.to_thread.run_sync(self._make)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import anyio
@@ -15,7 +15,7 @@ from pydantic_settings import NoDecode
 
 from core import Plugin, PluginSettings
 from core.embedded import data_dir, seaweedfs
-from mcp_servers.extract.workers import WorkerPool
+from mcp_servers.extract.workers import LazyPool
 
 __all__ = ["S3Settings", "State", "plugin"]
 
@@ -57,20 +57,13 @@ class State:
     client: Any  # a boto3 S3 client; boto3 ships no types
     endpoint: str
     limiter: anyio.CapacityLimiter
-    parsers: WorkerPool | None = None
+    # The extract server's parser, started on the first document: parsing stays out of process.
+    parsers: LazyPool = field(default_factory=LazyPool)
 
     async def call(self, method: str, **arguments: Any) -> Any:
         """One boto3 call in a worker thread, at most `parallel_requests` at once."""
         async with self.limiter:
             return await anyio.to_thread.run_sync(lambda: getattr(self.client, method)(**arguments))
-
-    async def pdf_parsers(self) -> WorkerPool:
-        """The extract server's worker pool, started on the first document: parsing stays out of process."""
-        if self.parsers is None:
-            self.parsers = await anyio.to_thread.run_sync(
-                lambda: WorkerPool(1, memory_mb=1536, timeout_s=120, preload=("mcp_servers.extract.pdf",))
-            )
-        return self.parsers
 
 
 plugin: Plugin[S3Settings, State] = Plugin(
@@ -118,5 +111,4 @@ async def connect(settings: S3Settings) -> AsyncIterator[State]:
         try:
             yield state
         finally:
-            if state.parsers is not None:
-                state.parsers.close()
+            state.parsers.close()

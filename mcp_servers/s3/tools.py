@@ -245,7 +245,7 @@ async def read_document(
             f"{key} is {head.size} bytes, over this server's limit of {s.max_document_bytes} for documents."
         )
     data = (await _ranged(ctx, name, key, 0, head.size))[0] if head.size else b""
-    parsers = await ctx.state.pdf_parsers()
+    parsers = await ctx.state.parsers.get()
     if data[:5] == b"%PDF-":
         count = (await parsers.run(pdf.document_facts, data, None))["pages"]
         found = await parsers.run(

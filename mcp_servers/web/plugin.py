@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import anyio
 import httpx
 from pydantic import Field
 
 from core import Plugin, PluginSettings
-from mcp_servers.extract.workers import WorkerPool
+from mcp_servers.extract.workers import LazyPool
 from mcp_servers.web.fetching import Fetcher
 from mcp_servers.web.robots import RobotsPolicy
 
@@ -52,15 +51,8 @@ class State:
     fetcher: Fetcher
     robots: RobotsPolicy
     searxng: httpx.AsyncClient | None
-    parsers: WorkerPool | None = None
-
-    async def pdf_parsers(self) -> WorkerPool:
-        """The extract server's worker pool, started on the first PDF: PDFs are parsed out of process."""
-        if self.parsers is None:
-            self.parsers = await anyio.to_thread.run_sync(
-                lambda: WorkerPool(1, memory_mb=1536, timeout_s=60, preload=("mcp_servers.extract.pdf",))
-            )
-        return self.parsers
+    # The extract server's parser, started on the first PDF: PDFs are parsed out of process.
+    parsers: LazyPool = field(default_factory=lambda: LazyPool(timeout_s=60))
 
 
 plugin: Plugin[WebSettings, State] = Plugin(
@@ -95,5 +87,4 @@ async def open_state(settings: WebSettings) -> AsyncIterator[State]:
         else:
             yield state
     finally:
-        if state.parsers is not None:
-            state.parsers.close()
+        state.parsers.close()

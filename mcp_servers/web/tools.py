@@ -93,7 +93,7 @@ async def render(ctx: Ctx, url: str, *, fmt: Format, raw: bool) -> Rendered:
 
 async def pdf_text(ctx: Ctx, data: bytes, max_pages: int = 200) -> str:
     """A PDF's text layer, page by page, through the extract server's out-of-process parser."""
-    parsers = await ctx.state.pdf_parsers()
+    parsers = await ctx.state.parsers.get()
     facts = await parsers.run(pdf.document_facts, data, None)
     pages = list(range(1, min(facts["pages"], max_pages) + 1))
     found = await parsers.run(pdf.page_texts, data, None, pages, "never", "eng", 300, 0)
