@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any, Literal
 
+import anyio
 from mcp_types import CallToolResult, ImageContent, TextContent
 from pydantic import BaseModel, Field
 
@@ -13,11 +14,13 @@ from mcp_servers.extract import pdf
 from mcp_servers.extract.pages import joined, select_pages
 from mcp_servers.extract.plugin import ExtractSettings, State, plugin
 from mcp_servers.extract.sources import Document, load
+from mcp_servers.s3.policy import Access
+from mcp_servers.s3.store import s3
 
 Ctx = ToolContext[ExtractSettings, State]
 
 Base64 = Annotated[str | None, Field(description="The document's bytes, base64-encoded.")]
-Url = Annotated[str | None, Field(description="An http(s) URL of the document.")]
+Url = Annotated[str | None, Field(description="An http(s) URL of the document, or s3://bucket/key where enabled.")]
 LocalPath = Annotated[str | None, Field(description="A file in the directory the operator opened, if any.")]
 Password = Annotated[str | None, Field(description="Password of an encrypted PDF.")]
 Pages = Annotated[str | None, Field(description='Pages to read, such as "1-3,7" or "5-"; default all.')]
@@ -26,10 +29,32 @@ Ocr = Literal["auto", "always", "never"]
 
 async def document(ctx: Ctx, data_base64: str | None, url: str | None, path: str | None) -> Document:
     s = ctx.settings
+    if url and url.startswith("s3://") and not data_base64 and not path:
+        return await _from_storage(ctx, url)
     return await load(
         data_base64=data_base64, url=url, path=path, egress=ctx.egress, max_bytes=s.max_document_bytes,
         allowed_dir=s.allowed_dir,
     )  # fmt: skip
+
+
+async def _from_storage(ctx: Ctx, url: str) -> Document:
+    """An s3:// object, read with the s3 server's client and under its rules (allowlist, user folders)."""
+    storage = ctx.state.storage
+    if storage is None:
+        raise ToolError("s3:// inputs are not enabled on this server (TOOLPARK_EXTRACT_S3_ENDPOINT_URL).")
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    rules = Access(tuple(ctx.settings.s3_buckets), None, "users/", ctx.identity)
+    name = rules.bucket(bucket)
+    head = await s3(storage, "head_object", bucket=name, key=rules.key(name, key))
+    if head["ContentLength"] > ctx.settings.max_document_bytes:
+        raise ToolError(f"{url} is larger than this server's limit of {ctx.settings.max_document_bytes} bytes.")
+    found = await s3(storage, "get_object", bucket=name, key=key)
+    body = found["Body"]
+    try:
+        data: bytes = await anyio.to_thread.run_sync(body.read)
+    finally:
+        body.close()
+    return Document(data, url, str(found.get("ContentType") or "").split(";")[0])
 
 
 async def facts(ctx: Ctx, doc: Document, password: str | None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from core import Plugin, PluginSettings
 from core.embedded import data_dir, seaweedfs
 from mcp_servers.extract.workers import LazyPool
 
-__all__ = ["S3Settings", "State", "plugin"]
+__all__ = ["S3Settings", "State", "make_client", "plugin"]
 
 
 class S3Settings(PluginSettings):
@@ -78,7 +78,7 @@ plugin: Plugin[S3Settings, State] = Plugin(
 )
 
 
-def _client(settings: S3Settings, endpoint: str | None, key: str | None, secret: str | None) -> Any:
+def make_client(settings: S3Settings, endpoint: str | None, key: str | None, secret: str | None) -> Any:
     config = Config(
         s3={"addressing_style": "path" if settings.path_style else "auto"},
         connect_timeout=5,
@@ -102,11 +102,11 @@ async def connect(settings: S3Settings) -> AsyncIterator[State]:
         if settings.endpoint_url:
             secret = settings.secret_access_key.get_secret_value() if settings.secret_access_key else None
             endpoint = settings.endpoint_url
-            client = _client(settings, endpoint, settings.access_key_id, secret)
+            client = make_client(settings, endpoint, settings.access_key_id, secret)
         else:
             service = await anyio.to_thread.run_sync(lambda: stack.enter_context(seaweedfs(data_dir("s3"))))
             endpoint = service.endpoint_url
-            client = _client(settings, endpoint, service.access_key_id, service.secret_access_key)
+            client = make_client(settings, endpoint, service.access_key_id, service.secret_access_key)
         state = State(client, endpoint, anyio.CapacityLimiter(settings.parallel_requests))
         try:
             yield state

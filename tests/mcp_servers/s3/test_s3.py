@@ -241,3 +241,22 @@ async def test_endpoint_down_mid_run_then_back(toolpark_http: Callable[..., Runn
         async with http_client(running.url("s3")) as client:
             back = await client.call_tool("read_object", {"bucket": "bkt", "key": "k.txt"})
     assert not back.is_error and text(back) == "still here"
+
+
+async def test_extract_reads_s3_uris_under_the_same_rules(
+    toolpark_http: Callable[..., RunningHost], store: S3Service
+) -> None:
+    from mcp_servers.extract import plugin as extract
+
+    running = toolpark_http(
+        extract,
+        settings={"extract": {"workers": 1, "s3_endpoint_url": store.endpoint_url, "s3_access_key_id":
+                              store.access_key_id, "s3_secret_access_key": store.secret_access_key}},
+        auth={"api_keys": [{"name": "librechat", "hash": hash_key(FRONTEND), "trusted_frontend": True}]},
+    )  # fmt: skip
+    headers = {"Authorization": f"Bearer {FRONTEND}", "X-User-ID": "alice"}
+    async with http_client(running.url("extract"), headers=headers) as client:
+        paper = await client.call_tool("extract_text", {"url": "s3://docs/paper.pdf", "pages": "1"})
+        theirs = await client.call_tool("extract_text", {"url": "s3://docs/users/bob/plan.txt"})
+    assert not paper.is_error and "Hello, here is some text without a meaning" in text(paper)
+    assert theirs.is_error and "outside what you may read" in text(theirs)
