@@ -42,7 +42,7 @@ async def measure(url: str, client: Any, reads: int, lists: int) -> dict[str, di
         "list 100": {"mcp": [], "boto3": []},
     }
     offsets = [random.randrange(0, SIZE - RANGE) for _ in range(reads)]
-    async with http_client(url) as mcp:
+    async with http_client(url, mode="legacy") as mcp:  # as LibreChat connects
         await mcp.call_tool("list_objects", {"bucket": "bench", "prefix": "keys/", "page_size": 100})
         for offset in offsets:
             started = time.perf_counter()
