@@ -83,7 +83,6 @@ def build_server(
     runtimes: Sequence[PluginRuntime],
     services: Services,
     *,
-    name: str | None = None,
     prefix_tools: bool = False,
 ) -> MCPServer[Any]:
     """One MCP server exposing the tools, resources and prompts of `runtimes`.
@@ -104,7 +103,7 @@ def build_server(
     only = runtimes[0].plugin if len(runtimes) == 1 else None
     with _root_logging_untouched():
         server: MCPServer[Any] = MCPServer(
-            name=name or (only.name if only else "toolpark"),
+            name=only.name if only else "toolpark",
             version=only.version if only else "",
             instructions="\n\n".join(r.plugin.instructions for r in runtimes if r.plugin.instructions) or None,
             tools=[entry.tool for entry in entries.values()],
@@ -126,7 +125,8 @@ def caller(ctx: ServerRequestContext[Any, Any]) -> Identity:
     return identity_from_scope(getattr(ctx.request, "scope", None)) or LOCAL
 
 
-def _allowed(spec: ToolSpec, identity: Identity) -> list[str]:
+def _missing(spec: ToolSpec, identity: Identity) -> list[str]:
+    """The scopes or roles `spec` requires that `identity` lacks."""
     return [need for need in spec.requires if not identity.may(need)]
 
 
@@ -136,7 +136,7 @@ def _add_tool_listing(server: MCPServer[Any], entries: dict[str, _Entry]) -> Non
     async def list_tools(ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None) -> ListToolsResult:
         identity = caller(ctx)
         tools = await server.list_tools()
-        return ListToolsResult(tools=[t for t in tools if not _allowed(entries[t.name].spec, identity)])
+        return ListToolsResult(tools=[t for t in tools if not _missing(entries[t.name].spec, identity)])
 
     lowlevel(server).add_request_handler("tools/list", PaginatedRequestParams, list_tools)
 
@@ -253,14 +253,14 @@ class _ToolCaller:
             )
 
     def _unknown(self, name: str, identity: Identity) -> CallToolResult:
-        known = sorted(n for n, e in self.entries.items() if not _allowed(e.spec, identity))
+        known = sorted(n for n, e in self.entries.items() if not _missing(e.spec, identity))
         return error_result(f"Unknown tool '{name}'. Available tools: {', '.join(known) or 'none'}.")
 
     async def _run(
         self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams, entry: _Entry, identity: Identity
     ) -> tuple[CallToolResult | InputRequiredResult, str]:
         runtime, name = entry.runtime, params.name
-        missing = _allowed(entry.spec, identity)
+        missing = _missing(entry.spec, identity)
         if missing:
             return error_result(
                 f"Tool '{name}' needs {' and '.join(missing)}, which your credentials do not carry. "
