@@ -1,4 +1,10 @@
-"""`retrieval`: RAG over pgvector. Under construction: the schema and its migrations, and
-structure-aware chunking, exist; embeddings, ingestion, search and the MCP tools do not yet,
-so the plugin is not registered.
+"""`retrieval`: RAG over PostgreSQL with pgvector.
+
+Collections per tenant namespace, structure-aware chunking, local or OpenAI-compatible embeddings,
+hybrid (HNSW + full text, fused by reciprocal rank) search with metadata filters and citations.
 """
+
+from mcp_servers.retrieval import tools
+from mcp_servers.retrieval.plugin import plugin
+
+__all__ = ["plugin", "tools"]

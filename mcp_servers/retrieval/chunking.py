@@ -13,7 +13,7 @@ from itertools import pairwise
 __all__ = ["Chunk", "approximate_tokens", "chunk_pages", "chunk_text"]
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
-_PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n\s*\n|\Z)", re.DOTALL)
+_PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=[ \t]*\n\s*\n|\s*\Z)", re.DOTALL)
 # A sentence ends at . ! ? or an ellipsis, with any closing quotes or brackets (\u201d, \u2019), before
 # whitespace; a line that starts a list item also ends one.
 _SENTENCE = re.compile("\\S.*?(?:[.!?\u2026][\"'\u201d\u2019)\\]]*(?=\\s)|\\n(?=\\s*[-*\u2022\\d])|\\Z)", re.DOTALL)

@@ -54,3 +54,8 @@ def test_pages_are_kept() -> None:
 def test_bad_budget_is_refused() -> None:
     with pytest.raises(ValueError, match="overlap_tokens"):
         chunk_text("x", max_tokens=10, overlap_tokens=10)
+
+
+def test_trailing_whitespace_does_not_lose_the_text() -> None:
+    chunks = chunk_text("First. Second.  \n\n  Third. ", max_tokens=50, overlap_tokens=0)
+    assert [c.text for c in chunks] == ["First. Second.  \n\n  Third."]

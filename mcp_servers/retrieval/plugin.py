@@ -1,0 +1,94 @@
+"""The `retrieval` server's declaration, settings and resources."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+from psycopg_pool import AsyncConnectionPool
+from pydantic import Field, SecretStr
+
+from core import Plugin, PluginSettings
+from core.embedded import data_dir, postgres
+from mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
+from mcp_servers.retrieval.migrations import apply_migrations
+from mcp_servers.retrieval.store import Store
+
+__all__ = ["RetrievalSettings", "State", "plugin"]
+
+
+class RetrievalSettings(PluginSettings):
+    """`TOOLPARK_RETRIEVAL_*`, or `[plugins.retrieval]`. Without `database_url` an embedded PostgreSQL serves."""
+
+    call_timeout_s: float = Field(600.0, gt=0, description="Seconds a tool call may run before it is cancelled.")
+    database_url: SecretStr | None = Field(None, description="PostgreSQL with pgvector; none: the embedded one.")
+    pool_size: int = Field(8, ge=1, description="Database connections kept open.")
+    embedding_url: str | None = Field(
+        None, description="OpenAI-compatible base URL (…/v1) for embeddings; none: the local MiniLM model."
+    )
+    embedding_model: str | None = Field(None, description="Model name sent to the embedding endpoint.")
+    embedding_api_key: SecretStr | None = Field(None, description="Bearer key for the embedding endpoint.")
+    language: str = Field("english", description="Default full-text language of new collections.")
+    chunk_tokens: int = Field(200, ge=16, le=8192, description="Most tokens in one chunk.")
+    chunk_overlap: int = Field(40, ge=0, description="Tokens of whole sentences repeated between chunks.")
+    max_ingest_chars: int = Field(5_000_000, ge=1, description="Longest text one ingest takes.")
+    max_k: int = Field(50, ge=1, le=1000, description="Most results one search returns.")
+    result_tokens: int = Field(4000, ge=100, description="Default budget of text tokens in one search's results.")
+    read_only: bool = Field(False, description="Hide ingest, create_collection and delete_document.")
+
+
+@dataclass
+class State:
+    store: Store
+    embedder: Embedder
+
+
+plugin: Plugin[RetrievalSettings, State] = Plugin(
+    "retrieval",
+    version="0.1.0",
+    description="Searches an organisation's documents (hybrid vector and keyword search over pgvector) with citations.",
+    settings=RetrievalSettings,
+    instructions=(
+        "search finds passages with citations; cite source_uri and page. list_collections shows what you may "
+        "search; ingest adds text or a URL; get_document reads a whole document."
+    ),
+)
+
+
+@plugin.lifespan
+async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
+    async with AsyncExitStack() as stack:
+        if settings.database_url:
+            url = settings.database_url.get_secret_value()
+        else:
+            service = await anyio.to_thread.run_sync(lambda: stack.enter_context(postgres(data_dir("postgres"))))
+            url = service.url
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(url, min_size=1, max_size=settings.pool_size, open=False)
+        await pool.open(wait=True, timeout=30)
+        stack.push_async_callback(pool.close)
+        async with pool.connection() as conn:
+            await apply_migrations(conn)
+        embedder: Embedder
+        if settings.embedding_url:
+            key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else None
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=settings.embedding_url.rstrip("/") + "/",
+                    headers={"Authorization": f"Bearer {key}"} if key else {},
+                    timeout=120.0,
+                )
+            )
+            embedder = OpenAIEmbedder(client, model=settings.embedding_model or "default")
+        else:
+            embedder = await anyio.to_thread.run_sync(LocalEmbedder)
+        yield State(Store(pool), embedder)
+
+
+@plugin.ready
+async def database_answers(state: State) -> None:
+    async with state.store.pool.connection() as conn:
+        await conn.execute("SELECT 1")

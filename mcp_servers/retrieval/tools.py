@@ -1,0 +1,285 @@
+"""The `retrieval` server's tools."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from core import ToolContext, ToolError, paginate, text_result
+from core.decoding import decode
+from mcp_servers.retrieval.chunking import approximate_tokens, chunk_text
+from mcp_servers.retrieval.plugin import RetrievalSettings, State, plugin
+from mcp_servers.retrieval.store import Collection, Hit
+
+Ctx = ToolContext[RetrievalSettings, State]
+CollectionName = Annotated[str, Field(min_length=1, max_length=100, description="The collection's name.")]
+writable = lambda s: not s.read_only  # noqa: E731 - the `when` of the tools that write
+
+
+class CollectionInfo(BaseModel):
+    name: str
+    namespace: str
+    embedding_model: str
+    dimension: int
+    language: str
+    description: str
+
+
+def _info(c: Collection) -> CollectionInfo:
+    return CollectionInfo(
+        name=c.name, namespace=c.namespace, embedding_model=c.embedding_model, dimension=c.dimension,
+        language=c.language, description=c.description,
+    )  # fmt: skip
+
+
+async def _collection(ctx: Ctx, name: str, *, write: bool = False) -> Collection:
+    scope = ctx.tenant
+    namespaces = [scope.own, *sorted((scope.writable if write else scope.readable) - {scope.own})]
+    found = await ctx.state.store.collection(namespaces, name)
+    if found.embedding_model != ctx.state.embedder.model:
+        raise ToolError(
+            f"Collection {name!r} was embedded with {found.embedding_model!r}, but this server embeds with "
+            f"{ctx.state.embedder.model!r}; searching it would compare unlike vectors."
+        )
+    return found
+
+
+class Collections(BaseModel):
+    collections: list[CollectionInfo]
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def list_collections(ctx: Ctx) -> Collections:
+    """The collections you may search: your own and the shared ones your roles open."""
+    found = await ctx.state.store.collections(sorted(ctx.tenant.readable))
+    return Collections(collections=[_info(c) for c in found])
+
+
+@plugin.tool(destructive=False, when=writable)
+async def create_collection(
+    ctx: Ctx,
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")],
+    description: Annotated[str, Field(max_length=1000)] = "",
+    language: Annotated[str | None, Field(description="Full-text language: english, german, simple, ...")] = None,
+    namespace: Annotated[str | None, Field(description="A shared namespace you may write; default your own.")] = None,
+) -> CollectionInfo:
+    """Create a collection for documents, embedded with this server's model."""
+    embedder = ctx.state.embedder
+    if not embedder.dimension:
+        await embedder.embed(["dimension probe"])
+    created = await ctx.state.store.create_collection(
+        namespace=ctx.tenant.write(namespace), name=name, model=embedder.model, dimension=embedder.dimension,
+        language=language or ctx.settings.language, description=description,
+    )  # fmt: skip
+    return _info(created)
+
+
+class Ingested(BaseModel):
+    document_id: int
+    source_uri: str
+    status: Literal["created", "replaced", "unchanged"]
+    chunks: int
+
+
+@plugin.tool(destructive=False, idempotent=True, open_world=True, when=writable)
+async def ingest(
+    ctx: Ctx,
+    collection: CollectionName,
+    text: Annotated[str | None, Field(description="Plain text or markdown to add.")] = None,
+    url: Annotated[str | None, Field(description="An http(s) URL to fetch and add.")] = None,
+    source_uri: Annotated[
+        str | None, Field(max_length=2048, description="Identity of the document; default url.")
+    ] = None,
+    title: Annotated[str | None, Field(max_length=1000)] = None,
+    metadata: Annotated[dict[str, Any] | None, Field(description="Filterable fields, e.g. {year: 2024}.")] = None,
+) -> Ingested:
+    """Add a document: chunked by its structure, embedded, stored in one transaction. Ingesting the same
+    source again replaces it when its content changed and does nothing when it did not."""
+    s = ctx.settings
+    target = await _collection(ctx, collection, write=True)
+    ctx.tenant.write(target.namespace)
+    if (text is None) == (url is None):
+        raise ToolError("Give exactly one of text or url.")
+    if url is not None:
+        fetched = await ctx.egress.fetch(url, max_bytes=s.max_ingest_chars * 4)
+        if fetched.status_code >= 400:
+            raise ToolError(f"Failed to fetch {url} - status code {fetched.status_code}")
+        text = decode(fetched.content, fetched.headers.get("content-type", ""))
+    assert text is not None
+    if len(text) > s.max_ingest_chars:
+        raise ToolError(f"The text has {len(text)} characters, over this server's limit of {s.max_ingest_chars}.")
+    if not text.strip():
+        raise ToolError("The text is empty.")
+    source = source_uri or url or "text:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    chunks = chunk_text(text, max_tokens=s.chunk_tokens, overlap_tokens=min(s.chunk_overlap, s.chunk_tokens - 1))
+    await ctx.progress(0, len(chunks), f"embedding {len(chunks)} chunks")
+    vectors: list[list[float]] = []
+    for start in range(0, len(chunks), 256):
+        batch = chunks[start : start + 256]
+        vectors += await ctx.state.embedder.embed([" ".join((*c.headings, c.text)) for c in batch])
+        await ctx.progress(len(vectors), len(chunks), "embedding")
+    document_id, status = await ctx.state.store.ingest(
+        target, source_uri=source, title=title, content_hash=hashlib.sha256(text.encode()).hexdigest(),
+        metadata=metadata or {}, chunks=chunks, vectors=vectors,
+    )  # fmt: skip
+    return Ingested(document_id=document_id, source_uri=source, status=status, chunks=len(chunks))
+
+
+class Citation(BaseModel):
+    document_id: int
+    chunk_id: int
+    source_uri: str
+    title: str | None
+    page: int | None
+    char_start: int
+    char_end: int
+    score: float
+
+
+class Passage(BaseModel):
+    text: str
+    citation: Citation
+
+
+class Results(BaseModel):
+    query: str
+    mode: str
+    passages: list[Passage]
+
+
+def _within_budget(hits: list[Hit], budget: int) -> list[Hit]:
+    kept: list[Hit] = []
+    used = 0
+    for hit in hits:
+        used += approximate_tokens(hit.text)
+        if kept and used > budget:
+            break
+        kept.append(hit)
+    return kept
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def search(
+    ctx: Ctx,
+    query: Annotated[str, Field(min_length=1, max_length=2000, description="What to look for.")],
+    collection: CollectionName,
+    mode: Literal["hybrid", "vector", "keyword"] = "hybrid",
+    k: Annotated[int, Field(ge=1, le=1000, description="How many passages.")] = 5,
+    filters: Annotated[
+        dict[str, Any] | None,
+        Field(description='Metadata filters: {"lang": "de", "year": {"$gte": 2020}, "kind": {"$in": ["a", "b"]}}.'),
+    ] = None,
+    max_tokens: Annotated[int | None, Field(ge=50, description="Budget for the passages' text.")] = None,
+) -> Annotated[CallToolResult, Results]:
+    """Find the passages of a collection that answer a query, with citations (document, page, character span).
+    hybrid (default) fuses vector and keyword search; filters apply in every mode."""
+    if not query.strip():
+        raise ToolError("The query is empty.")
+    if k > ctx.settings.max_k:
+        raise ToolError(f"k is {k}; this server returns at most {ctx.settings.max_k} passages.")
+    target = await _collection(ctx, collection)
+    vector = (await ctx.state.embedder.embed([query]))[0] if mode != "keyword" else None
+    hits = await ctx.state.store.search(target, mode=mode, query=query, vector=vector, k=k, filters=filters)
+    hits = _within_budget(hits, max_tokens or ctx.settings.result_tokens)
+    passages = [
+        Passage(
+            text=h.text,
+            citation=Citation(
+                document_id=h.document_id,
+                chunk_id=h.chunk_id,
+                source_uri=h.source_uri,
+                title=h.title,
+                page=h.page,
+                char_start=h.char_start,
+                char_end=h.char_end,
+                score=round(h.score, 6),
+            ),
+        )
+        for h in hits
+    ]
+    lines = [
+        f"[{n}] {p.citation.title or p.citation.source_uri}"
+        + (f", page {p.citation.page}" if p.citation.page else "")
+        + f" (document {p.citation.document_id}, chars {p.citation.char_start}-{p.citation.char_end}):\n{p.text}"
+        for n, p in enumerate(passages, start=1)
+    ]
+    text = "\n\n".join(lines) if lines else f"No passages in {collection!r} match {query!r}."
+    return text_result(text, Results(query=query, mode=mode, passages=passages))
+
+
+class DocumentPage(BaseModel):
+    document_id: int
+    source_uri: str
+    title: str | None
+    metadata: dict[str, Any]
+    start_index: int
+    next_index: int | None
+    total_length: int
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def get_document(
+    ctx: Ctx,
+    collection: CollectionName,
+    document_id: int,
+    start_index: Annotated[int, Field(ge=0)] = 0,
+    max_length: Annotated[int, Field(ge=100, le=200_000)] = 20_000,
+) -> Annotated[CallToolResult, DocumentPage]:
+    """A stored document's text, a page at a time (continue at next_index)."""
+    target = await _collection(ctx, collection)
+    found, chunks = await ctx.state.store.document(target, document_id)
+    whole = _reassemble(chunks)
+    part = paginate(whole, start_index=start_index, max_length=max_length)
+    meta = DocumentPage(
+        document_id=document_id, source_uri=found["source_uri"], title=found["title"], metadata=found["metadata"],
+        start_index=start_index, next_index=part.next_index, total_length=part.total_length,
+    )  # fmt: skip
+    return text_result(part.text, meta)
+
+
+def _reassemble(chunks: list[dict[str, Any]]) -> str:
+    """The document's text from its overlapping chunks, by character offsets (per page)."""
+    pieces: list[str] = []
+    end, page = 0, object()
+    for chunk in chunks:
+        if chunk["page"] != page:
+            end, page = 0, chunk["page"]
+            if pieces:
+                pieces.append("\n\n")
+        if chunk["char_end"] <= end:
+            continue
+        skip = max(0, end - chunk["char_start"])
+        gap = "\n\n" if chunk["char_start"] > end and end else ""
+        pieces.append(gap + chunk["text"][skip:])
+        end = chunk["char_end"]
+    return "".join(pieces)
+
+
+class DocumentList(BaseModel):
+    documents: list[dict[str, Any]]
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def list_documents(
+    ctx: Ctx,
+    collection: CollectionName,
+    limit: Annotated[int, Field(ge=1, le=500)] = 50,
+    offset: Annotated[int, Field(ge=0)] = 0,
+) -> DocumentList:
+    """The documents of a collection: id, source, title, metadata, chunk count."""
+    target = await _collection(ctx, collection)
+    rows = await ctx.state.store.documents(target, limit=limit, offset=offset)
+    return DocumentList(documents=[{**r, "updated_at": r["updated_at"].isoformat()} for r in rows])
+
+
+@plugin.tool(destructive=True, idempotent=True, when=writable)
+async def delete_document(ctx: Ctx, collection: CollectionName, document_id: int) -> str:
+    """Delete a document and its chunks from a collection you may write."""
+    target = await _collection(ctx, collection, write=True)
+    ctx.tenant.write(target.namespace)
+    if not await ctx.state.store.delete(target, document_id):
+        raise ToolError(f"No document {document_id} in collection {collection!r}.")
+    return f"deleted document {document_id} from {collection}"

@@ -1,0 +1,177 @@
+"""The retrieval server against the embedded PostgreSQL with pgvector and the local MiniLM model,
+through the real HTTP host."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from core.auth import hash_key
+from core.embedded import postgres
+from core.testing import RunningHost, connect, http_client, serve_http
+from mcp_servers.retrieval import plugin as retrieval
+
+pytestmark = pytest.mark.anyio
+
+FRONTEND = "tpk_frontend"
+GENERIC = [
+    f"Widget model {n} is a reliable household device. It is easy to clean and it comes with a two-year "
+    f"warranty. Customers like its quiet motor and its compact design for small kitchens."
+    for n in range(30)
+]
+NEEDLE = "If the display shows error E4711, the widget motor has overheated and needs a ten minute pause."
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
+    with (
+        postgres(tmp_path_factory.mktemp("pg")) as database,
+        serve_http(
+            retrieval,
+            settings={"retrieval": {"database_url": database.url, "chunk_tokens": 60, "chunk_overlap": 10}},
+            auth={"api_keys": [{"name": "librechat", "hash": hash_key(FRONTEND), "trusted_frontend": True}]},
+        ) as host,
+    ):
+        yield host
+
+
+async def call(running: RunningHost, tool: str, user: str = "alice", roles: str = "", **arguments: Any) -> Any:
+    headers = {"Authorization": f"Bearer {FRONTEND}", "X-User-ID": user, "X-User-Roles": roles}
+    async with http_client(running.url("retrieval"), headers=headers) as client:
+        return await client.call_tool(tool, arguments)
+
+
+def text(result: Any) -> str:
+    return "\n".join(b.text for b in result.content if b.type == "text")
+
+
+async def collection_with(running: RunningHost, name: str, user: str = "alice", **documents: str) -> None:
+    created = await call(running, "create_collection", user=user, name=name)
+    assert not created.is_error, text(created)
+    for source, body in documents.items():
+        added = await call(running, "ingest", user=user, collection=name, text=body, source_uri=source, title=source)
+        assert not added.is_error, text(added)
+
+
+async def test_ingest_then_search_returns_the_passage_with_its_citation(running: RunningHost) -> None:
+    body = "\n\n".join([*GENERIC[:10], NEEDLE, *GENERIC[10:20]])
+    await collection_with(running, "manuals", manual=body)
+    found = await call(running, "search", collection="manuals", query="what does error E4711 on the display mean?")
+    top = found.structured_content["passages"][0]
+    assert NEEDLE in top["text"]
+    citation = top["citation"]
+    assert citation["source_uri"] == "manual" and citation["title"] == "manual"
+    assert body[citation["char_start"] : citation["char_end"]] == top["text"]
+    assert "[1] manual (document" in text(found)
+
+
+async def test_hybrid_beats_vector_only_on_a_keyword_heavy_query(running: RunningHost) -> None:
+    documents = {f"doc-{n}": g for n, g in enumerate(GENERIC)}
+    documents["needle"] = "Returns desk: parcel labels for code E4711 are printed at the loading dock on Fridays."
+    await collection_with(running, "keywords", **documents)
+
+    async def rank(mode: str) -> int:
+        query = "widget warranty code E4711"
+        found = await call(running, "search", collection="keywords", query=query, mode=mode, k=20)
+        sources = [p["citation"]["source_uri"] for p in found.structured_content["passages"]]
+        return sources.index("needle") + 1 if "needle" in sources else 99
+
+    keyword, hybrid, vector = await rank("keyword"), await rank("hybrid"), await rank("vector")
+    assert keyword == 1 and hybrid < vector
+
+
+async def test_filters_apply_in_hybrid_mode(running: RunningHost) -> None:
+    await call(running, "create_collection", name="years")
+    for year in (2019, 2021, 2023):
+        for n in range(3):
+            kind = "report" if n else "memo"
+            body = f"{GENERIC[n]} Report {year}."
+            await call(running, "ingest", collection="years", text=body, source_uri=f"{year}-{n}",
+                       metadata={"year": year, "kind": kind})  # fmt: skip
+    found = await call(running, "search", collection="years", query="warranty report", k=20,
+                       filters={"year": {"$gte": 2021}, "kind": {"$in": ["report"]}})  # fmt: skip
+    assert not found.is_error, text(found)
+    sources = sorted(p["citation"]["source_uri"] for p in found.structured_content["passages"])
+    assert sources == ["2021-1", "2021-2", "2023-1", "2023-2"]
+    wrong = await call(running, "search", collection="years", query="x", filters={"year": {"$gte": "2020"}})
+    assert wrong.is_error and "holds number values" in text(wrong)
+
+
+async def test_users_see_only_their_own_collections(running: RunningHost) -> None:
+    await collection_with(running, "private", user="carol", secret="Carol's plans for the merger.")
+    theirs = await call(running, "search", user="dave", collection="private", query="merger")
+    listed = await call(running, "list_collections", user="dave")
+    mine = await call(running, "search", user="carol", collection="private", query="merger")
+    assert theirs.is_error and "No collection 'private'" in text(theirs)
+    assert "private" not in [c["name"] for c in listed.structured_content["collections"]]
+    assert "merger" in mine.structured_content["passages"][0]["text"]
+
+
+async def test_reingest_is_idempotent_and_replaces_changed_content(running: RunningHost) -> None:
+    await call(running, "create_collection", name="versions")
+    first = await call(running, "ingest", collection="versions", text=GENERIC[0], source_uri="v")
+    same = await call(running, "ingest", collection="versions", text=GENERIC[0], source_uri="v")
+    changed = await call(running, "ingest", collection="versions", text=NEEDLE, source_uri="v")
+    statuses = [r.structured_content["status"] for r in (first, same, changed)]
+    assert statuses == ["created", "unchanged", "replaced"]
+    assert len({r.structured_content["document_id"] for r in (first, same, changed)}) == 1
+    docs = (await call(running, "list_documents", collection="versions")).structured_content["documents"]
+    assert len(docs) == 1
+    whole = await call(running, "get_document", collection="versions", document_id=docs[0]["id"])
+    assert text(whole) == NEEDLE
+
+
+async def test_a_cancelled_ingest_leaves_no_document(running: RunningHost) -> None:
+    await call(running, "create_collection", name="cancelled")
+    long_text = "\n\n".join(GENERIC * 60)
+    with anyio.move_on_after(1.0):
+        await call(running, "ingest", collection="cancelled", text=long_text, source_uri="long")
+    await anyio.sleep(1.0)
+    docs = (await call(running, "list_documents", collection="cancelled")).structured_content["documents"]
+    assert docs == []
+
+
+async def test_a_failed_write_leaves_no_partial_document(running: RunningHost) -> None:
+    """A chunk that cannot be stored (here: a vector of the wrong dimension) rolls the whole document back."""
+    from mcp_servers.retrieval.chunking import chunk_text
+
+    await call(running, "create_collection", name="atomic")
+    (runtime,) = running.host.runtimes
+    store = runtime.state.store
+    target = await store.collections(["user:alice"])
+    collection = next(c for c in target if c.name == "atomic")
+    chunks = chunk_text("One sentence. " * 100, max_tokens=20, overlap_tokens=0)
+    vectors = [[0.1] * collection.dimension for _ in chunks]
+    vectors[-1] = [0.1] * 7
+    with pytest.raises(Exception, match="dimension"):
+        await store.ingest(collection, source_uri="broken", title=None, content_hash="h", metadata={},
+                           chunks=chunks, vectors=vectors)  # fmt: skip
+    assert await store.documents(collection, limit=10, offset=0) == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"query": "   ", "collection": "manuals"}, "The query is empty"),
+        ({"query": "x", "collection": "manuals", "k": 500}, "at most 50 passages"),
+        ({"query": "x", "collection": "nope"}, "No collection 'nope'"),
+        ({"query": "x", "collection": "manuals", "filters": {"a b": 1}}, "not a plain name"),
+    ],
+)
+async def test_bad_search_input_is_a_clear_error(running: RunningHost, arguments: dict[str, Any], message: str) -> None:
+    result = await call(running, "search", **arguments)
+    assert result.is_error and message in text(result)
+
+
+async def test_a_huge_text_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    with postgres(tmp_path / "pg") as database:
+        async with connect(retrieval, settings={"database_url": database.url}) as client:
+            await client.call_tool("create_collection", {"name": "big"})
+            result = await client.call_tool("ingest", {"collection": "big", "text": "x" * 50_000_000})
+            docs = await client.call_tool("list_documents", {"collection": "big"})
+    assert result.is_error and "over this server's limit" in result.content[0].text  # type: ignore[union-attr]
+    assert docs.structured_content == {"documents": []}
