@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr
 
 from core import Plugin, PluginSettings
 from core.embedded import data_dir, postgres
+from mcp_servers.extract.workers import LazyPool
 from mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
 from mcp_servers.retrieval.migrations import apply_migrations
 from mcp_servers.retrieval.store import Store
@@ -45,6 +46,8 @@ class RetrievalSettings(PluginSettings):
 class State:
     store: Store
     embedder: Embedder
+    # The extract server's parser, started on the first PDF: parsing stays out of process.
+    parsers: LazyPool = field(default_factory=LazyPool)
 
 
 plugin: Plugin[RetrievalSettings, State] = Plugin(
@@ -85,7 +88,9 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
             embedder = OpenAIEmbedder(client, model=settings.embedding_model or "default")
         else:
             embedder = await anyio.to_thread.run_sync(LocalEmbedder)
-        yield State(Store(pool), embedder)
+        state = State(Store(pool), embedder)
+        stack.callback(state.parsers.close)
+        yield state
 
 
 @plugin.ready

@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any, Literal
 
+import anyio
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from core import ToolContext, ToolError, paginate, text_result
-from core.decoding import decode
-from mcp_servers.retrieval.chunking import approximate_tokens, chunk_text
+from core.decoding import decode, is_textual
+from mcp_servers.extract import pdf
+from mcp_servers.retrieval.chunking import approximate_tokens, chunk_pages
 from mcp_servers.retrieval.plugin import RetrievalSettings, State, plugin
 from mcp_servers.retrieval.store import Collection, Hit
+from mcp_servers.web.conversion import convert_html
 
 Ctx = ToolContext[RetrievalSettings, State]
 CollectionName = Annotated[str, Field(min_length=1, max_length=100, description="The collection's name.")]
@@ -103,18 +106,17 @@ async def ingest(
     ctx.tenant.write(target.namespace)
     if (text is None) == (url is None):
         raise ToolError("Give exactly one of text or url.")
+    pages: list[tuple[int | None, str]] = [(None, text or "")]
     if url is not None:
-        fetched = await ctx.egress.fetch(url, max_bytes=s.max_ingest_chars * 4)
-        if fetched.status_code >= 400:
-            raise ToolError(f"Failed to fetch {url} - status code {fetched.status_code}")
-        text = decode(fetched.content, fetched.headers.get("content-type", ""))
+        pages = await _fetch_pages(ctx, url)
+        text = "\n\n".join(body for _, body in pages)
     assert text is not None
     if len(text) > s.max_ingest_chars:
         raise ToolError(f"The text has {len(text)} characters, over this server's limit of {s.max_ingest_chars}.")
     if not text.strip():
         raise ToolError("The text is empty.")
     source = source_uri or url or "text:" + hashlib.sha256(text.encode()).hexdigest()[:16]
-    chunks = chunk_text(text, max_tokens=s.chunk_tokens, overlap_tokens=min(s.chunk_overlap, s.chunk_tokens - 1))
+    chunks = chunk_pages(pages, max_tokens=s.chunk_tokens, overlap_tokens=min(s.chunk_overlap, s.chunk_tokens - 1))
     await ctx.progress(0, len(chunks), f"embedding {len(chunks)} chunks")
     vectors: list[list[float]] = []
     for start in range(0, len(chunks), 256):
@@ -126,6 +128,29 @@ async def ingest(
         metadata=metadata or {}, chunks=chunks, vectors=vectors,
     )  # fmt: skip
     return Ingested(document_id=document_id, source_uri=source, status=status, chunks=len(chunks))
+
+
+async def _fetch_pages(ctx: Ctx, url: str) -> list[tuple[int | None, str]]:
+    """A URL's text: HTML by the web server's main-content extraction, PDFs page by page through the
+    extract server's out-of-process parser, other text as it is."""
+    fetched = await ctx.egress.fetch(url, max_bytes=ctx.settings.max_ingest_chars * 4)
+    if fetched.status_code >= 400:
+        raise ToolError(f"Failed to fetch {url} - status code {fetched.status_code}")
+    content_type = fetched.headers.get("content-type", "")
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == "application/pdf" or fetched.content[:5] == b"%PDF-":
+        parsers = await ctx.state.parsers.get()
+        count = (await parsers.run(pdf.document_facts, fetched.content, None))["pages"]
+        found = await parsers.run(
+            pdf.page_texts, fetched.content, None, list(range(1, count + 1)), "auto", "eng+deu", 300, 20
+        )
+        return [(page, body) for page, body, _ in found]
+    if kind and not is_textual(content_type):
+        raise ToolError(f"{url} is {kind}; ingest takes text, HTML and PDF.")
+    body = decode(fetched.content, content_type)
+    if kind in ("text/html", "application/xhtml+xml") or "<html" in body[:200].lower():
+        body = (await anyio.to_thread.run_sync(lambda: convert_html(body, url=url, fmt="markdown"))).text
+    return [(None, body)]
 
 
 class Citation(BaseModel):

@@ -14,6 +14,7 @@ from core.auth import hash_key
 from core.embedded import postgres
 from core.testing import RunningHost, connect, http_client, serve_http
 from mcp_servers.retrieval import plugin as retrieval
+from tests.webhost import web_host
 
 pytestmark = pytest.mark.anyio
 
@@ -34,6 +35,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
             retrieval,
             settings={"retrieval": {"database_url": database.url, "chunk_tokens": 60, "chunk_overlap": 10}},
             auth={"api_keys": [{"name": "librechat", "hash": hash_key(FRONTEND), "trusted_frontend": True}]},
+            egress={"allow": "127.0.0.1"},
         ) as host,
     ):
         yield host
@@ -175,3 +177,20 @@ async def test_a_huge_text_is_refused_and_nothing_written(tmp_path: Path) -> Non
             docs = await client.call_tool("list_documents", {"collection": "big"})
     assert result.is_error and "over this server's limit" in result.content[0].text  # type: ignore[union-attr]
     assert docs.structured_content == {"documents": []}
+
+
+async def test_urls_of_html_and_pdf_are_ingested_with_pages(running: RunningHost) -> None:
+    paper = (Path(__file__).resolve().parents[2] / "fixtures" / "pdfs" / "pdflatex-4-pages.pdf").read_bytes()  # noqa: ASYNC240
+    page = "<html><body><nav>Menu Home About</nav><article><h1>Pumps</h1><p>" + NEEDLE + "</p></article></body></html>"
+    with web_host("site") as site:
+        site.pages["/paper.pdf"] = (200, {"Content-Type": "application/pdf"}, paper)
+        site.pages["/pumps"] = (200, {"Content-Type": "text/html"}, page.encode())
+        await call(running, "create_collection", name="fetched")
+        pdf = await call(running, "ingest", collection="fetched", url=f"{site.url}/paper.pdf")
+        html = await call(running, "ingest", collection="fetched", url=f"{site.url}/pumps")
+    assert not pdf.is_error and not html.is_error, text(pdf) + text(html)
+    found = await call(running, "search", collection="fetched", query="selected font letters alphabet", k=3)
+    assert found.structured_content["passages"][0]["citation"]["page"] in (3, 4)
+    overheated = await call(running, "search", collection="fetched", query="E4711 overheated", mode="keyword")
+    top = overheated.structured_content["passages"][0]
+    assert NEEDLE in top["text"] and "Menu Home" not in top["text"] and top["citation"]["page"] is None
