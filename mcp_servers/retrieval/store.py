@@ -25,6 +25,7 @@ __all__ = ["Collection", "Hit", "Store"]
 
 Mode = Literal["hybrid", "vector", "keyword"]
 RRF_K = 60
+EXACT_BELOW = 20_000  # filtered vector searches over fewer chunks are ranked exactly
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,12 @@ class Store:
         await self._check_filter_types(collection, filters)
         pool_size = k if mode != "hybrid" else max(4 * k, 50)
         async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(40, 2 * pool_size))))
-            await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            await conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(200, 2 * pool_size))))
+            if filters and await self._few(conn, collection, condition, params):
+                # A selective filter leaves few chunks: ranking them exactly beats walking the graph.
+                await conn.execute("SET LOCAL enable_indexscan = off")
+            else:
+                await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             semantic = (
                 await self._vector(conn, collection, vector, pool_size, condition, params) if mode != "keyword" else []
             )
@@ -188,6 +193,14 @@ class Store:
         else:
             ranked = _fuse(semantic, lexical, weights)
         return [_hit(row, score) for row, score in ranked[:k]]
+
+    async def _few(self, conn: Any, collection: Collection, condition: Any, params: list[Any]) -> bool:
+        """Whether at most EXACT_BELOW chunks of the collection pass the filter."""
+        query = sql.SQL(
+            "SELECT count(*) FROM (SELECT 1 FROM chunks c WHERE c.collection_id = %s AND ({condition}) LIMIT %s) found"
+        ).format(condition=condition)
+        row = await (await conn.execute(query, [collection.id, *params, EXACT_BELOW + 1])).fetchone()
+        return bool(row and row[0] <= EXACT_BELOW)
 
     async def _vector(
         self,
