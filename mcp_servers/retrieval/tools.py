@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Annotated, Any, Literal
 
@@ -93,6 +94,8 @@ async def ingest(
     collection: CollectionName,
     text: Annotated[str | None, Field(description="Plain text or markdown to add.")] = None,
     url: Annotated[str | None, Field(description="An http(s) URL to fetch and add.")] = None,
+    data_base64: Annotated[str | None, Field(description="A file's bytes (PDF, HTML, text), base64-encoded.")] = None,
+    content_type: Annotated[str | None, Field(description="The file's type, e.g. application/pdf.")] = None,
     source_uri: Annotated[
         str | None, Field(max_length=2048, description="Identity of the document; default url.")
     ] = None,
@@ -104,11 +107,23 @@ async def ingest(
     s = ctx.settings
     target = await _collection(ctx, collection, write=True)
     ctx.tenant.write(target.namespace)
-    if (text is None) == (url is None):
-        raise ToolError("Give exactly one of text or url.")
+    if sum(source is not None for source in (text, url, data_base64)) != 1:
+        raise ToolError("Give exactly one of text, url or data_base64.")
     pages: list[tuple[int | None, str]] = [(None, text or "")]
     if url is not None:
-        pages = await _fetch_pages(ctx, url)
+        fetched = await ctx.egress.fetch(url, max_bytes=s.max_ingest_chars * 4)
+        if fetched.status_code >= 400:
+            raise ToolError(f"Failed to fetch {url} - status code {fetched.status_code}")
+        pages = await _pages(ctx, fetched.content, fetched.headers.get("content-type", ""), url)
+    elif data_base64 is not None:
+        if len(data_base64) > s.max_ingest_chars * 6:
+            raise ToolError(f"The file is larger than this server's limit ({s.max_ingest_chars * 4} bytes).")
+        try:
+            data = base64.b64decode(data_base64, validate=True)
+        except ValueError as exc:
+            raise ToolError("data_base64 is not valid base64.") from exc
+        pages = await _pages(ctx, data, content_type or "", source_uri)
+    if url is not None or data_base64 is not None:
         text = "\n\n".join(body for _, body in pages)
     assert text is not None
     if len(text) > s.max_ingest_chars:
@@ -130,26 +145,21 @@ async def ingest(
     return Ingested(document_id=document_id, source_uri=source, status=status, chunks=len(chunks))
 
 
-async def _fetch_pages(ctx: Ctx, url: str) -> list[tuple[int | None, str]]:
-    """A URL's text: HTML by the web server's main-content extraction, PDFs page by page through the
-    extract server's out-of-process parser, other text as it is."""
-    fetched = await ctx.egress.fetch(url, max_bytes=ctx.settings.max_ingest_chars * 4)
-    if fetched.status_code >= 400:
-        raise ToolError(f"Failed to fetch {url} - status code {fetched.status_code}")
-    content_type = fetched.headers.get("content-type", "")
+async def _pages(ctx: Ctx, data: bytes, content_type: str, where: str | None) -> list[tuple[int | None, str]]:
+    """A document's text: HTML by the web server's main-content extraction, PDFs page by page through
+    the extract server's out-of-process parser, other text as it is."""
     kind = content_type.split(";")[0].strip().lower()
-    if kind == "application/pdf" or fetched.content[:5] == b"%PDF-":
+    if kind == "application/pdf" or data[:5] == b"%PDF-":
         parsers = await ctx.state.parsers.get()
-        count = (await parsers.run(pdf.document_facts, fetched.content, None))["pages"]
-        found = await parsers.run(
-            pdf.page_texts, fetched.content, None, list(range(1, count + 1)), "auto", "eng+deu", 300, 20
-        )
+        count = (await parsers.run(pdf.document_facts, data, None))["pages"]
+        everything = list(range(1, count + 1))
+        found = await parsers.run(pdf.page_texts, data, None, everything, "auto", "eng+deu", 300, 20)
         return [(page, body) for page, body, _ in found]
     if kind and not is_textual(content_type):
-        raise ToolError(f"{url} is {kind}; ingest takes text, HTML and PDF.")
-    body = decode(fetched.content, content_type)
+        raise ToolError(f"{where or 'The file'} is {kind}; ingest takes text, HTML and PDF.")
+    body = decode(data, content_type)
     if kind in ("text/html", "application/xhtml+xml") or "<html" in body[:200].lower():
-        body = (await anyio.to_thread.run_sync(lambda: convert_html(body, url=url, fmt="markdown"))).text
+        body = (await anyio.to_thread.run_sync(lambda: convert_html(body, url=where, fmt="markdown"))).text
     return [(None, body)]
 
 

@@ -194,3 +194,18 @@ async def test_urls_of_html_and_pdf_are_ingested_with_pages(running: RunningHost
     overheated = await call(running, "search", collection="fetched", query="E4711 overheated", mode="keyword")
     top = overheated.structured_content["passages"][0]
     assert NEEDLE in top["text"] and "Menu Home" not in top["text"] and top["citation"]["page"] is None
+
+
+async def test_uploaded_files_are_ingested(running: RunningHost) -> None:
+    import base64
+
+    paper = (Path(__file__).resolve().parents[2] / "fixtures" / "pdfs" / "pdflatex-outline.pdf").read_bytes()  # noqa: ASYNC240
+    await call(running, "create_collection", name="uploads")
+    added = await call(running, "ingest", collection="uploads", data_base64=base64.b64encode(paper).decode(),
+                       content_type="application/pdf", source_uri="outline.pdf")  # fmt: skip
+    both = await call(running, "ingest", collection="uploads", text="x", url="http://example.org/")
+    image = await call(running, "ingest", collection="uploads", data_base64=base64.b64encode(b"\x89PNG....").decode(),
+                       content_type="image/png", source_uri="pixel.png")  # fmt: skip
+    assert not added.is_error and added.structured_content["chunks"] >= 3
+    assert both.is_error and "exactly one of text, url or data_base64" in text(both)
+    assert image.is_error and "image/png; ingest takes text, HTML and PDF" in text(image)
