@@ -6,25 +6,22 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-import anyio
 import httpx
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode
+from pydantic import Field, SecretStr
 
-from core import Plugin, PluginSettings
+from core import Plugin
 from mcp_servers.extract.workers import LazyPool, WorkerPool
-from mcp_servers.s3.plugin import S3Settings
 from mcp_servers.s3.plugin import State as Storage
-from mcp_servers.s3.plugin import make_client as s3_client
+from mcp_servers.s3.reading import S3Inputs, s3_inputs
 
 __all__ = ["ExtractSettings", "State", "plugin"]
 
 T = TypeVar("T")
 
 
-class ExtractSettings(PluginSettings):
+class ExtractSettings(S3Inputs):
     """`TOOLPARK_EXTRACT_*`, or `[plugins.extract]`."""
 
     call_timeout_s: float = Field(300.0, gt=0, description="Seconds a tool call may run before it is cancelled.")
@@ -46,17 +43,6 @@ class ExtractSettings(PluginSettings):
     vision_url: str | None = Field(None, description="OpenAI-compatible base URL of a vision model; enables describe.")
     vision_model: str | None = Field(None, description="Model name sent to the vision endpoint.")
     vision_api_key: SecretStr | None = Field(None, description="Bearer key for the vision endpoint.")
-    s3_endpoint_url: str | None = Field(None, description="S3 endpoint that s3:// inputs are read from; none: off.")
-    s3_access_key_id: str | None = Field(None, description="Access key for s3:// inputs.")
-    s3_secret_access_key: SecretStr | None = Field(None, description="Secret key for s3:// inputs.")
-    s3_buckets: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Allowed bucket or bucket/prefix entries for s3:// inputs; empty: all."
-    )
-
-    @field_validator("s3_buckets", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
 
 @dataclass
@@ -96,7 +82,7 @@ plugin: Plugin[ExtractSettings, State] = Plugin(
 async def open_state(settings: ExtractSettings) -> AsyncIterator[State]:
     workers = LazyPool(settings.workers, memory_mb=settings.worker_memory_mb, timeout_s=settings.job_timeout_s)
     pool = await workers.get()  # started now, so the first document does not wait for them
-    state = State(pool, None, storage=_storage(settings), limit=settings.cache_entries)
+    state = State(pool, None, storage=s3_inputs(settings), limit=settings.cache_entries)
     try:
         if settings.vision_url:
             key = settings.vision_api_key.get_secret_value() if settings.vision_api_key else None
@@ -109,13 +95,3 @@ async def open_state(settings: ExtractSettings) -> AsyncIterator[State]:
             yield state
     finally:
         workers.close()
-
-
-def _storage(settings: ExtractSettings) -> Storage | None:
-    """The s3 server's client and call wrapper, for s3:// inputs, when an endpoint is configured."""
-    if not settings.s3_endpoint_url:
-        return None
-    s3 = S3Settings.model_construct(endpoint_url=settings.s3_endpoint_url, path_style=True, region="us-east-1")
-    secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None
-    client = s3_client(s3, settings.s3_endpoint_url, settings.s3_access_key_id, secret)
-    return Storage(client, settings.s3_endpoint_url, anyio.CapacityLimiter(4))

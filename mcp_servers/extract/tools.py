@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any, Literal
 
-import anyio
 from mcp_types import CallToolResult, ImageContent, TextContent
 from pydantic import BaseModel, Field
 
@@ -14,8 +13,7 @@ from mcp_servers.extract import pdf
 from mcp_servers.extract.pages import joined, select_pages
 from mcp_servers.extract.plugin import ExtractSettings, State, plugin
 from mcp_servers.extract.sources import Document, load
-from mcp_servers.s3.policy import Access
-from mcp_servers.s3.store import s3
+from mcp_servers.s3.reading import read_s3_url
 
 Ctx = ToolContext[ExtractSettings, State]
 
@@ -38,23 +36,10 @@ async def document(ctx: Ctx, data_base64: str | None, url: str | None, path: str
 
 
 async def _from_storage(ctx: Ctx, url: str) -> Document:
-    """An s3:// object, read with the s3 server's client and under its rules (allowlist, user folders)."""
-    storage = ctx.state.storage
-    if storage is None:
-        raise ToolError("s3:// inputs are not enabled on this server (TOOLPARK_EXTRACT_S3_ENDPOINT_URL).")
-    bucket, _, key = url.removeprefix("s3://").partition("/")
-    rules = Access(tuple(ctx.settings.s3_buckets), None, "users/", ctx.identity)
-    name = rules.bucket(bucket)
-    head = await s3(storage, "head_object", bucket=name, key=rules.key(name, key))
-    if head["ContentLength"] > ctx.settings.max_document_bytes:
-        raise ToolError(f"{url} is larger than this server's limit of {ctx.settings.max_document_bytes} bytes.")
-    found = await s3(storage, "get_object", bucket=name, key=key)
-    body = found["Body"]
-    try:
-        data: bytes = await anyio.to_thread.run_sync(body.read)
-    finally:
-        body.close()
-    return Document(data, url, str(found.get("ContentType") or "").split(";")[0])
+    data, content_type = await read_s3_url(
+        ctx.state.storage, ctx.settings, ctx.identity, url, ctx.settings.max_document_bytes
+    )
+    return Document(data, url, content_type.split(";")[0])
 
 
 async def facts(ctx: Ctx, doc: Document, password: str | None) -> dict[str, Any]:

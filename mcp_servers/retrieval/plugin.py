@@ -12,17 +12,19 @@ import httpx
 from psycopg_pool import AsyncConnectionPool
 from pydantic import Field, SecretStr
 
-from core import Plugin, PluginSettings
+from core import Plugin
 from core.embedded import data_dir, postgres
 from mcp_servers.extract.workers import LazyPool
 from mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
 from mcp_servers.retrieval.migrations import apply_migrations
 from mcp_servers.retrieval.store import Store
+from mcp_servers.s3.plugin import State as Storage
+from mcp_servers.s3.reading import S3Inputs, s3_inputs
 
 __all__ = ["RetrievalSettings", "State", "plugin"]
 
 
-class RetrievalSettings(PluginSettings):
+class RetrievalSettings(S3Inputs):
     """`TOOLPARK_RETRIEVAL_*`, or `[plugins.retrieval]`. Without `database_url` an embedded PostgreSQL serves."""
 
     call_timeout_s: float = Field(600.0, gt=0, description="Seconds a tool call may run before it is cancelled.")
@@ -48,6 +50,7 @@ class State:
     embedder: Embedder
     # The extract server's parser, started on the first PDF: parsing stays out of process.
     parsers: LazyPool = field(default_factory=LazyPool)
+    storage: Storage | None = None  # for s3:// sources, through the s3 server's client
 
 
 plugin: Plugin[RetrievalSettings, State] = Plugin(
@@ -88,7 +91,7 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
             embedder = OpenAIEmbedder(client, model=settings.embedding_model or "default")
         else:
             embedder = await anyio.to_thread.run_sync(LocalEmbedder)
-        state = State(Store(pool), embedder)
+        state = State(Store(pool), embedder, storage=s3_inputs(settings))
         stack.callback(state.parsers.close)
         yield state
 

@@ -16,6 +16,7 @@ from mcp_servers.extract import pdf
 from mcp_servers.retrieval.chunking import approximate_tokens, chunk_pages
 from mcp_servers.retrieval.plugin import RetrievalSettings, State, plugin
 from mcp_servers.retrieval.store import Collection, Hit
+from mcp_servers.s3.reading import read_s3_url
 from mcp_servers.web.conversion import convert_html
 
 Ctx = ToolContext[RetrievalSettings, State]
@@ -93,7 +94,7 @@ async def ingest(
     ctx: Ctx,
     collection: CollectionName,
     text: Annotated[str | None, Field(description="Plain text or markdown to add.")] = None,
-    url: Annotated[str | None, Field(description="An http(s) URL to fetch and add.")] = None,
+    url: Annotated[str | None, Field(description="An http(s) URL, or s3://bucket/key where enabled.")] = None,
     data_base64: Annotated[str | None, Field(description="A file's bytes (PDF, HTML, text), base64-encoded.")] = None,
     content_type: Annotated[str | None, Field(description="The file's type, e.g. application/pdf.")] = None,
     source_uri: Annotated[
@@ -110,7 +111,10 @@ async def ingest(
     if sum(source is not None for source in (text, url, data_base64)) != 1:
         raise ToolError("Give exactly one of text, url or data_base64.")
     pages: list[tuple[int | None, str]] = [(None, text or "")]
-    if url is not None:
+    if url is not None and url.startswith("s3://"):
+        data, kind = await read_s3_url(ctx.state.storage, s, ctx.identity, url, s.max_ingest_chars * 4)
+        pages = await _pages(ctx, data, kind, url)
+    elif url is not None:
         fetched = await ctx.egress.fetch(url, max_bytes=s.max_ingest_chars * 4)
         if fetched.status_code >= 400:
             raise ToolError(f"Failed to fetch {url} - status code {fetched.status_code}")

@@ -260,3 +260,25 @@ async def test_extract_reads_s3_uris_under_the_same_rules(
         theirs = await client.call_tool("extract_text", {"url": "s3://docs/users/bob/plan.txt"})
     assert not paper.is_error and "Hello, here is some text without a meaning" in text(paper)
     assert theirs.is_error and "outside what you may read" in text(theirs)
+
+
+async def test_retrieval_ingests_s3_uris(
+    toolpark_http: Callable[..., RunningHost], store: S3Service, tmp_path: Path
+) -> None:
+    from core.embedded import postgres
+    from mcp_servers.retrieval import plugin as retrieval
+
+    with postgres(tmp_path / "pg") as database:
+        running = toolpark_http(
+            retrieval,
+            settings={"retrieval": {"database_url": database.url, "s3_endpoint_url": store.endpoint_url,
+                                    "s3_access_key_id": store.access_key_id,
+                                    "s3_secret_access_key": store.secret_access_key}},
+        )  # fmt: skip
+        async with http_client(running.url("retrieval")) as client:
+            await client.call_tool("create_collection", {"name": "from-s3"})
+            added = await client.call_tool("ingest", {"collection": "from-s3", "url": "s3://docs/paper.pdf"})
+            found = await client.call_tool("search", {"collection": "from-s3", "query": "blind text font", "k": 1})
+    assert not added.is_error, text(added)
+    citation = found.structured_content["passages"][0]["citation"]
+    assert citation["source_uri"] == "s3://docs/paper.pdf" and citation["page"] is not None
