@@ -158,7 +158,8 @@ class Authenticator:
         grants = frozenset(key.scopes)
         if not key.trusted_frontend:
             self._refuse_user_headers(headers, f"API key {key.name!r}")
-            return Identity(subject=f"key:{key.name}", method="api_key", grants=grants, via=key.name)
+            # A key's scopes are also its roles, so tenancy rules can open shared namespaces to it.
+            return Identity(subject=f"key:{key.name}", method="api_key", roles=grants, grants=grants, via=key.name)
         s = self.settings
         user = headers.get(s.user_header.lower())
         if not user:

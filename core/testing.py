@@ -23,12 +23,10 @@ from typing import Any
 
 import anyio
 import httpx
-import httpx2
 from mcp import Client
-from mcp.client._transport import TransportStreams
-from mcp.client.streamable_http import streamable_http_client
 
 from core.auth import AuthSettings
+from core.client import http_client
 from core.egress import EgressSettings, Resolver
 from core.host import Host
 from core.plugin import Plugin
@@ -56,23 +54,6 @@ async def connect(
     host = Host([runtime])
     async with host.running(), Client(host.server(runtime), **client_options) as client:
         yield client
-
-
-def http_client(url: str, *, headers: Mapping[str, str] | None = None, **client_options: Any) -> Client:
-    """An MCP SDK `Client` for a streamable HTTP `url` that sends `headers` with every request
-    (an `Authorization` header, or the `X-User-*` headers a front end adds)."""
-
-    @asynccontextmanager
-    async def transport() -> AsyncIterator[TransportStreams]:
-        # The SDK's own timeouts for MCP: a long read, since a server may hold a stream open.
-        timeout = httpx2.Timeout(30.0, read=300.0)
-        async with (
-            httpx2.AsyncClient(headers=dict(headers or {}), timeout=timeout) as http,
-            streamable_http_client(url, http_client=http) as streams,
-        ):
-            yield streams
-
-    return Client(transport(), **client_options)
 
 
 def free_port() -> int:

@@ -104,6 +104,16 @@ class Store:
         own = [c for c in found if c.namespace == namespaces[0]]
         return (own or found)[0]
 
+    async def stored_hash(self, collection: Collection, source_uri: str) -> str | None:
+        """The content hash of the stored document from `source_uri`, if there is one."""
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT content_hash FROM documents WHERE collection_id = %s AND source_uri = %s",
+                (collection.id, source_uri),
+            )
+            row = await cursor.fetchone()
+            return None if row is None else str(row[0])
+
     async def ingest(
         self,
         collection: Collection,

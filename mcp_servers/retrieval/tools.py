@@ -134,7 +134,14 @@ async def ingest(
         raise ToolError(f"The text has {len(text)} characters, over this server's limit of {s.max_ingest_chars}.")
     if not text.strip():
         raise ToolError("The text is empty.")
-    source = source_uri or url or "text:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    content_hash = hashlib.sha256(text.encode()).hexdigest()
+    source = source_uri or url or "text:" + content_hash[:16]
+    if await ctx.state.store.stored_hash(target, source) == content_hash:  # nothing to embed again
+        unchanged, _ = await ctx.state.store.ingest(
+            target, source_uri=source, title=title, content_hash=content_hash, metadata=metadata or {}, chunks=[],
+            vectors=[],
+        )  # fmt: skip
+        return Ingested(document_id=unchanged, source_uri=source, status="unchanged", chunks=0)
     chunks = chunk_pages(pages, max_tokens=s.chunk_tokens, overlap_tokens=min(s.chunk_overlap, s.chunk_tokens - 1))
     await ctx.progress(0, len(chunks), f"embedding {len(chunks)} chunks")
     vectors: list[list[float]] = []
@@ -143,7 +150,7 @@ async def ingest(
         vectors += await ctx.state.embedder.embed([" ".join((*c.headings, c.text)) for c in batch])
         await ctx.progress(len(vectors), len(chunks), "embedding")
     document_id, status = await ctx.state.store.ingest(
-        target, source_uri=source, title=title, content_hash=hashlib.sha256(text.encode()).hexdigest(),
+        target, source_uri=source, title=title, content_hash=content_hash,
         metadata=metadata or {}, chunks=chunks, vectors=vectors,
     )  # fmt: skip
     return Ingested(document_id=document_id, source_uri=source, status=status, chunks=len(chunks))

@@ -209,3 +209,33 @@ async def test_uploaded_files_are_ingested(running: RunningHost) -> None:
     assert not added.is_error and added.structured_content["chunks"] >= 3
     assert both.is_error and "exactly one of text, url or data_base64" in text(both)
     assert image.is_error and "image/png; ingest takes text, HTML and PDF" in text(image)
+
+
+def test_toolpark_ingest_adds_a_folder_and_resumes(tmp_path: Path) -> None:
+    """The CLI ingests a folder's text, HTML and PDF files through a running server with an API key;
+    running it again finds everything unchanged, and a wrong key is a clear error."""
+    from click.testing import CliRunner
+
+    from core.cli import main
+
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "guide.md").write_text("# Guide\n\n" + NEEDLE)
+    (folder / "sub" / "page.html").write_text(f"<html><body><article><p>{GENERIC[1]}</p></article></body></html>")
+    (folder / "sub" / "paper.pdf").write_bytes(
+        (Path(__file__).resolve().parents[2] / "fixtures" / "pdfs" / "pdflatex-4-pages.pdf").read_bytes()
+    )
+    (folder / "image.png").write_bytes(b"\x89PNG")  # not a document type: left out of a folder
+    with postgres(tmp_path / "pg") as database, serve_http(
+        retrieval,
+        settings={"retrieval": {"database_url": database.url}},
+        auth={"api_keys": [{"name": "loader", "hash": hash_key("tpk_loader"), "scopes": ["librarian"]}]},
+    ) as host:  # fmt: skip
+        runner = CliRunner()
+        arguments = ["ingest", str(folder), "--collection", "handbook", "--create", "--url", host.url("retrieval")]
+        first = runner.invoke(main, arguments, env={"TOOLPARK_API_KEY": "tpk_loader"})
+        again = runner.invoke(main, arguments, env={"TOOLPARK_API_KEY": "tpk_loader"})
+        refused = runner.invoke(main, arguments, env={"TOOLPARK_API_KEY": "tpk_wrong"})
+    assert first.exit_code == 0, first.output
+    assert first.output.strip().endswith("3 created") and again.output.strip().endswith("3 unchanged")
+    assert refused.exit_code != 0 and "Error" in refused.output and "Traceback" not in refused.output
