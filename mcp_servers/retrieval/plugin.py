@@ -17,6 +17,7 @@ from core.embedded import data_dir, postgres
 from mcp_servers.extract.workers import LazyPool
 from mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
 from mcp_servers.retrieval.migrations import apply_migrations
+from mcp_servers.retrieval.rerank import Reranker
 from mcp_servers.retrieval.store import Store
 from mcp_servers.s3.plugin import State as Storage
 from mcp_servers.s3.reading import S3Inputs, s3_inputs
@@ -35,6 +36,11 @@ class RetrievalSettings(S3Inputs):
     )
     embedding_model: str | None = Field(None, description="Model name sent to the embedding endpoint.")
     embedding_api_key: SecretStr | None = Field(None, description="Bearer key for the embedding endpoint.")
+    rerank_url: str | None = Field(
+        None, description="OpenAI-style rerank endpoint base URL (…/v1); none: no reranking."
+    )
+    rerank_model: str | None = Field(None, description="Model name sent to the rerank endpoint.")
+    rerank_api_key: SecretStr | None = Field(None, description="Bearer key for the rerank endpoint.")
     language: str = Field("english", description="Default full-text language of new collections.")
     chunk_tokens: int = Field(200, ge=16, le=8192, description="Most tokens in one chunk.")
     chunk_overlap: int = Field(40, ge=0, description="Tokens of whole sentences repeated between chunks.")
@@ -51,6 +57,7 @@ class State:
     # The extract server's parser, started on the first PDF: parsing stays out of process.
     parsers: LazyPool = field(default_factory=LazyPool)
     storage: Storage | None = None  # for s3:// sources, through the s3 server's client
+    reranker: Reranker | None = None
 
 
 plugin: Plugin[RetrievalSettings, State] = Plugin(
@@ -92,6 +99,16 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
         else:
             embedder = await anyio.to_thread.run_sync(LocalEmbedder)
         state = State(Store(pool), embedder, storage=s3_inputs(settings))
+        if settings.rerank_url:
+            key = settings.rerank_api_key.get_secret_value() if settings.rerank_api_key else None
+            reranking = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=settings.rerank_url.rstrip("/") + "/",
+                    headers={"Authorization": f"Bearer {key}"} if key else {},
+                    timeout=60.0,
+                )
+            )
+            state.reranker = Reranker(reranking, model=settings.rerank_model or "default")
         stack.callback(state.parsers.close)
         yield state
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -219,6 +220,7 @@ async def search(
         Field(description='Metadata filters: {"lang": "de", "year": {"$gte": 2020}, "kind": {"$in": ["a", "b"]}}.'),
     ] = None,
     max_tokens: Annotated[int | None, Field(ge=50, description="Budget for the passages' text.")] = None,
+    rerank: Annotated[bool | None, Field(description="Rerank the candidates; default: when a reranker is set.")] = None,
 ) -> Annotated[CallToolResult, Results]:
     """Find the passages of a collection that answer a query, with citations (document, page, character span).
     hybrid (default) fuses vector and keyword search; filters apply in every mode."""
@@ -228,7 +230,14 @@ async def search(
         raise ToolError(f"k is {k}; this server returns at most {ctx.settings.max_k} passages.")
     target = await _collection(ctx, collection)
     vector = (await ctx.state.embedder.embed([query]))[0] if mode != "keyword" else None
-    hits = await ctx.state.store.search(target, mode=mode, query=query, vector=vector, k=k, filters=filters)
+    reranker = ctx.state.reranker if rerank is not False else None
+    if rerank and reranker is None:
+        raise ToolError("No reranker is configured on this server; search without rerank.")
+    candidates = k * 4 if reranker else k
+    hits = await ctx.state.store.search(target, mode=mode, query=query, vector=vector, k=candidates, filters=filters)
+    if reranker and hits:
+        order = await reranker.order(query, [h.text for h in hits], k)
+        hits = [replace(hits[index], score=score) for index, score in order]
     hits = _within_budget(hits, max_tokens or ctx.settings.result_tokens)
     passages = [
         Passage(

@@ -239,3 +239,59 @@ def test_toolpark_ingest_adds_a_folder_and_resumes(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     assert first.output.strip().endswith("3 created") and again.output.strip().endswith("3 unchanged")
     assert refused.exit_code != 0 and "Error" in refused.output and "Traceback" not in refused.output
+
+
+def test_reranking_against_a_rerank_endpoint_stand_in(tmp_path: Path) -> None:
+    """No rerank model runs in this test's time on the CPU; a local server answers `POST /v1/rerank` in
+    vLLM's shape (it prefers passages that mention "E4711"), and the test checks the request and that its
+    order wins. The vLLM issue runs the real thing."""
+    import json as jsonlib
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    seen: list[dict[str, Any]] = []
+
+    class Rerank(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = jsonlib.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append({"path": self.path, **body})
+            scored = [
+                {"index": i, "relevance_score": 0.9 if "E4711" in d else 0.1} for i, d in enumerate(body["documents"])
+            ]
+            answer = jsonlib.dumps({"results": scored}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Rerank)
+    Thread(target=server.serve_forever, daemon=True).start()
+    rerank_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+    async def scenario(database_url: str) -> tuple[Any, Any]:
+        settings = {"database_url": database_url, "rerank_url": rerank_url, "rerank_model": "bge-reranker"}
+        async with connect(retrieval, settings=settings) as client:
+            await client.call_tool("create_collection", {"name": "ranked"})
+            for n, body in enumerate([*GENERIC[:8], NEEDLE]):
+                await client.call_tool("ingest", {"collection": "ranked", "text": body, "source_uri": f"d{n}"})
+            reranked = await client.call_tool("search", {"collection": "ranked", "query": "widget warranty", "k": 3})
+            plain = await client.call_tool(
+                "search", {"collection": "ranked", "query": "widget warranty", "k": 3, "rerank": False}
+            )
+        return reranked, plain
+
+    try:
+        with postgres(tmp_path / "pg") as database:
+            reranked, plain = anyio.run(scenario, database.url)
+    finally:
+        server.shutdown()
+    assert NEEDLE in reranked.structured_content["passages"][0]["text"]
+    assert reranked.structured_content["passages"][0]["citation"]["score"] == 0.9
+    assert NEEDLE not in plain.structured_content["passages"][0]["text"]
+    (request,) = seen
+    assert request["path"] == "/v1/rerank" and request["model"] == "bge-reranker" and request["top_n"] == 3
+    assert request["query"] == "widget warranty" and len(request["documents"]) == 9
