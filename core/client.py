@@ -1,4 +1,5 @@
-"""An MCP client for a toolpark HTTP endpoint that sends headers with every request."""
+"""HTTP clients: an MCP client for a toolpark endpoint that sends headers with every request, and a
+plain client for the operator's own APIs."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import httpx2
 from mcp import Client
 from mcp.client._transport import TransportStreams
 from mcp.client.streamable_http import streamable_http_client
+from pydantic import SecretStr
 
-__all__ = ["http_client"]
+__all__ = ["api_client", "http_client"]
 
 
 def http_client(url: str, *, headers: Mapping[str, str] | None = None, **client_options: Any) -> Client:
@@ -29,3 +32,15 @@ def http_client(url: str, *, headers: Mapping[str, str] | None = None, **client_
             yield streams
 
     return Client(transport(), **client_options)
+
+
+def api_client(base_url: str, api_key: SecretStr | None = None, *, timeout_s: float = 60.0) -> httpx.AsyncClient:
+    """An HTTP client for an operator's own API (an OpenAI-compatible endpoint, say): requests resolve
+    against `base_url`, with a bearer key when one is set. Such services are configured, not
+    user-supplied, so they are reached directly rather than through the egress policy."""
+    key = api_key.get_secret_value() if api_key else None
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/") + "/",
+        headers={"Authorization": f"Bearer {key}"} if key else {},
+        timeout=timeout_s,
+    )

@@ -12,6 +12,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from core import Plugin
+from core.client import api_client
 from mcp_servers.extract.workers import LazyPool, WorkerPool
 from mcp_servers.s3.plugin import State as Storage
 from mcp_servers.s3.reading import S3Inputs, s3_inputs
@@ -85,10 +86,7 @@ async def open_state(settings: ExtractSettings) -> AsyncIterator[State]:
     state = State(pool, None, storage=s3_inputs(settings), limit=settings.cache_entries)
     try:
         if settings.vision_url:
-            key = settings.vision_api_key.get_secret_value() if settings.vision_api_key else None
-            headers = {"Authorization": f"Bearer {key}"} if key else {}
-            # The vision endpoint is the operator's own service: reached directly, not through egress.
-            async with httpx.AsyncClient(base_url=settings.vision_url, headers=headers, timeout=120.0) as vision:
+            async with api_client(settings.vision_url, settings.vision_api_key, timeout_s=120.0) as vision:
                 state.vision = vision
                 yield state
         else:

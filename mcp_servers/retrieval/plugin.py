@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import httpx
 from psycopg_pool import AsyncConnectionPool
 from pydantic import Field, SecretStr
 
 from core import Plugin
+from core.client import api_client
 from core.embedded import data_dir, postgres
 from mcp_servers.extract.workers import LazyPool
 from mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
@@ -87,27 +87,15 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
             await apply_migrations(conn)
         embedder: Embedder
         if settings.embedding_url:
-            key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else None
             client = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=settings.embedding_url.rstrip("/") + "/",
-                    headers={"Authorization": f"Bearer {key}"} if key else {},
-                    timeout=120.0,
-                )
+                api_client(settings.embedding_url, settings.embedding_api_key, timeout_s=120.0)
             )
             embedder = OpenAIEmbedder(client, model=settings.embedding_model or "default")
         else:
             embedder = await anyio.to_thread.run_sync(LocalEmbedder)
         state = State(Store(pool), embedder, storage=s3_inputs(settings))
         if settings.rerank_url:
-            key = settings.rerank_api_key.get_secret_value() if settings.rerank_api_key else None
-            reranking = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=settings.rerank_url.rstrip("/") + "/",
-                    headers={"Authorization": f"Bearer {key}"} if key else {},
-                    timeout=60.0,
-                )
-            )
+            reranking = await stack.enter_async_context(api_client(settings.rerank_url, settings.rerank_api_key))
             state.reranker = Reranker(reranking, model=settings.rerank_model or "default")
         stack.callback(state.parsers.close)
         yield state
