@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
-from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import BaseModel, Field
+from pydantic_settings import SettingsConfigDict
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.identity import ANONYMOUS, Identity, decode_header_value
 from core.oidc import InvalidToken, Jwks, TokenVerifier
-from core.settings import SectionSettings
+from core.settings import CommaList, SectionSettings
 
 __all__ = ["ApiKey", "AuthMiddleware", "AuthSettings", "Authenticator", "hash_key", "new_api_key"]
 
@@ -67,7 +66,7 @@ class AuthSettings(SectionSettings):
         "aud", description="Where the audience is: `aud` (with an audience mapper) or Keycloak's default `azp`."
     )
     oidc_jwks_url: str | None = Field(None, description="JWKS URL; default: Keycloak's, under the issuer.")
-    oidc_required_roles: Annotated[list[str], NoDecode] = Field(
+    oidc_required_roles: CommaList = Field(
         default_factory=list, description="Realm or client roles every token must carry (comma-separated)."
     )
     oidc_leeway_s: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on exp/nbf, in seconds.")
@@ -76,16 +75,6 @@ class AuthSettings(SectionSettings):
     user_name_header: str = Field("X-User-Name", description="Header with the user's display name.")
     user_email_header: str = Field("X-User-Email", description="Header with the user's email.")
     user_roles_header: str = Field("X-User-Roles", description="Header with the user's roles, comma-separated.")
-
-    @field_validator("api_keys", mode="before")
-    @classmethod
-    def _json_list(cls, value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else value
-
-    @field_validator("oidc_required_roles", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
     @property
     def enabled(self) -> bool:

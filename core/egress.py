@@ -15,16 +15,16 @@ import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Protocol
 
 import anyio
 import httpx
-from pydantic import Field, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from core.addresses import IPAddress, Openings, blocked_reason
 from core.errors import ToolError
-from core.settings import SectionSettings
+from core.settings import CommaList, SectionSettings
 
 __all__ = ["Egress", "EgressRefused", "EgressSettings", "Fetched", "Resolver", "SystemResolver"]
 
@@ -36,7 +36,7 @@ class EgressSettings(SectionSettings):
 
     model_config = SettingsConfigDict(env_prefix="TOOLPARK_EGRESS_", extra="forbid")
 
-    allow: Annotated[list[str], NoDecode] = Field(
+    allow: CommaList = Field(
         default_factory=list,
         description="Non-public destinations to open anyway: host names, host:port, IPs or CIDRs (comma-separated).",
     )
@@ -47,11 +47,6 @@ class EgressSettings(SectionSettings):
     read_timeout_s: float = Field(30.0, gt=0, description="Seconds to wait for each chunk of the response.")
     total_timeout_s: float = Field(60.0, gt=0, description="Seconds for a whole fetch, redirects included.")
     user_agent: str = Field("toolpark/0.1", description="User-Agent header of outbound requests.")
-
-    @field_validator("allow", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
 
 class EgressRefused(ToolError):

@@ -13,13 +13,14 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, InitSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = [
     "CONFIG_ENV",
+    "CommaList",
     "HostSettings",
     "PluginSettings",
     "SectionSettings",
@@ -35,6 +36,13 @@ __all__ = [
 CONFIG_ENV = "TOOLPARK_CONFIG"
 """Names the TOML file to read; without it `./toolpark.toml` is read when present."""
 
+
+def _split_commas(value: Any) -> Any:
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+"""A list setting written as `a,b,c` in an env var (a TOML array works too)."""
 
 _SOURCES_OFF: ContextVar[bool] = ContextVar("toolpark_settings_sources_off", default=False)
 

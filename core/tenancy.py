@@ -7,12 +7,10 @@ only or writable, as the operator maps them (`[tenancy]`, `TOOLPARK_TENANCY_*`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from core.errors import ToolError
@@ -33,11 +31,6 @@ class TenancySettings(SectionSettings):
     writers: dict[str, list[str]] = Field(
         default_factory=dict, description="Role to shared namespaces it may write (and so read), as JSON."
     )
-
-    @field_validator("readers", "writers", mode="before")
-    @classmethod
-    def _json(cls, value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 import boto3
 from botocore.config import Config
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode
+from pydantic import Field, SecretStr
 
 from core import Plugin, PluginSettings
 from core.embedded import data_dir, seaweedfs
+from core.settings import CommaList
 from mcp_servers.extract.workers import LazyPool
 
 __all__ = ["S3Settings", "State", "make_client", "plugin"]
@@ -28,7 +28,7 @@ class S3Settings(PluginSettings):
     access_key_id: str | None = Field(None, description="Access key; none: the standard AWS credential chain.")
     secret_access_key: SecretStr | None = Field(None, description="Secret key matching access_key_id.")
     path_style: bool = Field(True, description="Path-style addressing (most S3-compatible stores need it).")
-    buckets: Annotated[list[str], NoDecode] = Field(
+    buckets: CommaList = Field(
         default_factory=list,
         description="Allowed `bucket` or `bucket/prefix` entries, comma-separated; empty: every bucket.",
     )
@@ -45,11 +45,6 @@ class S3Settings(PluginSettings):
     max_output_pixels: int = Field(2_000_000, ge=10_000, description="Images are scaled down to this many pixels.")
     presign_max_s: int = Field(3600, ge=1, le=604800, description="Longest lifetime of a presigned URL, in seconds.")
     parallel_requests: int = Field(8, ge=1, description="S3 requests in flight at once.")
-
-    @field_validator("buckets", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
 
 @dataclass

@@ -3,15 +3,13 @@ client and rules: the same allowlist form and the same per-user folders."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
 import anyio
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode
+from pydantic import Field, SecretStr
 
 from core import PluginSettings
 from core.errors import ToolError
 from core.identity import Identity
+from core.settings import CommaList
 from mcp_servers.s3.plugin import S3Settings, State, make_client
 from mcp_servers.s3.policy import Access
 from mcp_servers.s3.store import s3
@@ -25,14 +23,9 @@ class S3Inputs(PluginSettings):
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint that s3:// inputs are read from; none: off.")
     s3_access_key_id: str | None = Field(None, description="Access key for s3:// inputs.")
     s3_secret_access_key: SecretStr | None = Field(None, description="Secret key for s3:// inputs.")
-    s3_buckets: Annotated[list[str], NoDecode] = Field(
+    s3_buckets: CommaList = Field(
         default_factory=list, description="Allowed bucket or bucket/prefix entries for s3:// inputs; empty: all."
     )
-
-    @field_validator("s3_buckets", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
 
 def s3_inputs(settings: S3Inputs) -> State | None:
