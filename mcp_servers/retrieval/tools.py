@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -35,10 +35,7 @@ class CollectionInfo(BaseModel):
 
 
 def _info(c: Collection) -> CollectionInfo:
-    return CollectionInfo(
-        name=c.name, namespace=c.namespace, embedding_model=c.embedding_model, dimension=c.dimension,
-        language=c.language, description=c.description,
-    )  # fmt: skip
+    return CollectionInfo(**{k: v for k, v in asdict(c).items() if k != "id"})
 
 
 async def _collection(ctx: Ctx, name: str, *, write: bool = False) -> Collection:
