@@ -13,6 +13,7 @@ import click
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from compose.cli import compose
 from core.auth import ApiKey, AuthSettings, hash_key, new_api_key
 from core.client import http_client
 from core.egress import EgressSettings
@@ -75,6 +76,9 @@ def _load(names: tuple[str, ...], settings: HostSettings) -> list[Plugin[Any, An
 @click.version_option(package_name="toolpark")
 def main() -> None:
     """toolpark: MCP tool servers for self-hosted assistants."""
+
+
+main.add_command(compose)
 
 
 @main.command()

@@ -12,13 +12,12 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from core.auth import hash_key
 from core.logs import JsonFormatter
 from core.testing import RunningHost, http_client
 from plugins.everything import plugin as everything
+from tests.signing import Signer
 from tests.webhost import WebHost, web_host
 
 pytestmark = pytest.mark.anyio
@@ -33,37 +32,9 @@ API_KEYS = [
 ]
 
 
-class Signer:
-    """An RSA key published in a JWKS, and tokens signed with it."""
-
-    def __init__(self, kid: str) -> None:
-        self.kid = kid
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-    def jwk(self) -> dict[str, Any]:
-        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        return {**public, "kid": self.kid, "alg": "RS256", "use": "sig"}
-
-    def public_pem(self) -> bytes:
-        return self.key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-
-    def token(self, **overrides: Any) -> str:
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "iss": ISSUER, "aud": AUDIENCE, "sub": "user-123", "azp": "librechat", "iat": now, "exp": now + 300,
-            "preferred_username": "ada", "realm_access": {"roles": ["mcp-user", "staff"]},
-        }  # fmt: skip
-        claims.update(overrides)
-        headers = {"kid": overrides.pop("kid", self.kid)}
-        claims.pop("kid", None)
-        return jwt.encode({k: v for k, v in claims.items() if v is not None}, self.key, "RS256", headers=headers)
-
-
 @pytest.fixture(scope="module")
 def signer() -> Signer:
-    return Signer("key-1")
+    return Signer("key-1", ISSUER, AUDIENCE)
 
 
 @pytest.fixture
@@ -162,7 +133,7 @@ def _unsigned(signer: Signer) -> str:
         (_tampered, "signature does not verify"),
         (lambda s: s.token(realm_access={"roles": ["staff"]}), "lacks the role(s) mcp-user"),
         (lambda s: "not-a-jwt", "not a known API key"),
-        (lambda s: Signer("key-1").token(), "signature does not verify"),
+        (lambda s: Signer("key-1", ISSUER, AUDIENCE).token(), "signature does not verify"),
     ],
     ids=[
         "expired", "not-yet-valid", "wrong-issuer", "wrong-audience", "alg-none", "hs256-public-key",
@@ -201,7 +172,7 @@ def test_rotated_key_is_picked_up(toolpark_http: Callable[..., RunningHost], sig
               "jwks_min_refresh_s": 0},
     )  # fmt: skip
     assert post_initialize(running, **bearer(signer.token())).status_code == 200
-    rotated = Signer("key-2")
+    rotated = Signer("key-2", ISSUER, AUDIENCE)
     jwks.documents["/certs"] = json.dumps({"keys": [signer.jwk(), rotated.jwk()]}).encode()
     assert post_initialize(running, **bearer(rotated.token())).status_code == 200
 

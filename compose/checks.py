@@ -1,0 +1,159 @@
+"""Rules that span several spec fields, each reported against the field an operator edits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from compose.secrets import external_secrets
+from compose.spec import COMPONENTS, GPU_COMPONENTS, Deployment
+from compose.topology import Topology
+from core.loading import PluginLoadError, available_plugins, load_plugins
+from core.settings import from_values
+
+__all__ = ["Problem", "SpecError", "problems", "validation_problems"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class SpecError(Exception):
+    """A spec that cannot be rendered; `problems` says every reason, each against its field."""
+
+    def __init__(self, problems: list[Problem], source: str = "deploy spec") -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source} has {len(problems)} problem(s):\n{lines}")
+
+
+def validation_problems(exc: ValidationError) -> list[Problem]:
+    """Pydantic's errors, with their locations written as the dotted spec field."""
+    found = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a known setting (misspelt?)"
+        found.append(Problem(field, message))
+    return found
+
+
+def problems(spec: Deployment, secrets: Mapping[str, str] | None = None) -> list[Problem]:
+    """Everything wrong with `spec`; with `secrets` (the .env values) also the missing secrets."""
+    found = [*_placement(spec), *_references(spec), *_port_clashes(spec), *_gpu_memory(spec), *_servers(spec)]
+    if secrets is not None:
+        found += [
+            Problem(field, f"secret {name} is missing: add it to .env")
+            for name, field in external_secrets(spec).items()
+            if not secrets.get(name)
+        ]
+    return found
+
+
+def _enabled(spec: Deployment) -> set[str]:
+    off = {"keycloak"} if not spec.keycloak.enabled else set()
+    off |= {"litellm"} if not spec.litellm.enabled else set()
+    return set(COMPONENTS) - off
+
+
+def _placement(spec: Deployment) -> list[Problem]:
+    found = []
+    where: dict[str, list[str]] = {}
+    for node_name, node in spec.nodes.items():
+        for component in node.services:
+            where.setdefault(component, []).append(node_name)
+        if (on_gpu := sorted(GPU_COMPONENTS & set(node.services))) and node.gpus == 0:
+            found.append(Problem(f"nodes.{node_name}.gpus", f"runs {on_gpu[0]} but lends it no GPU"))
+        if len(spec.nodes) > 1 and not node.address:
+            found.append(Problem(f"nodes.{node_name}.address", "is needed when the deployment has several nodes"))
+    enabled = _enabled(spec)
+    for component in COMPONENTS:
+        nodes = where.get(component, [])
+        if component in enabled and not nodes:
+            found.append(Problem("nodes", f"no node runs {component}; add it to one node's services"))
+        elif component not in enabled and nodes:
+            found.append(Problem(f"nodes.{nodes[0]}.services", f"lists {component}, which is disabled"))
+        elif len(nodes) > 1:
+            found.append(Problem(f"nodes.{nodes[1]}.services", f"{component} already runs on node {nodes[0]}"))
+    return found
+
+
+def _references(spec: Deployment) -> list[Problem]:
+    found = []
+    if spec.keycloak.enabled and not spec.sso_hostname:
+        found.append(Problem("sso_hostname", "is needed while keycloak.enabled is true"))
+    if spec.auth_mode == "oidc" and not spec.keycloak.enabled:
+        found.append(Problem("toolpark.auth", "oidc needs keycloak.enabled = true (or use api-key)"))
+    required = spec.keycloak.required_role
+    if spec.keycloak.enabled and required is not None and required not in spec.keycloak.roles:
+        found.append(Problem("keycloak.required_role", f"{required!r} is not one of keycloak.roles"))
+    for name in ("s3",):
+        if name in spec.toolpark.servers and spec.s3 is None:
+            found.append(Problem(f"toolpark.servers.{name}", "needs an [s3] section"))
+    hostnames = [(f, getattr(spec, f)) for f in ("chat_hostname", "sso_hostname", "tools_hostname", "llm_hostname")]
+    seen: dict[str, str] = {}
+    for field, host in hostnames:
+        if host and host in seen:
+            found.append(Problem(field, f"{host} is already {seen[host]}"))
+        elif host:
+            seen[host] = field
+    return found
+
+
+def _port_clashes(spec: Deployment) -> list[Problem]:
+    topology = Topology(spec)
+    found = []
+    for node in spec.nodes:
+        taken: dict[int, str] = {80: "(caddy's port 80)"} if topology.placement.get("caddy") == node else {}
+        for service in topology.services_on(node):
+            if service.port in taken:
+                found.append(
+                    Problem(service.port_field, f"port {service.port} on node {node} is also {taken[service.port]}")
+                )
+            else:
+                taken[service.port] = service.port_field
+    return found
+
+
+def _gpu_memory(spec: Deployment) -> list[Problem]:
+    """The vLLM processes share the node's GPUs: each takes its fraction of the memory up front."""
+    models = {f"models.{n}": m for n, m in (("chat", spec.models.chat), ("embedding", spec.models.embedding))}
+    if spec.models.vision is not None:
+        models["models.vision"] = spec.models.vision
+    total = sum(m.gpu_memory_utilization for m in models.values())
+    if total > 0.95:
+        field = f"{list(models)[-1]}.gpu_memory_utilization"
+        return [Problem(field, f"the vLLM models together claim {total:.2f} of GPU memory; keep it at 0.95 or less")]
+    return []
+
+
+def _servers(spec: Deployment) -> list[Problem]:
+    installed = available_plugins()
+    found = []
+    for name, server in spec.toolpark.servers.items():
+        field = f"toolpark.servers.{name}"
+        if name not in installed:
+            found.append(
+                Problem(field, f"no toolpark server named {name!r}; installed: {', '.join(sorted(installed))}")
+            )
+            continue
+        try:
+            (plugin,) = load_plugins([name])
+        except PluginLoadError as exc:
+            found.append(Problem(field, str(exc)))
+            continue
+        settings: dict[str, Any] = dict(server.settings)
+        try:
+            from_values(plugin.settings_model, settings)
+        except ValidationError as exc:
+            found += [Problem(f"{field}.settings.{p.field}", p.message) for p in validation_problems(exc)]
+    return found

@@ -1,0 +1,63 @@
+"""`toolpark compose`: write an example spec, check a spec, render a deployment."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import click
+
+from compose.checks import SpecError, problems
+from compose.files import read_env, read_spec, write_deployment
+from compose.spec import Deployment
+
+__all__ = ["compose"]
+
+
+@click.group()
+def compose() -> None:
+    """Render the whole stack (docker compose, librechat.yaml, Caddyfile, Keycloak realm) from one spec."""
+
+
+@compose.command()
+@click.argument("path", type=click.Path(path_type=Path), default="deploy.toml")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write a commented example spec to PATH."""
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; use --force to replace it")
+    path.write_text(files("compose").joinpath("example.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    click.echo(f"wrote {path}; edit it, then: toolpark compose check {path}")
+
+
+def _spec(path: Path) -> Deployment:
+    try:
+        return read_spec(path)
+    except SpecError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@compose.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--env", "env_file", type=click.Path(path_type=Path), help="The .env whose secrets to check too.")
+def check(spec: Path, env_file: Path | None) -> None:
+    """Validate SPEC; every problem is named by its field."""
+    deployment = _spec(spec)
+    if env_file is not None and (missing := problems(deployment, read_env(env_file))):
+        raise click.ClickException(str(SpecError(missing, str(spec))))
+    click.echo(f"{spec}: ok ({len(deployment.nodes)} node(s), {len(deployment.toolpark.servers)} toolpark server(s))")
+
+
+@compose.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to render into.")
+def render(spec: Path, out: Path) -> None:
+    """Render SPEC into OUT. Secrets in OUT/.env are kept; missing ones are generated."""
+    deployment = _spec(spec)
+    written = write_deployment(deployment, out)
+    for name in written.files:
+        click.echo(f"wrote {out / name}")
+    if written.generated:
+        click.echo(f"generated secrets in {out / '.env'}: {', '.join(written.generated)}")
+    for problem in written.missing:
+        click.echo(f"still to do: {problem}", err=True)

@@ -1,0 +1,40 @@
+"""The Dockerfile of the toolpark image: one image, every enabled server, run as one service each."""
+
+from __future__ import annotations
+
+from compose.spec import Deployment
+
+__all__ = ["dockerfile"]
+
+# Servers whose libraries come with an extra of the toolpark distribution.
+_EXTRAS = ("web", "extract", "s3", "retrieval")
+
+
+def dockerfile(spec: Deployment) -> str:
+    extras = ",".join(e for e in _EXTRAS if e in spec.toolpark.servers)
+    target = f".[{extras}]" if extras else "."
+    return f"""\
+# Rendered by toolpark compose. Build it from a toolpark checkout:
+#   docker build -f toolpark/Dockerfile -t {spec.toolpark.image} /path/to/toolpark
+FROM python:3.12-slim-bookworm
+
+# Tesseract for the extract server's OCR.
+RUN apt-get update \\
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu \\
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/toolpark
+COPY pyproject.toml README.md ./
+COPY core ./core
+COPY compose ./compose
+COPY mcp_servers ./mcp_servers
+COPY plugins ./plugins
+# The CPU index keeps torch (retrieval's local embedder) from pulling a multi-GB CUDA build.
+RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu "{target}"
+
+RUN useradd --create-home --uid 10001 toolpark
+USER toolpark
+ENV TOOLPARK_LOG_FORMAT=json
+ENTRYPOINT ["toolpark"]
+CMD ["serve", "--transport", "http", "--host", "0.0.0.0"]
+"""

@@ -1,0 +1,53 @@
+"""Every file of a deployment, as text, from a spec and its secrets: pure, writes nothing.
+
+`compose.files` writes them; tests compare them with golden files and run the real validators.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from compose.caddy import caddyfile
+from compose.dockerfile import dockerfile
+from compose.keycloak import realm
+from compose.librechat import librechat_config
+from compose.litellm import litellm_config
+from compose.postgres import init_script
+from compose.secrets import format_env
+from compose.spec import Deployment
+from compose.stack import compose_file
+from compose.topology import Topology
+
+__all__ = ["ENV_FILE", "compose_path", "render"]
+
+ENV_FILE = ".env"
+_HEADER = "# Rendered by `toolpark compose render` from the deployment spec: change the spec, not this file.\n"
+
+
+def _yaml(document: Mapping[str, Any]) -> str:
+    return _HEADER + yaml.safe_dump(dict(document), sort_keys=False, width=120, allow_unicode=True)
+
+
+def compose_path(spec: Deployment, node: str) -> str:
+    return "compose.yaml" if len(spec.nodes) == 1 else f"compose.{node}.yaml"
+
+
+def render(spec: Deployment, secrets: Mapping[str, str]) -> dict[str, str]:
+    """Relative path -> content. The whole folder goes to every node; each runs its own compose file."""
+    topology = Topology(spec)
+    files = {compose_path(spec, node): _yaml(compose_file(topology, node)) for node in spec.nodes}
+    files["caddy/Caddyfile"] = "# Rendered by `toolpark compose render`: change the spec, not this file.\n"
+    files["caddy/Caddyfile"] += caddyfile(topology)
+    files["librechat/librechat.yaml"] = _yaml(librechat_config(topology))
+    files["postgres/init-databases.sh"] = init_script(spec)
+    files["toolpark/Dockerfile"] = dockerfile(spec)
+    if spec.litellm.enabled:
+        files["litellm/config.yaml"] = _yaml(litellm_config(topology))
+    if spec.keycloak.enabled:
+        files["keycloak/realm.json"] = json.dumps(realm(spec), indent=2) + "\n"
+    files[ENV_FILE] = format_env(secrets)
+    return files

@@ -1,0 +1,127 @@
+"""The deployment's secrets: which it needs, generating the ones it may, and the .env format.
+
+Rendered files never hold a secret: they name it (`${NAME}`) and docker compose fills it in from
+the `.env` beside the compose files. Generated secrets are made once; an existing value is never
+replaced, so re-rendering cannot lock anyone out of a database. Secrets that come from outside
+(S3 keys) cannot be generated; `compose.checks` reports them missing against their spec field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Callable, Mapping
+
+from compose.spec import Deployment
+from core.auth import hash_key, new_api_key
+
+__all__ = ["complete", "external_secrets", "format_env", "generated_secrets", "parse_env"]
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# LibreChat wants CREDS_KEY as 32 bytes and CREDS_IV as 16 bytes, both in hex.
+_GENERATORS: dict[str, Callable[[], str]] = {
+    "POSTGRES_PASSWORD": _token,
+    "TOOLPARK_DB_PASSWORD": _token,
+    "MONGO_PASSWORD": _token,
+    "VLLM_API_KEY": _token,
+    "CREDS_KEY": lambda: secrets.token_hex(32),
+    "CREDS_IV": lambda: secrets.token_hex(16),
+    "JWT_SECRET": _token,
+    "JWT_REFRESH_SECRET": _token,
+    "TOOLPARK_OPS_KEY": new_api_key,
+    "TOOLPARK_LIBRECHAT_KEY": new_api_key,
+    "KEYCLOAK_DB_PASSWORD": _token,
+    "KEYCLOAK_ADMIN_PASSWORD": _token,
+    "KEYCLOAK_CLIENT_SECRET": _token,
+    "OPENID_SESSION_SECRET": _token,
+    "LITELLM_DB_PASSWORD": _token,
+    "LITELLM_MASTER_KEY": lambda: "sk-" + secrets.token_urlsafe(32),
+    "LITELLM_SALT_KEY": lambda: "sk-" + secrets.token_urlsafe(32),
+}
+
+
+def generated_secrets(spec: Deployment) -> list[str]:
+    """Names of the secrets this deployment uses that `complete` may generate."""
+    names = [
+        "POSTGRES_PASSWORD",
+        "TOOLPARK_DB_PASSWORD",
+        "MONGO_PASSWORD",
+        "VLLM_API_KEY",
+        "CREDS_KEY",
+        "CREDS_IV",
+        "JWT_SECRET",
+        "JWT_REFRESH_SECRET",
+        "TOOLPARK_OPS_KEY",
+    ]
+    if spec.auth_mode == "api-key":
+        names.append("TOOLPARK_LIBRECHAT_KEY")
+    if spec.keycloak.enabled:
+        names += ["KEYCLOAK_DB_PASSWORD", "KEYCLOAK_ADMIN_PASSWORD", "KEYCLOAK_CLIENT_SECRET", "OPENID_SESSION_SECRET"]
+    if spec.litellm.enabled:
+        names += ["LITELLM_DB_PASSWORD", "LITELLM_MASTER_KEY", "LITELLM_SALT_KEY"]
+    return names
+
+
+def external_secrets(spec: Deployment) -> dict[str, str]:
+    """Secrets only the operator can supply, with the spec field that makes them necessary."""
+    return {"S3_ACCESS_KEY_ID": "s3", "S3_SECRET_ACCESS_KEY": "s3"} if spec.s3 is not None else {}
+
+
+def api_keys_setting(spec: Deployment, values: Mapping[str, str]) -> str:
+    """TOOLPARK_AUTH_API_KEYS: the hashes of the keys in `values`, never the keys themselves."""
+    keys = [{"name": "operator", "hash": hash_key(values["TOOLPARK_OPS_KEY"]), "scopes": [], "trusted_frontend": False}]
+    if spec.auth_mode == "api-key":
+        librechat = {"name": "librechat", "hash": hash_key(values["TOOLPARK_LIBRECHAT_KEY"]), "trusted_frontend": True}
+        keys.append({**librechat, "scopes": []})
+    return json.dumps(keys, separators=(",", ":"))
+
+
+def complete(spec: Deployment, existing: Mapping[str, str]) -> dict[str, str]:
+    """`existing` plus every generated secret it lacks, and the settings derived from them.
+
+    Existing values win, including ones this spec no longer uses: dropping a secret is the
+    operator's decision, not a re-render's.
+    """
+    values = dict(existing)
+    for name in generated_secrets(spec):
+        if not values.get(name):
+            values[name] = _GENERATORS[name]()
+    for name in external_secrets(spec):
+        values.setdefault(name, "")
+    values.setdefault("HF_TOKEN", "")  # for gated models; empty is fine for open ones
+    values["TOOLPARK_AUTH_API_KEYS"] = api_keys_setting(spec, values)
+    return values
+
+
+_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """A .env file as docker compose reads it: KEY=VALUE lines, optional single or double quotes."""
+    values = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            raise ValueError(f".env line is not KEY=VALUE: {line[:40]!r}")
+        key, value = match.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def format_env(values: Mapping[str, str]) -> str:
+    """Single-quoted values: compose takes them literally, so `$` and `#` in a secret stay as they are."""
+    lines = ["# Secrets of this deployment. Generated once; edit or add, never commit.", ""]
+    for key, value in values.items():
+        if "'" in value:
+            raise ValueError(f"{key}: a single quote cannot be written to .env")
+        lines.append(f"{key}='{value}'")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,262 @@
+"""The deployment spec: one typed description of the whole stack, read from `deploy.toml` or YAML.
+
+Everything `toolpark compose render` writes is derived from a `Deployment`; no hostname, port,
+model name or secret name is typed twice. Field-level rules live on the models; rules that span
+fields (placement, port clashes, server settings) are in `compose.checks`, so every error can name
+the spec field to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "COMPONENTS",
+    "GPU_COMPONENTS",
+    "S3",
+    "TOOL_CALL_PARSERS",
+    "Deployment",
+    "Images",
+    "Keycloak",
+    "LibreChat",
+    "LiteLLM",
+    "Model",
+    "Models",
+    "Node",
+    "Postgres",
+    "ServerSpec",
+    "Toolpark",
+]
+
+# What can be placed on a node. `toolpark` stands for every enabled toolpark server.
+COMPONENTS = ("caddy", "postgres", "keycloak", "toolpark", "vllm", "litellm", "librechat", "mongodb")
+GPU_COMPONENTS = frozenset({"vllm"})
+
+# The tool-call parsers vLLM 0.32 (the pinned image) registers (`--tool-call-parser`); a test compares this list with
+# the installed vLLM's registry, so a parser vLLM does not know is caught here, before deployment.
+TOOL_CALL_PARSERS = frozenset(
+    {
+        "apertus",
+        "cohere_command3",
+        "cohere_command4",
+        "deepseek_v3",
+        "deepseek_v31",
+        "deepseek_v32",
+        "deepseek_v4",
+        "deepseek_v41",
+        "dots",
+        "ernie45",
+        "functiongemma",
+        "gemma4",
+        "gigachat3",
+        "glm45",
+        "glm47",
+        "granite",
+        "granite-20b-fc",
+        "granite4",
+        "hermes",
+        "hf",
+        "hunyuan_a13b",
+        "hy_v3",
+        "hy_v4",
+        "inkling",
+        "internlm",
+        "jamba",
+        "k2_horizon",
+        "kimi_k2",
+        "kimi_k3",
+        "lfm2",
+        "ling3",
+        "llama3_json",
+        "llama4_json",
+        "llama4_pythonic",
+        "longcat",
+        "mimo",
+        "minicpm5",
+        "minimax_m2",
+        "minimax_m3",
+        "mistral",
+        "muse_glimmer",
+        "olmo3",
+        "openai",
+        "phi4_mini_json",
+        "plamo3",
+        "poolside_v1",
+        "pythonic",
+        "qwen3_coder",
+        "qwen3_json",
+        "qwen3_xml",
+        "seed_oss",
+        "step3",
+        "step3p5",
+        "xlam",
+    }
+)
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Hostname = Annotated[str, Field(max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]
+ServiceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")]
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a misspelt key must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Node(_Strict):
+    """One machine. Services on different nodes reach each other at `address` (a private network)."""
+
+    address: str | None = Field(
+        None, description="Private address other nodes reach this one at; needed only with several nodes."
+    )
+    services: list[Literal[COMPONENTS]] = Field(description="Components this node runs.")  # type: ignore[valid-type]
+    gpus: Literal["all"] | int = Field(0, description="GPUs the node lends to vLLM: a count, or 'all'.")
+    lifecycle: Literal["always-on", "scheduled"] = Field(
+        "always-on", description="'scheduled': created and destroyed by the node scheduler (a later addition)."
+    )
+
+
+class Model(_Strict):
+    """One vLLM process: vLLM serves one model per process."""
+
+    model: str = Field(min_length=1, description="Hugging Face id or path inside the model volume.")
+    served_name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._:/-]+$")
+    port: Port
+    max_model_len: int | None = Field(None, ge=256)
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
+    extra_args: list[str] = Field(default_factory=list, description="Further vLLM arguments, passed as they are.")
+
+
+class ChatModel(Model):
+    tool_call_parser: str = Field(description="vLLM --tool-call-parser: hermes (Qwen2.5), llama3_json, mistral, ...")
+
+    @field_validator("tool_call_parser")
+    @classmethod
+    def _known_parser(cls, value: str) -> str:
+        if value not in TOOL_CALL_PARSERS:
+            raise ValueError(f"vLLM has no tool-call parser {value!r}; known: {', '.join(sorted(TOOL_CALL_PARSERS))}")
+        return value
+
+
+class Models(_Strict):
+    chat: ChatModel
+    embedding: Model
+    vision: ChatModel | None = Field(None, description="Optional vision model for extract's describe tool.")
+
+
+class LiteLLM(_Strict):
+    """LiteLLM in front of vLLM: one API, keys and spend tracking. Off: LibreChat talks to vLLM."""
+
+    enabled: bool = True
+    port: Port = 4000
+
+
+class LibreChat(_Strict):
+    port: Port = 3080
+    title: str = "Assistant"
+    mcp_timeout_ms: int = Field(120_000, ge=1000, description="Per-call timeout LibreChat gives MCP tools.")
+
+
+class Keycloak(_Strict):
+    """Single sign-on. Off: LibreChat keeps its own accounts and calls toolpark with an API key."""
+
+    enabled: bool = True
+    port: Port = 8080
+    realm: str = Field("assistant", pattern=r"^[A-Za-z0-9_-]+$")
+    client_id: str = Field("librechat", pattern=r"^[A-Za-z0-9_.-]+$")
+    audience: str = Field("toolpark", pattern=r"^[A-Za-z0-9_.-]+$", description="Audience the MCP servers accept.")
+    roles: list[str] = Field(default_factory=lambda: ["user", "admin"], min_length=1)
+    required_role: str | None = Field("user", description="Role every user needs for chat and tools.")
+
+
+class Postgres(_Strict):
+    """PostgreSQL with pgvector: toolpark's vectors, and LiteLLM's and Keycloak's databases."""
+
+    port: Port = 5432
+
+
+class S3(_Strict):
+    """An S3-compatible store for LibreChat's files and the s3/extract/retrieval servers."""
+
+    endpoint_url: str = Field(
+        pattern=r"^https?://", description="S3 endpoint, e.g. https://s3.eu-central-1.amazonaws.com"
+    )
+    region: str = "us-east-1"
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="Bucket LibreChat stores files in.")
+    path_style: bool = True
+
+
+class ServerSpec(_Strict):
+    """One toolpark server: its port, and settings as in `[plugins.<name>]` of toolpark.toml."""
+
+    port: Port
+    settings: dict[str, object] = Field(default_factory=dict)
+    server_instructions: str | bool = Field(
+        True, description="LibreChat serverInstructions: true takes the server's own instructions."
+    )
+
+
+class Toolpark(_Strict):
+    image: str = Field("toolpark:0.1.0", description="Image built from the rendered Dockerfile.")
+    auth: Literal["oidc", "api-key"] | None = Field(
+        None, description="How LibreChat authenticates to the servers; default oidc with Keycloak, else api-key."
+    )
+    servers: dict[str, ServerSpec] = Field(min_length=1)
+
+    @field_validator("servers")
+    @classmethod
+    def _service_names(cls, value: dict[str, ServerSpec]) -> dict[str, ServerSpec]:
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", name):
+                raise ValueError(f"server name {name!r} must be lower-case letters, digits and dashes")
+        return value
+
+
+class Images(_Strict):
+    """Pinned images; `latest` is refused so a redeploy never changes versions by surprise."""
+
+    vllm: str = "vllm/vllm-openai:v0.32.0"
+    litellm: str = "ghcr.io/berriai/litellm:main-v1.77.7-stable"
+    librechat: str = "ghcr.io/danny-avila/librechat:v0.8.0"
+    mongodb: str = "mongo:8.0.15"
+    postgres: str = "pgvector/pgvector:0.8.1-pg17"
+    keycloak: str = "quay.io/keycloak/keycloak:26.4.2"
+    caddy: str = "caddy:2.10.2"
+
+    @field_validator("*")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        tag = value.rsplit("/", 1)[-1].partition(":")[2]
+        if "@sha256:" not in value and tag in ("", "latest"):
+            raise ValueError(f"image {value!r} must be pinned to a version tag or digest")
+        return value
+
+
+class Deployment(_Strict):
+    """The whole stack."""
+
+    name: ServiceName = Field(description="Compose project name.")
+    acme_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="Contact for Let's Encrypt certificates.")
+    chat_hostname: Hostname
+    sso_hostname: Hostname | None = Field(None, description="Public name of Keycloak; needed when it is enabled.")
+    tools_hostname: Hostname | None = Field(None, description="Publish the MCP endpoints here; none: internal only.")
+    llm_hostname: Hostname | None = Field(None, description="Publish LiteLLM's API here; none: internal only.")
+    nodes: dict[ServiceName, Node] = Field(min_length=1)
+    models: Models
+    litellm: LiteLLM = LiteLLM()
+    librechat: LibreChat = LibreChat()
+    keycloak: Keycloak = Keycloak()
+    postgres: Postgres = Postgres()
+    s3: S3 | None = None
+    toolpark: Toolpark
+    images: Images = Images()
+
+    @property
+    def auth_mode(self) -> Literal["oidc", "api-key"]:
+        if self.toolpark.auth is not None:
+            return self.toolpark.auth
+        return "oidc" if self.keycloak.enabled else "api-key"

@@ -1,0 +1,122 @@
+"""Where each service runs and how the others reach it.
+
+A service on the same node is reached by its compose service name on the node's network; one on
+another node at that node's private address, where it publishes its port. Which ports a node
+publishes follows from the links, so nothing listens on a node address it does not have to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from compose.spec import Deployment
+
+__all__ = ["Link", "Service", "Topology"]
+
+
+@dataclass(frozen=True)
+class Service:
+    """One compose service: its name, the component it belongs to, the spec field of its port."""
+
+    name: str
+    component: str
+    port: int
+    port_field: str
+
+
+@dataclass(frozen=True)
+class Link:
+    consumer: str
+    provider: str
+
+
+class Topology:
+    def __init__(self, spec: Deployment) -> None:
+        self.spec = spec
+
+    @cached_property
+    def services(self) -> dict[str, Service]:
+        spec = self.spec
+        found = [
+            Service("postgres", "postgres", spec.postgres.port, "postgres.port"),
+            Service("vllm-chat", "vllm", spec.models.chat.port, "models.chat.port"),
+            Service("vllm-embedding", "vllm", spec.models.embedding.port, "models.embedding.port"),
+            Service("librechat", "librechat", spec.librechat.port, "librechat.port"),
+            Service("mongodb", "mongodb", 27017, "(mongodb's port 27017)"),
+            Service("caddy", "caddy", 443, "(caddy's ports 80 and 443)"),
+        ]
+        if spec.models.vision is not None:
+            found.append(Service("vllm-vision", "vllm", spec.models.vision.port, "models.vision.port"))
+        if spec.litellm.enabled:
+            found.append(Service("litellm", "litellm", spec.litellm.port, "litellm.port"))
+        if spec.keycloak.enabled:
+            found.append(Service("keycloak", "keycloak", spec.keycloak.port, "keycloak.port"))
+        for name, server in spec.toolpark.servers.items():
+            found.append(Service(f"toolpark-{name}", "toolpark", server.port, f"toolpark.servers.{name}.port"))
+        return {service.name: service for service in found}
+
+    @cached_property
+    def placement(self) -> dict[str, str]:
+        """Component -> node name (the first node listing it; `compose.checks` refuses doubles)."""
+        placed: dict[str, str] = {}
+        for node_name, node in self.spec.nodes.items():
+            for component in node.services:
+                placed.setdefault(component, node_name)
+        return placed
+
+    def node_of(self, service: str) -> str:
+        return self.placement[self.services[service].component]
+
+    def services_on(self, node: str) -> list[Service]:
+        return [s for s in self.services.values() if self.placement.get(s.component) == node]
+
+    @cached_property
+    def links(self) -> list[Link]:
+        """Who calls whom inside the deployment (public traffic enters through Caddy)."""
+        spec = self.spec
+        toolpark = [f"toolpark-{name}" for name in spec.toolpark.servers]
+        models = [s for s in ("vllm-chat", "vllm-vision") if s in self.services]
+        links = [Link("caddy", "librechat"), Link("librechat", "mongodb")]
+        links += [Link("librechat", s) for s in toolpark]
+        if spec.litellm.enabled:
+            links += [Link("librechat", "litellm"), Link("litellm", "postgres")]
+            links += [Link("litellm", s) for s in [*models, "vllm-embedding"]]
+            if spec.llm_hostname:
+                links.append(Link("caddy", "litellm"))
+        else:
+            links += [Link("librechat", s) for s in models]
+        if spec.keycloak.enabled:
+            links += [Link("caddy", "keycloak"), Link("keycloak", "postgres")]
+            if spec.auth_mode == "oidc":
+                links += [Link(s, "keycloak") for s in toolpark]
+        if spec.tools_hostname:
+            links += [Link("caddy", s) for s in toolpark]
+        if "retrieval" in spec.toolpark.servers:
+            links += [Link("toolpark-retrieval", "postgres"), Link("toolpark-retrieval", "vllm-embedding")]
+        if "extract" in spec.toolpark.servers and "vllm-vision" in self.services:
+            links.append(Link("toolpark-extract", "vllm-vision"))
+        return links
+
+    def address(self, consumer: str, provider: str) -> str:
+        """`host:port` at which `consumer` reaches `provider`."""
+        target = self.services[provider]
+        if self.node_of(consumer) == self.node_of(provider):
+            return f"{provider}:{target.port}"
+        return f"{self.spec.nodes[self.node_of(provider)].address}:{target.port}"
+
+    def url(self, consumer: str, provider: str, path: str = "") -> str:
+        return f"http://{self.address(consumer, provider)}{path}"
+
+    def published(self, service: str) -> bool:
+        """Whether a service on another node calls this one, so its port must be published."""
+        return any(
+            link.provider == service and self.node_of(link.consumer) != self.node_of(service) for link in self.links
+        )
+
+    def depends_on(self, service: str) -> list[str]:
+        """Providers on the same node: compose can order start-up only within one node."""
+        node = self.node_of(service)
+        return sorted(
+            {li.provider for li in self.links if li.consumer == service and self.node_of(li.provider) == node}
+        )

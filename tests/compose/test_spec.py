@@ -1,0 +1,181 @@
+"""A wrong spec is refused with errors that name the field to fix; a changed value reaches every
+file that uses it; secrets are generated once and never overwritten."""
+
+from __future__ import annotations
+
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from compose.checks import SpecError
+from compose.files import read_spec, write_deployment
+from compose.render import ENV_FILE
+from compose.secrets import parse_env
+from core.cli import main
+from tests.compose.rendering import SPECS, render_spec, without_env
+
+
+def example() -> dict[str, Any]:
+    return tomllib.loads(SPECS["entry-gpu"].read_text())
+
+
+def spec_file(tmp_path: Path, data: dict[str, Any]) -> Path:
+    path = tmp_path / "deploy.yaml"  # the YAML form of the same spec
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def fields(tmp_path: Path, data: dict[str, Any]) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        read_spec(spec_file(tmp_path, data))
+    return [p.field for p in caught.value.problems]
+
+
+def test_unknown_server_is_named(tmp_path: Path) -> None:
+    data = example()
+    data["toolpark"]["servers"]["wether"] = {"port": 8110}
+    assert fields(tmp_path, data) == ["toolpark.servers.wether"]
+
+
+def test_unknown_tool_call_parser_is_named(tmp_path: Path) -> None:
+    data = example()
+    data["models"]["chat"]["tool_call_parser"] = "qwen25"
+    assert fields(tmp_path, data) == ["models.chat.tool_call_parser"]
+
+
+def test_port_clash_names_both_fields(tmp_path: Path) -> None:
+    data = example()
+    data["models"]["embedding"]["port"] = 8000  # the chat model's port, on the same node
+    with pytest.raises(SpecError) as caught:
+        read_spec(spec_file(tmp_path, data))
+    (problem,) = caught.value.problems
+    assert problem.field == "models.embedding.port" and "models.chat.port" in problem.message
+
+
+def test_ports_on_different_nodes_do_not_clash(tmp_path: Path) -> None:
+    data = example()
+    data["toolpark"]["servers"]["web"]["port"] = 8000  # entry node; 8000 is vLLM's on the GPU node
+    read_spec(spec_file(tmp_path, data))
+
+
+def test_server_settings_are_checked_against_the_servers_own_model(tmp_path: Path) -> None:
+    data = example()
+    data["toolpark"]["servers"]["retrieval"]["settings"] = {"read_only": "perhaps", "chunk_tokns": 100}
+    assert sorted(fields(tmp_path, data)) == [
+        "toolpark.servers.retrieval.settings.chunk_tokns",
+        "toolpark.servers.retrieval.settings.read_only",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d["nodes"]["gpu"].update(gpus=0), "nodes.gpu.gpus"),
+        (lambda d: d["nodes"]["gpu"].pop("address"), "nodes.gpu.address"),
+        (lambda d: d["nodes"]["gpu"]["services"].remove("librechat"), "nodes"),
+        (lambda d: d["nodes"]["entry"]["services"].append("vllm"), "nodes.gpu.services"),
+        (lambda d: d["keycloak"].update(enabled=False), "nodes.entry.services"),
+        (lambda d: d.pop("sso_hostname"), "sso_hostname"),
+        (lambda d: d["keycloak"].update(required_role="staff"), "keycloak.required_role"),
+        (lambda d: d["models"]["chat"].update(gpu_memory_utilization=0.9), "models.embedding.gpu_memory_utilization"),
+        (lambda d: d["images"].update(vllm="vllm/vllm-openai:latest"), "images.vllm"),
+        (lambda d: d.pop("s3"), "toolpark.servers.s3"),
+        (lambda d: d["litellm"].update(prot=4000), "litellm.prot"),
+    ],
+)
+def test_each_mistake_names_its_field(tmp_path: Path, change: Any, field: str) -> None:
+    data = example()
+    change(data)
+    assert field in fields(tmp_path, data)
+
+
+def test_check_names_a_missing_secret(tmp_path: Path) -> None:
+    spec = spec_file(tmp_path, example())
+    runner = CliRunner()
+    assert runner.invoke(main, ["compose", "render", str(spec), "--out", str(tmp_path / "out")]).exit_code == 0
+    result = runner.invoke(main, ["compose", "check", str(spec), "--env", str(tmp_path / "out" / ENV_FILE)])
+    assert result.exit_code == 1
+    assert "s3: secret S3_ACCESS_KEY_ID is missing" in result.output
+    env = tmp_path / "out" / ENV_FILE
+    filled = env.read_text().replace("S3_ACCESS_KEY_ID=''", "S3_ACCESS_KEY_ID='AKIA1'")
+    env.write_text(filled.replace("S3_SECRET_ACCESS_KEY=''", "S3_SECRET_ACCESS_KEY='s3cr3t'"))
+    result = runner.invoke(main, ["compose", "check", str(spec), "--env", str(env)])
+    assert result.exit_code == 0, result.output
+
+
+def test_check_reports_every_problem_at_once(tmp_path: Path) -> None:
+    data = example()
+    data["models"]["chat"]["tool_call_parser"] = "nope"
+    data["toolpark"]["servers"]["nope"] = {"port": 9000}
+    result = CliRunner().invoke(main, ["compose", "check", str(spec_file(tmp_path, data))])
+    assert result.exit_code == 1
+    assert "models.chat.tool_call_parser" in result.output and "has 1 problem" in result.output
+    data["models"]["chat"]["tool_call_parser"] = "hermes"
+    result = CliRunner().invoke(main, ["compose", "check", str(spec_file(tmp_path, data))])
+    assert "toolpark.servers.nope: no toolpark server named 'nope'" in result.output
+
+
+def test_init_writes_the_example_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    runner = CliRunner()
+    target = tmp_path / "deploy.toml"
+    assert runner.invoke(main, ["compose", "init", str(target)]).exit_code == 0
+    assert target.read_text() == SPECS["entry-gpu"].read_text()
+    assert runner.invoke(main, ["compose", "init", str(target)]).exit_code == 1
+    assert runner.invoke(main, ["compose", "check", str(target)]).exit_code == 0
+
+
+def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {path for path in before if before[path] != after.get(path)}
+
+
+def _mentioning(files: dict[str, str], value: str) -> set[str]:
+    return {path for path, text in files.items() if value in text}
+
+
+@pytest.mark.parametrize(
+    ("field", "old", "new"),
+    [
+        (("chat_hostname",), "chat.example.org", "talk.example.com"),
+        (("models", "chat", "served_name"), "qwen2.5-7b-instruct", "mistral-small"),
+        (("nodes", "gpu", "address"), "10.0.0.2", "10.9.8.7"),
+        (("keycloak", "audience"), "tools-audience", "mcp-tools"),
+    ],
+)
+def test_one_change_reaches_every_file_that_uses_it(tmp_path: Path, field: tuple[str, ...], old: str, new: str) -> None:
+    data = example()
+    target = data
+    for key in field[:-1]:
+        target = target[key]
+    target[field[-1]] = old
+    before = without_env(render_spec(read_spec(spec_file(tmp_path, data))))
+    target[field[-1]] = new
+    after = without_env(render_spec(read_spec(spec_file(tmp_path, data))))
+    users = _mentioning(before, old)
+    assert len(users) >= 2, f"{old} should appear in several files: {users}"
+    assert _changed(before, after) == users
+    assert not _mentioning(after, old)
+    assert _mentioning(after, new) == users
+
+
+def test_secrets_are_generated_once_and_kept(tmp_path: Path) -> None:
+    spec = read_spec(SPECS["entry-gpu"])
+    out = tmp_path / "out"
+    first = write_deployment(spec, out)
+    env = out / ENV_FILE
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    values = parse_env(env.read_text())
+    assert "POSTGRES_PASSWORD" in first.generated and len(values["POSTGRES_PASSWORD"]) >= 40
+    assert len(values["CREDS_KEY"]) == 64 and len(values["CREDS_IV"]) == 32
+    again = write_deployment(spec, out)
+    assert again.generated == [] and parse_env(env.read_text()) == values
+    # An operator's own value and a secret the spec no longer uses both survive; a deleted one comes back.
+    edited = {k: v for k, v in values.items() if k != "JWT_SECRET"} | {"POSTGRES_PASSWORD": "mine", "OLD": "x"}
+    env.write_text("".join(f"{k}='{v}'\n" for k, v in edited.items()))
+    third = write_deployment(spec, out)
+    result = parse_env(env.read_text())
+    assert third.generated == ["JWT_SECRET"] and result["POSTGRES_PASSWORD"] == "mine" and result["OLD"] == "x"
