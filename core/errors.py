@@ -14,7 +14,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
 from pydantic import ValidationError
 
-__all__ = ["ToolError", "describe_validation_error", "error_result", "incident_id"]
+__all__ = ["ToolError", "describe_validation_error", "error_result", "first_leaf", "foreseen_error", "incident_id"]
 
 logger = logging.getLogger("toolpark.errors")
 
@@ -36,3 +36,22 @@ def describe_validation_error(tool: str, error: ValidationError) -> str:
         field = ".".join(str(part) for part in detail["loc"]) or "(arguments)"
         problems.append(f"'{field}': {detail['msg']}")
     return f"Invalid arguments for tool '{tool}': " + "; ".join(problems) + ". Fix these fields and call again."
+
+
+def foreseen_error(exc: BaseException | None) -> ToolError | None:
+    """The `ToolError` inside an exception group from a task group, when every failure in it was
+    foreseen: the first one's message is the answer, not an incident."""
+    if isinstance(exc, ToolError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [foreseen_error(inner) for inner in exc.exceptions]
+        if leaves and all(leaf is not None for leaf in leaves):
+            return leaves[0]
+    return None
+
+
+def first_leaf(exc: BaseException) -> BaseException:
+    """The first error inside (nested) exception groups: what a task group failed with."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc

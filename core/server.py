@@ -39,7 +39,7 @@ from pydantic import ValidationError
 
 from core.auth import identity_from_scope
 from core.context import ToolContext
-from core.errors import ToolError, describe_validation_error, error_result, incident_id
+from core.errors import ToolError, describe_validation_error, error_result, foreseen_error, incident_id
 from core.identity import LOCAL, Identity
 from core.plugin import ToolSpec
 from core.runtime import PluginRuntime
@@ -309,6 +309,8 @@ class _ToolCaller:
                 "Try a smaller request, or try again later if the server is busy."
             ), "timeout"
         except UnexpectedToolError as exc:
+            if (foreseen := foreseen_error(exc.__cause__)) is not None:  # raised inside a task group
+                return error_result(str(foreseen)), "error"
             incident = incident_id()
             logger.error(
                 "incident %s: tool %s of plugin %s crashed",

@@ -16,6 +16,7 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
+from core import Plugin, ToolError
 from core.testing import RunningHost, connect
 from plugins.everything import plugin
 
@@ -156,3 +157,27 @@ async def test_paging_a_long_text_reproduces_it(connected: Connector) -> None:
             pieces.append(page["text"])
             start = page["next_index"]
     assert "".join(pieces) == LOREM and len(pieces) == 5
+
+
+async def test_foreseen_failures_inside_a_task_group_keep_their_message() -> None:
+    """A tool that fans out in a task group gets an ExceptionGroup, not its ToolError; the host
+    still answers with the message rather than an incident."""
+    fanning = Plugin("fanning", version="0.1.0", description="Fans out.")
+
+    async def refuse(batch: int) -> None:
+        raise ToolError(f"batch {batch} was refused: input too long")
+
+    @fanning.tool(read_only=True)
+    async def fan_out() -> str:
+        """Runs two batches at once."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(refuse, 1)
+            group.start_soon(refuse, 2)
+        return "done"
+
+    async with connect(fanning) as client:
+        result = await client.call_tool("fan_out", {})
+    assert result.is_error and text(result) in (
+        "batch 1 was refused: input too long",
+        "batch 2 was refused: input too long",
+    )
