@@ -252,6 +252,7 @@ def toolpark_environment(topology: Topology, server: str) -> dict[str, str]:
             "EMBEDDING_URL": topology.url(service, "vllm-embedding", "/v1"),
             "EMBEDDING_MODEL": spec.models.embedding.served_name,
             "EMBEDDING_API_KEY": secret("VLLM_API_KEY"),
+            "EMBEDDING_TRUNCATE": "true",  # vLLM refuses, rather than cuts, inputs over the window
         }
     if server == "extract" and spec.models.vision is not None:
         wiring |= {

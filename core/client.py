@@ -3,6 +3,7 @@ plain client for the operator's own APIs."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +15,7 @@ from mcp.client._transport import TransportStreams
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
-__all__ = ["api_client", "http_client"]
+__all__ = ["api_client", "api_error", "http_client"]
 
 
 def http_client(url: str, *, headers: Mapping[str, str] | None = None, **client_options: Any) -> Client:
@@ -44,3 +45,15 @@ def api_client(base_url: str, api_key: SecretStr | None = None, *, timeout_s: fl
         headers={"Authorization": f"Bearer {key}"} if key else {},
         timeout=timeout_s,
     )
+
+
+def api_error(status: int, body: bytes) -> str:
+    """Why an OpenAI-compatible API refused a request: the `error.message` vLLM, LiteLLM and
+    OpenAI send (e.g. "... is not a multimodal model"), else the start of the body."""
+    message = None
+    try:
+        error = json.loads(body).get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+    except (ValueError, AttributeError):
+        pass
+    return f"HTTP {status}: {message or body[:300].decode(errors='replace') or 'no reason given'}"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any, Literal
 
+import httpx
 from mcp_types import CallToolResult, ImageContent, TextContent
 from pydantic import BaseModel, Field
 
 from core import ToolContext, ToolError, paginate, text_result
+from core.client import api_error
 from mcp_servers.extract import pdf
 from mcp_servers.extract.pages import joined, select_pages
 from mcp_servers.extract.plugin import ExtractSettings, State, plugin
@@ -294,10 +296,14 @@ async def describe(
     }
     try:
         response = await vision.post("chat/completions", json=request)
-        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise ToolError(f"The vision endpoint failed: {type(exc).__name__}. Try again later.") from exc
+    if response.status_code != 200:
+        # vLLM and LiteLLM say why in OpenAI's error shape: "... is not a multimodal model" is
+        # worth more to the operator than a status code.
+        raise ToolError(f"The vision endpoint refused the request: {api_error(response.status_code, response.content)}")
+    try:
         answer = response.json()["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ToolError("The vision endpoint answered with something other than a chat completion.") from exc
-    except Exception as exc:
-        raise ToolError(f"The vision endpoint failed: {type(exc).__name__}. Try again later.") from exc
     return str(answer)

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 import anyio
 import httpx
 
-from core.errors import ToolError
+from core.client import api_error
+from core.errors import ToolError, foreseen_error
 
 __all__ = ["Embedder", "LocalEmbedder", "OpenAIEmbedder"]
 
@@ -65,9 +66,13 @@ class OpenAIEmbedder:
         batch_size: int = 64,
         concurrency: int = 4,
         retries: int = 4,
+        truncate: bool = False,
     ) -> None:
         self.client = client
         self.model = model
+        # A chunk's token count is estimated, so one may exceed the model's window; vLLM refuses
+        # such inputs unless asked to cut them (-1: at the model's own limit).
+        self._extra: dict[str, Any] = {"truncate_prompt_tokens": -1} if truncate else {}
         self.dimension = dimension or 0
         self.batch_size = batch_size
         self.retries = retries
@@ -81,15 +86,22 @@ class OpenAIEmbedder:
             async with self._limit:
                 results[index] = await self._batch(batch)
 
-        async with anyio.create_task_group() as group:
-            for index, batch in enumerate(batches):
-                group.start_soon(one, index, batch)
+        try:
+            async with anyio.create_task_group() as group:
+                for index, batch in enumerate(batches):
+                    group.start_soon(one, index, batch)
+        except BaseExceptionGroup as failures:
+            # Callers expect the endpoint's refusal as a ToolError, not wrapped in a group.
+            if (foreseen := foreseen_error(failures)) is None:
+                raise
+            raise foreseen from None
         return [vector for batch in results for vector in batch]
 
     async def _batch(self, batch: list[str]) -> list[list[float]]:
         for attempt in range(self.retries + 1):
             try:
-                response = await self.client.post("embeddings", json={"model": self.model, "input": batch})
+                request = {"model": self.model, "input": batch, **self._extra}
+                response = await self.client.post("embeddings", json=request)
             except httpx.TransportError as exc:
                 if attempt == self.retries:
                     raise ToolError(f"The embedding endpoint is unreachable ({type(exc).__name__}).") from exc
@@ -98,7 +110,8 @@ class OpenAIEmbedder:
                     return self._vectors(response.json(), len(batch))
                 retryable = response.status_code in (408, 429) or response.status_code >= 500
                 if not retryable or attempt == self.retries:
-                    raise ToolError(f"The embedding endpoint answered {response.status_code}: {response.text[:200]}")
+                    reason = api_error(response.status_code, response.content)
+                    raise ToolError(f"The embedding endpoint answered {reason}")
             await anyio.sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")  # pragma: no cover
 

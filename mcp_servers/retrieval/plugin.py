@@ -36,6 +36,11 @@ class RetrievalSettings(S3Inputs):
     )
     embedding_model: str | None = Field(None, description="Model name sent to the embedding endpoint.")
     embedding_api_key: SecretStr | None = Field(None, description="Bearer key for the embedding endpoint.")
+    embedding_truncate: bool = Field(
+        False,
+        description="Have the endpoint cut inputs to the model's window (vLLM's truncate_prompt_tokens), "
+        "as the local model does; for vLLM, not for endpoints that refuse unknown fields.",
+    )
     rerank_url: str | None = Field(
         None, description="OpenAI-style rerank endpoint base URL (…/v1); none: no reranking."
     )
@@ -90,7 +95,8 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
             client = await stack.enter_async_context(
                 api_client(settings.embedding_url, settings.embedding_api_key, timeout_s=120.0)
             )
-            embedder = OpenAIEmbedder(client, model=settings.embedding_model or "default")
+            model = settings.embedding_model or "default"
+            embedder = OpenAIEmbedder(client, model=model, truncate=settings.embedding_truncate)
         else:
             embedder = await anyio.to_thread.run_sync(LocalEmbedder)
         state = State(Store(pool), embedder, storage=s3_inputs(settings))
