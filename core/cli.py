@@ -15,8 +15,10 @@ from pydantic_settings import BaseSettings
 
 from compose.cli import compose
 from core.auth import ApiKey, AuthSettings, hash_key, new_api_key
+from core.chat import chat
 from core.client import http_client
 from core.egress import EgressSettings
+from core.errors import first_leaf
 from core.host import Host, InsecureBinding
 from core.ingesting import ingest_one, sources
 from core.librechat import mcp_servers_block
@@ -79,6 +81,7 @@ def main() -> None:
 
 
 main.add_command(compose)
+main.add_command(chat)
 
 
 @main.command()
@@ -242,8 +245,7 @@ def ingest(inputs: tuple[str, ...], collection: str, create: bool, endpoint: str
 
 def _reason(exc: BaseException) -> str:
     """The innermost message of an error, unwrapping task-group exception groups."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
+    exc = first_leaf(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
