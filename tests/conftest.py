@@ -1,6 +1,20 @@
-"""Shared test setup: async tests run on asyncio through anyio's pytest plugin."""
+"""Shared test setup: async tests run on asyncio through anyio's pytest plugin; the tests marked
+`vllm` (a real vLLM on the CPU, minutes to prepare the first time) run only with `--vllm`."""
 
 import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--vllm", action="store_true", help="Also run the tests against a real vLLM (scripts/test does).")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--vllm") or "vllm" in (config.getoption("-m") or ""):
+        return
+    chosen = [item for item in items if item.get_closest_marker("vllm") is None]
+    if len(chosen) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("vllm")])
+        items[:] = chosen
 
 
 @pytest.fixture
