@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -36,32 +37,44 @@ def percentile(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
 
-async def measure(url: str, client: Any, reads: int, lists: int) -> dict[str, dict[str, list[float]]]:
-    times: dict[str, dict[str, list[float]]] = {
-        "read 1 MB": {"mcp": [], "boto3": []},
-        "list 100": {"mcp": [], "boto3": []},
-    }
+async def measure(urls: dict[str, str], client: Any, reads: int, lists: int) -> dict[str, dict[str, list[float]]]:
+    """Interleaves boto3 and each host's tool call, so drift in the machine hits all alike."""
+    ways = ["boto3", *urls]
+    times: dict[str, dict[str, list[float]]] = {"read 1 MB": {w: [] for w in ways}, "list 100": {w: [] for w in ways}}
     offsets = [random.randrange(0, SIZE - RANGE) for _ in range(reads)]
-    async with http_client(url, mode="legacy") as mcp:  # as LibreChat connects
-        await mcp.call_tool("list_objects", {"bucket": "bench", "prefix": "keys/", "page_size": 100})
+    async with AsyncExitStack() as stack:
+        mcps = {name: await stack.enter_async_context(http_client(url, mode="legacy")) for name, url in urls.items()}
+        for mcp in mcps.values():  # as LibreChat connects; the first call warms the connection up
+            await mcp.call_tool("list_objects", {"bucket": "bench", "prefix": "keys/", "page_size": 100})
         for offset in offsets:
-            started = time.perf_counter()
-            result = await mcp.call_tool("read_object", {"bucket": "bench", "key": "big.txt", "start": offset})
-            times["read 1 MB"]["mcp"].append(time.perf_counter() - started)
-            assert not result.is_error
+            for name, mcp in mcps.items():
+                started = time.perf_counter()
+                result = await mcp.call_tool("read_object", {"bucket": "bench", "key": "big.txt", "start": offset})
+                times["read 1 MB"][name].append(time.perf_counter() - started)
+                assert not result.is_error
             started = time.perf_counter()
             body = client.get_object(Bucket="bench", Key="big.txt", Range=f"bytes={offset}-{offset + RANGE - 1}")
             body["Body"].read().decode()
             times["read 1 MB"]["boto3"].append(time.perf_counter() - started)
         for _ in range(lists):
-            started = time.perf_counter()
-            result = await mcp.call_tool("list_objects", {"bucket": "bench", "prefix": "keys/", "page_size": 100})
-            times["list 100"]["mcp"].append(time.perf_counter() - started)
-            assert len(result.structured_content["objects"]) == 100  # type: ignore[index]
+            for name, mcp in mcps.items():
+                started = time.perf_counter()
+                result = await mcp.call_tool("list_objects", {"bucket": "bench", "prefix": "keys/", "page_size": 100})
+                times["list 100"][name].append(time.perf_counter() - started)
+                assert len(result.structured_content["objects"]) == 100  # type: ignore[index]
             started = time.perf_counter()
             client.list_objects_v2(Bucket="bench", Prefix="keys/", MaxKeys=100, Delimiter="/")
             times["list 100"]["boto3"].append(time.perf_counter() - started)
     return times
+
+
+def start_host(env: dict[str, str], **extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The host in its own process, as deployed, so it does not share this process's GIL."""
+    port = free_port()
+    command = [sys.executable, "-m", "core", "serve", "s3", "--transport", "http", "--port", str(port)]
+    host = subprocess.Popen(command, env={**env, **extra})
+    wait_ready(port)
+    return host, f"http://127.0.0.1:{port}/s3/mcp"
 
 
 def wait_ready(port: int) -> None:
@@ -91,7 +104,6 @@ def main() -> None:
         client.put_object(Bucket="bench", Key="big.txt", Body=b"toolpark " * (SIZE // 9) + b"x" * (SIZE % 9))
         for n in range(1000):
             client.put_object(Bucket="bench", Key=f"keys/{n:04d}.txt", Body=b"k")
-        port = free_port()
         env = {
             **os.environ,
             "TOOLPARK_S3_ENDPOINT_URL": store.endpoint_url,
@@ -101,25 +113,24 @@ def main() -> None:
             "TOOLPARK_S3_MAX_RESULT_BYTES": "4000000",
             "TOOLPARK_LOG_LEVEL": "WARNING",
         }
-        # The host runs in its own process, as deployed, so it does not share this process's GIL.
-        command = [sys.executable, "-m", "core", "serve", "s3", "--transport", "http", "--port", str(port)]
-        host = subprocess.Popen(command, env=env)
+        hosts = {"sse": start_host(env), "json": start_host(env, TOOLPARK_JSON_RESPONSE="true")}
         try:
-            wait_ready(port)
-            times = anyio.run(measure, f"http://127.0.0.1:{port}/s3/mcp", client, args.reads, args.lists)
+            urls = {f"toolpark ({mode})": url for mode, (_, url) in hosts.items()}
+            times = anyio.run(measure, urls, client, args.reads, args.lists)
         finally:
-            host.terminate()
-            host.wait(30)
-    print(
-        f"\n{args.reads} ranged reads, {args.lists} listings; read_object/list_objects over MCP (streamable HTTP, host"
-    )
-    print("in its own process) vs the same boto3 calls made directly from this process")
-    print("| operation | boto3 p50 ms | toolpark p50 ms | boto3 p99 ms | toolpark p99 ms | ratio (mean) |")
-    print("|---|---|---|---|---|---|")
-    for operation, pair in times.items():
-        ratio = statistics.mean(pair["mcp"]) / statistics.mean(pair["boto3"])
-        cells = [percentile(pair[side], q) * 1000 for q in (0.5, 0.99) for side in ("boto3", "mcp")]
-        print(f"| {operation} | " + " | ".join(f"{c:.1f}" for c in cells) + f" | {ratio:.2f}x |")
+            for host, _ in hosts.values():
+                host.terminate()
+                host.wait(30)
+    print(f"\n{args.reads} ranged reads, {args.lists} listings; read_object/list_objects over MCP (streamable HTTP,")
+    print("host in its own process; sse: the default response stream, json: TOOLPARK_JSON_RESPONSE) vs the same")
+    print("boto3 calls made directly from this process. Ratios are of means.")
+    print("| operation | way | p50 ms | p99 ms | vs boto3 |")
+    print("|---|---|---|---|---|")
+    for operation, by_way in times.items():
+        base = statistics.mean(by_way["boto3"])
+        for way, values in by_way.items():
+            p50, p99 = (percentile(values, q) * 1000 for q in (0.5, 0.99))
+            print(f"| {operation} | {way} | {p50:.1f} | {p99:.1f} | {statistics.mean(values) / base:.2f}x |")
     print("\ntarget: ratio <= 1.2x")
 
 

@@ -141,6 +141,7 @@ class Host:
                 retry_interval=1000,
                 stateless=stateless,
                 security_settings=security,
+                json_response=self.settings.json_response,
             )
             managers.append(manager)
             return AuthMiddleware(

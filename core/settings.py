@@ -98,6 +98,11 @@ class HostSettings(SectionSettings):
         description="Comma-separated Host header values accepted besides localhost (DNS-rebinding protection).",
     )
     combined: bool = Field(False, description="Also serve every plugin's tools together at /mcp.")
+    json_response: bool = Field(
+        False,
+        description="Answer each request with one JSON body, not an SSE stream: faster for large results, "
+        "but a call's progress and log notifications are not streamed to the caller.",
+    )
     load_plugins: str | None = Field(
         None, description="Comma-separated plugin names to load instead of every installed one."
     )

@@ -110,6 +110,18 @@ async def test_stateless_mode_needs_no_session(toolpark_http: Callable[..., Runn
     assert init.status_code == 200 and "mcp-session-id" not in init.headers
 
 
+async def test_json_response_mode_answers_in_one_body(toolpark_http: Callable[..., RunningHost]) -> None:
+    """Large results skip SSE framing in this mode; the calls themselves are unchanged."""
+    running = toolpark_http(everything, json_response=True)
+    init = await _post_initialize(running.url("everything"), "2025-11-25")
+    assert init.status_code == 200 and init.headers["content-type"].startswith("application/json")
+    async with Client(running.url("everything"), mode="legacy") as client:
+        result = await client.call_tool("read_long_text", {"max_length": 20_000})
+    assert not result.is_error and "Sentence 500 of the long example text." in result.content[0].text  # type: ignore[union-attr]
+    default = await _post_initialize(toolpark_http(everything).url("everything"), "2025-11-25")
+    assert default.headers["content-type"].startswith("text/event-stream")
+
+
 async def _post_initialize(url: str, version: str, **headers: str) -> httpx.Response:
     message = {
         "jsonrpc": "2.0",
