@@ -96,9 +96,8 @@ def _references(spec: Deployment) -> list[Problem]:
     required = spec.keycloak.required_role
     if spec.keycloak.enabled and required is not None and required not in spec.keycloak.roles:
         found.append(Problem("keycloak.required_role", f"{required!r} is not one of keycloak.roles"))
-    for name in ("s3",):
-        if name in spec.toolpark.servers and spec.s3 is None:
-            found.append(Problem(f"toolpark.servers.{name}", "needs an [s3] section"))
+    if "s3" in spec.toolpark.servers and spec.s3 is None:
+        found.append(Problem("toolpark.servers.s3", "needs an [s3] section"))
     hostnames = [(f, getattr(spec, f)) for f in ("chat_hostname", "sso_hostname", "tools_hostname", "llm_hostname")]
     seen: dict[str, str] = {}
     for field, host in hostnames:
