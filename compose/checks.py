@@ -14,7 +14,7 @@ from compose.topology import Topology
 from core.loading import PluginLoadError, available_plugins, load_plugins
 from core.settings import from_values
 
-__all__ = ["Problem", "SpecError", "problems", "validation_problems"]
+__all__ = ["Problem", "SpecError", "missing_secrets", "problems", "validation_problems"]
 
 
 @dataclass(frozen=True)
@@ -47,16 +47,18 @@ def validation_problems(exc: ValidationError) -> list[Problem]:
     return found
 
 
-def problems(spec: Deployment, secrets: Mapping[str, str] | None = None) -> list[Problem]:
-    """Everything wrong with `spec`; with `secrets` (the .env values) also the missing secrets."""
-    found = [*_placement(spec), *_references(spec), *_port_clashes(spec), *_gpu_memory(spec), *_servers(spec)]
-    if secrets is not None:
-        found += [
-            Problem(field, f"secret {name} is missing: add it to .env")
-            for name, field in external_secrets(spec).items()
-            if not secrets.get(name)
-        ]
-    return found
+def problems(spec: Deployment) -> list[Problem]:
+    """Everything wrong with `spec` itself."""
+    return [*_placement(spec), *_references(spec), *_port_clashes(spec), *_gpu_memory(spec), *_servers(spec)]
+
+
+def missing_secrets(spec: Deployment, secrets: Mapping[str, str]) -> list[Problem]:
+    """The secrets only the operator can supply that `secrets` (the .env values) lacks."""
+    return [
+        Problem(field, f"secret {name} is missing: add it to .env")
+        for name, field in external_secrets(spec).items()
+        if not secrets.get(name)
+    ]
 
 
 def _enabled(spec: Deployment) -> set[str]:

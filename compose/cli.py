@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from compose.checks import SpecError, problems
+from compose.checks import SpecError, missing_secrets
 from compose.files import read_env, read_spec, write_deployment
 from compose.spec import Deployment
 
@@ -43,7 +43,7 @@ def _spec(path: Path) -> Deployment:
 def check(spec: Path, env_file: Path | None) -> None:
     """Validate SPEC; every problem is named by its field."""
     deployment = _spec(spec)
-    if env_file is not None and (missing := problems(deployment, read_env(env_file))):
+    if env_file is not None and (missing := missing_secrets(deployment, read_env(env_file))):
         raise click.ClickException(str(SpecError(missing, str(spec))))
     click.echo(f"{spec}: ok ({len(deployment.nodes)} node(s), {len(deployment.toolpark.servers)} toolpark server(s))")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from compose.checks import Problem, SpecError, problems, validation_problems
+from compose.checks import Problem, SpecError, missing_secrets, problems, validation_problems
 from compose.render import ENV_FILE, render
 from compose.secrets import complete, parse_env
 from compose.spec import Deployment
@@ -68,4 +68,4 @@ def write_deployment(spec: Deployment, out: Path) -> Written:
         os.chmod(temporary, mode)
         temporary.replace(path)
     generated = sorted(k for k in secrets if k not in existing and secrets[k] and k != "TOOLPARK_AUTH_API_KEYS")
-    return Written(sorted(files), generated, problems(spec, secrets))
+    return Written(sorted(files), generated, missing_secrets(spec, secrets))

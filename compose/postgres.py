@@ -4,21 +4,31 @@ from __future__ import annotations
 
 from compose.spec import Deployment
 
-__all__ = ["init_script"]
+__all__ = ["database_roles", "init_script", "password_secret"]
+
+
+def database_roles(spec: Deployment) -> list[str]:
+    """The roles Postgres holds for its consumers, each owning a database of the same name."""
+    roles = ["toolpark"]
+    if spec.keycloak.enabled:
+        roles.append("keycloak")
+    if spec.litellm.enabled:
+        roles.append("litellm")
+    return roles
+
+
+def password_secret(role: str) -> str:
+    """The .env secret holding a database role's password."""
+    return f"{role.upper()}_DB_PASSWORD"
 
 
 def init_script(spec: Deployment) -> str:
     """Runs once, on an empty data volume. Passwords come from the container's environment and
     reach SQL as psql variables (`:'pw'`), so no quoting in a password can break out."""
-    consumers = ["toolpark"]
-    if spec.keycloak.enabled:
-        consumers.append("keycloak")
-    if spec.litellm.enabled:
-        consumers.append("litellm")
     lines = ["#!/bin/sh", "# Rendered by toolpark compose; runs once when the data volume is empty.", "set -eu"]
-    for role in consumers:
+    for role in database_roles(spec):
         lines += [
-            f"psql -v ON_ERROR_STOP=1 -U postgres -v pw=\"${role.upper()}_DB_PASSWORD\" <<'SQL'",
+            f"psql -v ON_ERROR_STOP=1 -U postgres -v pw=\"${password_secret(role)}\" <<'SQL'",
             f"CREATE ROLE {role} LOGIN PASSWORD :'pw';",
             f"CREATE DATABASE {role} OWNER {role};",
             "SQL",

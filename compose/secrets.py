@@ -13,6 +13,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 
+from compose.postgres import database_roles, password_secret
 from compose.spec import Deployment
 from core.auth import hash_key, new_api_key
 
@@ -23,25 +24,15 @@ def _token() -> str:
     return secrets.token_urlsafe(32)
 
 
-# LibreChat wants CREDS_KEY as 32 bytes and CREDS_IV as 16 bytes, both in hex.
-_GENERATORS: dict[str, Callable[[], str]] = {
-    "POSTGRES_PASSWORD": _token,
-    "TOOLPARK_DB_PASSWORD": _token,
-    "MONGO_PASSWORD": _token,
-    "VLLM_API_KEY": _token,
+# Secrets with a format of their own; every other one is a URL-safe random token. LibreChat
+# wants CREDS_KEY as 32 bytes and CREDS_IV as 16 bytes, both in hex; LiteLLM keys start "sk-".
+_FORMATS: dict[str, Callable[[], str]] = {
     "CREDS_KEY": lambda: secrets.token_hex(32),
     "CREDS_IV": lambda: secrets.token_hex(16),
-    "JWT_SECRET": _token,
-    "JWT_REFRESH_SECRET": _token,
     "TOOLPARK_OPS_KEY": new_api_key,
     "TOOLPARK_LIBRECHAT_KEY": new_api_key,
-    "KEYCLOAK_DB_PASSWORD": _token,
-    "KEYCLOAK_ADMIN_PASSWORD": _token,
-    "KEYCLOAK_CLIENT_SECRET": _token,
-    "OPENID_SESSION_SECRET": _token,
-    "LITELLM_DB_PASSWORD": _token,
-    "LITELLM_MASTER_KEY": lambda: "sk-" + secrets.token_urlsafe(32),
-    "LITELLM_SALT_KEY": lambda: "sk-" + secrets.token_urlsafe(32),
+    "LITELLM_MASTER_KEY": lambda: "sk-" + _token(),
+    "LITELLM_SALT_KEY": lambda: "sk-" + _token(),
 }
 
 
@@ -49,7 +40,7 @@ def generated_secrets(spec: Deployment) -> list[str]:
     """Names of the secrets this deployment uses that `complete` may generate."""
     names = [
         "POSTGRES_PASSWORD",
-        "TOOLPARK_DB_PASSWORD",
+        *(password_secret(role) for role in database_roles(spec)),
         "MONGO_PASSWORD",
         "VLLM_API_KEY",
         "CREDS_KEY",
@@ -61,9 +52,9 @@ def generated_secrets(spec: Deployment) -> list[str]:
     if spec.auth_mode == "api-key":
         names.append("TOOLPARK_LIBRECHAT_KEY")
     if spec.keycloak.enabled:
-        names += ["KEYCLOAK_DB_PASSWORD", "KEYCLOAK_ADMIN_PASSWORD", "KEYCLOAK_CLIENT_SECRET", "OPENID_SESSION_SECRET"]
+        names += ["KEYCLOAK_ADMIN_PASSWORD", "KEYCLOAK_CLIENT_SECRET", "OPENID_SESSION_SECRET"]
     if spec.litellm.enabled:
-        names += ["LITELLM_DB_PASSWORD", "LITELLM_MASTER_KEY", "LITELLM_SALT_KEY"]
+        names += ["LITELLM_MASTER_KEY", "LITELLM_SALT_KEY"]
     return names
 
 
@@ -74,10 +65,13 @@ def external_secrets(spec: Deployment) -> dict[str, str]:
 
 def api_keys_setting(spec: Deployment, values: Mapping[str, str]) -> str:
     """TOOLPARK_AUTH_API_KEYS: the hashes of the keys in `values`, never the keys themselves."""
-    keys = [{"name": "operator", "hash": hash_key(values["TOOLPARK_OPS_KEY"]), "scopes": [], "trusted_frontend": False}]
+    owners = [("operator", "TOOLPARK_OPS_KEY", False)]
     if spec.auth_mode == "api-key":
-        librechat = {"name": "librechat", "hash": hash_key(values["TOOLPARK_LIBRECHAT_KEY"]), "trusted_frontend": True}
-        keys.append({**librechat, "scopes": []})
+        owners.append(("librechat", "TOOLPARK_LIBRECHAT_KEY", True))
+    keys = [
+        {"name": name, "hash": hash_key(values[secret]), "scopes": [], "trusted_frontend": frontend}
+        for name, secret, frontend in owners
+    ]
     return json.dumps(keys, separators=(",", ":"))
 
 
@@ -90,7 +84,7 @@ def complete(spec: Deployment, existing: Mapping[str, str]) -> dict[str, str]:
     values = dict(existing)
     for name in generated_secrets(spec):
         if not values.get(name):
-            values[name] = _GENERATORS[name]()
+            values[name] = _FORMATS.get(name, _token)()
     for name in external_secrets(spec):
         values.setdefault(name, "")
     values.setdefault("HF_TOKEN", "")  # for gated models; empty is fine for open ones

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from compose.postgres import database_roles, password_secret
 from compose.spec import ChatModel, Deployment, Model
 from compose.topology import Topology
 from core.settings import env_prefix
@@ -39,17 +40,16 @@ def _publish(topology: Topology, service: str, port: int) -> list[str]:
     return [f"{topology.spec.nodes[topology.node_of(service)].address}:{port}:{port}"]
 
 
-def _postgres_url(topology: Topology, consumer: str, role: str, database: str) -> str:
-    return f"postgresql://{role}:${{{role.upper()}_DB_PASSWORD}}@{topology.address(consumer, 'postgres')}/{database}"
+def _postgres_url(topology: Topology, consumer: str, role: str) -> str:
+    """The URL of `role`'s own database (named as the role), as `consumer` reaches it."""
+    address = topology.address(consumer, "postgres")
+    return f"postgresql://{role}:${{{password_secret(role)}}}@{address}/{role}"
 
 
 def _postgres(topology: Topology) -> Service:
     spec = topology.spec
-    env = {"POSTGRES_PASSWORD": secret("POSTGRES_PASSWORD"), "TOOLPARK_DB_PASSWORD": secret("TOOLPARK_DB_PASSWORD")}
-    if spec.keycloak.enabled:
-        env["KEYCLOAK_DB_PASSWORD"] = secret("KEYCLOAK_DB_PASSWORD")
-    if spec.litellm.enabled:
-        env["LITELLM_DB_PASSWORD"] = secret("LITELLM_DB_PASSWORD")
+    env = {"POSTGRES_PASSWORD": secret("POSTGRES_PASSWORD")}
+    env |= {password_secret(role): secret(password_secret(role)) for role in database_roles(spec)}
     return {
         "image": spec.images.postgres,
         "command": ["postgres", "-c", f"port={spec.postgres.port}"],
@@ -95,7 +95,7 @@ def _litellm(topology: Topology) -> Service:
         "image": spec.images.litellm,
         "command": ["--config", "/app/config.yaml", "--port", str(spec.litellm.port)],
         "environment": {
-            "DATABASE_URL": _postgres_url(topology, "litellm", "litellm", "litellm"),
+            "DATABASE_URL": _postgres_url(topology, "litellm", "litellm"),
             "LITELLM_MASTER_KEY": secret("LITELLM_MASTER_KEY"),
             "LITELLM_SALT_KEY": secret("LITELLM_SALT_KEY"),
             "VLLM_API_KEY": secret("VLLM_API_KEY"),
@@ -199,7 +199,7 @@ def _keycloak(topology: Topology) -> Service:
             "KC_DB": "postgres",
             "KC_DB_URL": f"jdbc:postgresql://{topology.address('keycloak', 'postgres')}/keycloak",
             "KC_DB_USERNAME": "keycloak",
-            "KC_DB_PASSWORD": secret("KEYCLOAK_DB_PASSWORD"),
+            "KC_DB_PASSWORD": secret(password_secret("keycloak")),
             "KC_HOSTNAME": f"https://{spec.sso_hostname}",
             "KC_HTTP_ENABLED": "true",
             "KC_HTTP_PORT": str(kc.port),
@@ -248,7 +248,7 @@ def toolpark_environment(topology: Topology, server: str) -> dict[str, str]:
     wiring: dict[str, str] = {}
     if server == "retrieval":
         wiring |= {
-            "DATABASE_URL": _postgres_url(topology, service, "toolpark", "toolpark"),
+            "DATABASE_URL": _postgres_url(topology, service, "toolpark"),
             "EMBEDDING_URL": topology.url(service, "vllm-embedding", "/v1"),
             "EMBEDDING_MODEL": spec.models.embedding.served_name,
             "EMBEDDING_API_KEY": secret("VLLM_API_KEY"),
@@ -293,17 +293,6 @@ def _caddy(topology: Topology) -> Service:
     }
 
 
-_VOLUMES = {
-    "postgres": ["postgres-data"],
-    "mongodb": ["mongo-data"],
-    "librechat": ["librechat-logs"],
-    "caddy": ["caddy-data", "caddy-config"],
-    "vllm-chat": ["hf-cache"],
-    "vllm-embedding": ["hf-cache"],
-    "vllm-vision": ["hf-cache"],
-}
-
-
 def _service(topology: Topology, name: str) -> Service:
     spec = topology.spec
     component = topology.services[name].component
@@ -338,7 +327,8 @@ def compose_file(topology: Topology, node: str) -> dict[str, Any]:
             condition = "service_started" if entry.name == "caddy" else "service_healthy"
             service["depends_on"] = {d: {"condition": condition} for d in depends}
         services[entry.name] = service
-        volumes.update(_VOLUMES.get(entry.name, []))
+        # Named volumes (not ./bind mounts) must be declared at the top level too.
+        volumes.update(v.split(":")[0] for v in service.get("volumes", []) if not v.startswith((".", "/")))
     document: dict[str, Any] = {"name": f"{spec.name}-{node}" if len(spec.nodes) > 1 else spec.name}
     document["services"] = services
     if volumes:
