@@ -38,7 +38,6 @@ class Observer(Protocol):
 @dataclass(frozen=True)
 class ToolRoute:
     client: Client
-    endpoint: str
     tool: str
 
 
@@ -85,7 +84,7 @@ class Toolbox:
         name = _FUNCTION_NAME.sub("_", name)[:64]
         if name in self.routes:
             raise ValueError(f"two tools are both offered as {name!r}; connect the endpoints separately")
-        self.routes[name] = ToolRoute(client, url, tool)
+        self.routes[name] = ToolRoute(client, tool)
         parameters = {k: v for k, v in schema.items() if k != "$schema"}
         self.functions.append(
             {"type": "function", "function": {"name": name, "description": description, "parameters": parameters}}

@@ -34,8 +34,6 @@ class ToolCall:
 class Completion:
     text: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
-    finish_reason: str | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
 
     def as_message(self) -> dict[str, Any]:
         """The assistant turn to send back with the next request."""
@@ -78,7 +76,6 @@ async def stream_chat(
         "model": model,
         "messages": list(messages),
         "stream": True,
-        "stream_options": {"include_usage": True},
     }
     if tools:
         request["tools"] = list(tools)
@@ -95,8 +92,6 @@ async def stream_chat(
             if response.status_code != 200:
                 raise ChatError("the chat endpoint answered " + api_error(response.status_code, await response.aread()))
             async for event in _events(response):
-                if event.get("usage"):
-                    completion.usage = event["usage"]
                 for choice in event.get("choices") or []:
                     delta = choice.get("delta") or {}
                     if text := delta.get("content"):
@@ -108,7 +103,6 @@ async def stream_chat(
                         function = part.get("function") or {}
                         call.name += function.get("name") or ""
                         call.arguments += function.get("arguments") or ""
-                    completion.finish_reason = choice.get("finish_reason") or completion.finish_reason
     except httpx.HTTPError as exc:
         raise ChatError(f"the chat endpoint is unreachable: {type(exc).__name__}: {exc}") from exc
     except ValueError as exc:
