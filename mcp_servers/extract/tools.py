@@ -298,7 +298,7 @@ async def describe(
         response = await vision.post("chat/completions", json=request)
     except httpx.HTTPError as exc:
         raise ToolError(f"The vision endpoint failed: {type(exc).__name__}. Try again later.") from exc
-    if response.status_code != 200:
+    if response.is_error:  # as raise_for_status: 4xx and 5xx
         # vLLM and LiteLLM say why in OpenAI's error shape: "... is not a multimodal model" is
         # worth more to the operator than a status code.
         raise ToolError(f"The vision endpoint refused the request: {api_error(response.status_code, response.content)}")

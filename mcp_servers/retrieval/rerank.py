@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from core.client import api_error
 from core.errors import ToolError
 
 __all__ = ["Reranker"]
@@ -23,13 +24,15 @@ class Reranker:
             response = await self.client.post(
                 "rerank", json={"model": self.model, "query": query, "documents": list(documents), "top_n": top_n}
             )
-            response.raise_for_status()
-            results = response.json()["results"]
-            ranked = [(int(r["index"]), float(r["relevance_score"])) for r in results]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ToolError("The rerank endpoint's answer is not a rerank response.") from exc
         except httpx.HTTPError as exc:
             raise ToolError(f"The rerank endpoint failed: {type(exc).__name__}; search again without rerank.") from exc
+        if response.is_error:  # as raise_for_status: 4xx and 5xx
+            reason = api_error(response.status_code, response.content)
+            raise ToolError(f"The rerank endpoint refused the request: {reason}; search again without rerank.")
+        try:
+            ranked = [(int(r["index"]), float(r["relevance_score"])) for r in response.json()["results"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ToolError("The rerank endpoint's answer is not a rerank response.") from exc
         if any(not 0 <= index < len(documents) for index, _ in ranked):
             raise ToolError("The rerank endpoint returned an index outside the candidates.")
         return sorted(ranked, key=lambda pair: -pair[1])[:top_n]
