@@ -34,7 +34,7 @@ from core.runtime import PluginRuntime
 from core.settings import HostSettings, from_values
 from core.tenancy import TenancySettings
 
-__all__ = ["RunningHost", "connect", "free_port", "http_client", "serve_http"]
+__all__ = ["RunningHost", "connect", "free_port", "http_client", "post_initialize", "serve_http"]
 
 
 @asynccontextmanager
@@ -62,6 +62,18 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def post_initialize(url: str, version: str = "2025-11-25", **headers: str) -> httpx.Response:
+    """One raw MCP `initialize` POST to `url`, for testing what a host answers before any session
+    exists: authentication, Host checks, the response's content type."""
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    return httpx.post(url, json=message, headers={"Accept": "application/json, text/event-stream", **headers})
 
 
 @dataclass(frozen=True)

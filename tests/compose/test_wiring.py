@@ -8,7 +8,6 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -16,7 +15,7 @@ from compose.render import ENV_FILE
 from compose.secrets import parse_env
 from core.auth import AuthSettings
 from core.settings import load_settings
-from core.testing import RunningHost, http_client
+from core.testing import RunningHost, http_client, post_initialize
 from plugins.everything import plugin as everything
 from tests.compose.rendering import rendered
 from tests.signing import Signer
@@ -74,16 +73,9 @@ async def whoami(running: RunningHost, headers: dict[str, str]) -> dict[str, Any
     return result.structured_content
 
 
-async def refused(running: RunningHost, headers: dict[str, str], status: int = 401) -> bool:
+def refused(running: RunningHost, headers: dict[str, str], status: int = 401) -> bool:
     """Whether the host answers `status` before reading any MCP message."""
-    message = {
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }  # fmt: skip
-    async with httpx.AsyncClient() as client:
-        accept = {"Accept": "application/json, text/event-stream"}
-        response = await client.post(running.url("everything"), json=message, headers={**accept, **headers})
-    return response.status_code == status
+    return post_initialize(running.url("everything"), **headers).status_code == status
 
 
 async def test_servers_accept_the_keycloak_tokens_librechat_forwards(
@@ -112,8 +104,8 @@ async def test_servers_accept_the_keycloak_tokens_librechat_forwards(
     me = await whoami(running, headers)
     assert (me["subject"], me["method"]) == ("user-123", "oidc")
     # A token for another client (Keycloak's default `aud: account`) or without the role is refused.
-    assert await refused(running, {"Authorization": f"Bearer {signer.token(aud='account', realm_access=roles)}"})
-    assert await refused(running, {"Authorization": f"Bearer {signer.token(realm_access={'roles': []})}"})
+    assert refused(running, {"Authorization": f"Bearer {signer.token(aud='account', realm_access=roles)}"})
+    assert refused(running, {"Authorization": f"Bearer {signer.token(realm_access={'roles': []})}"})
     # The operator's key from .env works for smoke tests.
     ops = await whoami(running, {"Authorization": f"Bearer {deployment.secrets['TOOLPARK_OPS_KEY']}"})
     assert ops["subject"] == "key:operator"
@@ -134,5 +126,5 @@ async def test_servers_accept_librechats_key_and_user_headers(
     assert me["subject"] == "665f1c0ffee" and me["via"] == "librechat"
     # The key alone may not speak for a user unless it is LibreChat's: the operator key cannot.
     ops = {"Authorization": f"Bearer {deployment.secrets['TOOLPARK_OPS_KEY']}", "X-User-ID": "someone"}
-    assert await refused(running, ops, 403)
-    assert await refused(running, {"Authorization": "Bearer tpk_wrong"})
+    assert refused(running, ops, 403)
+    assert refused(running, {"Authorization": "Bearer tpk_wrong"})

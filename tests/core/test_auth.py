@@ -15,7 +15,7 @@ import pytest
 
 from core.auth import hash_key
 from core.logs import JsonFormatter
-from core.testing import RunningHost, http_client
+from core.testing import RunningHost, http_client, post_initialize
 from plugins.everything import plugin as everything
 from tests.signing import Signer
 from tests.webhost import WebHost, web_host
@@ -69,14 +69,8 @@ async def whoami(running: RunningHost, **headers: str) -> dict[str, Any]:
     return result.structured_content
 
 
-def post_initialize(running: RunningHost, **headers: str) -> httpx.Response:
-    message = {
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }  # fmt: skip
-    return httpx.post(
-        running.url("everything"), json=message, headers={"Accept": "application/json, text/event-stream", **headers}
-    )
+def initialize(running: RunningHost, **headers: str) -> httpx.Response:
+    return post_initialize(running.url("everything"), **headers)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -143,7 +137,7 @@ def _unsigned(signer: Signer) -> str:
 def test_bad_tokens_get_401_with_a_challenge(
     secured: RunningHost, signer: Signer, make: Callable[[Signer], str], reason: str
 ) -> None:
-    response = post_initialize(secured, **bearer(make(signer)))
+    response = initialize(secured, **bearer(make(signer)))
     assert response.status_code == 401
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith('Bearer realm="toolpark", error="invalid_token"')
@@ -151,17 +145,17 @@ def test_bad_tokens_get_401_with_a_challenge(
 
 
 def test_missing_credentials_get_401(secured: RunningHost) -> None:
-    response = post_initialize(secured)
+    response = initialize(secured)
     assert response.status_code == 401
     assert 'error="invalid_request"' in response.headers["www-authenticate"]
-    assert post_initialize(secured, Authorization="Basic dXNlcjpwYXNz").status_code == 401
+    assert initialize(secured, Authorization="Basic dXNlcjpwYXNz").status_code == 401
 
 
 def test_unknown_kid_refetches_the_jwks_within_a_bound(secured: RunningHost, signer: Signer, jwks: WebHost) -> None:
-    assert post_initialize(secured, **bearer(signer.token())).status_code == 200
+    assert initialize(secured, **bearer(signer.token())).status_code == 200
     fetches = sum(path == "/certs" for path, _ in jwks.seen)
     for n in range(5):
-        assert post_initialize(secured, **bearer(signer.token(kid=f"forged-{n}"))).status_code == 401
+        assert initialize(secured, **bearer(signer.token(kid=f"forged-{n}"))).status_code == 401
     assert sum(path == "/certs" for path, _ in jwks.seen) - fetches <= 1
 
 
@@ -171,10 +165,10 @@ def test_rotated_key_is_picked_up(toolpark_http: Callable[..., RunningHost], sig
         auth={"oidc_issuer": ISSUER, "oidc_audience": AUDIENCE, "oidc_jwks_url": f"{jwks.url}/certs",
               "jwks_min_refresh_s": 0},
     )  # fmt: skip
-    assert post_initialize(running, **bearer(signer.token())).status_code == 200
+    assert initialize(running, **bearer(signer.token())).status_code == 200
     rotated = Signer("key-2", ISSUER, AUDIENCE)
     jwks.documents["/certs"] = json.dumps({"keys": [signer.jwk(), rotated.jwk()]}).encode()
-    assert post_initialize(running, **bearer(rotated.token())).status_code == 200
+    assert initialize(running, **bearer(rotated.token())).status_code == 200
 
 
 async def test_keycloak_default_tokens_checked_by_azp(
@@ -187,14 +181,14 @@ async def test_keycloak_default_tokens_checked_by_azp(
     )  # fmt: skip
     me = await whoami(running, **bearer(signer.token(aud="account")))
     assert me["subject"] == "user-123"
-    wrong = post_initialize(running, **bearer(signer.token(aud="account", azp="other-client")))
+    wrong = initialize(running, **bearer(signer.token(aud="account", azp="other-client")))
     assert wrong.status_code == 401 and "azp" in wrong.json()["error_description"]
 
 
 async def test_api_keys_identify_their_owner(secured: RunningHost) -> None:
     me = await whoami(secured, **bearer(USER_KEY))
     assert (me["subject"], me["method"], me["via"]) == ("key:script", "api_key", "script")
-    assert post_initialize(secured, **bearer(USER_KEY + "x")).status_code == 401
+    assert initialize(secured, **bearer(USER_KEY + "x")).status_code == 401
 
 
 async def test_trusted_frontend_names_the_user(secured: RunningHost) -> None:
@@ -212,7 +206,7 @@ async def test_trusted_frontend_names_the_user(secured: RunningHost) -> None:
 
 def test_user_header_from_anyone_else_is_refused(secured: RunningHost, signer: Signer) -> None:
     for credential in (USER_KEY, signer.token()):
-        response = post_initialize(secured, **bearer(credential), **{"X-User-ID": "someone-else"})
+        response = initialize(secured, **bearer(credential), **{"X-User-ID": "someone-else"})
         assert response.status_code == 403 and "not a trusted front end" in response.json()["error_description"]
 
 
@@ -235,7 +229,7 @@ async def test_tools_requiring_a_scope_are_hidden_and_refused(secured: RunningHo
 
 
 def test_a_session_belongs_to_the_credential_that_opened_it(secured: RunningHost) -> None:
-    opened = post_initialize(secured, **bearer(USER_KEY))
+    opened = initialize(secured, **bearer(USER_KEY))
     session = opened.headers["mcp-session-id"]
     ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
     headers = {"Accept": "application/json, text/event-stream", "mcp-session-id": session,
@@ -262,7 +256,7 @@ async def test_metrics_count_calls_and_auth_failures(secured: RunningHost) -> No
     async with http_client(secured.url("everything"), headers=bearer(USER_KEY)) as client:
         await client.call_tool("echo", {"text": "x"})
         await client.call_tool("test_error_handling", {})
-    post_initialize(secured, **bearer("wrong"))
+    initialize(secured, **bearer("wrong"))
     metrics = (await secured.get("/metrics")).text
     assert 'toolpark_tool_calls_total{outcome="ok",plugin="everything",tool="echo"} 1.0' in metrics
     assert 'toolpark_tool_calls_total{outcome="error",plugin="everything",tool="test_error_handling"} 1.0' in metrics
@@ -277,7 +271,7 @@ async def test_call_logs_are_json_with_context_and_no_secrets(
     token = signer.token()
     with caplog.at_level(logging.INFO):
         await whoami(secured, **bearer(token))
-        post_initialize(secured, **bearer("tpk_not-a-key"))
+        initialize(secured, **bearer("tpk_not-a-key"))
     lines = [json.loads(JsonFormatter().format(record)) for record in caplog.records]
     call = next(line for line in lines if line.get("tool") == "whoami")
     assert call["plugin"] == "everything" and call["subject"] == "user-123" and call["outcome"] == "ok"

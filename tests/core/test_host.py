@@ -11,7 +11,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from core import Plugin, PluginSettings, ToolContext
-from core.testing import RunningHost, serve_http
+from core.testing import RunningHost, post_initialize, serve_http
 from plugins.everything import plugin as everything
 
 pytestmark = pytest.mark.anyio
@@ -106,41 +106,26 @@ async def test_stateless_mode_needs_no_session(toolpark_http: Callable[..., Runn
     async with Client(running.url("everything"), mode="legacy") as client:
         result = await client.call_tool("echo", {"text": "x"})
     assert not result.is_error
-    init = await _post_initialize(running.url("everything"), "2025-11-25")
+    init = post_initialize(running.url("everything"), "2025-11-25")
     assert init.status_code == 200 and "mcp-session-id" not in init.headers
 
 
 async def test_json_response_mode_answers_in_one_body(toolpark_http: Callable[..., RunningHost]) -> None:
     """Large results skip SSE framing in this mode; the calls themselves are unchanged."""
     running = toolpark_http(everything, json_response=True)
-    init = await _post_initialize(running.url("everything"), "2025-11-25")
+    init = post_initialize(running.url("everything"), "2025-11-25")
     assert init.status_code == 200 and init.headers["content-type"].startswith("application/json")
     async with Client(running.url("everything"), mode="legacy") as client:
         result = await client.call_tool("read_long_text", {"max_length": 20_000})
     assert not result.is_error and "Sentence 500 of the long example text." in result.content[0].text  # type: ignore[union-attr]
-    default = await _post_initialize(toolpark_http(everything).url("everything"), "2025-11-25")
+    default = post_initialize(toolpark_http(everything).url("everything"), "2025-11-25")
     assert default.headers["content-type"].startswith("text/event-stream")
-
-
-async def _post_initialize(url: str, version: str, **headers: str) -> httpx.Response:
-    message = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
-    async with httpx.AsyncClient() as http:
-        return await http.post(
-            url,
-            json=message,
-            headers={"Accept": "application/json, text/event-stream", **headers},
-        )
 
 
 @pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])
 async def test_handshake_protocol_versions(toolpark_http: Callable[..., RunningHost], version: str) -> None:
     running = toolpark_http(everything)
-    response = await _post_initialize(running.url("everything"), version)
+    response = post_initialize(running.url("everything"), version)
     assert response.status_code == 200
     assert f'"protocolVersion":"{version}"' in response.text.replace(" ", "")
     assert response.headers["mcp-session-id"]
@@ -155,7 +140,7 @@ async def test_modern_protocol_version(toolpark_http: Callable[..., RunningHost]
 
 async def test_dns_rebinding_is_refused(toolpark_http: Callable[..., RunningHost]) -> None:
     running = toolpark_http(everything)
-    evil = await _post_initialize(
+    evil = post_initialize(
         running.url("everything"), "2025-11-25", Host="evil.example.com", Origin="http://evil.example.com"
     )
     assert 400 <= evil.status_code < 500
@@ -163,7 +148,7 @@ async def test_dns_rebinding_is_refused(toolpark_http: Callable[..., RunningHost
 
 async def test_allowed_hosts_opens_a_named_host(toolpark_http: Callable[..., RunningHost]) -> None:
     running = toolpark_http(everything, allowed_hosts="tools.internal:*")
-    named = await _post_initialize(running.url("everything"), "2025-11-25", Host="tools.internal:80")
+    named = post_initialize(running.url("everything"), "2025-11-25", Host="tools.internal:80")
     assert named.status_code == 200
 
 
