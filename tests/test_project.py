@@ -21,7 +21,14 @@ def test_public_api_is_declared() -> None:
         "paginate",
         "text_result",
     ]
-    assert sorted(core.testing.__all__) == ["RunningHost", "connect", "free_port", "http_client", "serve_http"]
+    assert sorted(core.testing.__all__) == [
+        "RunningHost",
+        "connect",
+        "free_port",
+        "http_client",
+        "post_initialize",
+        "serve_http",
+    ]
     for name in core.__all__:
         assert getattr(core, name).__doc__, f"core.{name} has no docstring"
 
