@@ -24,7 +24,8 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from markitdown import MarkItDown
 
-from mcp_servers.extract.pdf import page_texts
+from toolpark.documents.ocr import OcrOptions
+from toolpark.documents.pdf import page_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = {"linn.pdf", "c02-22.pdf", "skew.pdf", "imagemagick-images.pdf", "libreoffice-writer-password.pdf"}
@@ -33,7 +34,8 @@ SCANNED = {"linn.pdf", "c02-22.pdf", "skew.pdf", "imagemagick-images.pdf", "libr
 def toolpark(path: Path) -> str:
     data = path.read_bytes()
     count = len(pdfium.PdfDocument(data))
-    return "\n\n".join(text for _, text, _ in page_texts(data, None, list(range(1, count + 1)), "never", "eng", 300, 0))
+    pages = list(range(1, count + 1))
+    return "\n\n".join(text for _, text, _ in page_texts(data, None, pages, "never", OcrOptions("eng", 300, 0)))
 
 
 def markitdown(path: Path, converter: MarkItDown = MarkItDown()) -> str:  # noqa: B008 - one converter for all

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import anyio
 
-from core.embedded import postgres
-from core.testing import connect
-from mcp_servers.retrieval import plugin
-from mcp_servers.retrieval.chunking import chunk_text
-from mcp_servers.retrieval.embeddings import LocalEmbedder
+from toolpark.mcp_servers.retrieval import plugin
+from toolpark.mcp_servers.retrieval.chunking import chunk_text
+from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder
+from toolpark.operations.embedded import postgres
+from toolpark.testing import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 

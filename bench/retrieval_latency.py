@@ -25,10 +25,10 @@ import anyio
 import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
-from core.embedded import postgres
-from mcp_servers.retrieval.embeddings import LocalEmbedder
-from mcp_servers.retrieval.migrations import apply_migrations
-from mcp_servers.retrieval.store import Store
+from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder
+from toolpark.mcp_servers.retrieval.migrations import apply_migrations
+from toolpark.mcp_servers.retrieval.store import Store
+from toolpark.operations.embedded import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = 100
@@ -108,7 +108,7 @@ async def run(data: Path, total: int) -> None:
                 hits = await store.search(collection, mode="vector", query="", vector=vector, k=10, filters=filters)
                 latencies.append(time.perf_counter() - began)
                 exact = await exact_ids(pool, collection.id, vector, filters)
-                recalls.append(len({h.chunk_id for h in hits} & exact) / max(1, len(exact)))
+                recalls.append(len({h.citation.chunk_id for h in hits} & exact) / max(1, len(exact)))
             latencies.sort()
             rows.append(
                 (label, latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)], statistics.mean(recalls))

@@ -24,9 +24,9 @@ from typing import Any
 import anyio
 from rank_bm25 import BM25Okapi
 
-from core.embedded import postgres
-from core.testing import connect
-from mcp_servers.retrieval import plugin
+from toolpark.mcp_servers.retrieval import plugin
+from toolpark.operations.embedded import postgres
+from toolpark.testing import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -27,8 +27,8 @@ import boto3
 import httpx
 from botocore.config import Config
 
-from core.embedded import seaweedfs
-from core.testing import free_port, http_client
+from toolpark.operations.embedded import seaweedfs
+from toolpark.testing import free_port, http_client
 
 SIZE = 64 * 1024 * 1024
 RANGE = 1_000_000
@@ -83,7 +83,7 @@ def ts_client_times(url: str, calls: list[dict[str, Any]]) -> list[float]:
 def start_host(env: dict[str, str], **extra: str) -> tuple[subprocess.Popen[bytes], str]:
     """The host in its own process, as deployed, so it does not share this process's GIL."""
     port = free_port()
-    command = [sys.executable, "-m", "core", "serve", "s3", "--transport", "http", "--port", str(port)]
+    command = [sys.executable, "-m", "toolpark", "serve", "s3", "--transport", "http", "--port", str(port)]
     host = subprocess.Popen(command, env={**env, **extra})
     wait_ready(port)
     return host, f"http://127.0.0.1:{port}/s3/mcp"

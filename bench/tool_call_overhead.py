@@ -21,16 +21,16 @@ import anyio
 import httpx
 from mcp import Client
 
-from core.testing import free_port
+from toolpark.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def serve_toolpark(port: int) -> None:
-    from core import Plugin
-    from core.host import Host
-    from core.runtime import PluginRuntime
-    from core.settings import HostSettings
+    from toolpark import Plugin
+    from toolpark.host.config import HostConfig, HostSettings
+    from toolpark.host.runtime import PluginRuntime
+    from toolpark.host.serving import Host
 
     plugin: Plugin = Plugin("bench", version="1", description="No-op tool for benchmarks.")
 
@@ -39,7 +39,8 @@ def serve_toolpark(port: int) -> None:
         """Return at once."""
         return "ok"
 
-    Host([PluginRuntime.configure(plugin)], HostSettings(port=port, log_level="WARNING")).uvicorn_server().run()
+    config = HostConfig(host=HostSettings(port=port, log_level="WARNING"))
+    Host([PluginRuntime.configure(plugin)], config).uvicorn_server().run()
 
 
 def serve_bare(port: int) -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 import anyio
 import httpx
 
-from core.client import api_client
-from mcp_servers.retrieval.chunking import chunk_text
-from mcp_servers.retrieval.embeddings import OpenAIEmbedder
 from tests.vllm_server import prepare, vllm_server
+from toolpark.clients import api_client
+from toolpark.mcp_servers.retrieval.chunking import chunk_text
+from toolpark.mcp_servers.retrieval.embeddings import OpenAIEmbedder
 
 BATCH, CONCURRENCY = 64, 4
 

@@ -29,8 +29,8 @@ import markdownify
 import readabilipy.simple_json
 from readabilipy.simple_json import have_node
 
-from core.decoding import decode
-from mcp_servers.web.conversion import convert_html
+from toolpark.documents.decoding import decode
+from toolpark.documents.html import convert_html
 
 ROOT = Path(__file__).resolve().parent.parent
 

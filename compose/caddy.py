@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from compose.stack import mcp_path
-from compose.topology import Topology
+from toolpark.compose.stack import mcp_path
+from toolpark.compose.topology import Topology
 
 __all__ = ["caddyfile"]
 

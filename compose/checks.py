@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import ValidationError
 
-from compose.secrets import external_secrets
-from compose.spec import COMPONENTS, GPU_COMPONENTS, Deployment
-from compose.topology import Topology
-from core.loading import PluginLoadError, available_plugins, load_plugins
-from core.settings import from_values
+from toolpark.compose.secrets import external_secrets
+from toolpark.compose.spec import COMPONENTS, GPU_COMPONENTS, Deployment
+from toolpark.compose.topology import Topology
+from toolpark.contract.settings import from_values
+from toolpark.documents.parser import DocumentSettings
+from toolpark.host.loading import PluginLoadError, available_plugins, load_plugins
 
 __all__ = ["Problem", "SpecError", "missing_secrets", "problems", "validation_problems"]
 
@@ -152,9 +152,12 @@ def _servers(spec: Deployment) -> list[Problem]:
         except PluginLoadError as exc:
             found.append(Problem(field, str(exc)))
             continue
-        settings: dict[str, Any] = dict(server.settings)
-        try:
-            from_values(plugin.settings_model, settings)
-        except ValidationError as exc:
-            found += [Problem(f"{field}.settings.{p.field}", p.message) for p in validation_problems(exc)]
+        for section, model, values in (
+            ("settings", plugin.settings_model, server.settings),
+            ("documents", DocumentSettings, server.documents),
+        ):
+            try:
+                from_values(model, dict(values))
+            except ValidationError as exc:
+                found += [Problem(f"{field}.{section}.{p.field}", p.message) for p in validation_problems(exc)]
     return found

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from compose.checks import SpecError, missing_secrets
-from compose.files import read_env, read_spec, write_deployment
-from compose.spec import Deployment
+from toolpark.compose.checks import SpecError, missing_secrets
+from toolpark.compose.files import read_env, read_spec, write_deployment
+from toolpark.compose.spec import Deployment
 
 __all__ = ["compose"]
 
@@ -26,7 +26,7 @@ def init(path: Path, force: bool) -> None:
     """Write a commented example spec to PATH."""
     if path.exists() and not force:
         raise click.ClickException(f"{path} exists; use --force to replace it")
-    path.write_text(files("compose").joinpath("example.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    path.write_text(files("toolpark.compose").joinpath("example.toml").read_text(encoding="utf-8"), encoding="utf-8")
     click.echo(f"wrote {path}; edit it, then: toolpark compose check {path}")
 
 

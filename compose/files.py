@@ -10,10 +10,10 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from compose.checks import Problem, SpecError, missing_secrets, problems, validation_problems
-from compose.render import ENV_FILE, render
-from compose.secrets import complete, parse_env
-from compose.spec import Deployment
+from toolpark.compose.checks import Problem, SpecError, missing_secrets, problems, validation_problems
+from toolpark.compose.render import ENV_FILE, render
+from toolpark.compose.secrets import complete, parse_env
+from toolpark.compose.spec import Deployment
 
 __all__ = ["Written", "read_env", "read_spec", "write_deployment"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compose.spec import Deployment
+from toolpark.compose.spec import Deployment
 
 __all__ = ["realm"]
 

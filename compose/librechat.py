@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from compose.stack import mcp_path
-from compose.topology import Topology
-from core.librechat import allowed_addresses, mcp_server
+from toolpark.compose.stack import mcp_path
+from toolpark.compose.topology import Topology
+from toolpark.devtools.librechat import allowed_addresses, mcp_server
 
 __all__ = ["CONFIG_VERSION", "librechat_config"]
 

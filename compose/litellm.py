@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compose.topology import Topology
+from toolpark.compose.topology import Topology
 
 __all__ = ["litellm_config"]
 

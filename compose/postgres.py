@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compose.spec import Deployment
+from toolpark.compose.spec import Deployment
 
 __all__ = ["database_roles", "init_script", "password_secret"]
 

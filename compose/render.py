@@ -1,6 +1,6 @@
 """Every file of a deployment, as text, from a spec and its secrets: pure, writes nothing.
 
-`compose.files` writes them; tests compare them with golden files and run the real validators.
+`toolpark.compose.files` writes them; tests compare them with golden files and run the real validators.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from typing import Any
 
 import yaml
 
-from compose.caddy import caddyfile
-from compose.dockerfile import dockerfile
-from compose.keycloak import realm
-from compose.librechat import librechat_config
-from compose.litellm import litellm_config
-from compose.postgres import init_script
-from compose.secrets import format_env
-from compose.spec import Deployment
-from compose.stack import compose_file
-from compose.topology import Topology
+from toolpark.compose.caddy import caddyfile
+from toolpark.compose.dockerfile import dockerfile
+from toolpark.compose.keycloak import realm
+from toolpark.compose.librechat import librechat_config
+from toolpark.compose.litellm import litellm_config
+from toolpark.compose.postgres import init_script
+from toolpark.compose.secrets import format_env
+from toolpark.compose.spec import Deployment
+from toolpark.compose.stack import compose_file
+from toolpark.compose.topology import Topology
 
 __all__ = ["ENV_FILE", "compose_path", "render"]
 

@@ -3,7 +3,7 @@
 Rendered files never hold a secret: they name it (`${NAME}`) and docker compose fills it in from
 the `.env` beside the compose files. Generated secrets are made once; an existing value is never
 replaced, so re-rendering cannot lock anyone out of a database. Secrets that come from outside
-(S3 keys) cannot be generated; `compose.checks` reports them missing against their spec field.
+(S3 keys) cannot be generated; `toolpark.compose.checks` reports them missing against their spec field.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 
-from compose.postgres import database_roles, password_secret
-from compose.spec import Deployment
-from core.auth import hash_key, new_api_key
+from toolpark.compose.postgres import database_roles, password_secret
+from toolpark.compose.spec import Deployment
+from toolpark.security.auth import hash_key, new_api_key
 
 __all__ = ["complete", "external_secrets", "format_env", "generated_secrets", "parse_env"]
 

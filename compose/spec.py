@@ -2,7 +2,7 @@
 
 Everything `toolpark compose render` writes is derived from a `Deployment`; no hostname, port,
 model name or secret name is typed twice. Field-level rules live on the models; rules that span
-fields (placement, port clashes, server settings) are in `compose.checks`, so every error can name
+fields (placement, port clashes, server settings) are in `toolpark.compose.checks`, so every error can name
 the spec field to fix.
 """
 
@@ -195,6 +195,9 @@ class ServerSpec(_Strict):
 
     port: Port
     settings: dict[str, object] = Field(default_factory=dict)
+    documents: dict[str, object] = Field(
+        default_factory=dict, description="The host's [documents] settings in this server's process (workers, OCR)."
+    )
     server_instructions: str | bool = Field(
         True, description="LibreChat serverInstructions: true takes the server's own instructions."
     )

@@ -1,14 +1,15 @@
-"""docker compose files, one per node, as plain dicts (YAML is written in `compose.render`)."""
+"""docker compose files, one per node, as plain dicts (YAML is written in `toolpark.compose.render`)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from compose.postgres import database_roles, password_secret
-from compose.spec import ChatModel, Deployment, Model
-from compose.topology import Topology
-from core.settings import env_prefix
+from toolpark.compose.postgres import database_roles, password_secret
+from toolpark.compose.spec import ChatModel, Deployment, Model
+from toolpark.compose.topology import Topology
+from toolpark.compose.wiring import SERVICE_OF, WIRING, Fact, Source
+from toolpark.contract.settings import env_prefix
 
 __all__ = ["compose_file", "mcp_path", "secret", "toolpark_environment"]
 
@@ -246,32 +247,36 @@ def toolpark_environment(topology: Topology, server: str) -> dict[str, str]:
             env["TOOLPARK_AUTH_OIDC_REQUIRED_ROLES"] = spec.keycloak.required_role
     prefix = env_prefix(server)
     wiring: dict[str, str] = {}
-    if server == "retrieval":
-        wiring |= {
-            "DATABASE_URL": _postgres_url(topology, service, "toolpark"),
-            "EMBEDDING_URL": topology.url(service, "vllm-embedding", "/v1"),
-            "EMBEDDING_MODEL": spec.models.embedding.served_name,
-            "EMBEDDING_API_KEY": secret("VLLM_API_KEY"),
-            "EMBEDDING_TRUNCATE": "true",  # vLLM refuses, rather than cuts, inputs over the window
-        }
-    if server == "extract" and spec.models.vision is not None:
-        wiring |= {
-            "VISION_URL": topology.url(service, "vllm-vision", "/v1"),
-            "VISION_MODEL": spec.models.vision.served_name,
-            "VISION_API_KEY": secret("VLLM_API_KEY"),
-        }
-    if spec.s3 is not None and server in ("s3", "extract", "retrieval"):
-        s3 = "" if server == "s3" else "S3_"
-        wiring |= {
-            f"{s3}ENDPOINT_URL": spec.s3.endpoint_url,
-            f"{s3}ACCESS_KEY_ID": secret("S3_ACCESS_KEY_ID"),
-            f"{s3}SECRET_ACCESS_KEY": secret("S3_SECRET_ACCESS_KEY"),
-            f"{s3}BUCKETS": spec.s3.bucket,
-        }
-        if server == "s3":
-            wiring |= {"REGION": spec.s3.region, "PATH_STYLE": str(spec.s3.path_style).lower()}
-    wiring |= {key.upper(): _setting_value(value) for key, value in spec.toolpark.servers[server].settings.items()}
-    return env | {prefix + key: value for key, value in wiring.items()}
+    for feed in WIRING:
+        if feed.server == server and (facts := _source_facts(topology, service, feed.source)) is not None:
+            wiring[feed.setting.upper()] = facts[feed.fact]
+    own = spec.toolpark.servers[server]
+    wiring |= {key.upper(): _setting_value(value) for key, value in own.settings.items()}
+    documents = {f"TOOLPARK_DOCUMENTS_{k.upper()}": _setting_value(v) for k, v in own.documents.items()}
+    return env | {prefix + key: value for key, value in wiring.items()} | documents
+
+
+def _source_facts(topology: Topology, consumer: str, source: Source) -> dict[Fact, str] | None:
+    """What `consumer` needs to know of `source` (address, model, credentials), or None where the
+    spec has no such source."""
+    spec = topology.spec
+    if source == "database":
+        return {"url": _postgres_url(topology, consumer, "toolpark")}
+    if source == "s3":
+        if spec.s3 is None:
+            return None
+        return {
+            "url": spec.s3.endpoint_url, "access_key_id": secret("S3_ACCESS_KEY_ID"),
+            "secret_access_key": secret("S3_SECRET_ACCESS_KEY"), "buckets": spec.s3.bucket,
+            "region": spec.s3.region, "path_style": str(spec.s3.path_style).lower(),
+        }  # fmt: skip
+    model = spec.models.embedding if source == "embeddings" else spec.models.vision
+    if model is None:
+        return None
+    return {
+        "url": topology.url(consumer, SERVICE_OF[source], "/v1"), "model": model.served_name,
+        "api_key": secret("VLLM_API_KEY"), "truncate": "true",
+    }  # fmt: skip
 
 
 def _toolpark(topology: Topology, server: str) -> Service:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from compose.spec import Deployment
+from toolpark.compose.spec import Deployment
+from toolpark.compose.wiring import SERVICE_OF, WIRING
 
 __all__ = ["Link", "Service", "Topology"]
 
@@ -58,7 +59,7 @@ class Topology:
 
     @cached_property
     def placement(self) -> dict[str, str]:
-        """Component -> node name (the first node listing it; `compose.checks` refuses doubles)."""
+        """Component -> node name (the first node listing it; `toolpark.compose.checks` refuses doubles)."""
         placed: dict[str, str] = {}
         for node_name, node in self.spec.nodes.items():
             for component in node.services:
@@ -92,10 +93,10 @@ class Topology:
                 links += [Link(s, "keycloak") for s in toolpark]
         if spec.tools_hostname:
             links += [Link("caddy", s) for s in toolpark]
-        if "retrieval" in spec.toolpark.servers:
-            links += [Link("toolpark-retrieval", "postgres"), Link("toolpark-retrieval", "vllm-embedding")]
-        if "extract" in spec.toolpark.servers and "vllm-vision" in self.services:
-            links.append(Link("toolpark-extract", "vllm-vision"))
+        for feed in WIRING:  # a server the stack feeds calls the feeding service
+            wired = Link(f"toolpark-{feed.server}", SERVICE_OF.get(feed.source, ""))
+            if feed.server in spec.toolpark.servers and wired.provider in self.services and wired not in links:
+                links.append(wired)
         return links
 
     def address(self, consumer: str, provider: str) -> str:

@@ -1,5 +1,5 @@
-"""`python -m core` runs the `toolpark` command."""
+"""`python -m toolpark` runs the `toolpark` command."""
 
-from core.cli import main
+from toolpark.devtools.cli import main
 
 main()

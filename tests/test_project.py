@@ -4,15 +4,15 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-import core
-import core.testing
-from core.cli import main
+import toolpark
+import toolpark.testing
+from toolpark.devtools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_public_api_is_declared() -> None:
-    assert sorted(core.__all__) == [
+    assert sorted(toolpark.__all__) == [
         "Page",
         "Plugin",
         "PluginSettings",
@@ -21,7 +21,7 @@ def test_public_api_is_declared() -> None:
         "paginate",
         "text_result",
     ]
-    assert sorted(core.testing.__all__) == [
+    assert sorted(toolpark.testing.__all__) == [
         "RunningHost",
         "connect",
         "free_port",
@@ -29,8 +29,8 @@ def test_public_api_is_declared() -> None:
         "post_initialize",
         "serve_http",
     ]
-    for name in core.__all__:
-        assert getattr(core, name).__doc__, f"core.{name} has no docstring"
+    for name in toolpark.__all__:
+        assert getattr(toolpark, name).__doc__, f"toolpark.{name} has no docstring"
 
 
 def test_readme_reference_matches_the_settings_models() -> None:

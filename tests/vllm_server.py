@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.embedded import free_ports
+from toolpark.operations.embedded import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 

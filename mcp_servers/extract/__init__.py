@@ -4,7 +4,7 @@ Parsing runs in worker processes with timeouts and memory limits (`workers.py`);
 functions (`pdf.py`) are a library the retrieval, s3 and web servers can call too.
 """
 
-from mcp_servers.extract import tools
-from mcp_servers.extract.plugin import plugin
+from toolpark.mcp_servers.extract import tools
+from toolpark.mcp_servers.extract.plugin import plugin
 
 __all__ = ["plugin", "tools"]

@@ -11,11 +11,10 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import Field, SecretStr
 
-from core import Plugin
-from core.client import api_client
-from mcp_servers.extract.workers import LazyPool, WorkerPool
-from mcp_servers.s3.plugin import State as Storage
-from mcp_servers.s3.reading import S3Inputs, s3_inputs
+from toolpark import Plugin
+from toolpark.clients import api_client
+from toolpark.storage.client import S3Client
+from toolpark.storage.urls import S3Inputs, s3_inputs
 
 __all__ = ["ExtractSettings", "State", "plugin"]
 
@@ -23,21 +22,12 @@ T = TypeVar("T")
 
 
 class ExtractSettings(S3Inputs):
-    """`TOOLPARK_EXTRACT_*`, or `[plugins.extract]`."""
+    """`TOOLPARK_EXTRACT_*`, or `[plugins.extract]`. Parser workers and OCR are `[documents]` settings."""
 
     call_timeout_s: float = Field(300.0, gt=0, description="Seconds a tool call may run before it is cancelled.")
-    workers: int = Field(2, ge=1, le=32, description="Worker processes that parse documents.")
-    job_timeout_s: float = Field(
-        120.0, gt=0, description="Seconds one parsing job may take before its worker is killed."
-    )
-    worker_memory_mb: int = Field(1536, ge=256, description="Address-space limit of each worker, in MiB.")
     max_document_bytes: int = Field(50_000_000, ge=1024, description="Largest document accepted, in bytes.")
     max_pages_per_call: int = Field(50, ge=1, description="Pages one call may read, render or OCR.")
     max_chars: int = Field(20_000, ge=100, description="Default characters of text one call returns.")
-    ocr_languages: str = Field("eng+deu", description="Tesseract languages, joined with +.")
-    ocr_dpi: int = Field(300, ge=72, le=600, description="Resolution pages are rendered at for OCR.")
-    ocr_min_chars: int = Field(20, ge=0, description="Pages with less text in their text layer are OCRed.")
-    max_image_pixels: int = Field(100_000_000, ge=1, description="Largest image decoded (decompression bombs).")
     max_output_pixels: int = Field(4_000_000, ge=10_000, description="Largest image returned to a client.")
     allowed_dir: Path | None = Field(None, description="Directory whose files the `path` argument may name.")
     cache_entries: int = Field(128, ge=0, description="Extraction results kept, by document hash.")
@@ -48,9 +38,12 @@ class ExtractSettings(S3Inputs):
 
 @dataclass
 class State:
-    pool: WorkerPool
+    """The vision endpoint's client, the s3:// reader, and extraction results by document hash.
+
+    Parsing itself is the host's (`ctx.documents`): one pool of workers for every server."""
+
     vision: httpx.AsyncClient | None
-    storage: Storage | None = None
+    storage: S3Client | None = None
     cache: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
     limit: int = 128
 
@@ -81,15 +74,10 @@ plugin: Plugin[ExtractSettings, State] = Plugin(
 
 @plugin.lifespan
 async def open_state(settings: ExtractSettings) -> AsyncIterator[State]:
-    workers = LazyPool(settings.workers, memory_mb=settings.worker_memory_mb, timeout_s=settings.job_timeout_s)
-    pool = await workers.get()  # started now, so the first document does not wait for them
-    state = State(pool, None, storage=s3_inputs(settings), limit=settings.cache_entries)
-    try:
-        if settings.vision_url:
-            async with api_client(settings.vision_url, settings.vision_api_key, timeout_s=120.0) as vision:
-                state.vision = vision
-                yield state
-        else:
+    state = State(None, storage=s3_inputs(settings), limit=settings.cache_entries)
+    if settings.vision_url:
+        async with api_client(settings.vision_url, settings.vision_api_key, timeout_s=120.0) as vision:
+            state.vision = vision
             yield state
-    finally:
-        workers.close()
+    else:
+        yield state

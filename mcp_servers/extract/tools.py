@@ -9,13 +9,13 @@ import httpx
 from mcp_types import CallToolResult, ImageContent, TextContent
 from pydantic import BaseModel, Field
 
-from core import ToolContext, ToolError, paginate, text_result
-from core.client import api_error
-from mcp_servers.extract import pdf
-from mcp_servers.extract.pages import joined, select_pages
-from mcp_servers.extract.plugin import ExtractSettings, State, plugin
-from mcp_servers.extract.sources import Document, load
-from mcp_servers.s3.reading import read_s3_url
+from toolpark import ToolContext, ToolError, paginate, text_result
+from toolpark.clients import api_error
+from toolpark.documents.pages import joined, select_pages
+from toolpark.documents.parser import PageText as FoundText
+from toolpark.documents.sources import Document, load
+from toolpark.mcp_servers.extract.plugin import ExtractSettings, State, plugin
+from toolpark.storage.urls import read_s3_url
 
 Ctx = ToolContext[ExtractSettings, State]
 
@@ -46,7 +46,7 @@ async def _from_storage(ctx: Ctx, url: str) -> Document:
 
 async def facts(ctx: Ctx, doc: Document, password: str | None) -> dict[str, Any]:
     return await ctx.state.cached(
-        (doc.digest, "facts", password), lambda: ctx.state.pool.run(pdf.document_facts, doc.data, password)
+        (doc.digest, "facts", password), lambda: ctx.documents.facts(doc.data, password=password)
     )
 
 
@@ -75,7 +75,7 @@ async def document_info(
     if doc.is_pdf:
         found = await facts(ctx, doc, password)
         return Info(kind="pdf", **{k: v for k, v in found.items() if k in Info.model_fields})
-    width, height = await ctx.state.pool.run(pdf.image_size, doc.data, ctx.settings.max_image_pixels)
+    width, height = await ctx.documents.image_size(doc.data)
     return Info(kind="image", pages=1, width=width, height=height)
 
 
@@ -93,23 +93,16 @@ class TextExtraction(BaseModel):
 
 
 async def page_texts(ctx: Ctx, doc: Document, pages: list[int], ocr: Ocr, password: str | None) -> list[Any]:
-    s = ctx.settings
     if not doc.is_pdf:
-        return await ctx.state.cached(
-            (doc.digest, "ocr-image", s.ocr_languages),
-            lambda: _image_ocr(ctx, doc),
-        )
+        return await ctx.state.cached((doc.digest, "ocr-image"), lambda: _image_ocr(ctx, doc))
     return await ctx.state.cached(
-        (doc.digest, "text", tuple(pages), ocr, s.ocr_languages, password),
-        lambda: ctx.state.pool.run(
-            pdf.page_texts, doc.data, password, pages, ocr, s.ocr_languages, s.ocr_dpi, s.ocr_min_chars
-        ),
+        (doc.digest, "text", tuple(pages), ocr, password),
+        lambda: ctx.documents.page_texts(doc.data, pages=pages, ocr=ocr, password=password),
     )
 
 
-async def _image_ocr(ctx: Ctx, doc: Document) -> list[tuple[int, str, bool]]:
-    text = await ctx.state.pool.run(pdf.image_text, doc.data, ctx.settings.ocr_languages, ctx.settings.max_image_pixels)
-    return [(1, text, True)]
+async def _image_ocr(ctx: Ctx, doc: Document) -> list[FoundText]:
+    return [(1, await ctx.documents.image_text(doc.data), True)]
 
 
 async def _text(
@@ -201,7 +194,7 @@ async def extract_tables(
     chosen = await chosen_pages(ctx, doc, pages, password)
     found = await ctx.state.cached(
         (doc.digest, "tables", tuple(chosen), password),
-        lambda: ctx.state.pool.run(pdf.tables, doc.data, password, chosen),
+        lambda: ctx.documents.tables(doc.data, pages=chosen, password=password),
     )
     tables = [Table(page=page, rows=rows) for page, page_tables in found for rows in page_tables if rows]
     if not tables:
@@ -239,9 +232,11 @@ async def render_pages(
     cap = min(max_pixels or s.max_output_pixels, s.max_output_pixels)
     if doc.is_pdf:
         chosen = await chosen_pages(ctx, doc, pages, password)
-        images = await ctx.state.pool.run(pdf.render, doc.data, password, chosen, dpi, cap, format)
+        images = await ctx.documents.render(
+            doc.data, pages=chosen, dpi=dpi, max_pixels=cap, fmt=format, password=password
+        )
     else:
-        data, width, height = await ctx.state.pool.run(pdf.image_render, doc.data, s.max_image_pixels, cap, format)
+        data, width, height = await ctx.documents.render_image(doc.data, max_pixels=cap, fmt=format)
         images = [(1, data, width, height)]
     mime = f"image/{format}"
     content: list[TextContent | ImageContent] = []
@@ -269,13 +264,11 @@ async def describe(
     s = ctx.settings
     if doc.is_pdf:
         pages = await chosen_pages(ctx, doc, str(page), password)
-        ((_, image, _, _),) = await ctx.state.pool.run(
-            pdf.render, doc.data, password, pages, 150, s.max_output_pixels, "png"
+        ((_, image, _, _),) = await ctx.documents.render(
+            doc.data, pages=pages, dpi=150, max_pixels=s.max_output_pixels, fmt="png", password=password
         )
     else:
-        image, _, _ = await ctx.state.pool.run(
-            pdf.image_render, doc.data, s.max_image_pixels, s.max_output_pixels, "png"
-        )
+        image, _, _ = await ctx.documents.render_image(doc.data, max_pixels=s.max_output_pixels, fmt="png")
     vision = ctx.state.vision
     assert vision is not None  # the tool exists only when a vision endpoint is configured
     request = {

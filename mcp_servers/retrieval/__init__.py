@@ -4,7 +4,7 @@ Collections per tenant namespace, structure-aware chunking, local or OpenAI-comp
 hybrid (HNSW + full text, fused by reciprocal rank) search with metadata filters and citations.
 """
 
-from mcp_servers.retrieval import tools
-from mcp_servers.retrieval.plugin import plugin
+from toolpark.mcp_servers.retrieval import tools
+from toolpark.mcp_servers.retrieval.plugin import plugin
 
 __all__ = ["plugin", "tools"]

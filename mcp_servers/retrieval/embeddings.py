@@ -12,8 +12,8 @@ from typing import Any, Protocol
 import anyio
 import httpx
 
-from core.client import api_error
-from core.errors import ToolError, foreseen_error
+from toolpark.clients import api_error
+from toolpark.contract.errors import ToolError, foreseen_error
 
 __all__ = ["Embedder", "LocalEmbedder", "OpenAIEmbedder"]
 

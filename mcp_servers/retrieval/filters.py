@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg import sql
 
-from core.errors import ToolError
+from toolpark.contract.errors import ToolError
 
 __all__ = ["compile_filters"]
 

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from psycopg_pool import AsyncConnectionPool
 from pydantic import Field, SecretStr
 
-from core import Plugin
-from core.client import api_client
-from core.embedded import data_dir, postgres
-from mcp_servers.extract.workers import LazyPool
-from mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
-from mcp_servers.retrieval.migrations import apply_migrations
-from mcp_servers.retrieval.rerank import Reranker
-from mcp_servers.retrieval.store import Store
-from mcp_servers.s3.plugin import State as Storage
-from mcp_servers.s3.reading import S3Inputs, s3_inputs
+from toolpark import Plugin
+from toolpark.clients import api_client
+from toolpark.mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
+from toolpark.mcp_servers.retrieval.migrations import apply_migrations
+from toolpark.mcp_servers.retrieval.rerank import Reranker
+from toolpark.mcp_servers.retrieval.store import Store
+from toolpark.operations.embedded import data_dir, postgres
+from toolpark.storage.client import S3Client
+from toolpark.storage.urls import S3Inputs, s3_inputs
 
 __all__ = ["RetrievalSettings", "State", "plugin"]
 
@@ -59,9 +58,7 @@ class RetrievalSettings(S3Inputs):
 class State:
     store: Store
     embedder: Embedder
-    # The extract server's parser, started on the first PDF: parsing stays out of process.
-    parsers: LazyPool = field(default_factory=LazyPool)
-    storage: Storage | None = None  # for s3:// sources, through the s3 server's client
+    storage: S3Client | None = None  # for s3:// sources
     reranker: Reranker | None = None
 
 
@@ -103,7 +100,6 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
         if settings.rerank_url:
             reranking = await stack.enter_async_context(api_client(settings.rerank_url, settings.rerank_api_key))
             state.reranker = Reranker(reranking, model=settings.rerank_model or "default")
-        stack.callback(state.parsers.close)
         yield state
 
 

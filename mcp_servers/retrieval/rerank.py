@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import httpx
 
-from core.client import api_error
-from core.errors import ToolError
+from toolpark.clients import api_error
+from toolpark.contract.errors import ToolError
 
 __all__ = ["Reranker"]
 

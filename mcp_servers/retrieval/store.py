@@ -16,21 +16,24 @@ from typing import Any, Literal
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel, ConfigDict
 
-from core.errors import ToolError
-from mcp_servers.retrieval.chunking import Chunk
-from mcp_servers.retrieval.filters import compile_filters
+from toolpark.contract.errors import ToolError
+from toolpark.mcp_servers.retrieval.chunking import Chunk
+from toolpark.mcp_servers.retrieval.filters import compile_filters
 
-__all__ = ["Collection", "Hit", "Store"]
+__all__ = ["Citation", "Collection", "CollectionInfo", "Hit", "Store"]
 
 Mode = Literal["hybrid", "vector", "keyword"]
 RRF_K = 60
 EXACT_BELOW = 20_000  # filtered vector searches over fewer chunks are ranked exactly
 
 
-@dataclass(frozen=True)
-class Collection:
-    id: int
+class CollectionInfo(BaseModel):
+    """A collection as callers see it."""
+
+    model_config = ConfigDict(frozen=True)
+
     name: str
     namespace: str
     embedding_model: str
@@ -38,24 +41,43 @@ class Collection:
     language: str
     description: str
 
+
+class Collection(CollectionInfo):
+    """A stored collection: what callers see, and its row id."""
+
+    id: int
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Collection:
+        """From `id, name, namespace, embedding_model, dimension, language, description`."""
+        names = ("id", "name", "namespace", "embedding_model", "dimension", "language", "description")
+        return cls(**dict(zip(names, row, strict=True)))
+
     @property
     def vector_type(self) -> str:
         # HNSW indexes vectors of up to 2,000 dimensions; half precision goes to 4,000.
         return f"halfvec({self.dimension})" if self.dimension > 2000 else f"vector({self.dimension})"
 
 
-@dataclass(frozen=True)
-class Hit:
-    chunk_id: int
+class Citation(BaseModel):
+    """Where a passage comes from: enough to cite it and to read the document around it."""
+
+    model_config = ConfigDict(frozen=True)
+
     document_id: int
-    text: str
+    chunk_id: int
     source_uri: str
     title: str | None
     page: int | None
     char_start: int
     char_end: int
     score: float
-    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Hit:
+    text: str
+    citation: Citation
 
 
 class Store:
@@ -77,7 +99,7 @@ class Store:
             row = await cursor.fetchone()
             if row is None:
                 raise ToolError(f"A collection named {name!r} already exists in {namespace}.")
-            collection = Collection(row[0], name, namespace, model, dimension, language, description)
+            collection = Collection.from_row((row[0], name, namespace, model, dimension, language, description))
             await conn.execute(
                 sql.SQL("CREATE INDEX {} ON chunks USING hnsw ((embedding::{}) {}) WHERE collection_id = {}").format(
                     sql.Identifier(f"chunks_hnsw_{collection.id}"),
@@ -95,7 +117,7 @@ class Store:
                 "WHERE namespace = ANY(%s) ORDER BY namespace, name",
                 (list(namespaces),),
             )
-            return [Collection(*row) for row in await cursor.fetchall()]
+            return [Collection.from_row(row) for row in await cursor.fetchall()]
 
     async def collection(self, namespaces: Sequence[str], name: str) -> Collection:
         found = [c for c in await self.collections(namespaces) if c.name == name]
@@ -371,8 +393,8 @@ def _fuse(
 
 
 def _hit(row: dict[str, Any], score: float) -> Hit:
-    return Hit(
-        chunk_id=row["id"], document_id=row["document_id"], text=row["text"], source_uri=row["source_uri"],
-        title=row["title"], page=row["page"], char_start=row["char_start"], char_end=row["char_end"],
-        score=float(score), metadata=row["metadata"],
+    citation = Citation(
+        chunk_id=row["id"], document_id=row["document_id"], source_uri=row["source_uri"], title=row["title"],
+        page=row["page"], char_start=row["char_start"], char_end=row["char_end"], score=float(score),
     )  # fmt: skip
+    return Hit(row["text"], citation)

@@ -4,38 +4,32 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import anyio
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from core import ToolContext, ToolError, paginate, text_result
-from core.decoding import decode, is_textual
-from mcp_servers.extract import pdf
-from mcp_servers.retrieval.chunking import approximate_tokens, chunk_pages
-from mcp_servers.retrieval.plugin import RetrievalSettings, State, plugin
-from mcp_servers.retrieval.store import Collection, Hit
-from mcp_servers.s3.reading import read_s3_url
-from mcp_servers.web.conversion import convert_html
+from toolpark import ToolContext, ToolError, paginate, text_result
+from toolpark.documents.decoding import decode, is_textual
+from toolpark.documents.html import convert_html
+from toolpark.mcp_servers.retrieval.chunking import approximate_tokens, chunk_pages
+from toolpark.mcp_servers.retrieval.plugin import RetrievalSettings, State, plugin
+from toolpark.mcp_servers.retrieval.store import Citation, Collection, CollectionInfo, Hit
+from toolpark.storage.urls import read_s3_url
 
 Ctx = ToolContext[RetrievalSettings, State]
 CollectionName = Annotated[str, Field(min_length=1, max_length=100, description="The collection's name.")]
 writable = lambda s: not s.read_only  # noqa: E731 - the `when` of the tools that write
 
 
-class CollectionInfo(BaseModel):
-    name: str
-    namespace: str
-    embedding_model: str
-    dimension: int
-    language: str
-    description: str
+def _rescored(hit: Hit, score: float) -> Hit:
+    return replace(hit, citation=hit.citation.model_copy(update={"score": score}))
 
 
 def _info(c: Collection) -> CollectionInfo:
-    return CollectionInfo(**{k: v for k, v in asdict(c).items() if k != "id"})
+    return CollectionInfo(**c.model_dump(exclude={"id"}))
 
 
 async def _collection(ctx: Ctx, name: str, *, write: bool = False) -> Collection:
@@ -155,32 +149,17 @@ async def ingest(
 
 
 async def _pages(ctx: Ctx, data: bytes, content_type: str, where: str | None) -> list[tuple[int | None, str]]:
-    """A document's text: HTML by the web server's main-content extraction, PDFs page by page through
-    the extract server's out-of-process parser, other text as it is."""
+    """A document's text: HTML by main-content extraction, PDFs page by page through the host's
+    out-of-process parser, other text as it is."""
     kind = content_type.split(";")[0].strip().lower()
     if kind == "application/pdf" or data[:5] == b"%PDF-":
-        parsers = await ctx.state.parsers.get()
-        count = (await parsers.run(pdf.document_facts, data, None))["pages"]
-        everything = list(range(1, count + 1))
-        found = await parsers.run(pdf.page_texts, data, None, everything, "auto", "eng+deu", 300, 20)
-        return [(page, body) for page, body, _ in found]
+        return [(page, body) for page, body, _ in await ctx.documents.page_texts(data)]
     if kind and not is_textual(content_type):
         raise ToolError(f"{where or 'The file'} is {kind}; ingest takes text, HTML and PDF.")
     body = decode(data, content_type)
     if kind in ("text/html", "application/xhtml+xml") or "<html" in body[:200].lower():
         body = (await anyio.to_thread.run_sync(lambda: convert_html(body, url=where, fmt="markdown"))).text
     return [(None, body)]
-
-
-class Citation(BaseModel):
-    document_id: int
-    chunk_id: int
-    source_uri: str
-    title: str | None
-    page: int | None
-    char_start: int
-    char_end: int
-    score: float
 
 
 class Passage(BaseModel):
@@ -234,24 +213,9 @@ async def search(
     hits = await ctx.state.store.search(target, mode=mode, query=query, vector=vector, k=candidates, filters=filters)
     if reranker and hits:
         order = await reranker.order(query, [h.text for h in hits], k)
-        hits = [replace(hits[index], score=score) for index, score in order]
+        hits = [_rescored(hits[index], score) for index, score in order]
     hits = _within_budget(hits, max_tokens or ctx.settings.result_tokens)
-    passages = [
-        Passage(
-            text=h.text,
-            citation=Citation(
-                document_id=h.document_id,
-                chunk_id=h.chunk_id,
-                source_uri=h.source_uri,
-                title=h.title,
-                page=h.page,
-                char_start=h.char_start,
-                char_end=h.char_end,
-                score=round(h.score, 6),
-            ),
-        )
-        for h in hits
-    ]
+    passages = [Passage(text=h.text, citation=_rescored(h, round(h.citation.score, 6)).citation) for h in hits]
     lines = [
         f"[{n}] {p.citation.title or p.citation.source_uri}"
         + (f", page {p.citation.page}" if p.citation.page else "")

@@ -5,7 +5,7 @@ Ranged reads fetch only the range asked for; images come back as image content; 
 images are read through the extract server's out-of-process parser.
 """
 
-from mcp_servers.s3 import tools
-from mcp_servers.s3.plugin import plugin
+from toolpark.mcp_servers.s3 import tools
+from toolpark.mcp_servers.s3.plugin import plugin
 
 __all__ = ["plugin", "tools"]

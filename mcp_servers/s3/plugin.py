@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
-import boto3
-from botocore.config import Config
 from pydantic import Field, SecretStr
 
-from core import Plugin, PluginSettings
-from core.embedded import data_dir, seaweedfs
-from core.settings import CommaList
-from mcp_servers.extract.workers import LazyPool
+from toolpark import Plugin, PluginSettings
+from toolpark.contract.settings import CommaList
+from toolpark.operations.embedded import data_dir, seaweedfs
+from toolpark.storage.client import S3Client
 
-__all__ = ["S3Settings", "State", "make_client", "plugin"]
+__all__ = ["S3Settings", "plugin"]
 
 
 class S3Settings(PluginSettings):
@@ -41,27 +37,12 @@ class S3Settings(PluginSettings):
     max_document_bytes: int = Field(50_000_000, ge=1, description="Largest object read_document parses.")
     max_keys: int = Field(1000, ge=1, le=1000, description="Most keys one listing returns.")
     max_scanned_keys: int = Field(100_000, ge=1, description="Most keys search_keys looks at.")
-    max_image_pixels: int = Field(100_000_000, ge=1, description="Largest image decoded.")
     max_output_pixels: int = Field(2_000_000, ge=10_000, description="Images are scaled down to this many pixels.")
     presign_max_s: int = Field(3600, ge=1, le=604800, description="Longest lifetime of a presigned URL, in seconds.")
     parallel_requests: int = Field(8, ge=1, description="S3 requests in flight at once.")
 
 
-@dataclass
-class State:
-    client: Any  # a boto3 S3 client; boto3 ships no types
-    endpoint: str
-    limiter: anyio.CapacityLimiter
-    # The extract server's parser, started on the first document: parsing stays out of process.
-    parsers: LazyPool = field(default_factory=LazyPool)
-
-    async def call(self, method: str, **arguments: Any) -> Any:
-        """One boto3 call in a worker thread, at most `parallel_requests` at once."""
-        async with self.limiter:
-            return await anyio.to_thread.run_sync(lambda: getattr(self.client, method)(**arguments))
-
-
-plugin: Plugin[S3Settings, State] = Plugin(
+plugin: Plugin[S3Settings, S3Client] = Plugin(
     "s3",
     version="0.1.0",
     description="Browses and reads files in S3-compatible object storage, within allowed buckets and prefixes.",
@@ -73,37 +54,17 @@ plugin: Plugin[S3Settings, State] = Plugin(
 )
 
 
-def make_client(settings: S3Settings, endpoint: str | None, key: str | None, secret: str | None) -> Any:
-    config = Config(
-        s3={"addressing_style": "path" if settings.path_style else "auto"},
-        connect_timeout=5,
-        read_timeout=30,
-        retries={"max_attempts": 2, "mode": "standard"},
-        max_pool_connections=settings.parallel_requests,
-    )
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=settings.region,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        config=config,
-    )
-
-
 @plugin.lifespan
-async def connect(settings: S3Settings) -> AsyncIterator[State]:
+async def open_state(settings: S3Settings) -> AsyncIterator[S3Client]:
+    """The configured endpoint's client, or an embedded SeaweedFS's, stopped with the server."""
     with ExitStack() as stack:
         if settings.endpoint_url:
             secret = settings.secret_access_key.get_secret_value() if settings.secret_access_key else None
-            endpoint = settings.endpoint_url
-            client = make_client(settings, endpoint, settings.access_key_id, secret)
+            endpoint, key = settings.endpoint_url, settings.access_key_id
         else:
             service = await anyio.to_thread.run_sync(lambda: stack.enter_context(seaweedfs(data_dir("s3"))))
-            endpoint = service.endpoint_url
-            client = make_client(settings, endpoint, service.access_key_id, service.secret_access_key)
-        state = State(client, endpoint, anyio.CapacityLimiter(settings.parallel_requests))
-        try:
-            yield state
-        finally:
-            state.parsers.close()
+            endpoint, key, secret = service.endpoint_url, service.access_key_id, service.secret_access_key
+        yield S3Client(
+            endpoint, region=settings.region, access_key_id=key, secret_access_key=secret,
+            path_style=settings.path_style, parallel_requests=settings.parallel_requests,
+        )  # fmt: skip

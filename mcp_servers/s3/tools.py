@@ -7,20 +7,17 @@ import fnmatch
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import anyio
 from mcp_types import CallToolResult, ImageContent, TextContent
 from pydantic import BaseModel, Field
 
-from core import ToolContext, ToolError, paginate, text_result
-from core.decoding import decode, is_textual
-from mcp_servers.extract import pdf
-from mcp_servers.extract.images import encode, fit, open_image
-from mcp_servers.extract.pages import joined
-from mcp_servers.s3.plugin import S3Settings, State, plugin
-from mcp_servers.s3.policy import Access
-from mcp_servers.s3.store import s3
+from toolpark import ToolContext, ToolError, paginate, text_result
+from toolpark.documents.decoding import decode, is_textual
+from toolpark.documents.pages import joined
+from toolpark.mcp_servers.s3.plugin import S3Settings, plugin
+from toolpark.storage.client import S3Client
+from toolpark.storage.policy import Access
 
-Ctx = ToolContext[S3Settings, State]
+Ctx = ToolContext[S3Settings, S3Client]
 
 Bucket = Annotated[str | None, Field(description="Bucket name; may be left out when the server serves one bucket.")]
 Key = Annotated[str, Field(min_length=1, max_length=1024, description="The object's full key.")]
@@ -85,7 +82,7 @@ async def list_objects(
         arguments["Delimiter"] = delimiter
     if continuation_token:
         arguments["ContinuationToken"] = continuation_token
-    page = await s3(ctx.state, "list_objects_v2", bucket=name, **arguments)
+    page = await ctx.state.call("list_objects_v2", bucket=name, **arguments)
     objects = [
         Entry(key=o["Key"], size=o["Size"], modified=_iso(o.get("LastModified")), etag=o.get("ETag", "").strip('"'))
         for o in page.get("Contents", [])
@@ -107,11 +104,10 @@ class Head(BaseModel):
 
 
 async def _head(ctx: Ctx, name: str, key: str) -> Head:
-    found = await s3(ctx.state, "head_object", bucket=name, key=key)
+    found = await ctx.state.head(name, key)
     return Head(
-        bucket=name, key=key, size=found["ContentLength"], content_type=found.get("ContentType"),
-        modified=_iso(found.get("LastModified")), etag=found.get("ETag", "").strip('"'),
-        metadata=found.get("Metadata", {}),
+        bucket=name, key=key, size=found.size, content_type=found.content_type, modified=_iso(found.modified),
+        etag=(found.etag or "").strip('"'), metadata=found.metadata,
     )  # fmt: skip
 
 
@@ -153,17 +149,12 @@ def _utf8_whole(chunk: bytes) -> bytes:
 async def _ranged(ctx: Ctx, name: str, key: str, start: int, length: int) -> tuple[bytes, int, str | None]:
     """One GET for `length` bytes from `start`: the bytes, the object's whole size and its type."""
     try:
-        found = await s3(ctx.state, "get_object", bucket=name, key=key, Range=f"bytes={start}-{start + length - 1}")
+        data, found = await ctx.state.get(name, key, Range=f"bytes={start}-{start + length - 1}")
     except ToolError as exc:
         if start == 0 and "past the end" in str(exc):  # an empty object has no byte 0
             head = await _head(ctx, name, key)
             return b"", head.size, head.content_type
         raise
-    body = found["Body"]
-    try:
-        data: bytes = await anyio.to_thread.run_sync(body.read)
-    finally:
-        body.close()
     total = str(found.get("ContentRange", "")).rpartition("/")[2]
     size = int(total) if total.isdigit() else start + len(data)
     return data, size, found.get("ContentType")
@@ -191,11 +182,11 @@ async def read_object(
         if size > s.max_document_bytes:
             raise ToolError(f"The image is {size} bytes, over this server's limit of {s.max_document_bytes}.")
         data = chunk if start == 0 and len(chunk) == size else (await _ranged(ctx, name, key, 0, size))[0]
-        image = await anyio.to_thread.run_sync(lambda: fit(open_image(data, s.max_image_pixels), s.max_output_pixels))
-        png = await anyio.to_thread.run_sync(lambda: encode(image, "png"))
+        # Decoding an untrusted image happens in the host's parser workers, as for documents.
+        png, width, height = await ctx.documents.render_image(data, max_pixels=s.max_output_pixels, fmt="png")
         meta = Read(**base, kind="image", next_start=None)
         content = [
-            TextContent(type="text", text=f"{key} ({image.width}x{image.height}):"),
+            TextContent(type="text", text=f"{key} ({width}x{height}):"),
             ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png"),
         ]
         return CallToolResult(content=list(content), structured_content=meta.model_dump(mode="json"))
@@ -245,14 +236,10 @@ async def read_document(
             f"{key} is {head.size} bytes, over this server's limit of {s.max_document_bytes} for documents."
         )
     data = (await _ranged(ctx, name, key, 0, head.size))[0] if head.size else b""
-    parsers = await ctx.state.parsers.get()
     if data[:5] == b"%PDF-":
-        count = (await parsers.run(pdf.document_facts, data, None))["pages"]
-        found = await parsers.run(
-            pdf.page_texts, data, None, list(range(1, min(count, 200) + 1)), "auto", "eng+deu", 300, 20
-        )
+        found = await ctx.documents.page_texts(data, max_pages=200)
     elif (head.content_type or "").split(";")[0].strip().lower() in IMAGE_TYPES:
-        found = [(1, await parsers.run(pdf.image_text, data, "eng+deu", s.max_image_pixels), True)]
+        found = [(1, await ctx.documents.image_text(data), True)]
     else:
         raise ToolError(f"{key} is {head.content_type or 'of unknown type'}: read_document reads PDFs and images; "
                         "use read_object for text.")  # fmt: skip
@@ -289,8 +276,8 @@ async def presign(
         raise ToolError("This server is read-only: uploads cannot be presigned.")
     lifetime = min(expires_in_s, ctx.settings.presign_max_s)
     operation = "get_object" if method == "GET" else "put_object"
-    url = await anyio.to_thread.run_sync(
-        lambda: ctx.state.client.generate_presigned_url(
+    url = await ctx.state.run(
+        lambda: ctx.state.boto.generate_presigned_url(
             operation, Params={"Bucket": name, "Key": key}, ExpiresIn=lifetime
         )
     )
@@ -323,7 +310,7 @@ async def search_keys(
         arguments: dict[str, Any] = {"Prefix": prefix, "MaxKeys": 1000}
         if token:
             arguments["ContinuationToken"] = token
-        page = await s3(ctx.state, "list_objects_v2", bucket=name, **arguments)
+        page = await ctx.state.call("list_objects_v2", bucket=name, **arguments)
         for found in page.get("Contents", []):
             scanned += 1
             key = found["Key"]
@@ -358,7 +345,7 @@ async def put_object(
         raise ToolError("Give exactly one of text or data_base64.")
     body = text.encode() if text is not None else base64.b64decode(data_base64 or "", validate=True)
     kind = content_type or ("text/plain; charset=utf-8" if text is not None else "application/octet-stream")
-    await s3(ctx.state, "put_object", bucket=name, key=key, Body=body, ContentType=kind)
+    await ctx.state.call("put_object", bucket=name, key=key, Body=body, ContentType=kind)
     return await _head(ctx, name, key)
 
 
@@ -368,7 +355,7 @@ async def delete_object(ctx: Ctx, key: Key, bucket: Bucket = None) -> str:
     rules = _writable(ctx)
     name = rules.bucket(bucket)
     rules.key(name, key)
-    await s3(ctx.state, "delete_object", bucket=name, key=key)
+    await ctx.state.call("delete_object", bucket=name, key=key)
     return f"deleted {key} from {name}"
 
 
@@ -379,5 +366,5 @@ async def copy_object(ctx: Ctx, source_key: Key, key: Key, source_bucket: Bucket
     source, target = rules.bucket(source_bucket), rules.bucket(bucket)
     rules.key(source, source_key)
     rules.key(target, key)
-    await s3(ctx.state, "copy_object", bucket=target, key=key, CopySource={"Bucket": source, "Key": source_key})
+    await ctx.state.call("copy_object", bucket=target, key=key, CopySource={"Bucket": source, "Key": source_key})
     return await _head(ctx, target, key)

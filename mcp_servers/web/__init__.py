@@ -5,7 +5,7 @@ answers in its format, plus `format`, metadata, robots.txt, an HTTP cache and pe
 `fetch_many` reads several pages; `search` queries a SearXNG instance when one is configured.
 """
 
-from mcp_servers.web import tools
-from mcp_servers.web.plugin import plugin
+from toolpark.mcp_servers.web import tools
+from toolpark.mcp_servers.web.plugin import plugin
 
 __all__ = ["plugin", "tools"]

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
-from core.egress import Fetched
+from toolpark.security.egress import Fetched
 
 __all__ = ["Cached", "HttpCache"]
 

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from core.egress import Egress, Fetched
-from mcp_servers.web.cache import HttpCache
+from toolpark.mcp_servers.web.cache import HttpCache
+from toolpark.security.egress import Egress, Fetched
 
 __all__ = ["Fetcher", "Rendered"]
 

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 from pydantic import Field
 
-from core import Plugin, PluginSettings
-from mcp_servers.extract.workers import LazyPool
-from mcp_servers.web.fetching import Fetcher
-from mcp_servers.web.robots import RobotsPolicy
+from toolpark import Plugin, PluginSettings
+from toolpark.mcp_servers.web.fetching import Fetcher
+from toolpark.mcp_servers.web.robots import RobotsPolicy
 
 __all__ = ["State", "WebSettings", "plugin"]
 
 AUTONOMOUS_AGENT = "ModelContextProtocol/1.0 (Autonomous; +https://github.com/modelcontextprotocol/servers)"
-MANUAL_AGENT = "ModelContextProtocol/1.0 (User-Specified; +https://github.com/modelcontextprotocol/servers)"
 
 
 class WebSettings(PluginSettings):
@@ -41,18 +39,12 @@ class WebSettings(PluginSettings):
     def autonomous_agent(self) -> str:
         return self.user_agent or AUTONOMOUS_AGENT
 
-    @property
-    def manual_agent(self) -> str:
-        return self.user_agent or MANUAL_AGENT
-
 
 @dataclass
 class State:
     fetcher: Fetcher
     robots: RobotsPolicy
     searxng: httpx.AsyncClient | None
-    # The extract server's parser, started on the first PDF: PDFs are parsed out of process.
-    parsers: LazyPool = field(default_factory=lambda: LazyPool(timeout_s=60))
 
 
 plugin: Plugin[WebSettings, State] = Plugin(
@@ -77,14 +69,11 @@ async def open_state(settings: WebSettings) -> AsyncIterator[State]:
     )
     robots = RobotsPolicy(settings.autonomous_agent)
     state = State(fetcher, robots, None)
-    try:
-        if settings.searxng_url:
-            # SearXNG is the operator's own service, often on a private address: it is reached directly,
-            # not through the egress policy that guards user-supplied URLs.
-            async with httpx.AsyncClient(base_url=settings.searxng_url, timeout=20.0) as searxng:
-                state.searxng = searxng
-                yield state
-        else:
+    if settings.searxng_url:
+        # SearXNG is the operator's own service, often on a private address: it is reached directly,
+        # not through the egress policy that guards user-supplied URLs.
+        async with httpx.AsyncClient(base_url=settings.searxng_url, timeout=20.0) as searxng:
+            state.searxng = searxng
             yield state
-    finally:
-        state.parsers.close()
+    else:
+        yield state

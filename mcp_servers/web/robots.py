@@ -10,8 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from protego import Protego
 
-from core.egress import EgressRefused, Fetched
-from core.errors import ToolError
+from toolpark.contract.errors import ToolError
+from toolpark.security.egress import EgressRefused, Fetched
 
 __all__ = ["RobotsPolicy", "robots_url"]
 

@@ -8,13 +8,12 @@ import anyio
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from core import ToolContext, ToolError, paginate, text_result
-from core.decoding import decode, is_textual
-from mcp_servers.extract import pdf
-from mcp_servers.extract.pages import joined
-from mcp_servers.web.conversion import Format, convert_html
-from mcp_servers.web.fetching import Rendered
-from mcp_servers.web.plugin import State, WebSettings, plugin
+from toolpark import ToolContext, ToolError, paginate, text_result
+from toolpark.documents.decoding import decode, is_textual
+from toolpark.documents.html import Format, convert_html
+from toolpark.documents.pages import joined
+from toolpark.mcp_servers.web.fetching import Rendered
+from toolpark.mcp_servers.web.plugin import State, WebSettings, plugin
 
 Ctx = ToolContext[WebSettings, State]
 
@@ -92,12 +91,8 @@ async def render(ctx: Ctx, url: str, *, fmt: Format, raw: bool) -> Rendered:
 
 
 async def pdf_text(ctx: Ctx, data: bytes, max_pages: int = 200) -> str:
-    """A PDF's text layer, page by page, through the extract server's out-of-process parser."""
-    parsers = await ctx.state.parsers.get()
-    facts = await parsers.run(pdf.document_facts, data, None)
-    pages = list(range(1, min(facts["pages"], max_pages) + 1))
-    found = await parsers.run(pdf.page_texts, data, None, pages, "never", "eng", 300, 0)
-    return joined(found)
+    """A PDF's text layer, page by page, through the host's out-of-process parser."""
+    return joined(await ctx.documents.page_texts(data, max_pages=max_pages, ocr="never"))
 
 
 def cut(page: Rendered, fmt: Format, start_index: int, max_length: int) -> tuple[str, FetchedPage]:

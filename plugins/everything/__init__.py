@@ -3,7 +3,7 @@
 Importing the package registers its tools, resources and prompts on `plugin`.
 """
 
-from plugins.everything import content, tools
-from plugins.everything.plugin import plugin
+from toolpark.plugins.everything import content, tools
+from toolpark.plugins.everything.plugin import plugin
 
 __all__ = ["content", "plugin", "tools"]

@@ -18,8 +18,8 @@ from mcp_types import (
     TextResourceContents,
 )
 
-from plugins.everything.plugin import plugin
-from plugins.everything.samples import PNG_BASE64
+from toolpark.plugins.everything.plugin import plugin
+from toolpark.plugins.everything.samples import PNG_BASE64
 
 
 @plugin.resource("test://static-text", mime_type="text/plain")

@@ -1,6 +1,6 @@
 """The `everything` plugin's declaration; tools and content modules register onto it."""
 
-from core import Plugin, PluginSettings
+from toolpark import Plugin, PluginSettings
 
 
 class EverythingSettings(PluginSettings):

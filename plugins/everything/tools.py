@@ -9,10 +9,10 @@ import anyio
 from mcp_types import AudioContent, EmbeddedResource, ImageContent, TextContent, TextResourceContents
 from pydantic import BaseModel, Field
 
-from core import Page, ToolContext, ToolError, paginate
-from plugins.everything.elicitation import DefaultsForm, EnumForm, ResponseForm
-from plugins.everything.plugin import EverythingSettings, plugin
-from plugins.everything.samples import PNG_BASE64, WAV_BASE64
+from toolpark import Page, ToolContext, ToolError, paginate
+from toolpark.plugins.everything.elicitation import DefaultsForm, EnumForm, ResponseForm
+from toolpark.plugins.everything.plugin import EverythingSettings, plugin
+from toolpark.plugins.everything.samples import PNG_BASE64, WAV_BASE64
 
 Ctx = ToolContext[EverythingSettings, None]
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from core import Plugin, PluginSettings, ToolContext
+from toolpark import Plugin, PluginSettings, ToolContext
 
 
 class NotesSettings(PluginSettings):

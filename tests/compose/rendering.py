@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compose.files import read_spec
-from compose.render import ENV_FILE, render
-from compose.secrets import complete, external_secrets, generated_secrets
-from compose.spec import Deployment
+from toolpark.compose.files import read_spec
+from toolpark.compose.render import ENV_FILE, render
+from toolpark.compose.secrets import complete, external_secrets, generated_secrets
+from toolpark.compose.spec import Deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = {

@@ -12,12 +12,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from compose.checks import SpecError
-from compose.files import read_spec, write_deployment
-from compose.render import ENV_FILE
-from compose.secrets import parse_env
-from core.cli import main
 from tests.compose.rendering import SPECS, render_spec, without_env
+from toolpark.compose.checks import SpecError
+from toolpark.compose.files import read_spec, write_deployment
+from toolpark.compose.render import ENV_FILE
+from toolpark.compose.secrets import parse_env
+from toolpark.devtools.cli import main
 
 
 def example() -> dict[str, Any]:
@@ -69,6 +69,15 @@ def test_server_settings_are_checked_against_the_servers_own_model(tmp_path: Pat
     assert sorted(fields(tmp_path, data)) == [
         "toolpark.servers.retrieval.settings.chunk_tokns",
         "toolpark.servers.retrieval.settings.read_only",
+    ]
+
+
+def test_document_settings_are_checked_against_the_hosts_model(tmp_path: Path) -> None:
+    data = example()
+    data["toolpark"]["servers"]["extract"]["documents"] = {"workers": 0, "ocr_langs": "eng"}
+    assert sorted(fields(tmp_path, data)) == [
+        "toolpark.servers.extract.documents.ocr_langs",
+        "toolpark.servers.extract.documents.workers",
     ]
 
 

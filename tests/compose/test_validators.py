@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from compose.render import ENV_FILE
-from compose.secrets import parse_env
 from tests.compose.rendering import SPECS, rendered
 from tests.nodejs import NODE_DIR, node_binary
+from toolpark.compose.render import ENV_FILE
+from toolpark.compose.secrets import parse_env
 
 CASES = sorted(SPECS)
 

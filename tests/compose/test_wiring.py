@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 import yaml
 
-from compose.render import ENV_FILE
-from compose.secrets import parse_env
-from core.auth import AuthSettings
-from core.settings import load_settings
-from core.testing import RunningHost, http_client, post_initialize
-from plugins.everything import plugin as everything
 from tests.compose.rendering import rendered
 from tests.signing import Signer
 from tests.webhost import WebHost, web_host
+from toolpark.compose.render import ENV_FILE
+from toolpark.compose.secrets import parse_env
+from toolpark.compose.wiring import WIRING
+from toolpark.contract.settings import load_settings
+from toolpark.host.loading import load_plugins
+from toolpark.plugins.everything import plugin as everything
+from toolpark.security.auth import AuthSettings
+from toolpark.testing import RunningHost, http_client, post_initialize
 
 pytestmark = pytest.mark.anyio
 
@@ -128,3 +130,11 @@ async def test_servers_accept_librechats_key_and_user_headers(
     ops = {"Authorization": f"Bearer {deployment.secrets['TOOLPARK_OPS_KEY']}", "X-User-ID": "someone"}
     assert refused(running, ops, 403)
     assert refused(running, {"Authorization": "Bearer tpk_wrong"})
+
+
+def test_every_wiring_entry_names_a_setting_of_its_server() -> None:
+    """The wiring table feeds settings that exist, with a type the rendered string can be read as."""
+    servers = {feed.server for feed in WIRING}
+    models = {plugin.name: plugin.settings_model for plugin in load_plugins(sorted(servers))}
+    for feed in WIRING:
+        assert feed.setting in models[feed.server].model_fields, f"{feed.server} has no setting {feed.setting}"

@@ -13,12 +13,12 @@ import httpx
 import jwt
 import pytest
 
-from core.auth import hash_key
-from core.logs import JsonFormatter
-from core.testing import RunningHost, http_client, post_initialize
-from plugins.everything import plugin as everything
 from tests.signing import Signer
 from tests.webhost import WebHost, web_host
+from toolpark.operations.logs import JsonFormatter
+from toolpark.plugins.everything import plugin as everything
+from toolpark.security.auth import hash_key
+from toolpark.testing import RunningHost, http_client, post_initialize
 
 pytestmark = pytest.mark.anyio
 

@@ -16,9 +16,9 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
-from core import Plugin, ToolError
-from core.testing import RunningHost, connect
-from plugins.everything import plugin
+from toolpark import Plugin, ToolError
+from toolpark.plugins.everything import plugin
+from toolpark.testing import RunningHost, connect
 
 pytestmark = pytest.mark.anyio
 
@@ -146,7 +146,7 @@ async def test_progress_and_log_notifications_reach_the_client(connected: Connec
 
 
 async def test_paging_a_long_text_reproduces_it(connected: Connector) -> None:
-    from plugins.everything.tools import LOREM
+    from toolpark.plugins.everything.tools import LOREM
 
     pieces, start = [], 0
     async with connected() as client:

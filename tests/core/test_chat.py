@@ -8,12 +8,12 @@ from collections.abc import Callable
 import pytest
 from click.testing import CliRunner
 
-from core.agent import result_text
-from core.auth import hash_key
-from core.cli import main
-from core.embedded import free_ports
-from core.testing import RunningHost, http_client
-from plugins.everything import plugin as everything
+from toolpark.chat.agent import result_text
+from toolpark.devtools.cli import main
+from toolpark.operations.embedded import free_ports
+from toolpark.plugins.everything import plugin as everything
+from toolpark.security.auth import hash_key
+from toolpark.testing import RunningHost, http_client
 
 KEY = "tpk_chat-test"
 

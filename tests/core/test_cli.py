@@ -13,8 +13,8 @@ import httpx
 import yaml
 from click.testing import CliRunner
 
-from core.cli import main
-from core.testing import free_port
+from toolpark.devtools.cli import main
+from toolpark.testing import free_port
 
 
 def test_list_shows_tools_and_settings_with_env_names() -> None:
@@ -47,7 +47,7 @@ def test_bad_setting_is_reported_not_raised(monkeypatch: object) -> None:
 def test_up_serves_and_prints_a_librechat_block(tmp_path: Path) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "core", "up", "--port", str(port)],
+        [sys.executable, "-m", "toolpark", "up", "--port", str(port)],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -83,7 +83,7 @@ def test_refuses_to_serve_anonymously_beyond_loopback() -> None:
 
 
 def test_auth_new_key_prints_a_key_and_its_entry() -> None:
-    from core.auth import ApiKey, hash_key
+    from toolpark.security.auth import ApiKey, hash_key
 
     result = CliRunner().invoke(main, ["auth", "new-key", "librechat", "--scope", "notes:write", "--trusted-frontend"])
     assert result.exit_code == 0

@@ -9,8 +9,8 @@ import anyio
 import mcp_types as types
 import pytest
 
-from core.testing import connect
-from plugins.everything import plugin
+from toolpark.plugins.everything import plugin
+from toolpark.testing import connect
 
 pytestmark = pytest.mark.anyio
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from core.addresses import IPAddress, blocked_reason
-from core.testing import RunningHost
-from plugins.everything import plugin as everything
 from tests.ssrf_cases import NON_PUBLIC, SPELLINGS_OF_LOOPBACK
 from tests.webhost import WebHost, web_host
+from toolpark.plugins.everything import plugin as everything
+from toolpark.security.addresses import IPAddress, blocked_reason
+from toolpark.testing import RunningHost
 
 pytestmark = pytest.mark.anyio
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
-from core import Plugin, PluginSettings, ToolContext
-from core.testing import RunningHost, post_initialize, serve_http
-from plugins.everything import plugin as everything
+from toolpark import Plugin, PluginSettings, ToolContext
+from toolpark.plugins.everything import plugin as everything
+from toolpark.testing import RunningHost, post_initialize, serve_http
 
 pytestmark = pytest.mark.anyio
 
@@ -153,7 +153,7 @@ async def test_allowed_hosts_opens_a_named_host(toolpark_http: Callable[..., Run
 
 
 async def test_stdio_transport() -> None:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "core", "serve", "everything"])
+    params = StdioServerParameters(command=sys.executable, args=["-m", "toolpark", "serve", "everything"])
     async with Client(params) as client:
         result = await client.call_tool("echo", {"text": "over stdio"})
         headers = await client.call_tool("echo_headers", {"names": ["host"]})

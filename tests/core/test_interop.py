@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.testing import RunningHost
-from plugins.everything import plugin as everything
 from tests.nodejs import run_node
+from toolpark.plugins.everything import plugin as everything
+from toolpark.testing import RunningHost
 
 CONFORMANCE = "node_modules/@modelcontextprotocol/conformance/dist/index.js"
 

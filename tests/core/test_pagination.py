@@ -1,6 +1,6 @@
 import pytest
 
-from core import ToolError, paginate
+from toolpark import ToolError, paginate
 
 TEXT = "".join(f"line {n}\n" for n in range(1000))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from core import Plugin, PluginSettings, ToolContext
-from core.testing import connect
+from toolpark import Plugin, PluginSettings, ToolContext
+from toolpark.testing import connect
 
 pytestmark = pytest.mark.anyio
 

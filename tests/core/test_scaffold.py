@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.scaffold import new_plugin
+from toolpark.devtools.scaffold import new_plugin
 
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -20,7 +20,9 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.
 def test_generated_plugin_installs_and_passes_its_tests(tmp_path: Path) -> None:
     package = new_plugin("field-notes", tmp_path, "Keeps field notes.")
     assert package == tmp_path / "toolpark-field-notes"
-    assert (package / "toolpark_field_notes" / "__init__.py").exists()
+    module = package / "toolpark_field_notes"
+    # The shape of the first-party servers: declaration, tools, and a command of its own.
+    assert {p.name for p in module.iterdir()} >= {"__init__.py", "plugin.py", "tools.py", "command.py"}
     assert not list(package.rglob("*{{*")), "a template token was left in a file name"
     for source in package.rglob("*"):
         if source.is_file():
@@ -37,11 +39,15 @@ def test_generated_plugin_installs_and_passes_its_tests(tmp_path: Path) -> None:
     assert install.returncode == 0, install.stderr
     env = {**os.environ, "PYTHONPATH": str(site)}
 
-    listed = run(sys.executable, "-m", "core", "list", "--json", cwd=tmp_path, env=env)
+    listed = run(sys.executable, "-m", "toolpark", "list", "--json", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     plugins = {p["name"]: p for p in json.loads(listed.stdout)}
     assert [t["name"] for t in plugins["field-notes"]["tools"]] == ["greet"]
     assert "TOOLPARK_FIELD_NOTES_GREETING" in {s["env"] for s in plugins["field-notes"]["settings"]}
+
+    command = run(sys.executable, "-m", "toolpark", "field-notes", cwd=tmp_path, env=env)
+    assert command.returncode == 0, command.stderr
+    assert command.stdout.startswith("greet: Greet someone by name.")
 
     tests = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package, env=env)
     assert tests.returncode == 0, tests.stdout[-3000:]

@@ -3,9 +3,10 @@ from pathlib import Path
 import pytest
 from pydantic import Field, SecretStr, ValidationError
 
-from core import Plugin, PluginSettings
-from core.runtime import PluginRuntime
-from core.settings import HostSettings, env_prefix, load_settings, read_config, setting_rows
+from toolpark import Plugin, PluginSettings
+from toolpark.contract.settings import env_prefix, load_settings, read_config, setting_rows
+from toolpark.host.config import HostSettings
+from toolpark.host.runtime import PluginRuntime
 
 
 class WidgetSettings(PluginSettings):
@@ -66,7 +67,7 @@ def test_rows_document_every_field_and_hide_secrets() -> None:
 
 
 def test_from_values_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.settings import from_values
+    from toolpark.contract.settings import from_values
 
     monkeypatch.setenv("TOOLPARK_PORT", "1")
     monkeypatch.setenv("TOOLPARK_MY_WIDGET_SIZE", "9")

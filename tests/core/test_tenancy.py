@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from core.auth import hash_key
-from core.identity import Identity
-from core.settings import from_values
-from core.tenancy import TenancySettings, TenantScope
-from core.testing import RunningHost, http_client
-from plugins.notes import plugin as notes
+from toolpark.contract.settings import from_values
+from toolpark.plugins.notes import plugin as notes
+from toolpark.security.auth import hash_key
+from toolpark.security.identity import Identity
+from toolpark.security.tenancy import TenancySettings, TenantScope
+from toolpark.testing import RunningHost, http_client
 
 pytestmark = pytest.mark.anyio
 

@@ -18,14 +18,14 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from core.agent import Agent, Toolbox
-from core.auth import hash_key
-from core.cli import main
-from core.client import api_client, http_client
-from core.embedded import postgres
-from core.testing import RunningHost, serve_http
-from mcp_servers.retrieval import plugin as retrieval
 from tests.vllm_server import VllmServer
+from toolpark.chat.agent import Agent, Toolbox
+from toolpark.clients import api_client, http_client
+from toolpark.devtools.cli import main
+from toolpark.mcp_servers.retrieval import plugin as retrieval
+from toolpark.operations.embedded import postgres
+from toolpark.security.auth import hash_key
+from toolpark.testing import RunningHost, serve_http
 
 pytestmark = pytest.mark.vllm
 

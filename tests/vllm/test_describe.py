@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.testing import http_client, serve_http
-from mcp_servers.extract import plugin as extract
 from tests.vllm_server import VllmServer
+from toolpark.mcp_servers.extract import plugin as extract
+from toolpark.testing import http_client, serve_http
 
 pytestmark = [pytest.mark.vllm, pytest.mark.anyio]
 
@@ -22,9 +22,9 @@ PDF = Path(__file__).resolve().parents[1] / "fixtures" / "pdfs" / "pdflatex-4-pa
 
 
 async def test_describe_round_trip_reaches_the_model_stage(vllm_chat: VllmServer) -> None:
-    settings = {"workers": 1, "vision_url": vllm_chat.url, "vision_model": vllm_chat.model}
+    settings = {"vision_url": vllm_chat.url, "vision_model": vllm_chat.model}
     data = base64.b64encode(PDF.read_bytes()).decode()
-    with serve_http(extract, settings={"extract": settings}) as host:
+    with serve_http(extract, settings={"extract": settings}, documents={"workers": 1}) as host:
         async with http_client(host.url("extract")) as client:
             result = await client.call_tool("describe", {"data_base64": data, "page": 2, "prompt": "What is this?"})
     assert result.is_error

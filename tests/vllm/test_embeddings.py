@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from core.client import api_client
-from core.embedded import postgres
-from core.errors import ToolError
-from core.testing import RunningHost, http_client, serve_http
-from mcp_servers.retrieval import plugin as retrieval
-from mcp_servers.retrieval.embeddings import LocalEmbedder, OpenAIEmbedder
 from tests.vllm_server import VllmServer
+from toolpark.clients import api_client
+from toolpark.contract.errors import ToolError
+from toolpark.mcp_servers.retrieval import plugin as retrieval
+from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder, OpenAIEmbedder
+from toolpark.operations.embedded import postgres
+from toolpark.testing import RunningHost, http_client, serve_http
 
 pytestmark = [pytest.mark.vllm, pytest.mark.anyio]
 

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from compose.spec import TOOL_CALL_PARSERS
 from tests.vllm_server import VllmEnv
+from toolpark.compose.spec import TOOL_CALL_PARSERS
 
 pytestmark = pytest.mark.vllm
 

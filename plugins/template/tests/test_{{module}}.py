@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from core.testing import connect
 from mcp import Client
+from toolpark.testing import connect
 
 from {{module}} import plugin
 
@@ -13,9 +13,11 @@ pytestmark = pytest.mark.anyio
 
 async def test_greet_returns_structured_greeting() -> None:
     async with connect(plugin, settings={"greeting": "Hi"}) as client:
-        result = await client.call_tool("greet", {"name": "Ada"})
-    assert not result.is_error
-    assert result.structured_content == {"message": "Hi, Ada!", "length": 8}
+        first = await client.call_tool("greet", {"name": "Ada"})
+        again = await client.call_tool("greet", {"name": "Ada"})
+    assert not first.is_error
+    assert first.structured_content == {"message": "Hi, Ada!", "length": 8, "times": 1}
+    assert again.structured_content["times"] == 2  # the lifespan's state lives as long as the host
 
 
 async def test_bad_name_is_a_clear_error() -> None:
@@ -39,4 +41,4 @@ async def test_over_http(toolpark_http) -> None:
     running = toolpark_http(plugin)
     async with Client(running.url("{{name}}")) as client:
         result = await client.call_tool("greet", {"name": "Ada"})
-    assert result.structured_content == {"message": "Hello, Ada!", "length": 11}
+    assert result.structured_content == {"message": "Hello, Ada!", "length": 11, "times": 1}

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from core.testing import RunningHost, http_client, serve_http
-from mcp_servers.extract import plugin as extract
 from tests.webhost import web_host
+from toolpark.mcp_servers.extract import plugin as extract
+from toolpark.testing import RunningHost, http_client, serve_http
 
 pytestmark = pytest.mark.anyio
 
@@ -31,7 +31,7 @@ def b64(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def running() -> Iterator[RunningHost]:
-    with serve_http(extract, settings={"extract": {"workers": 2}}) as host:
+    with serve_http(extract, documents={"workers": 2}) as host:
         yield host
 
 
@@ -160,18 +160,16 @@ async def test_bad_documents_are_clear_errors(running: RunningHost, data: bytes,
 async def test_a_job_past_its_timeout_is_killed_and_the_worker_replaced(
     toolpark_http: Callable[..., RunningHost],
 ) -> None:
-    host = toolpark_http(extract, settings={"extract": {"workers": 1, "job_timeout_s": 1, "ocr_dpi": 600}})
+    host = toolpark_http(extract, documents={"workers": 1, "job_timeout_s": 1, "ocr_dpi": 600})
     result = await call(host, "ocr", data_base64=b64("linn.pdf"))
     assert result.is_error and "did not finish within 1 s and was stopped" in text_of(result)
-    (runtime,) = host.host.runtimes
-    assert runtime.state.pool.replaced == 1
+    workers = host.host.services.documents.workers
+    assert workers is not None and workers.replaced == 1
     await still_serving(host)
 
 
 async def test_a_job_over_the_memory_limit_fails_cleanly(toolpark_http: Callable[..., RunningHost]) -> None:
-    host = toolpark_http(
-        extract, settings={"extract": {"workers": 1, "worker_memory_mb": 400, "max_image_pixels": 500_000_000}}
-    )
+    host = toolpark_http(extract, documents={"workers": 1, "worker_memory_mb": 400, "max_image_pixels": 500_000_000})
     big = Image.new("L", (20000, 20000))
     buffer = io.BytesIO()
     big.save(buffer, "PNG")
@@ -181,11 +179,12 @@ async def test_a_job_over_the_memory_limit_fails_cleanly(toolpark_http: Callable
 
 
 async def test_results_are_cached_by_content(running: RunningHost) -> None:
-    (runtime,) = running.host.runtimes
     await call(running, "extract_text", data_base64=b64("pdflatex-outline.pdf"), pages="1")
-    jobs = runtime.state.pool.jobs
+    workers = running.host.services.documents.workers
+    assert workers is not None
+    jobs = workers.jobs
     again = await call(running, "extract_text", data_base64=b64("pdflatex-outline.pdf"), pages="1", start_index=10)
-    assert not again.is_error and runtime.state.pool.jobs == jobs
+    assert not again.is_error and workers.jobs == jobs
 
 
 async def test_long_text_continues_at_start_index(running: RunningHost) -> None:
@@ -204,11 +203,14 @@ async def test_urls_go_through_egress_and_paths_need_an_opened_directory(
     (tmp_path / "doc.pdf").write_bytes((PDFS / "pdflatex-forms.pdf").read_bytes())
     with web_host("files") as files:
         files.pages["/doc.pdf"] = (200, {"Content-Type": "application/pdf"}, (PDFS / "pdflatex-forms.pdf").read_bytes())
-        closed = toolpark_http(extract, settings={"extract": {"workers": 1}})
+        closed = toolpark_http(extract, documents={"workers": 1})
         refused = await call(closed, "extract_text", url=f"{files.url}/doc.pdf")
         no_path = await call(closed, "extract_text", path="doc.pdf")
         opened = toolpark_http(
-            extract, settings={"extract": {"workers": 1, "allowed_dir": str(tmp_path)}}, egress={"allow": "127.0.0.1"}
+            extract,
+            settings={"extract": {"allowed_dir": str(tmp_path)}},
+            documents={"workers": 1},
+            egress={"allow": "127.0.0.1"},
         )
         by_url = await call(opened, "extract_text", url=f"{files.url}/doc.pdf")
         by_path = await call(opened, "extract_text", path="doc.pdf")
@@ -255,10 +257,10 @@ async def test_describe_against_an_openai_compatible_stand_in(toolpark_http: Cal
     try:
         vision = f"http://127.0.0.1:{server.server_address[1]}/v1"
         host = toolpark_http(
-            extract, settings={"extract": {"workers": 1, "vision_url": vision, "vision_model": "qwen-vl"}}
+            extract, settings={"extract": {"vision_url": vision, "vision_model": "qwen-vl"}}, documents={"workers": 1}
         )
         result = await call(host, "describe", data_base64=b64("pdflatex-4-pages.pdf"), page=2, prompt="What is this?")
-        without = toolpark_http(extract, settings={"extract": {"workers": 1}})
+        without = toolpark_http(extract, documents={"workers": 1})
         async with http_client(without.url("extract")) as client:
             names = {t.name for t in (await client.list_tools()).tools}
     finally:

@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import pytest
 
-from mcp_servers.retrieval.chunking import approximate_tokens, chunk_pages, chunk_text
+from toolpark.mcp_servers.retrieval.chunking import approximate_tokens, chunk_pages, chunk_text
 
 GUIDE = (
     "# Guide\n\nIntro paragraph one. It has two sentences!\n\n## Install\n\nRun the installer. Then restart "

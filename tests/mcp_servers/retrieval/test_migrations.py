@@ -9,8 +9,8 @@ import anyio
 import psycopg
 import pytest
 
-from core.embedded import PostgresService, postgres
-from mcp_servers.retrieval.migrations import apply_migrations, available
+from toolpark.mcp_servers.retrieval.migrations import apply_migrations, available
+from toolpark.operations.embedded import PostgresService, postgres
 
 pytestmark = pytest.mark.anyio
 

@@ -10,11 +10,11 @@ from typing import Any
 import anyio
 import pytest
 
-from core.auth import hash_key
-from core.embedded import postgres
-from core.testing import RunningHost, connect, http_client, serve_http
-from mcp_servers.retrieval import plugin as retrieval
 from tests.webhost import web_host
+from toolpark.mcp_servers.retrieval import plugin as retrieval
+from toolpark.operations.embedded import postgres
+from toolpark.security.auth import hash_key
+from toolpark.testing import RunningHost, connect, http_client, serve_http
 
 pytestmark = pytest.mark.anyio
 
@@ -139,7 +139,7 @@ async def test_a_cancelled_ingest_leaves_no_document(running: RunningHost) -> No
 
 async def test_a_failed_write_leaves_no_partial_document(running: RunningHost) -> None:
     """A chunk that cannot be stored (here: a vector of the wrong dimension) rolls the whole document back."""
-    from mcp_servers.retrieval.chunking import chunk_text
+    from toolpark.mcp_servers.retrieval.chunking import chunk_text
 
     await call(running, "create_collection", name="atomic")
     (runtime,) = running.host.runtimes
@@ -216,7 +216,7 @@ def test_toolpark_ingest_adds_a_folder_and_resumes(tmp_path: Path) -> None:
     running it again finds everything unchanged, and a wrong key is a clear error."""
     from click.testing import CliRunner
 
-    from core.cli import main
+    from toolpark.devtools.cli import main
 
     folder = tmp_path / "docs"
     (folder / "sub").mkdir(parents=True)

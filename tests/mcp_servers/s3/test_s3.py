@@ -16,10 +16,10 @@ import pytest
 from botocore.config import Config
 from PIL import Image
 
-from core.auth import hash_key
-from core.embedded import S3Service, seaweedfs
-from core.testing import RunningHost, http_client
-from mcp_servers.s3 import plugin as s3_plugin
+from toolpark.mcp_servers.s3 import plugin as s3_plugin
+from toolpark.operations.embedded import S3Service, seaweedfs
+from toolpark.security.auth import hash_key
+from toolpark.testing import RunningHost, http_client
 
 pytestmark = pytest.mark.anyio
 
@@ -246,11 +246,12 @@ async def test_endpoint_down_mid_run_then_back(toolpark_http: Callable[..., Runn
 async def test_extract_reads_s3_uris_under_the_same_rules(
     toolpark_http: Callable[..., RunningHost], store: S3Service
 ) -> None:
-    from mcp_servers.extract import plugin as extract
+    from toolpark.mcp_servers.extract import plugin as extract
 
     running = toolpark_http(
         extract,
-        settings={"extract": {"workers": 1, "s3_endpoint_url": store.endpoint_url, "s3_access_key_id":
+        documents={"workers": 1},
+        settings={"extract": {"s3_endpoint_url": store.endpoint_url, "s3_access_key_id":
                               store.access_key_id, "s3_secret_access_key": store.secret_access_key}},
         auth={"api_keys": [{"name": "librechat", "hash": hash_key(FRONTEND), "trusted_frontend": True}]},
     )  # fmt: skip
@@ -265,8 +266,8 @@ async def test_extract_reads_s3_uris_under_the_same_rules(
 async def test_retrieval_ingests_s3_uris(
     toolpark_http: Callable[..., RunningHost], store: S3Service, tmp_path: Path
 ) -> None:
-    from core.embedded import postgres
-    from mcp_servers.retrieval import plugin as retrieval
+    from toolpark.mcp_servers.retrieval import plugin as retrieval
+    from toolpark.operations.embedded import postgres
 
     with postgres(tmp_path / "pg") as database:
         running = toolpark_http(

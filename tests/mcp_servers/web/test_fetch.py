@@ -12,10 +12,10 @@ from typing import Any
 import brotli
 import pytest
 
-from core.testing import RunningHost, http_client
-from mcp_servers.web import plugin as web
 from tests.ssrf_cases import NON_PUBLIC, SPELLINGS_OF_LOOPBACK
 from tests.webhost import WebHost, web_host
+from toolpark.mcp_servers.web import plugin as web
+from toolpark.testing import RunningHost, http_client
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,167 @@
+"""Configuration: the host's settings and every plugin's, from env vars and `toolpark.toml`.
+
+Precedence, highest first: environment (`TOOLPARK_<PLUGIN>_<FIELD>`), the plugin's table in
+`toolpark.toml` (`[plugins.<name>]`), then the field defaults. The host's own sections
+(`toolpark.host.config`) are read the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, InitSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = [
+    "CONFIG_ENV",
+    "CommaList",
+    "PluginSettings",
+    "SectionSettings",
+    "SettingRow",
+    "env_prefix",
+    "from_values",
+    "load_settings",
+    "read_config",
+    "reference_markdown",
+    "setting_rows",
+]
+
+CONFIG_ENV = "TOOLPARK_CONFIG"
+"""Names the TOML file to read; without it `./toolpark.toml` is read when present."""
+
+
+def _split_commas(value: Any) -> Any:
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+"""A list setting written as `a,b,c` in an env var (a TOML array works too)."""
+
+_SOURCES_OFF: ContextVar[bool] = ContextVar("toolpark_settings_sources_off", default=False)
+
+
+class SectionSettings(BaseSettings):
+    """Settings read from env vars over one table of `toolpark.toml` over their defaults."""
+
+    _toml_table: ClassVar[Mapping[str, Any]] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if _SOURCES_OFF.get():
+            return (init_settings,)
+        table = getattr(settings_cls, "_toml_table", {})
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, dict(table)), file_secret_settings)
+
+
+class PluginSettings(SectionSettings):
+    """Base class of every plugin's settings model.
+
+    The call limits live here so operators can tune them per plugin
+    (`TOOLPARK_WEB_CALL_TIMEOUT_S=60`); a plugin changes a default by redeclaring the field.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+
+    call_timeout_s: float = Field(30.0, gt=0, description="Seconds a tool call may run before it is cancelled.")
+    max_concurrency: int = Field(16, ge=1, description="Tool calls of this plugin that may run at once.")
+    max_result_bytes: int = Field(
+        1_000_000, ge=1024, description="Largest serialized tool result, in bytes; larger ones become errors."
+    )
+
+
+def read_config(path: Path | None = None) -> dict[str, Any]:
+    """The parsed `toolpark.toml`, or an empty mapping when there is none."""
+    if path is None:
+        named = os.environ.get(CONFIG_ENV)
+        path = Path(named) if named else Path("toolpark.toml")
+        if not named and not path.exists():
+            return {}
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def env_prefix(plugin: str) -> str:
+    """`TOOLPARK_<PLUGIN>_`, with dashes made underscores so shells accept the names."""
+    return f"TOOLPARK_{plugin.upper().replace('-', '_')}_"
+
+
+SettingsT = TypeVar("SettingsT", bound=SectionSettings)
+
+
+def load_settings(model: type[SettingsT], *, prefix: str, table: Mapping[str, Any], **overrides: Any) -> SettingsT:
+    """Instantiate `model` reading env vars under `prefix` and `table` from the TOML file.
+
+    `overrides` win over both; tests use them to configure a plugin without touching the environment.
+    """
+    bound = type(
+        model.__name__,
+        (model,),
+        {
+            "__module__": model.__module__,
+            "__doc__": model.__doc__,
+            "model_config": {**model.model_config, "env_prefix": prefix},
+            "_toml_table": dict(table),
+        },
+    )
+    return bound(**overrides)  # type: ignore[no-any-return]
+
+
+def from_values(model: type[SettingsT], values: Mapping[str, Any] | None = None) -> SettingsT:
+    """`model` from `values` and its defaults alone, reading no env var and no file.
+
+    For tests and for embedding the host, where the surrounding environment must not leak in.
+    """
+    token = _SOURCES_OFF.set(True)
+    try:
+        return model(**dict(values or {}))
+    finally:
+        _SOURCES_OFF.reset(token)
+
+
+@dataclass(frozen=True)
+class SettingRow:
+    """One documented setting: for `toolpark list` and the README's reference."""
+
+    env: str
+    type: str
+    default: str
+    description: str
+
+
+def setting_rows(model: type[BaseSettings], prefix: str) -> Iterator[SettingRow]:
+    """Every field of `model` with the env var that sets it."""
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        type_name = annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
+        if field.is_required():
+            default = "(required)"
+        elif annotation is SecretStr or isinstance(field.default, SecretStr):
+            default = "(secret)"
+        else:
+            default = repr(field.default)
+        yield SettingRow(f"{prefix}{name.upper()}", type_name, default, field.description or "")
+
+
+def reference_markdown(sections: list[tuple[str, type[BaseSettings], str]]) -> str:
+    """A markdown table per `(title, model, env prefix)`: the configuration reference."""
+    out = []
+    for title, model, prefix in sections:
+        out += [f"### {title}", "", "| env var | type | default | meaning |", "|---|---|---|---|"]
+        for r in setting_rows(model, prefix):
+            kind = r.type.replace("|", "\\|")  # a pipe would end the table cell
+            out.append(f"| `{r.env}` | `{kind}` | `{r.default}` | {r.description} |")
+        out.append("")
+    return "\n".join(out)

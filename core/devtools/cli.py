@@ -1,0 +1,216 @@
+"""The `toolpark` command: serve plugins, list them, run the whole set, scaffold new ones.
+
+Other commands (`compose`, `ingest`, `chat`, a third-party plugin's own) arrive through the
+`toolpark.commands` entry-point group (`toolpark.devtools.commands`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import click
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from toolpark.contract.plugin import Plugin
+from toolpark.contract.settings import env_prefix, read_config, reference_markdown, setting_rows
+from toolpark.devtools.commands import CommandGroup
+from toolpark.devtools.librechat import mcp_servers_block
+from toolpark.devtools.scaffold import new_plugin
+from toolpark.host.config import SECTIONS, HostConfig, HostSettings
+from toolpark.host.loading import PluginLoadError, available_plugins, load_plugins
+from toolpark.host.runtime import PluginRuntime
+from toolpark.host.serving import Host, InsecureBinding
+from toolpark.operations.logs import configure_logging
+from toolpark.security.auth import ApiKey, hash_key, new_api_key
+
+FIRST_PARTY = "toolpark.mcp_servers."
+
+
+def _host_config(config: dict[str, Any], **cli: Any) -> HostConfig:
+    """Every host section from env vars over `toolpark.toml`, the command line's options on top."""
+    try:
+        return HostConfig.load(config, **cli)
+    except ValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _runtimes(plugins: list[Plugin[Any, Any]], config: dict[str, Any]) -> list[PluginRuntime]:
+    try:
+        return [PluginRuntime.configure(p, config) for p in plugins]
+    except Exception as exc:  # a settings error names the field and the env var to fix
+        raise click.ClickException(str(exc)) from exc
+
+
+def _load(names: tuple[str, ...], settings: HostSettings) -> list[Plugin[Any, Any]]:
+    """The plugins named, else those `load_plugins` names, else every installed one."""
+    chosen: list[str] | None = list(names) or None
+    if chosen is None and settings.load_plugins:
+        chosen = [n.strip() for n in settings.load_plugins.split(",") if n.strip()]
+    try:
+        return load_plugins(chosen)
+    except PluginLoadError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=CommandGroup)
+@click.version_option(package_name="toolpark")
+def main() -> None:
+    """toolpark: MCP tool servers for self-hosted assistants."""
+
+
+@main.command()
+@click.argument("plugins", nargs=-1)
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
+@click.option("--host", help="Address to bind (HTTP). Default 127.0.0.1.")
+@click.option("--port", type=int, help="Port to bind (HTTP). Default 8765.")
+@click.option("--combined/--no-combined", default=None, help="Also serve all tools together at /mcp.")
+@click.option("--stateless/--no-stateless", default=None, help="No MCP sessions: for replicas behind a load balancer.")
+@click.option("--insecure", is_flag=True, default=None, help="Allow no authentication on a non-loopback address.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="toolpark.toml to read.")
+def serve(
+    plugins: tuple[str, ...],
+    transport: str,
+    host: str | None,
+    port: int | None,
+    combined: bool | None,
+    stateless: bool | None,
+    insecure: bool | None,
+    config_path: Path | None,
+) -> None:
+    """Serve PLUGINS (default: every installed one) over stdio or streamable HTTP."""
+    config = read_config(config_path)
+    host_config = _host_config(config, host=host, port=port, combined=combined, stateless=stateless, insecure=insecure)
+    settings = host_config.host
+    configure_logging(settings.log_level, settings.log_format)
+    served = Host(_runtimes(_load(plugins, settings), config), host_config)
+    if transport == "stdio":
+        anyio.run(served.serve_stdio)
+        return
+    base = f"http://{settings.host}:{settings.port}"
+    for name, url in served.endpoints(base).items():
+        click.echo(f"{name}: {url}", err=True)
+    _run_http(served)
+
+
+def _run_http(served: Host) -> None:
+    """Serve until SIGINT or SIGTERM; uvicorn shuts down gracefully, closing every lifespan."""
+    try:
+        server = served.uvicorn_server()
+    except InsecureBinding as exc:
+        raise click.ClickException(str(exc)) from exc
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once shutdown is complete
+        server.run()
+
+
+@main.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_plugins(as_json: bool) -> None:
+    """Installed plugins, their tools, and their settings with env var names."""
+    try:
+        plugins = load_plugins()
+    except PluginLoadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    described = [_describe(p) for p in plugins]
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    for plugin in described:
+        click.echo(f"{plugin['name']} {plugin['version']}: {plugin['description']}")
+        click.echo("  tools:")
+        for tool in plugin["tools"]:
+            click.echo(f"    {tool['name']}: {tool['summary']}")
+        click.echo("  settings:")
+        for row in plugin["settings"]:
+            click.echo(f"    {row['env']} ({row['type']}, default {row['default']}): {row['description']}")
+
+
+def _describe(plugin: Plugin[Any, Any]) -> dict[str, Any]:
+    return {
+        "name": plugin.name,
+        "version": plugin.version,
+        "description": plugin.description,
+        "tools": [{"name": t.name, "summary": t.description.splitlines()[0]} for t in plugin.tools.values()],
+        "settings": [row.__dict__ for row in setting_rows(plugin.settings_model, env_prefix(plugin.name))],
+    }
+
+
+@main.command(name="config-reference")
+def config_reference() -> None:
+    """Print the configuration reference (markdown) of the host and every installed plugin."""
+    try:
+        plugins = load_plugins()
+    except PluginLoadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sections: list[tuple[str, type[BaseSettings], str]] = [
+        (f"{s.name} (`[{s.name}]`)", s.model, s.prefix) for s in SECTIONS
+    ]
+    sections += [(f"{p.name} (`[plugins.{p.name}]`)", p.settings_model, env_prefix(p.name)) for p in plugins]
+    click.echo(reference_markdown(sections), nl=False)
+
+
+@main.command()
+@click.option("--host", help="Address to bind. Default 127.0.0.1.")
+@click.option("--port", type=int, help="Port to bind. Default 8765.")
+@click.option("--insecure", is_flag=True, default=None, help="Allow no authentication on a non-loopback address.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="toolpark.toml to read.")
+def up(host: str | None, port: int | None, insecure: bool | None, config_path: Path | None) -> None:
+    """Run every first-party server over HTTP on embedded defaults, and print how to connect."""
+    config = read_config(config_path)
+    host_config = _host_config(config, host=host, port=port, insecure=insecure)
+    settings = host_config.host
+    configure_logging(settings.log_level, settings.log_format)
+    found = available_plugins()
+    first_party = sorted(n for n, ep in found.items() if ep.value.startswith(FIRST_PARTY))
+    # Until the first-party servers are installed, serve whatever plugins are.
+    names = tuple(first_party) if first_party else ()
+    served = Host(_runtimes(_load(names, settings), config), host_config)
+    endpoints = served.endpoints(f"http://{settings.host}:{settings.port}")
+    click.echo("toolpark endpoints:")
+    for name, url in endpoints.items():
+        click.echo(f"  {name}: {url}")
+    click.echo("\nFor librechat.yaml:\n")
+    click.echo(mcp_servers_block(endpoints))
+    sys.stdout.flush()
+    _run_http(served)
+
+
+@main.group()
+def auth() -> None:
+    """Manage credentials."""
+
+
+@auth.command(name="new-key")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, help="A scope the key grants (repeatable).")
+@click.option("--trusted-frontend", is_flag=True, help="The key may name end users in X-User-* headers (LibreChat).")
+def auth_new_key(name: str, scopes: tuple[str, ...], trusted_frontend: bool) -> None:
+    """Make an API key: prints the key (shown once) and the entry to add to [auth].api_keys."""
+    key = new_api_key()
+    entry = ApiKey(name=name, hash=hash_key(key), scopes=list(scopes), trusted_frontend=trusted_frontend)
+    click.echo(f"key (give it to the client; it is not stored): {key}")
+    click.echo(f"entry for TOOLPARK_AUTH_API_KEYS / [auth].api_keys: {entry.model_dump_json()}")
+
+
+@main.group()
+def plugin() -> None:
+    """Write new plugins."""
+
+
+@plugin.command(name="new")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+@click.option("--description", help="One line saying what the plugin does.")
+def plugin_new(name: str, directory: Path, description: str | None) -> None:
+    """Create the package toolpark-NAME from the plugin template."""
+    try:
+        target = new_plugin(name, directory, description)
+    except (ValueError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {target}")
+    click.echo(f'next: cd {target} && pip install -e ".[test]" && python -m pytest')

@@ -1,0 +1,46 @@
+"""OCR with Tesseract (Debian's `tesseract-ocr`, English and German)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from PIL import Image
+
+from toolpark.contract.errors import ToolError
+
+__all__ = ["OcrOptions", "recognize"]
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    """How pages are OCRed, from the `[documents]` settings: one value for the worker, not three literals."""
+
+    languages: str
+    dpi: int
+    min_chars: int
+
+
+def recognize(image: Image.Image, languages: str, timeout_s: float = 120.0) -> str:
+    """The text Tesseract reads in `image`; `languages` like "eng+deu"."""
+    binary = shutil.which("tesseract")
+    if binary is None:
+        raise ToolError("OCR is not available: Tesseract is not installed on this server.")
+    buffer = io.BytesIO()
+    image.convert("L").save(buffer, "PNG")
+    try:
+        done = subprocess.run(
+            [binary, "stdin", "stdout", "-l", languages, "--psm", "3"],
+            input=buffer.getvalue(),
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(f"OCR took longer than {timeout_s:g} s and was stopped.") from exc
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
+        raise ToolError(f"OCR failed: {reason[0]}")
+    return done.stdout.decode("utf-8", errors="replace")

@@ -1,0 +1,262 @@
+"""The `tools/call` path: each call passes a chain of small steps, in order.
+
+authorize → ready → rate limit → run under limits (timeout, concurrency slot, error mapping) →
+size cap, all observed (metrics and one log line). A step that refuses the call raises `Refused`
+with the result the client gets and the outcome the metrics count.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import pydantic_core
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import UnexpectedToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import CallToolRequestParams, CallToolResult, InputRequiredResult
+from pydantic import ValidationError
+
+from toolpark.contract.context import ToolContext
+from toolpark.contract.errors import ToolError, describe_validation_error, error_result, foreseen_error, incident_id
+from toolpark.contract.plugin import ToolSpec
+from toolpark.host.runtime import PluginRuntime
+from toolpark.host.services import Services
+from toolpark.security.auth import identity_from_scope
+from toolpark.security.identity import LOCAL, Identity
+
+__all__ = ["Entry", "ToolCaller", "caller", "missing_grants", "result_size"]
+
+logger = logging.getLogger("toolpark.calls")
+
+Result = CallToolResult | InputRequiredResult
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A tool as one server exposes it: its plugin's runtime, its declaration and the SDK's tool."""
+
+    runtime: PluginRuntime
+    spec: ToolSpec
+    tool: Tool
+
+
+@dataclass
+class Call:
+    """One `tools/call` on its way through the steps."""
+
+    ctx: ServerRequestContext[Any, Any]
+    params: CallToolRequestParams
+    entry: Entry
+    identity: Identity
+    outcome: str = field(default="ok")
+
+    @property
+    def name(self) -> str:
+        return self.params.name
+
+    @property
+    def runtime(self) -> PluginRuntime:
+        return self.entry.runtime
+
+
+class Refused(Exception):
+    """A step stopped the call: `result` goes to the client, `outcome` to the metrics."""
+
+    def __init__(self, outcome: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.result = error_result(message)
+
+
+def caller(ctx: ServerRequestContext[Any, Any]) -> Identity:
+    """The identity the HTTP auth middleware attached to this request; the local user elsewhere."""
+    return identity_from_scope(getattr(ctx.request, "scope", None)) or LOCAL
+
+
+def missing_grants(spec: ToolSpec, identity: Identity) -> list[str]:
+    """The scopes or roles `spec` requires that `identity` lacks."""
+    return [need for need in spec.requires if not identity.may(need)]
+
+
+def result_size(result: CallToolResult) -> int:
+    """Bytes the result's payload takes on the wire, near enough to enforce a cap."""
+    size = 0
+    for block in result.content:
+        for attr in ("text", "data"):
+            value = getattr(block, attr, None)
+            if isinstance(value, str):
+                size += len(value.encode())
+        inner = getattr(block, "resource", None)
+        if inner is not None:
+            size += len((getattr(inner, "text", None) or getattr(inner, "blob", None) or "").encode())
+    if result.structured_content is not None:
+        size += len(pydantic_core.to_json(result.structured_content))
+    return size
+
+
+def authorize(call: Call) -> None:
+    missing = missing_grants(call.entry.spec, call.identity)
+    if missing:
+        raise Refused(
+            "denied",
+            f"Tool '{call.name}' needs {' and '.join(missing)}, which your credentials do not carry. "
+            "Ask the operator for access.",
+        )
+
+
+def check_ready(call: Call) -> None:
+    runtime = call.runtime
+    if runtime.status != "ready":
+        raise Refused(
+            "unavailable",
+            f"The '{runtime.name}' server is not ready ({runtime.failure or runtime.status}). "
+            "Try again later; if it persists, the operator must fix its configuration.",
+        )
+
+
+def rate_limit(call: Call, services: Services) -> None:
+    limiter = services.rate_limiter
+    wait = limiter.take(f"{call.identity.method}:{call.identity.subject}") if limiter else 0.0
+    if wait:
+        services.metrics.rate_limited.labels(call.runtime.name).inc()
+        raise Refused(
+            "rate_limited",
+            f"Rate limit reached: too many tool calls from you in the last minute. Try again in {wait:.0f} s.",
+        )
+
+
+def cap_size(call: Call, result: CallToolResult) -> None:
+    size, limit = result_size(result), call.runtime.settings.max_result_bytes
+    if size > limit:
+        raise Refused(
+            "too_large",
+            f"Tool '{call.name}' produced {size} bytes, more than this server's limit of {limit}. Ask for less: "
+            "a narrower query, fewer items, or a smaller page (max_length / start_index where the tool has them).",
+        )
+
+
+def failure(call: Call, exc: ToolError) -> Refused:
+    """What the client learns of an exception the tool raised: its message when foreseen, else an incident id."""
+    if not isinstance(exc, UnexpectedToolError):  # a ToolError: the tool's own words, or the bad fields
+        cause = exc.__cause__
+        if isinstance(cause, ValidationError):
+            return Refused("invalid_arguments", describe_validation_error(call.name, cause))
+        return Refused("error", str(cause) if cause is not None else str(exc))
+    if (foreseen := foreseen_error(exc.__cause__)) is not None:  # raised inside a task group
+        return Refused("error", str(foreseen))
+    incident = incident_id()
+    plugin, request = call.runtime.name, call.ctx.request_id
+    logger.error(
+        "incident %s: tool %s of plugin %s crashed", incident, call.name, plugin, exc_info=exc.__cause__ or exc,
+        extra={"incident": incident, "plugin": plugin, "tool": call.name, "request_id": request},
+    )  # fmt: skip
+    return Refused(
+        "crash",
+        f"Tool '{call.name}' failed with an internal error (incident {incident}). "
+        "Retrying will probably not help; the operator can look the incident up in the server log.",
+    )
+
+
+class ToolCaller:
+    """The `tools/call` handler of one MCP server: lookup, then the steps, observed."""
+
+    def __init__(self, server: MCPServer[Any], entries: dict[str, Entry], services: Services) -> None:
+        self.server = server
+        self.entries = entries
+        self.services = services
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams) -> Result:
+        entry = self.entries.get(params.name)
+        identity = caller(ctx)
+        if entry is None:
+            return self._unknown(params.name, identity)
+        call = Call(ctx, params, entry, identity)
+        with self._observed(call):
+            try:
+                authorize(call)
+                check_ready(call)
+                rate_limit(call, self.services)
+                result = await self._run(call)
+                if isinstance(result, CallToolResult):
+                    cap_size(call, result)
+                    call.outcome = "error" if result.is_error else "ok"
+                else:
+                    call.outcome = "input_required"
+                return result
+            except Refused as refused:
+                call.outcome = refused.outcome
+                return refused.result
+
+    def _unknown(self, name: str, identity: Identity) -> CallToolResult:
+        known = sorted(n for n, e in self.entries.items() if not missing_grants(e.spec, identity))
+        return error_result(f"Unknown tool '{name}'. Available tools: {', '.join(known) or 'none'}.")
+
+    async def _run(self, call: Call) -> Result:
+        """The tool itself, under its timeout (which also bounds the wait for a concurrency slot)."""
+        runtime = call.runtime
+        timeout = call.entry.spec.timeout_s or runtime.settings.call_timeout_s
+        try:
+            with anyio.fail_after(timeout):
+                async with runtime.limiter:
+                    # The SDK hands the ToolContext to the parameter we named as the context one; it is
+                    # typed for its own Context, which ToolContext wraps.
+                    result: Result = await call.entry.tool.run(
+                        call.params.arguments or {},
+                        self._context(call),  # type: ignore[arg-type]
+                        convert_result=True,
+                    )
+                    return result
+        except TimeoutError:
+            raise Refused(
+                "timeout",
+                f"Tool '{call.name}' did not finish within {timeout:g} s and was cancelled. "
+                "Try a smaller request, or try again later if the server is busy.",
+            ) from None
+        except (ToolError, UnexpectedToolError) as exc:
+            raise failure(call, exc) from None
+
+    def _context(self, call: Call) -> ToolContext[Any, Any]:
+        runtime = call.runtime
+        sdk = Context(
+            request_context=call.ctx,
+            mcp_server=self.server,
+            input_params=call.params,
+            subscriptions=self.server._subscriptions,  # noqa: SLF001 - as the SDK's own tools/call handler does
+        )
+        return ToolContext(
+            plugin=runtime.name,
+            settings=runtime.settings,
+            state=runtime.state,
+            identity=call.identity,
+            sdk=sdk,
+            services=self.services,
+        )
+
+    @contextmanager
+    def _observed(self, call: Call) -> Iterator[None]:
+        """Calls in flight, the outcome count, the latency, and one log line per call."""
+        metrics, plugin, name = self.services.metrics, call.runtime.name, call.name
+        started = time.perf_counter()
+        metrics.in_flight.labels(plugin).inc()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.in_flight.labels(plugin).dec()
+            metrics.calls.labels(plugin, name, call.outcome).inc()
+            metrics.latency.labels(plugin, name).observe(elapsed)
+            identity = call.identity
+            logger.info(
+                "tool call %s/%s: %s", plugin, name, call.outcome,
+                extra={
+                    "request_id": call.ctx.request_id, "plugin": plugin, "tool": name, "subject": identity.subject,
+                    "auth": identity.method, "duration_ms": round(elapsed * 1000, 2), "outcome": call.outcome,
+                },
+            )  # fmt: skip

@@ -1,0 +1,107 @@
+"""The host's configuration: one object holding every section the host reads (`[host]`, `[auth]`,
+`[egress]`, `[tenancy]`, `[documents]`), and the one table that names them.
+
+The CLI loads it from env vars over `toolpark.toml`; tests and embedders build it from values
+alone; the configuration reference is generated from the same table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from toolpark.contract.settings import SectionSettings, from_values, load_settings
+from toolpark.documents.parser import DocumentSettings
+from toolpark.security.auth import AuthSettings
+from toolpark.security.egress import EgressSettings
+from toolpark.security.tenancy import TenancySettings
+
+__all__ = ["SECTIONS", "HostConfig", "HostSettings", "Section"]
+
+
+class HostSettings(SectionSettings):
+    """How `toolpark serve` and `toolpark up` run: where to listen and how to hold sessions."""
+
+    model_config = SettingsConfigDict(env_prefix="TOOLPARK_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP host binds to.")
+    port: int = Field(8765, ge=0, le=65535, description="Port of the HTTP host (0 picks a free one).")
+    stateless: bool = Field(
+        False, description="Serve without MCP sessions, so any replica behind a load balancer can answer."
+    )
+    allowed_hosts: str | None = Field(
+        None,
+        description="Comma-separated Host header values accepted besides localhost (DNS-rebinding protection).",
+    )
+    combined: bool = Field(False, description="Also serve every plugin's tools together at /mcp.")
+    json_response: bool = Field(
+        False,
+        description="Answer each request with one JSON body, not an SSE stream: faster for large results, "
+        "but a call's progress and log notifications are not streamed to the caller.",
+    )
+    load_plugins: str | None = Field(
+        None, description="Comma-separated plugin names to load instead of every installed one."
+    )
+    insecure: bool = Field(False, description="Allow serving without authentication on an address other than loopback.")
+    rate_limit_per_minute: float = Field(
+        0, ge=0, description="Tool calls each caller may make a minute, in bursts of rate_limit_burst (0: no limit)."
+    )
+    rate_limit_burst: int = Field(30, ge=1, description="Tool calls a caller may make at once before the rate applies.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Server log level.")
+    log_format: Literal["json", "text"] = Field("json", description="Log lines as JSON objects, or as plain text.")
+
+
+@dataclass(frozen=True)
+class Section:
+    """One table of `toolpark.toml` and the env prefix that overrides it."""
+
+    name: str
+    model: type[SectionSettings]
+    prefix: str
+
+
+SECTIONS = (
+    Section("host", HostSettings, "TOOLPARK_"),
+    Section("auth", AuthSettings, "TOOLPARK_AUTH_"),
+    Section("egress", EgressSettings, "TOOLPARK_EGRESS_"),
+    Section("tenancy", TenancySettings, "TOOLPARK_TENANCY_"),
+    Section("documents", DocumentSettings, "TOOLPARK_DOCUMENTS_"),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostConfig:
+    """Every host-wide section, each defaulting to its model's defaults (no env var read)."""
+
+    host: HostSettings = field(default_factory=lambda: from_values(HostSettings))
+    auth: AuthSettings = field(default_factory=lambda: from_values(AuthSettings))
+    egress: EgressSettings = field(default_factory=lambda: from_values(EgressSettings))
+    tenancy: TenancySettings = field(default_factory=lambda: from_values(TenancySettings))
+    documents: DocumentSettings = field(default_factory=lambda: from_values(DocumentSettings))
+
+    @classmethod
+    def load(cls, config: Mapping[str, Any], **host_overrides: Any) -> HostConfig:
+        """Each section from its env vars over its table in `config`; `host_overrides` (the
+        command line's options, None meaning not given) win for `[host]`."""
+        given = {k: v for k, v in host_overrides.items() if v is not None}
+        sections: dict[str, Any] = {
+            s.name: load_settings(
+                s.model, prefix=s.prefix, table=config.get(s.name, {}), **(given if s.name == "host" else {})
+            )
+            for s in SECTIONS
+        }
+        return cls(**sections)
+
+    @classmethod
+    def of(cls, **sections: Mapping[str, Any] | None) -> HostConfig:
+        """Sections from values by field name alone, for tests and embedding: nothing from the environment."""
+        models = {s.name: s.model for s in SECTIONS}
+        unknown = set(sections) - set(models)
+        if unknown:
+            raise TypeError(f"no host section named {', '.join(sorted(unknown))}")
+        built: dict[str, Any] = {name: from_values(models[name], values) for name, values in sections.items()}
+        return cls(**built)

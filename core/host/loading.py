@@ -1,0 +1,48 @@
+"""Finding plugins: the `toolpark.plugins` entry-point group, read once and on request only.
+
+`TOOLPARK_LOAD_PLUGINS=a,b` (or `--plugins`/the positional names of `toolpark serve`) limits
+loading to the named plugins, so a misbehaving install can be left out and tests stay isolated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from toolpark.contract.plugin import Plugin
+
+__all__ = ["ENTRY_POINT_GROUP", "PluginLoadError", "available_plugins", "load_plugins"]
+
+ENTRY_POINT_GROUP = "toolpark.plugins"
+
+
+class PluginLoadError(Exception):
+    """A plugin could not be found or does not export a `core.Plugin`."""
+
+
+def available_plugins() -> dict[str, EntryPoint]:
+    """Installed plugin entry points by name, without importing them."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_plugins(names: Iterable[str] | None = None) -> list[Plugin[Any, Any]]:
+    """Import the named plugins (all installed ones when `names` is None), in the order given."""
+    found = available_plugins()
+    wanted = list(names) if names is not None else sorted(found)
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        known = ", ".join(sorted(found)) or "none"
+        raise PluginLoadError(f"no plugin named {', '.join(missing)}; installed plugins: {known}")
+    plugins = []
+    for name in wanted:
+        try:
+            plugin = found[name].load()
+        except Exception as exc:
+            raise PluginLoadError(f"plugin {name!r} failed to import: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(plugin, Plugin):
+            raise PluginLoadError(f"entry point {name!r} must point to a core.Plugin, not {type(plugin).__name__}")
+        if plugin.name != name:
+            raise PluginLoadError(f"entry point {name!r} exports plugin {plugin.name!r}: the names must match")
+        plugins.append(plugin)
+    return plugins

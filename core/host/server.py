@@ -1,0 +1,163 @@
+"""Builds the MCP server for one or more plugins.
+
+The MCP SDK's `MCPServer` derives schemas and converts results; `tools/list` and `tools/call`
+are replaced so the caller sees only its tools and every call runs the steps in `calls.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import (
+    CallToolRequestParams,
+    CompleteRequestParams,
+    CompleteResult,
+    Completion,
+    EmptyResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+    SetLevelRequestParams,
+    SubscribeRequestParams,
+    UnsubscribeRequestParams,
+)
+
+from toolpark.contract.plugin import ToolSpec
+from toolpark.host.calls import Entry, ToolCaller, caller, missing_grants
+from toolpark.host.runtime import PluginRuntime
+from toolpark.host.services import Services
+
+__all__ = ["build_server", "lowlevel"]
+
+logger = logging.getLogger("toolpark.calls")
+
+
+def lowlevel(server: MCPServer[Any]) -> Server[Any]:
+    """The SDK's low-level server inside `server`.
+
+    `MCPServer` keeps it private, yet replacing a request handler (`add_request_handler`) and
+    mounting several servers under one ASGI app both need it; this is the one place we reach in.
+    """
+    inner: Server[Any] = server._lowlevel_server  # noqa: SLF001
+    return inner
+
+
+@contextmanager
+def _root_logging_untouched() -> Iterator[None]:
+    """`MCPServer()` calls `logging.basicConfig`; a library must leave logging to the application."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def build_server(
+    runtimes: Sequence[PluginRuntime],
+    services: Services,
+    *,
+    prefix_tools: bool = False,
+) -> MCPServer[Any]:
+    """One MCP server exposing the tools, resources and prompts of `runtimes`.
+
+    With `prefix_tools`, tool names become `<plugin>_<tool>` so that several plugins can share
+    one endpoint without collisions.
+    """
+    entries: dict[str, Entry] = {}
+    for runtime in runtimes:
+        for spec in runtime.plugin.tools.values():
+            if spec.when is not None and not spec.when(runtime.settings):
+                continue
+            exposed = f"{runtime.name.replace('-', '_')}_{spec.name}" if prefix_tools else spec.name
+            if exposed in entries:
+                raise ValueError(f"tool {exposed!r} is declared by two plugins")
+            entries[exposed] = Entry(runtime, spec, _sdk_tool(spec, exposed))
+
+    only = runtimes[0].plugin if len(runtimes) == 1 else None
+    with _root_logging_untouched():
+        server: MCPServer[Any] = MCPServer(
+            name=only.name if only else "toolpark",
+            version=only.version if only else "",
+            instructions="\n\n".join(r.plugin.instructions for r in runtimes if r.plugin.instructions) or None,
+            tools=[entry.tool for entry in entries.values()],
+        )
+    for runtime in runtimes:
+        for resource in runtime.plugin.resources:
+            server.resource(resource.uri, **resource.options)(resource.fn)
+        for prompt in runtime.plugin.prompts:
+            server.prompt(**prompt.options)(prompt.fn)
+    _add_completion(server, runtimes)
+    _add_session_handlers(server, services)
+    _add_tool_listing(server, entries)
+    lowlevel(server).add_request_handler("tools/call", CallToolRequestParams, ToolCaller(server, entries, services))
+    return server
+
+
+def _add_tool_listing(server: MCPServer[Any], entries: dict[str, Entry]) -> None:
+    """List only the tools the caller may call, so a model is not offered what it will be refused."""
+
+    async def list_tools(ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None) -> ListToolsResult:
+        identity = caller(ctx)
+        tools = await server.list_tools()
+        return ListToolsResult(tools=[t for t in tools if not missing_grants(entries[t.name].spec, identity)])
+
+    lowlevel(server).add_request_handler("tools/list", PaginatedRequestParams, list_tools)
+
+
+def _sdk_tool(spec: ToolSpec, exposed: str) -> Tool:
+    tool = Tool.from_function(
+        spec.fn,
+        name=exposed,
+        title=spec.title,
+        description=spec.description,
+        context_kwarg=spec.context_param,
+        annotations=spec.annotations,
+        structured_output=spec.structured_output,
+    )
+    if spec.input_schema is not None:
+        tool.parameters = spec.input_schema
+    return tool
+
+
+def _add_completion(server: MCPServer[Any], runtimes: Sequence[PluginRuntime]) -> None:
+    handlers = [r.plugin.completion_handler for r in runtimes if r.plugin.completion_handler]
+    if not handlers:
+        return
+
+    async def complete(ctx: ServerRequestContext[Any, Any], params: CompleteRequestParams) -> CompleteResult:
+        for handler in handlers:
+            found = await handler(params.ref, params.argument, params.context)
+            if found is not None:
+                return CompleteResult(completion=found)
+        return CompleteResult(completion=Completion(values=[], total=0, has_more=False))
+
+    lowlevel(server).add_request_handler("completion/complete", CompleteRequestParams, complete)
+
+
+def _add_session_handlers(server: MCPServer[Any], services: Services) -> None:
+    subscriptions = services.subscriptions
+
+    async def subscribe(ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
+        subscriptions.subscribe(ctx.session, str(params.uri))
+        return EmptyResult()
+
+    async def unsubscribe(ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams) -> EmptyResult:
+        subscriptions.unsubscribe(ctx.session, str(params.uri))
+        return EmptyResult()
+
+    async def set_level(ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams) -> EmptyResult:
+        subscriptions.set_log_level(ctx.session, params.level)
+        return EmptyResult()
+
+    inner = lowlevel(server)
+    inner.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
+    inner.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
+    inner.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)

@@ -1,0 +1,27 @@
+"""What the host lends to every tool call: shared clients, policies and bookkeeping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from toolpark.documents.parser import Documents
+from toolpark.host.subscriptions import Subscriptions
+from toolpark.operations.metrics import Metrics
+from toolpark.security.egress import Egress
+from toolpark.security.ratelimit import RateLimiter
+from toolpark.security.tenancy import TenancySettings
+
+__all__ = ["Services"]
+
+
+@dataclass
+class Services:
+    """One per host. `egress` exists while the host runs (`Host.running()`); `documents` starts its
+    workers on first use and stops them when the host stops."""
+
+    tenancy: TenancySettings
+    documents: Documents
+    rate_limiter: RateLimiter | None = None
+    subscriptions: Subscriptions = field(default_factory=Subscriptions)
+    metrics: Metrics = field(default_factory=Metrics)
+    egress: Egress | None = None

@@ -1,0 +1,198 @@
+"""The host: runs loaded plugins and serves them over stdio or streamable HTTP.
+
+Over HTTP one ASGI app serves each plugin at `/<plugin>/mcp`, optionally all of them together
+at `/mcp`, plus `/healthz` (the process answers) and `/readyz` (every plugin can serve).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+import uvicorn
+from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from toolpark.documents.parser import Documents
+from toolpark.host.config import HostConfig
+from toolpark.host.events import MemoryEventStore
+from toolpark.host.runtime import PluginRuntime
+from toolpark.host.server import build_server, lowlevel
+from toolpark.host.services import Services
+from toolpark.security.auth import Authenticator, AuthMiddleware
+from toolpark.security.egress import Egress, Resolver
+from toolpark.security.ratelimit import RateLimiter
+
+__all__ = ["Host", "InsecureBinding", "is_loopback"]
+
+logger = logging.getLogger("toolpark.host")
+
+_LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` keeps the server reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class InsecureBinding(ValueError):
+    """Serving without authentication where others can reach the host."""
+
+
+class Host:
+    """The plugins of one process, the MCP servers built from them, and what they share.
+
+    Without `config` every section takes its defaults without reading the environment; the CLI
+    reads env and `toolpark.toml` into a `HostConfig` and passes it in.
+    """
+
+    def __init__(
+        self, runtimes: Sequence[PluginRuntime], config: HostConfig | None = None, *, resolver: Resolver | None = None
+    ) -> None:
+        if not runtimes:
+            raise ValueError("no plugins to serve: install one, or check TOOLPARK_LOAD_PLUGINS")
+        self.runtimes = list(runtimes)
+        self.config = config or HostConfig()
+        self.settings = self.config.host
+        self.resolver = resolver
+        self.authenticator = Authenticator(self.config.auth)
+        per_minute = self.settings.rate_limit_per_minute
+        self.services = Services(
+            tenancy=self.config.tenancy,
+            documents=Documents(self.config.documents),
+            rate_limiter=RateLimiter(per_minute, self.settings.rate_limit_burst) if per_minute else None,
+        )
+
+    def server(self, runtime: PluginRuntime) -> MCPServer[Any]:
+        return build_server([runtime], self.services)
+
+    def combined_server(self) -> MCPServer[Any]:
+        return build_server(self.runtimes, self.services, prefix_tools=True)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Host]:
+        """The outbound client, the document parser and every plugin's lifespan, entered in order and
+        closed in reverse."""
+        refusals = self.services.metrics.egress_refusals
+        async with AsyncExitStack() as stack:
+            self.services.egress = await stack.enter_async_context(
+                Egress(self.config.egress, resolver=self.resolver, on_refusal=lambda r: refusals.labels(r).inc())
+            )
+            stack.callback(self.services.documents.close)
+            for runtime in self.runtimes:
+                await stack.enter_async_context(runtime.running())
+            yield self
+
+    async def serve_stdio(self) -> None:
+        """Serve over stdin/stdout: one plugin as itself, several as one combined server."""
+        server = self.server(self.runtimes[0]) if len(self.runtimes) == 1 else self.combined_server()
+        async with self.running():
+            await server.run_stdio_async()
+
+    def transport_security(self) -> TransportSecuritySettings:
+        """DNS-rebinding protection: on for loopback binds, and wherever allowed hosts are configured."""
+        extra = [h.strip() for h in (self.settings.allowed_hosts or "").split(",") if h.strip()]
+        if not is_loopback(self.settings.host) and not extra:
+            return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        hosts = [*(f"{name}:*" for name in _LOCAL_NAMES), *_LOCAL_NAMES, *extra]
+        origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
+        return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+
+    def check_binding(self) -> None:
+        """Refuse to serve anonymously beyond loopback unless the operator said `insecure`."""
+        if self.config.auth.enabled or is_loopback(self.settings.host) or self.settings.insecure:
+            return
+        raise InsecureBinding(
+            f"refusing to serve {self.settings.host} without authentication: configure API keys or OIDC "
+            "([auth] / TOOLPARK_AUTH_*), bind 127.0.0.1, or pass --insecure if a proxy in front authenticates"
+        )
+
+    def http_app(self) -> Starlette:
+        """The ASGI app: `/<plugin>/mcp` per plugin, `/mcp` when combined, `/healthz`, `/readyz`, `/metrics`."""
+        self.check_binding()
+        security = self.transport_security()
+        failures = self.services.metrics.auth_failures
+        stateless = self.settings.stateless
+        managers: list[StreamableHTTPSessionManager] = []
+
+        def endpoint(server: MCPServer[Any]) -> AuthMiddleware:
+            manager = StreamableHTTPSessionManager(
+                app=lowlevel(server),
+                event_store=None if stateless else MemoryEventStore(),
+                retry_interval=1000,
+                stateless=stateless,
+                security_settings=security,
+                json_response=self.settings.json_response,
+            )
+            managers.append(manager)
+            return AuthMiddleware(
+                StreamableHTTPASGIApp(manager), self.authenticator, lambda reason: failures.labels(reason).inc()
+            )
+
+        routes = [Route(f"/{r.name}/mcp", endpoint=endpoint(self.server(r))) for r in self.runtimes]
+        if self.settings.combined:
+            routes.append(Route("/mcp", endpoint=endpoint(self.combined_server())))
+        routes += [Route("/healthz", self._healthz), Route("/readyz", self._readyz), Route("/metrics", self._metrics)]
+
+        @asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            async with AsyncExitStack() as stack:
+                await stack.enter_async_context(self.running())
+                for manager in managers:
+                    await stack.enter_async_context(manager.run())
+                yield
+
+        return Starlette(routes=routes, lifespan=lifespan)
+
+    async def _healthz(self, request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def _metrics(self, request: Request) -> Response:
+        return Response(self.services.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def _readyz(self, request: Request) -> JSONResponse:
+        checks: dict[str, dict[str, Any]] = {}
+
+        async def check(runtime: PluginRuntime) -> None:
+            ready, detail = await runtime.check()
+            checks[runtime.name] = {"ready": ready, "detail": detail}
+
+        async with anyio.create_task_group() as group:
+            for runtime in self.runtimes:
+                group.start_soon(check, runtime)
+        ready = all(c["ready"] for c in checks.values())
+        return JSONResponse({"ready": ready, "plugins": checks}, status_code=200 if ready else 503)
+
+    def uvicorn_server(self, *, log_config: dict[str, Any] | None = None) -> uvicorn.Server:
+        config = uvicorn.Config(
+            self.http_app(),
+            host=self.settings.host,
+            port=self.settings.port,
+            log_config=log_config,
+            log_level=self.settings.log_level.lower(),
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
+        return uvicorn.Server(config)
+
+    def endpoints(self, base_url: str) -> dict[str, str]:
+        """Each plugin's MCP URL under `base_url` (and `toolpark` for the combined endpoint)."""
+        urls = {r.name: f"{base_url}/{r.name}/mcp" for r in self.runtimes}
+        if self.settings.combined:
+            urls["toolpark"] = f"{base_url}/mcp"
+        return urls

@@ -1,0 +1,62 @@
+"""`toolpark ingest`, contributed by the retrieval server through the `toolpark.commands` group."""
+
+from __future__ import annotations
+
+import sys
+
+import anyio
+import click
+
+from toolpark.clients import http_client
+from toolpark.contract.errors import first_leaf
+from toolpark.mcp_servers.retrieval.ingesting import ingest_one, sources
+
+__all__ = ["ingest"]
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--collection", required=True, help="The collection to add to.")
+@click.option("--create", is_flag=True, help="Create the collection first if it does not exist.")
+@click.option("--url", "endpoint", default="http://127.0.0.1:8765/retrieval/mcp", show_default=True,
+              help="The retrieval server's MCP endpoint.")  # fmt: skip
+@click.option("--api-key", envvar="TOOLPARK_API_KEY", help="Bearer key for the server (or TOOLPARK_API_KEY).")
+def ingest(inputs: tuple[str, ...], collection: str, create: bool, endpoint: str, api_key: str | None) -> None:
+    """Add files, directories (their text, HTML and PDF files) and URLs to a collection.
+
+    Runs through a retrieval server's tools; running it again skips what is already stored unchanged.
+    """
+    items = list(sources(list(inputs)))
+    if not items:
+        raise click.ClickException("nothing to ingest: no such files, or no text, HTML or PDF files in the folders")
+    counts: dict[str, int] = {}
+
+    async def run() -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        async with http_client(endpoint, headers=headers, mode="legacy") as client:
+            if create:
+                made = await client.call_tool("create_collection", {"name": collection})
+                if made.is_error and "already exists" not in str(made.content):
+                    raise click.ClickException(str(getattr(made.content[0], "text", made.content)))
+            with click.progressbar(items, label=f"ingesting into {collection}", file=sys.stderr) as bar:
+                for item in bar:
+                    ok, status = await ingest_one(client, collection, item)
+                    counts[status if ok else "failed"] = counts.get(status if ok else "failed", 0) + 1
+                    if not ok:
+                        click.echo(f"\n{item.location}: {status}", err=True)
+
+    try:
+        anyio.run(run)
+    except click.ClickException:
+        raise
+    except Exception as exc:  # connection refused, 401, ...: say so without a traceback
+        raise click.ClickException(f"{endpoint}: {_reason(exc)}") from exc
+    click.echo(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    if counts.get("failed"):
+        sys.exit(1)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost message of an error, unwrapping task-group exception groups."""
+    exc = first_leaf(exc)
+    return f"{type(exc).__name__}: {exc}"
