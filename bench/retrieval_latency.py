@@ -26,6 +26,7 @@ import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
 from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder
+from toolpark.mcp_servers.retrieval.filters import Condition
 from toolpark.mcp_servers.retrieval.migrations import apply_migrations
 from toolpark.mcp_servers.retrieval.store import Store
 from toolpark.operations.embedded import postgres
@@ -101,7 +102,8 @@ async def run(data: Path, total: int) -> None:
         print(f"loaded {total} chunks and built the HNSW index in {time.perf_counter() - started:.0f} s")
 
         rows = []
-        for label, filters in (("no filter", None), (f"filter: 1 group of {GROUPS}", {"group": 7})):
+        one_group = [Condition(field="group", value=7)]
+        for label, filters in (("no filter", None), (f"filter: 1 group of {GROUPS}", one_group)):
             latencies, recalls = [], []
             for vector in query_vectors:
                 began = time.perf_counter()
@@ -126,7 +128,8 @@ async def run(data: Path, total: int) -> None:
 async def exact_ids(pool: AsyncConnectionPool[Any], collection: int, vector: list[float], filters: Any) -> set[int]:
     literal = "[" + ",".join(map(str, vector)) + "]"
     condition = "TRUE" if not filters else "metadata @> %s::jsonb"
-    params: list[Any] = [collection, *([json.dumps(filters)] if filters else []), literal]
+    wanted = {c.field: c.value for c in filters or []}
+    params: list[Any] = [collection, *([json.dumps(wanted)] if filters else []), literal]
     async with pool.connection() as conn, conn.transaction():
         await conn.execute("SET LOCAL enable_indexscan = off")
         await conn.execute("SET LOCAL enable_bitmapscan = off")

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from toolpark.contract.errors import ToolError
 from toolpark.mcp_servers.retrieval.chunking import Chunk
-from toolpark.mcp_servers.retrieval.filters import compile_filters
+from toolpark.mcp_servers.retrieval.filters import Condition, compile_filters
 
 __all__ = ["Citation", "Collection", "CollectionInfo", "Hit", "Store"]
 
@@ -199,7 +199,7 @@ class Store:
         query: str,
         vector: Sequence[float] | None,
         k: int,
-        filters: dict[str, Any] | None,
+        filters: list[Condition] | None,
         weights: tuple[float, float] = (1.0, 1.0),
     ) -> list[Hit]:
         condition, params = compile_filters(filters)
@@ -282,27 +282,25 @@ class Store:
             )
             return list(await cur.fetchall())
 
-    async def _check_filter_types(self, collection: Collection, filters: dict[str, Any] | None) -> None:
+    async def _check_filter_types(self, collection: Collection, filters: list[Condition] | None) -> None:
         """A range filter on a field whose stored values are of another type is a mistake worth naming."""
-        for field, condition in (filters or {}).items():
-            if not isinstance(condition, dict):
+        for condition in filters or []:
+            if condition.op in ("eq", "in"):
                 continue
-            for operator, value in condition.items():
-                if operator == "$in":
-                    continue
-                wanted = "number" if isinstance(value, int | float) else "string"
-                async with self.pool.connection() as conn:
-                    cursor = await conn.execute(
-                        "SELECT DISTINCT jsonb_typeof(metadata->%s) FROM chunks WHERE collection_id = %s "
-                        "AND metadata ? %s LIMIT 3",
-                        (field, collection.id, field),
-                    )
-                    kinds = {row[0] for row in await cursor.fetchall()}
-                if kinds and wanted not in kinds:
-                    raise ToolError(
-                        f"Filter {field}.{operator} compares with a {wanted}, but {field!r} holds "
-                        f"{'/'.join(sorted(kinds))} values in this collection."
-                    )
+            field = condition.field
+            wanted = "number" if isinstance(condition.value, int | float) else "string"
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(
+                    "SELECT DISTINCT jsonb_typeof(metadata->%s) FROM chunks WHERE collection_id = %s "
+                    "AND metadata ? %s LIMIT 3",
+                    (field, collection.id, field),
+                )
+                kinds = {row[0] for row in await cursor.fetchall()}
+            if kinds and wanted not in kinds:
+                raise ToolError(
+                    f"Filter {field} {condition.op} compares with a {wanted}, but {field!r} holds "
+                    f"{'/'.join(sorted(kinds))} values in this collection."
+                )
 
     async def document(self, collection: Collection, document_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -15,6 +15,7 @@ from toolpark import ToolContext, ToolError, paginate, text_result
 from toolpark.documents.decoding import decode, is_textual
 from toolpark.documents.html import convert_html
 from toolpark.mcp_servers.retrieval.chunking import approximate_tokens, chunk_pages
+from toolpark.mcp_servers.retrieval.filters import Filters
 from toolpark.mcp_servers.retrieval.plugin import RetrievalSettings, State, plugin
 from toolpark.mcp_servers.retrieval.store import Citation, Collection, CollectionInfo, Hit
 from toolpark.storage.urls import read_s3_url
@@ -191,10 +192,7 @@ async def search(
     collection: CollectionName,
     mode: Literal["hybrid", "vector", "keyword"] = "hybrid",
     k: Annotated[int, Field(ge=1, le=1000, description="How many passages.")] = 5,
-    filters: Annotated[
-        dict[str, Any] | None,
-        Field(description='Metadata filters: {"lang": "de", "year": {"$gte": 2020}, "kind": {"$in": ["a", "b"]}}.'),
-    ] = None,
+    filters: Annotated[Filters | None, Field(description="Conditions on metadata, all of which must hold.")] = None,
     max_tokens: Annotated[int | None, Field(ge=50, description="Budget for the passages' text.")] = None,
     rerank: Annotated[bool | None, Field(description="Rerank the candidates; default: when a reranker is set.")] = None,
 ) -> Annotated[CallToolResult, Results]:

@@ -95,11 +95,14 @@ async def test_filters_apply_in_hybrid_mode(running: RunningHost) -> None:
             await call(running, "ingest", collection="years", text=body, source_uri=f"{year}-{n}",
                        metadata={"year": year, "kind": kind})  # fmt: skip
     found = await call(running, "search", collection="years", query="warranty report", k=20,
-                       filters={"year": {"$gte": 2021}, "kind": {"$in": ["report"]}})  # fmt: skip
+                       filters=[{"field": "year", "op": "gte", "value": 2021},
+                                {"field": "kind", "op": "in", "value": ["report"]}])  # fmt: skip
     assert not found.is_error, text(found)
     sources = sorted(p["citation"]["source_uri"] for p in found.structured_content["passages"])
     assert sources == ["2021-1", "2021-2", "2023-1", "2023-2"]
-    wrong = await call(running, "search", collection="years", query="x", filters={"year": {"$gte": "2020"}})
+    wrong = await call(
+        running, "search", collection="years", query="x", filters=[{"field": "year", "op": "gte", "value": "2020"}]
+    )
     assert wrong.is_error and "holds number values" in text(wrong)
 
 
@@ -161,7 +164,7 @@ async def test_a_failed_write_leaves_no_partial_document(running: RunningHost) -
         ({"query": "   ", "collection": "manuals"}, "The query is empty"),
         ({"query": "x", "collection": "manuals", "k": 500}, "at most 50 passages"),
         ({"query": "x", "collection": "nope"}, "No collection 'nope'"),
-        ({"query": "x", "collection": "manuals", "filters": {"a b": 1}}, "not a plain name"),
+        ({"query": "x", "collection": "manuals", "filters": [{"field": "a b", "value": 1}]}, "filters.0.field"),
     ],
 )
 async def test_bad_search_input_is_a_clear_error(running: RunningHost, arguments: dict[str, Any], message: str) -> None:
