@@ -1,48 +1,75 @@
-"""What a caller may touch: allowed buckets and prefixes, valid keys, and each user's own folder.
+"""What a caller may touch: allowed buckets and prefixes, canonical keys, and each user's own folder.
 
 Keys under `user_root` (default `users/`) belong to users: a caller may read and list only
 `users/<its subject>/`, so one user cannot read another's files through any tool.
+
+One canonical key form, checked by `check_key` for every caller (the s3 tools and the s3://
+inputs of other servers): stores differ in how they read `/a`, `a//b`, `a/./b` or `a\\b`
+(SeaweedFS, for one, reads `bucket//users/b/x` as `users/b/x`), so a key that any store could
+read as another key is refused rather than normalised, and the rules see the key the store sees.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from toolpark.contract.errors import ToolError
 from toolpark.security.identity import Identity
 
-__all__ = ["Access", "check_key"]
+__all__ = ["Access", "check_key", "folder_prefix"]
+
+_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
 
-def check_key(key: str) -> str:
-    """Refuse keys that play path games or carry control characters."""
+def check_key(key: str, *, what: str = "Object key") -> str:
+    """`key` when it is canonical; a ToolError naming what is wrong otherwise."""
     if not key or len(key.encode()) > 1024:
-        raise ToolError("An object key must be 1 to 1024 bytes long.")
-    if any(ord(c) < 32 or ord(c) == 127 for c in key):
-        raise ToolError("Object keys may not contain control characters.")
+        raise ToolError(f"{what} must be 1 to 1024 bytes long.")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in key):
+        raise ToolError(f"{what} may not contain control characters.")
+    if "\\" in key:
+        raise ToolError(f"{what} {key!r} has a backslash; use '/' between folders.")
+    if key.startswith("/") or "//" in key:
+        raise ToolError(f"{what} {key!r} starts with '/' or has an empty segment ('//'); name it without them.")
     if any(part in (".", "..") for part in key.split("/")):
-        raise ToolError(f"Object key {key!r} has a '.' or '..' segment; name the object by its full key.")
+        raise ToolError(f"{what} {key!r} has a '.' or '..' segment; name the object by its full key.")
     return key
+
+
+def folder_prefix(prefix: str) -> str:
+    """An allowlist prefix as the folder it names (`public` -> `public/`), unless it ends in `*`,
+    which the operator writes to mean a raw prefix (`public*` also allows `publicity/`)."""
+    if prefix.endswith("*"):
+        return prefix[:-1]
+    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
 @dataclass(frozen=True)
 class Access:
-    allowed: tuple[str, ...]  # "bucket" or "bucket/prefix"
+    allowed: tuple[str, ...]  # "bucket", "bucket/folder" or "bucket/raw-prefix*"
     single_bucket: str | None
     user_root: str | None
     identity: Identity
 
     @property
+    def users(self) -> str | None:
+        """The user root as a folder (`users` and `users/` are the same)."""
+        return folder_prefix(self.user_root) if self.user_root else None
+
+    @property
     def own_folder(self) -> str | None:
-        if self.user_root is None:
+        if self.users is None:
             return None
-        return f"{self.user_root}{quote(self.identity.subject, safe='')}/"
+        return f"{self.users}{quote(self.identity.subject, safe='')}/"
 
     def bucket(self, name: str | None) -> str:
         chosen = name or self.single_bucket
         if not chosen:
             raise ToolError("Name a bucket; list_buckets shows the ones you may use.")
+        if not _BUCKET.match(chosen):
+            raise ToolError(f"{chosen!r} is not a bucket name; list_buckets shows the ones you may use.")
         if self.single_bucket and chosen != self.single_bucket:
             raise ToolError(f"This server serves only the bucket {self.single_bucket!r}.")
         if self.allowed and not self._prefixes(chosen):
@@ -50,45 +77,39 @@ class Access:
         return chosen
 
     def key(self, bucket: str, key: str) -> str:
+        """`key` when it is canonical and this caller may use it; a ToolError otherwise."""
         check_key(key)
         if not self.visible(bucket, key):
             raise ToolError(f"Object {key!r} in {bucket!r} is outside what you may read.")
         return key
 
     def listing_prefix(self, bucket: str, prefix: str) -> str:
-        """`prefix` if listing it can show allowed keys; a ToolError naming the allowed prefixes otherwise."""
+        """`prefix` if listing it can show allowed keys; a ToolError naming the allowed prefixes otherwise.
+
+        A prefix may stop inside a name (`pub`); what the listing returns still passes `visible`."""
         if prefix:
-            check_key(prefix.rstrip("/") or "x")
+            check_key(prefix, what="Prefix")
         prefixes = self._prefixes(bucket)
         if prefixes and not any(prefix.startswith(p) or p.startswith(prefix) for p in prefixes):
             raise ToolError(f"Prefix {prefix!r} is outside what you may list; allowed: {', '.join(prefixes)}.")
-        own = self.own_folder
-        if (
-            own
-            and self.user_root
-            and prefix.startswith(self.user_root)
-            and not (prefix.startswith(own) or own.startswith(prefix))
-        ):
+        own, users = self.own_folder, self.users
+        if own and users and prefix.startswith(users) and not (prefix.startswith(own) or own.startswith(prefix)):
             raise ToolError(f"Prefix {prefix!r} is another user's folder; yours is {own!r}.")
         return prefix
 
     def visible(self, bucket: str, key: str) -> bool:
-        """Whether a key (or folder prefix) may be shown to and read by this caller."""
+        """Whether a key (or a folder, ending in `/`) may be shown to and read by this caller."""
         prefixes = self._prefixes(bucket)
         if prefixes and not any(key.startswith(p) for p in prefixes):
             return False
-        own = self.own_folder
-        if own and self.user_root and key.startswith(self.user_root):
-            return key.startswith(own) or own.startswith(key)
+        own, users = self.own_folder, self.users
+        if own and users and key.startswith(users):
+            # The folders above one's own (`users/`) show in listings; no other name there does.
+            return key.startswith(own) or (key.endswith("/") and own.startswith(key))
         return True
 
     def _prefixes(self, bucket: str) -> list[str]:
         """The allowed prefixes in `bucket`: [""] for the whole bucket, [] if not allowed at all."""
         if not self.allowed:
             return [""]
-        found = []
-        for entry in self.allowed:
-            name, _, prefix = entry.partition("/")
-            if name == bucket:
-                found.append(prefix)
-        return found
+        return [folder_prefix(prefix) for name, _, prefix in (e.partition("/") for e in self.allowed) if name == bucket]

@@ -21,7 +21,8 @@ class S3Inputs(PluginSettings):
     s3_access_key_id: str | None = Field(None, description="Access key for s3:// inputs.")
     s3_secret_access_key: SecretStr | None = Field(None, description="Secret key for s3:// inputs.")
     s3_buckets: CommaList = Field(
-        default_factory=list, description="Allowed bucket or bucket/prefix entries for s3:// inputs; empty: all."
+        default_factory=list,
+        description="Allowed bucket or bucket/folder entries for s3:// inputs (as TOOLPARK_S3_BUCKETS); empty: all.",
     )
 
 

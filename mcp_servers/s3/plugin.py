@@ -26,7 +26,8 @@ class S3Settings(PluginSettings):
     path_style: bool = Field(True, description="Path-style addressing (most S3-compatible stores need it).")
     buckets: CommaList = Field(
         default_factory=list,
-        description="Allowed `bucket` or `bucket/prefix` entries, comma-separated; empty: every bucket.",
+        description="Allowed `bucket` or `bucket/folder` entries, comma-separated (a folder ends at `/`; "
+        "`bucket/prefix*` allows a raw prefix); empty: every bucket.",
     )
     single_bucket: str | None = Field(None, description="The one bucket tools use when none is named.")
     writes_enabled: bool = Field(False, description="Offer put_object, delete_object, copy_object and PUT presigning.")

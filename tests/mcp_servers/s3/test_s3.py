@@ -48,6 +48,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
         client.put_object(Bucket="docs", Key="users/alice/diary.txt", Body=b"alice's secrets")
         client.put_object(Bucket="docs", Key="users/bob/plan.txt", Body=b"bob's plan")
         client.put_object(Bucket="other", Key="x.txt", Body=b"elsewhere")
+        client.put_object(Bucket="docs", Key="public/ok.txt", Body=b"for everyone")
+        client.put_object(Bucket="docs", Key="publicity/leak.txt", Body=b"not public")
+        client.put_object(Bucket="docs", Key="users/al", Body=b"a name that is a prefix of alice's folder")
         yield service
 
 
@@ -212,10 +215,52 @@ async def test_each_user_sees_only_their_own_folder(serve: Callable[..., Running
     assert found.structured_content["keys"] == ["users/bob/plan.txt"]
 
 
-@pytest.mark.parametrize("key", ["../etc/passwd", "a/../b", "bad\nkey", "x\x00y"])
+@pytest.mark.parametrize("key", ["../etc/passwd", "a/../b", "bad\nkey", "x\x00y", "/many/item-001.txt", "a\\b"])
 async def test_key_games_are_refused(serve: Callable[..., RunningHost], key: str) -> None:
     result = await call(serve(), "read_object", bucket="docs", key=key)
-    assert result.is_error and ("segment" in text(result) or "control characters" in text(result))
+    assert result.is_error and any(word in text(result) for word in ("segment", "control characters", "backslash"))
+
+
+@pytest.mark.parametrize("key", ["/users/bob/plan.txt", "users//bob/plan.txt", "//users/bob/plan.txt"])
+async def test_no_key_spelling_reaches_another_users_folder(
+    serve: Callable[..., RunningHost], store: S3Service, key: str
+) -> None:
+    """Regression: SeaweedFS reads `docs//users/bob/...` as `users/bob/...`, so a leading `/` or an
+    empty segment once slipped past the user-folder rule on every tool that takes a key."""
+    if key.startswith("/"):  # the store itself does read the spelling as bob's object
+        assert direct(store).get_object(Bucket="docs", Key=key)["Body"].read() == b"bob's plan"
+    running = serve(writes_enabled=True)
+    attempts = [
+        ("read_object", {"key": key}), ("head_object", {"key": key}), ("presign", {"key": key}),
+        ("read_document", {"key": key}), ("put_object", {"key": key, "text": "overwritten"}),
+        ("copy_object", {"source_key": key, "key": "users/alice/stolen.txt"}), ("delete_object", {"key": key}),
+    ]  # fmt: skip
+    for tool, arguments in attempts:
+        result = await call(running, tool, user="alice", bucket="docs", **arguments)
+        assert result.is_error and "bob's plan" not in text(result), (tool, text(result))
+    assert direct(store).get_object(Bucket="docs", Key="users/bob/plan.txt")["Body"].read() == b"bob's plan"
+    listing = direct(store).list_objects_v2(Bucket="docs", Prefix="users/alice/")
+    assert "users/alice/stolen.txt" not in {o["Key"] for o in listing.get("Contents", [])}
+
+
+async def test_a_name_that_prefixes_ones_folder_is_not_ones_own(serve: Callable[..., RunningHost]) -> None:
+    result = await call(serve(), "read_object", user="alice", bucket="docs", key="users/al")
+    assert result.is_error and "outside what you may read" in text(result)
+
+
+async def test_an_allowlist_prefix_is_a_folder(serve: Callable[..., RunningHost]) -> None:
+    running = serve(buckets="docs/public")
+    inside = await call(running, "read_object", bucket="docs", key="public/ok.txt")
+    leak = await call(running, "read_object", bucket="docs", key="publicity/leak.txt")
+    signed = await call(running, "presign", bucket="docs", key="publicity/leak.txt")
+    listing = await call(running, "list_objects", bucket="docs", prefix="pub", delimiter="")
+    found = await call(running, "search_keys", bucket="docs", pattern="*.txt", prefix="pub")
+    assert text(inside) == "for everyone"
+    assert leak.is_error and signed.is_error and "not public" not in text(leak)
+    assert [o["key"] for o in listing.structured_content["objects"]] == ["public/ok.txt"]
+    assert found.structured_content["keys"] == ["public/ok.txt"]
+    raw = serve(buckets="docs/public*")  # the operator's explicit raw prefix
+    assert text(await call(raw, "read_object", bucket="docs", key="publicity/leak.txt")) == "not public"
 
 
 async def test_missing_key_and_bucket_are_clear_errors(serve: Callable[..., RunningHost]) -> None:
@@ -259,8 +304,10 @@ async def test_extract_reads_s3_uris_under_the_same_rules(
     async with http_client(running.url("extract"), headers=headers) as client:
         paper = await client.call_tool("extract_text", {"url": "s3://docs/paper.pdf", "pages": "1"})
         theirs = await client.call_tool("extract_text", {"url": "s3://docs/users/bob/plan.txt"})
+        slashed = await client.call_tool("extract_text", {"url": "s3://docs//users/bob/plan.txt"})
     assert not paper.is_error and "Hello, here is some text without a meaning" in text(paper)
     assert theirs.is_error and "outside what you may read" in text(theirs)
+    assert slashed.is_error and "empty segment" in text(slashed)
 
 
 async def test_retrieval_ingests_s3_uris(
