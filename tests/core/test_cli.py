@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import yaml
 from click.testing import CliRunner
 
@@ -44,28 +46,40 @@ def test_bad_setting_is_reported_not_raised(monkeypatch: object) -> None:
     assert result.exit_code != 0 and "max_concurrency" in result.output
 
 
+def started(command: list[str], tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    """`toolpark <command>` with its embedded services' data under `tmp_path`, once /readyz says ready."""
+    env = {**os.environ, "TOOLPARK_DATA_DIR": str(tmp_path / "data")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "toolpark", *command, "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"toolpark {command[0]} did not become ready: {process.communicate()[1][-3000:]}")
+
+
+def survivors(tmp_path: Path) -> list[str]:
+    """Processes still running whose command line names `tmp_path` (embedded PostgreSQL, SeaweedFS)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        line = " ".join(process.info["cmdline"] or [])
+        if str(tmp_path) in line and process.status() != psutil.STATUS_ZOMBIE:
+            found.append(line[:200])
+    return found
+
+
 def test_up_serves_and_prints_a_librechat_block(tmp_path: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "toolpark", "up", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        ready = None
-        while time.monotonic() < deadline:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert ready is not None and ready.status_code == 200, "toolpark up did not become ready"
-    finally:
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
+    process = started(["up"], tmp_path, port)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     block = yaml.safe_load(out.split("For librechat.yaml:")[1])
     url = f"http://127.0.0.1:{port}/web/mcp"
@@ -74,6 +88,22 @@ def test_up_serves_and_prints_a_librechat_block(tmp_path: Path) -> None:
     assert block["mcpSettings"]["allowedAddresses"] == [f"127.0.0.1:{port}"]
     assert f"web: {url}" in out
     assert '"plugin web ready"' in err or "plugin web ready" in err
+    assert survivors(tmp_path) == [], "Ctrl-C left embedded services running"
+
+
+def test_embedded_services_end_with_their_server_on_sigterm(tmp_path: Path) -> None:
+    """Regression: stopping `toolpark serve retrieval` left its embedded PostgreSQL running."""
+    process = started(["serve", "retrieval", "s3", "--transport", "http"], tmp_path, free_port())
+    assert any("postgres" in line for line in survivors(tmp_path))  # the check sees them while they run
+    assert any("weed" in line for line in survivors(tmp_path))
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises the signal, as supervisors expect.
+    assert process.returncode == -signal.SIGTERM and "Application shutdown complete" in err, err[-2000:]
+    deadline = time.monotonic() + 10
+    while survivors(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert survivors(tmp_path) == []
 
 
 def test_refuses_to_serve_anonymously_beyond_loopback() -> None:
