@@ -67,6 +67,19 @@ class S3Client:
         async with self._limiter:
             return await anyio.to_thread.run_sync(work)
 
+    async def ping(self, timeout_s: float = 4.0) -> None:
+        """Raise when the store does not answer a listing within `timeout_s` (for readiness probes).
+
+        The thread is abandoned on timeout, so a frozen store cannot hold the probe; the request
+        runs beside the limiter, so a busy server still reports itself ready."""
+        try:
+            with anyio.fail_after(timeout_s):
+                await anyio.to_thread.run_sync(lambda: self.boto.list_buckets(), abandon_on_cancel=True)
+        except TimeoutError:
+            raise RuntimeError(f"the object store at {self.endpoint} did not answer within {timeout_s:g} s") from None
+        except (BotoCoreError, ClientError) as exc:
+            raise RuntimeError(f"the object store at {self.endpoint} is unavailable ({type(exc).__name__})") from exc
+
     async def call(self, method: str, *, bucket: str | None = None, key: str | None = None, **arguments: Any) -> Any:
         """`boto.<method>(Bucket=bucket, Key=key, ...)`, or a ToolError saying what went wrong."""
         if bucket is not None:

@@ -69,3 +69,8 @@ async def open_state(settings: S3Settings) -> AsyncIterator[S3Client]:
             endpoint, region=settings.region, access_key_id=key, secret_access_key=secret,
             path_style=settings.path_style, parallel_requests=settings.parallel_requests,
         )  # fmt: skip
+
+
+@plugin.ready
+async def store_answers(client: S3Client) -> None:
+    await client.ping()

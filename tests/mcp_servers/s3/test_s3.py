@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import signal
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -278,13 +279,25 @@ async def test_endpoint_down_mid_run_then_back(toolpark_http: Callable[..., Runn
         running = toolpark_http(s3_plugin, settings={"s3": settings(service)})
         async with http_client(running.url("s3")) as client:
             assert text(await client.call_tool("read_object", {"bucket": "bkt", "key": "k.txt"})) == "still here"
+        assert (await running.get("/readyz")).status_code == 200
+        service.process.send_signal(signal.SIGSTOP)  # frozen: connections open, nothing answers
+        try:
+            began = time.monotonic()
+            frozen = await running.get("/readyz")
+            assert time.monotonic() - began < 10, "/readyz must answer while the store hangs"
+        finally:
+            service.process.send_signal(signal.SIGCONT)
+        assert frozen.status_code == 503 and "object store" in frozen.json()["plugins"]["s3"]["detail"]
     async with http_client(running.url("s3")) as client:
         down = await client.call_tool("read_object", {"bucket": "bkt", "key": "k.txt"})
     assert down.is_error and "unreachable" in text(down)
+    gone = await running.get("/readyz")
+    assert gone.status_code == 503 and "object store" in gone.json()["plugins"]["s3"]["detail"]
     with seaweedfs(tmp_path, ports=service.ports) as again:
         wait_until_serving(again)
         async with http_client(running.url("s3")) as client:
             back = await client.call_tool("read_object", {"bucket": "bkt", "key": "k.txt"})
+        assert (await running.get("/readyz")).status_code == 200
     assert not back.is_error and text(back) == "still here"
 
 
