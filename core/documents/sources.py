@@ -67,6 +67,8 @@ async def load(
 def _local(path: str, allowed_dir: Path | None, max_bytes: int) -> Document:
     if allowed_dir is None:
         raise ToolError("Reading local files is not enabled on this server; send the document as data_base64 or a URL.")
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise ToolError("A path may not contain control characters (such as a NUL byte).")
     root = allowed_dir.resolve()
     target = (root / path).resolve()
     if not target.is_relative_to(root):

@@ -43,6 +43,12 @@ class HostSettings(SectionSettings):
         description="Answer each request with one JSON body, not an SSE stream: faster for large results, "
         "but a call's progress and log notifications are not streamed to the caller.",
     )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds a connection may take to send a request's headers before it is closed."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds each part of a request's body may take to arrive before the request gets 408."
+    )
     load_plugins: str | None = Field(
         None, description="Comma-separated plugin names to load instead of every installed one."
     )

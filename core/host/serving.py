@@ -18,12 +18,14 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from toolpark.documents.parser import Documents
 from toolpark.host.config import HostConfig
+from toolpark.host.connections import BodyTimeout, header_timeout_protocol
 from toolpark.host.events import MemoryEventStore
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.server import build_server, lowlevel
@@ -156,7 +158,11 @@ class Host:
                     await stack.enter_async_context(manager.run())
                 yield
 
-        return Starlette(routes=routes, lifespan=lifespan)
+        return Starlette(
+            routes=routes,
+            lifespan=lifespan,
+            middleware=[Middleware(BodyTimeout, seconds=self.settings.body_timeout_s)],
+        )
 
     async def _healthz(self, request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -186,6 +192,7 @@ class Host:
             log_level=self.settings.log_level.lower(),
             access_log=False,
             lifespan="on",
+            http=header_timeout_protocol(self.settings.header_timeout_s),
             timeout_graceful_shutdown=10,
         )
         return uvicorn.Server(config)

@@ -156,6 +156,11 @@ class Egress:
                     await response.aclose()
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise ToolError(f"Fetching {url} timed out (limit {limit:g} s). The site may be slow or down.") from exc
+        except httpx.RemoteProtocolError as exc:
+            if "location header" in str(exc).lower():  # httpx parses a redirect's target as it reads it
+                message = f"Refused: {url} redirected to a Location that is not a valid URL."
+                raise self._refuse(message, "invalid_url") from exc
+            raise ToolError(f"Could not fetch {url}: the site broke the HTTP protocol ({exc}).") from exc
         except httpx.TransportError as exc:
             raise ToolError(f"Could not fetch {url}: {type(exc).__name__}. The site may be down.") from exc
 
@@ -170,10 +175,18 @@ class Egress:
             await response.aclose()
             if hop == self.settings.max_redirects:
                 break
-            url = self._parse(str(url.join(location)))
+            url = self._redirect_target(url, location)
             if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
                 method = "GET"
         raise self._refuse(f"Refused: more than {self.settings.max_redirects} redirects.", "redirects")
+
+    def _redirect_target(self, url: httpx.URL, location: str) -> httpx.URL:
+        try:
+            return self._parse(str(url.join(location)))
+        except (httpx.InvalidURL, ValueError) as exc:  # join parses the Location header itself
+            raise self._refuse(
+                f"Refused: {url} redirected to {location!r}, which is not a valid URL.", "invalid_url"
+            ) from exc
 
     def _parse(self, url: str) -> httpx.URL:
         try:

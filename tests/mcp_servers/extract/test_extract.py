@@ -215,11 +215,13 @@ async def test_urls_go_through_egress_and_paths_need_an_opened_directory(
         by_url = await call(opened, "extract_text", url=f"{files.url}/doc.pdf")
         by_path = await call(opened, "extract_text", path="doc.pdf")
         escape = await call(opened, "extract_text", path="../doc.pdf")
+        nul = await call(opened, "extract_text", path="doc.pdf\x00.txt")
         two = await call(opened, "extract_text", path="doc.pdf", url=f"{files.url}/doc.pdf")
     assert refused.is_error and "loopback address" in text_of(refused)
     assert no_path.is_error and "not enabled" in text_of(no_path)
     assert "Submit" in text_of(by_url) and "Submit" in text_of(by_path)
     assert escape.is_error and "outside the directory" in text_of(escape)
+    assert nul.is_error and "control characters" in text_of(nul)  # once an internal error
     assert two.is_error and "exactly one of" in text_of(two)
 
 

@@ -128,6 +128,16 @@ async def test_redirects_are_followed(serve: Callable[..., RunningHost], site: W
     assert "Paragraph 59" in text
 
 
+@pytest.mark.parametrize("location", ["http://[::1", "http://host:port/", "//[zz]/"])
+async def test_a_redirect_to_an_unparseable_location_is_refused_clearly(
+    serve: Callable[..., RunningHost], site: WebHost, location: str
+) -> None:
+    """Regression: such a Location came back as an internal error with an incident id."""
+    site.pages["/broken-redirect"] = (302, {"Location": location}, b"")
+    refused, text, _ = await call(serve(), "fetch", url=f"{site.url}/broken-redirect")
+    assert refused and "not a valid URL" in text and "incident" not in text
+
+
 @pytest.mark.parametrize(("encoding", "compress"), [("gzip", gzip.compress), ("br", brotli.compress)])
 async def test_compressed_pages(
     serve: Callable[..., RunningHost], site: WebHost, encoding: str, compress: Callable[[bytes], bytes]
