@@ -43,6 +43,13 @@ class HostSettings(SectionSettings):
         description="Answer each request with one JSON body, not an SSE stream: faster for large results, "
         "but a call's progress and log notifications are not streamed to the caller.",
     )
+    session_idle_s: float = Field(
+        600.0, gt=0, description="Seconds an MCP session may go without a request before it is closed."
+    )
+    sessions_per_caller: int = Field(
+        100, ge=1, description="MCP sessions one caller (an identity, or an address when anonymous) may hold open."
+    )
+    max_sessions: int = Field(10_000, ge=1, description="MCP sessions open at once per endpoint, for all callers.")
     header_timeout_s: float = Field(
         10.0, gt=0, description="Seconds a connection may take to send a request's headers before it is closed."
     )

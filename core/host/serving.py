@@ -22,6 +22,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from toolpark.documents.parser import Documents
 from toolpark.host.config import HostConfig
@@ -30,6 +31,7 @@ from toolpark.host.events import MemoryEventStore
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.server import build_server, lowlevel
 from toolpark.host.services import Services
+from toolpark.host.sessions import SessionQuota
 from toolpark.security.auth import Authenticator, AuthMiddleware
 from toolpark.security.egress import Egress, Resolver
 from toolpark.security.ratelimit import RateLimiter
@@ -131,23 +133,28 @@ class Host:
         stateless = self.settings.stateless
         managers: list[StreamableHTTPSessionManager] = []
 
-        def endpoint(server: MCPServer[Any]) -> AuthMiddleware:
+        def endpoint(server: MCPServer[Any], name: str) -> AuthMiddleware:
+            settings = self.settings
             manager = StreamableHTTPSessionManager(
                 app=lowlevel(server),
                 event_store=None if stateless else MemoryEventStore(),
                 retry_interval=1000,
                 stateless=stateless,
                 security_settings=security,
-                json_response=self.settings.json_response,
+                json_response=settings.json_response,
+                session_idle_timeout=settings.session_idle_s,
+                max_sessions=settings.max_sessions,
             )
             managers.append(manager)
-            return AuthMiddleware(
-                StreamableHTTPASGIApp(manager), self.authenticator, lambda reason: failures.labels(reason).inc()
-            )
+            app: ASGIApp = StreamableHTTPASGIApp(manager)
+            if not stateless:
+                refused = self.services.metrics.sessions_refused.labels(name)
+                app = SessionQuota(app, manager, limit=settings.sessions_per_caller, on_refusal=refused.inc)
+            return AuthMiddleware(app, self.authenticator, lambda reason: failures.labels(reason).inc())
 
-        routes = [Route(f"/{r.name}/mcp", endpoint=endpoint(self.server(r))) for r in self.runtimes]
+        routes = [Route(f"/{r.name}/mcp", endpoint=endpoint(self.server(r), r.name)) for r in self.runtimes]
         if self.settings.combined:
-            routes.append(Route("/mcp", endpoint=endpoint(self.combined_server())))
+            routes.append(Route("/mcp", endpoint=endpoint(self.combined_server(), "combined")))
         routes += [Route("/healthz", self._healthz), Route("/readyz", self._readyz), Route("/metrics", self._metrics)]
 
         @asynccontextmanager

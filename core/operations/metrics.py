@@ -33,6 +33,12 @@ class Metrics:
         self.egress_refusals = Counter(
             "toolpark_egress_refusals_total", "Refused outbound requests by reason.", ["reason"], registry=self.registry
         )
+        self.sessions_refused = Counter(
+            "toolpark_sessions_refused_total",
+            "New MCP sessions refused because the caller holds its quota.",
+            ["endpoint"],
+            registry=self.registry,
+        )
         self.rate_limited = Counter(
             "toolpark_rate_limited_total", "Tool calls refused by the rate limit.", ["plugin"], registry=self.registry
         )
