@@ -41,19 +41,38 @@ def _declared(content_type: str) -> str | None:
     return None
 
 
+def _mostly_right(content: bytes, text: str) -> bool:
+    """Whether the bytes the declared charset could not read are few beside those it could.
+
+    A page that declares UTF-8 and carries a stray byte or two is UTF-8: decoding it as declared,
+    replacing only those bytes, keeps every other character, where a guess could garble it all.
+    A Latin-1 file called UTF-8 fails on nearly every byte above 127: that one is mislabelled.
+    """
+    bad = text.count("\ufffd") - content.count("\ufffd".encode())
+    high = sum(1 for byte in content if byte >= 0x80)
+    return bad * 10 <= high
+
+
 def decode(content: bytes, content_type: str = "") -> str:
-    """Decode bytes, trying in turn: BOM, declared charset, meta/XML declaration, UTF-8, detection."""
+    """Decode bytes, trying in turn: BOM, declared charset (or the meta/XML declaration), UTF-8,
+    detection. A declared charset wins over a few bytes it cannot read, which become U+FFFD."""
     for bom, codec in _BOMS:
         if content.startswith(bom):
             return content.decode(codec, errors="replace")
     head = content[:4096]
     declared = _declared(content_type) or _known(next(iter(_META_CHARSET.findall(head)), None))
     declared = declared or _known(next(iter(_XML_ENCODING.findall(head)), None))
-    for candidate in (declared, "utf-8"):
-        if candidate:
-            try:
-                return content.decode(candidate)
-            except UnicodeDecodeError:
-                continue  # mislabelled (stores often call every .txt UTF-8): detect instead
+    if declared:
+        try:
+            return content.decode(declared)
+        except UnicodeDecodeError:
+            text = content.decode(declared, errors="replace")
+            if _mostly_right(content, text):  # a few bad bytes in a page that is otherwise as declared
+                return text
+            # mislabelled (stores often call every .txt UTF-8): detect instead
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
     best = from_bytes(content[:200_000]).best()
     return content.decode(best.encoding if best else "latin-1", errors="replace")
