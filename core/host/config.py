@@ -65,7 +65,9 @@ class HostSettings(SectionSettings):
     )
     rate_limit_burst: int = Field(30, ge=1, description="Tool calls a caller may make at once before the rate applies.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Server log level.")
-    log_format: Literal["json", "text"] = Field("json", description="Log lines as JSON objects, or as plain text.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="Log lines as JSON objects or plain text; auto: plain text at a terminal, JSON elsewhere."
+    )
 
 
 @dataclass(frozen=True)

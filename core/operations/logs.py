@@ -33,14 +33,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str, fmt: str = "text") -> None:
-    """Send records to stderr (stdout carries the MCP stream under stdio)."""
+def configure_logging(level: str, fmt: str = "auto") -> None:
+    """Send records to stderr (stdout carries the MCP stream under stdio): plain lines for a person
+    at a terminal, JSON lines for a log collector; `json` or `text` chooses either way."""
     handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
+    if fmt == "json" or (fmt == "auto" and not sys.stderr.isatty()):
         formatter: logging.Formatter = JsonFormatter()
         formatter.converter = time.gmtime
     else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

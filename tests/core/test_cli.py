@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -104,6 +106,34 @@ def test_embedded_services_end_with_their_server_on_sigterm(tmp_path: Path) -> N
     while survivors(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert survivors(tmp_path) == []
+
+
+def log_lines(stderr_is_a_terminal: bool, tmp_path: Path) -> list[str]:
+    """What `toolpark serve everything` logs while starting, with stderr a terminal or a pipe."""
+    primary, secondary = pty.openpty() if stderr_is_a_terminal else os.pipe()
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "toolpark", "serve", "everything", "--transport", "http", "--port", str(port)],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=secondary,
+    )  # fmt: skip
+    os.close(secondary)
+    received = b""
+    deadline = time.monotonic() + 30
+    while b"Uvicorn running" not in received and time.monotonic() < deadline:
+        ready, _, _ = select.select([primary], [], [], 1)
+        if ready:
+            received += os.read(primary, 65536)
+    process.send_signal(signal.SIGINT)
+    process.wait(30)
+    os.close(primary)
+    return [line for line in received.decode().splitlines() if line.strip()]
+
+
+def test_logs_are_plain_at_a_terminal_and_json_elsewhere(tmp_path: Path) -> None:
+    plain, piped = log_lines(True, tmp_path), log_lines(False, tmp_path)
+    assert any("plugin everything ready" in line for line in plain)
+    assert not any(line.lstrip().startswith("{") for line in plain)
+    assert [json.loads(line)["level"] for line in piped if "plugin everything ready" in line] == ["info"]
 
 
 def test_refuses_to_serve_anonymously_beyond_loopback() -> None:
