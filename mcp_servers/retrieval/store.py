@@ -9,13 +9,16 @@ every mode, with pgvector's iterative index scans keeping filtered vector search
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import anyio
+import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, ConfigDict
 
 from toolpark.contract.errors import ToolError
@@ -81,13 +84,48 @@ class Hit:
 
 
 class Store:
+    """The retrieval tables behind a connection pool.
+
+    An outage of the database is a named, transient error for the call (never an incident), and
+    marks the pool `lost`; `keep_connected` then replaces it once the database answers again.
+    """
+
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
+        self.lost = False
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        """A pooled connection; an outage becomes "the database is unavailable" within the pool's timeout."""
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            if isinstance(exc, psycopg.errors.QueryCanceled):  # a statement timeout, not an outage
+                raise
+            self.lost = True
+            raise ToolError("The database is unavailable; try again shortly.") from exc
+
+    async def keep_connected(self, open_pool: Callable[[], Awaitable[AsyncConnectionPool[Any]]]) -> None:
+        """While the pool is lost, try every two seconds for a fresh one, and swap it in.
+
+        psycopg_pool reconnects on its own, but with a backoff that doubles per failed attempt: after
+        a minute's outage the next attempt is a minute away. A fresh pool answers within seconds."""
+        while True:
+            await anyio.sleep(2)
+            if not self.lost:
+                continue
+            try:
+                fresh = await open_pool()
+            except (psycopg.OperationalError, PoolTimeout):
+                continue
+            stale, self.pool, self.lost = self.pool, fresh, False
+            await stale.close()
 
     async def create_collection(
         self, *, namespace: str, name: str, model: str, dimension: int, language: str, description: str
     ) -> Collection:
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             cursor = await conn.execute("SELECT 1 FROM pg_ts_config WHERE cfgname = %s", (language,))
             if await cursor.fetchone() is None:
                 raise ToolError(f"Unknown full-text language {language!r}; use e.g. english, german, simple.")
@@ -111,7 +149,7 @@ class Store:
             return collection
 
     async def collections(self, namespaces: Sequence[str]) -> list[Collection]:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             cursor = await conn.execute(
                 "SELECT id, name, namespace, embedding_model, dimension, language::text, description FROM collections "
                 "WHERE namespace = ANY(%s) ORDER BY namespace, name",
@@ -128,7 +166,7 @@ class Store:
 
     async def stored_hash(self, collection: Collection, source_uri: str) -> str | None:
         """The content hash of the stored document from `source_uri`, if there is one."""
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             cursor = await conn.execute(
                 "SELECT content_hash FROM documents WHERE collection_id = %s AND source_uri = %s",
                 (collection.id, source_uri),
@@ -148,7 +186,7 @@ class Store:
         vectors: Sequence[Sequence[float]],
     ) -> tuple[int, str]:
         """Store a document and its chunks; returns its id and `created`, `replaced` or `unchanged`."""
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             cursor = await conn.execute(
                 "SELECT id, content_hash FROM documents WHERE collection_id = %s AND source_uri = %s FOR UPDATE",
                 (collection.id, source_uri),
@@ -205,7 +243,7 @@ class Store:
         condition, params = compile_filters(filters)
         await self._check_filter_types(collection, filters)
         pool_size = k if mode != "hybrid" else max(4 * k, 50)
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             await conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(200, 2 * pool_size))))
             if filters and await self._few(conn, collection, condition, params):
                 # A selective filter leaves few chunks: ranking them exactly beats walking the graph.
@@ -289,7 +327,7 @@ class Store:
                 continue
             field = condition.field
             wanted = "number" if isinstance(condition.value, int | float) else "string"
-            async with self.pool.connection() as conn:
+            async with self.connection() as conn:
                 cursor = await conn.execute(
                     "SELECT DISTINCT jsonb_typeof(metadata->%s) FROM chunks WHERE collection_id = %s "
                     "AND metadata ? %s LIMIT 3",
@@ -303,7 +341,7 @@ class Store:
                 )
 
     async def document(self, collection: Collection, document_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "SELECT id, source_uri, title, metadata, created_at, updated_at FROM documents "
                 "WHERE id = %s AND collection_id = %s",
@@ -320,7 +358,7 @@ class Store:
             return found, list(await cur.fetchall())
 
     async def documents(self, collection: Collection, *, limit: int, offset: int) -> list[dict[str, Any]]:
-        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "SELECT d.id, d.source_uri, d.title, d.metadata, d.updated_at, count(c.id) AS chunks FROM documents d "
                 "LEFT JOIN chunks c ON c.document_id = d.id WHERE d.collection_id = %s GROUP BY d.id "
@@ -330,7 +368,7 @@ class Store:
             return list(await cur.fetchall())
 
     async def delete(self, collection: Collection, document_id: int) -> bool:
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             await _count_terms(conn, document_id, -1)
             cursor = await conn.execute(
                 "DELETE FROM documents WHERE id = %s AND collection_id = %s", (document_id, collection.id)
