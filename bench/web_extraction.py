@@ -52,9 +52,15 @@ def toolpark(html: str) -> str:
 
 
 def plain(markdown: str) -> str:
-    markdown = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
-    markdown = re.sub(r"[*_`#>|]+", " ", markdown)
-    return " ".join(markdown.split())
+    """The text a reader sees: markdown's syntax removed, the characters it escaped kept, so that a
+    snippet with `*` or `_` in it can still be found (the scorer measures the converter, not itself)."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", markdown)  # links and images: their text
+    text = re.sub(r"(?m)^\s*\|?(\s*:?-{3,}:?\s*\|)+\s*$", " ", text)  # table rules
+    text = re.sub(r"(?m)^\s{0,3}(#{1,6}|>+|[-*+]|\d+[.)])\s+", "", text)  # headings, quotes, list items
+    text = re.sub(r"(?<![\\\w])(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=[^\s\\])\1(?!\w)", r"\2", text)  # emphasis, code
+    text = text.replace("|", " ")  # table cells
+    text = re.sub(r"\\([\\`*_{}\[\]()#+\-.!|>~])", r"\1", text)  # escapes: the character itself
+    return " ".join(text.split())
 
 
 def evaluate(convert: Callable[[str], str], pages: list[tuple[str, list[str], list[str]]]) -> tuple[float, ...]:

@@ -48,6 +48,7 @@ def convert_html(html: str, *, url: str | None = None, fmt: Format = "markdown",
         include_links=fmt != "text",
         include_tables=True,
         include_formatting=fmt == "markdown",
+        include_comments=False,  # readers' comments are not the page's content (trafilatura keeps them by default)
     )
     text = (main or "").strip()
     if len(text) < min_chars:

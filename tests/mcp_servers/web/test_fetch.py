@@ -128,6 +128,18 @@ async def test_redirects_are_followed(serve: Callable[..., RunningHost], site: W
     assert "Paragraph 59" in text
 
 
+async def test_readers_comments_are_not_part_of_the_page(serve: Callable[..., RunningHost], site: WebHost) -> None:
+    """Regression: trafilatura keeps comments by default, so reader comments leaked into fetch."""
+    comments = (
+        '<section id="comments" class="comments"><h2>Comments</h2><ol class="commentlist">'
+        '<li class="comment"><div class="comment-body"><p>Reader Bob says: foxes never visit villages, '
+        "I saw it myself in 1999.</p></div></li></ol></section>"
+    )
+    site.pages["/commented"] = (200, HTML, ARTICLE.replace("</body>", comments + "</body>").encode())
+    refused, text, _ = await call(serve(), "fetch", url=f"{site.url}/commented", max_length=100_000)
+    assert not refused and "Paragraph 59" in text and "Reader Bob" not in text
+
+
 @pytest.mark.parametrize("location", ["http://[::1", "http://host:port/", "//[zz]/"])
 async def test_a_redirect_to_an_unparseable_location_is_refused_clearly(
     serve: Callable[..., RunningHost], site: WebHost, location: str
