@@ -1,0 +1,1 @@
+"""Developer tools: the `toolpark` CLI, its contributed commands, plugin scaffolding, LibreChat snippets."""

@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics, logging setup, and the embedded PostgreSQL and SeaweedFS."""

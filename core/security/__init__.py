@@ -1,0 +1,1 @@
+"""Security: authentication (API keys, OIDC), identity, tenant scope, SSRF-safe egress, rate limits."""
