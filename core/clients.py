@@ -15,7 +15,7 @@ from mcp.client._transport import TransportStreams
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
-__all__ = ["api_client", "api_error", "http_client"]
+__all__ = ["api_client", "api_error", "http_client", "probe"]
 
 
 def http_client(url: str, *, headers: Mapping[str, str] | None = None, **client_options: Any) -> Client:
@@ -57,3 +57,14 @@ def api_error(status: int, body: bytes) -> str:
     except (ValueError, AttributeError):
         pass
     return f"HTTP {status}: {message or body[:300].decode(errors='replace') or 'no reason given'}"
+
+
+async def probe(client: httpx.AsyncClient, what: str, path: str = "models", *, timeout_s: float = 3.0) -> None:
+    """A readiness probe for an operator's API: raise, naming `what` and where it is, unless GET `path`
+    answers within `timeout_s` with anything but a server error (a 401 or 404 still means it is up)."""
+    try:
+        response = await client.get(path, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"the {what} at {client.base_url} does not answer ({type(exc).__name__})") from exc
+    if response.status_code >= 500:
+        raise RuntimeError(f"the {what} at {client.base_url} answers HTTP {response.status_code}")

@@ -12,7 +12,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from toolpark import Plugin
-from toolpark.clients import api_client
+from toolpark.clients import api_client, probe
 from toolpark.storage.client import S3Client
 from toolpark.storage.urls import S3Inputs, s3_inputs
 
@@ -81,3 +81,9 @@ async def open_state(settings: ExtractSettings) -> AsyncIterator[State]:
             yield state
     else:
         yield state
+
+
+@plugin.ready
+async def vision_answers(state: State) -> None:
+    if state.vision is not None:
+        await probe(state.vision, "vision endpoint")

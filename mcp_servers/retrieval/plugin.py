@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import Field, SecretStr
 
 from toolpark import Plugin
-from toolpark.clients import api_client
+from toolpark.clients import api_client, probe
 from toolpark.mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
 from toolpark.mcp_servers.retrieval.migrations import apply_migrations
 from toolpark.mcp_servers.retrieval.rerank import Reranker
@@ -123,7 +123,12 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
 
 
 @plugin.ready
-async def database_answers(state: State) -> None:
+async def dependencies_answer(state: State) -> None:
+    """The database, and the embedding and rerank endpoints where configured."""
+    if isinstance(state.embedder, OpenAIEmbedder):
+        await probe(state.embedder.client, "embedding endpoint")
+    if state.reranker is not None:
+        await probe(state.reranker.client, "rerank endpoint")
     try:
         with anyio.fail_after(3):
             async with state.store.connection() as conn:

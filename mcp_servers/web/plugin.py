@@ -9,6 +9,7 @@ import httpx
 from pydantic import Field
 
 from toolpark import Plugin, PluginSettings
+from toolpark.clients import probe
 from toolpark.mcp_servers.web.fetching import Fetcher
 from toolpark.mcp_servers.web.robots import RobotsPolicy
 
@@ -77,3 +78,9 @@ async def open_state(settings: WebSettings) -> AsyncIterator[State]:
             yield state
     else:
         yield state
+
+
+@plugin.ready
+async def search_answers(state: State) -> None:
+    if state.searxng is not None:
+        await probe(state.searxng, "SearXNG search", "healthz")

@@ -18,7 +18,7 @@ from PIL import Image
 
 from tests.webhost import web_host
 from toolpark.mcp_servers.extract import plugin as extract
-from toolpark.testing import RunningHost, http_client, serve_http
+from toolpark.testing import RunningHost, free_port, http_client, serve_http
 
 pytestmark = pytest.mark.anyio
 
@@ -230,6 +230,17 @@ async def test_page_ranges_are_checked(running: RunningHost) -> None:
     garbage = await call(running, "extract_text", data_base64=b64("pdflatex-4-pages.pdf"), pages="two")
     assert outside.is_error and "has 4 pages" in text_of(outside)
     assert garbage.is_error and "Invalid page range 'two'" in text_of(garbage)
+
+
+async def test_readiness_names_a_vision_endpoint_that_does_not_answer(
+    toolpark_http: Callable[..., RunningHost],
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    host = toolpark_http(extract, settings={"extract": {"vision_url": dead}}, documents={"workers": 1})
+    ready = await host.get("/readyz")
+    assert ready.status_code == 503 and "vision endpoint" in ready.json()["plugins"]["extract"]["detail"]
+    text = await call(host, "extract_text", data_base64=b64("pdflatex-4-pages.pdf"), pages="1")
+    assert not text.is_error  # what does not need the model still works
 
 
 async def test_describe_against_an_openai_compatible_stand_in(toolpark_http: Callable[..., RunningHost]) -> None:

@@ -15,7 +15,7 @@ import pytest
 from tests.ssrf_cases import NON_PUBLIC, SPELLINGS_OF_LOOPBACK
 from tests.webhost import WebHost, web_host
 from toolpark.mcp_servers.web import plugin as web
-from toolpark.testing import RunningHost, http_client
+from toolpark.testing import RunningHost, free_port, http_client
 
 pytestmark = pytest.mark.anyio
 
@@ -297,6 +297,10 @@ async def test_search_against_a_searxng_stand_in(toolpark_http: Callable[..., Ru
         searxng.documents["/search"] = json.dumps(answer).encode()
         running = toolpark_http(web, settings={"web": {"searxng_url": searxng.url}})
         refused, _, found = await call(running, "search", query="foxes", max_results=3, language="de")
+        assert (await running.get("/readyz")).status_code == 200
+    dead = toolpark_http(web, settings={"web": {"searxng_url": f"http://127.0.0.1:{free_port()}"}})
+    down = await dead.get("/readyz")
+    assert down.status_code == 503 and "SearXNG search" in down.json()["plugins"]["web"]["detail"]
     assert not refused and found is not None
     assert found["results"] == [
         {"title": f"Result {n}", "url": f"https://example.org/{n}", "snippet": f"About {n}"} for n in range(3)
