@@ -1,4 +1,4 @@
-"""PDF text extraction: the extract server's parser (pypdfium2) vs markitdown (pdfminer.six).
+"""PDF text extraction: the document parser (pypdfium2) vs markitdown (pdfminer.six).
 
 For each born-digital PDF in `<data>/pdfs`, both extract all text in this process; the table
 shows pages/s and how close each text is to a reference: the ground truth for

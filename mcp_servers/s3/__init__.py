@@ -2,7 +2,7 @@
 each user's own folder; read-only unless writes are enabled.
 
 Ranged reads fetch only the range asked for; images come back as image content; PDFs and
-images are read through the extract server's out-of-process parser.
+images are read through the host's out-of-process document parser (`ctx.documents`).
 """
 
 from toolpark.mcp_servers.s3 import tools
