@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import re
 import typing
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar, cast
@@ -20,6 +20,7 @@ from mcp_types import ToolAnnotations
 
 from toolpark.contract.context import ToolContext
 from toolpark.contract.settings import PluginSettings
+from toolpark.security.tenancy import TenantScope
 
 __all__ = ["Plugin", "PromptSpec", "ResourceSpec", "ToolSpec", "check_plugin_name"]
 
@@ -47,6 +48,10 @@ class ToolSpec:
     input_schema: dict[str, Any] | None = None
     requires: tuple[str, ...] = ()
     when: Callable[[Any], bool] | None = None
+
+
+Choices = Callable[[StateT, TenantScope], Awaitable[Sequence[str]]]
+"""Where a parameter's values come from for a caller: `(state, tenant) -> values`."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,7 @@ class Plugin(Generic[SettingsT, StateT]):
         self.completion_handler: Callable[..., Awaitable[Any]] | None = None
         self.open_resources: Lifespan = _no_resources
         self.readiness_check: Callable[[StateT], Awaitable[None]] | None = None
+        self.choice_sources: dict[str, Choices[StateT]] = {}
 
     def __repr__(self) -> str:
         return f"<Plugin {self.name} {self.version}: {len(self.tools)} tools>"
@@ -133,6 +139,19 @@ class Plugin(Generic[SettingsT, StateT]):
         manager = asynccontextmanager(fn) if inspect.isasyncgenfunction(fn) else fn
         self.open_resources = cast(Lifespan, manager)
         return self.open_resources
+
+    def choices(self, parameter: str) -> Callable[[Choices[StateT]], Choices[StateT]]:
+        """Declare where the values of `parameter` come from for each caller (the caller's collections,
+        say). `tools/list` then offers them as the parameter's `enum` in every tool of the plugin that
+        takes it, so a model picks one instead of inventing one; calls are still checked as before.
+        The function gets the state and the caller's tenant scope; it returns the values (none: no enum).
+        """
+
+        def register(fn: Choices[StateT]) -> Choices[StateT]:
+            self.choice_sources[parameter] = fn
+            return fn
+
+        return register
 
     def ready(self, fn: Callable[[StateT], Awaitable[None]]) -> Callable[[StateT], Awaitable[None]]:
         """Declare a live readiness probe for `/readyz`: it raises when the plugin cannot serve."""

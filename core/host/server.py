@@ -6,6 +6,7 @@ are replaced so the caller sees only its tools and every call runs the steps in 
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,15 +28,17 @@ from mcp_types import (
     SubscribeRequestParams,
     UnsubscribeRequestParams,
 )
+from mcp_types import Tool as McpTool
 
 from toolpark.contract.plugin import ToolSpec
 from toolpark.host.calls import Entry, ToolCaller, caller, missing_grants
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
+from toolpark.security.tenancy import TenantScope
 
 __all__ = ["build_server", "lowlevel"]
 
-logger = logging.getLogger("toolpark.calls")
+logger = logging.getLogger("toolpark.server")
 
 
 def lowlevel(server: MCPServer[Any]) -> Server[Any]:
@@ -96,20 +99,48 @@ def build_server(
             server.prompt(**prompt.options)(prompt.fn)
     _add_completion(server, runtimes)
     _add_session_handlers(server, services)
-    _add_tool_listing(server, entries)
+    _add_tool_listing(server, entries, services)
     lowlevel(server).add_request_handler("tools/call", CallToolRequestParams, ToolCaller(server, entries, services))
     return server
 
 
-def _add_tool_listing(server: MCPServer[Any], entries: dict[str, Entry]) -> None:
-    """List only the tools the caller may call, so a model is not offered what it will be refused."""
+def _add_tool_listing(server: MCPServer[Any], entries: dict[str, Entry], services: Services) -> None:
+    """List only the tools the caller may call, so a model is not offered what it will be refused, with
+    the values a plugin offers this caller (`Plugin.choices`) as enums."""
 
     async def list_tools(ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None) -> ListToolsResult:
         identity = caller(ctx)
-        tools = await server.list_tools()
-        return ListToolsResult(tools=[t for t in tools if not missing_grants(entries[t.name].spec, identity)])
+        tools = [t for t in await server.list_tools() if not missing_grants(entries[t.name].spec, identity)]
+        choices = _Choices(TenantScope.of(identity, services.tenancy))
+        return ListToolsResult(tools=[await choices.offered(t, entries[t.name].runtime) for t in tools])
 
     lowlevel(server).add_request_handler("tools/list", PaginatedRequestParams, list_tools)
+
+
+class _Choices:
+    """The values each plugin offers one caller, asked once per listing."""
+
+    def __init__(self, tenant: TenantScope) -> None:
+        self.tenant = tenant
+        self.found: dict[tuple[str, str], list[str]] = {}
+
+    async def offered(self, tool: McpTool, runtime: PluginRuntime) -> McpTool:
+        properties = tool.input_schema.get("properties", {})
+        sources = {p: f for p, f in runtime.plugin.choice_sources.items() if p in properties}
+        if not sources or runtime.status != "ready":
+            return tool
+        schema = copy.deepcopy(tool.input_schema)
+        for parameter, source in sources.items():
+            key = (runtime.name, parameter)
+            if key not in self.found:
+                try:
+                    self.found[key] = sorted(set(await source(runtime.state, self.tenant)))
+                except Exception:  # a listing without the enum beats no listing
+                    logger.exception("choices for %s of plugin %s failed", parameter, runtime.name)
+                    self.found[key] = []
+            if self.found[key]:  # an empty enum would allow nothing
+                schema["properties"][parameter]["enum"] = self.found[key]
+        return tool.model_copy(update={"input_schema": schema})
 
 
 def _sdk_tool(spec: ToolSpec, exposed: str) -> Tool:

@@ -18,6 +18,7 @@ from toolpark.mcp_servers.retrieval.migrations import apply_migrations
 from toolpark.mcp_servers.retrieval.rerank import Reranker
 from toolpark.mcp_servers.retrieval.store import Store
 from toolpark.operations.embedded import data_dir, postgres
+from toolpark.security.tenancy import TenantScope
 from toolpark.storage.client import S3Client
 from toolpark.storage.urls import S3Inputs, s3_inputs
 
@@ -136,3 +137,9 @@ async def dependencies_answer(state: State) -> None:
     except TimeoutError:
         state.store.lost = True
         raise RuntimeError("the database does not answer") from None
+
+
+@plugin.choices("collection")
+async def readable_collections(state: State, tenant: TenantScope) -> list[str]:
+    """The collections a caller may read, offered wherever a tool takes `collection`."""
+    return [c.name for c in await state.store.collections(sorted(tenant.readable))]

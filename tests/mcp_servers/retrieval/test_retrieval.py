@@ -298,3 +298,18 @@ def test_reranking_against_a_rerank_endpoint_stand_in(tmp_path: Path) -> None:
     (request,) = seen
     assert request["path"] == "/v1/rerank" and request["model"] == "bge-reranker" and request["top_n"] == 3
     assert request["query"] == "widget warranty" and len(request["documents"]) == 9
+
+
+async def test_each_caller_is_offered_its_own_collections(running: RunningHost) -> None:
+    """A small model picks a collection from an enum instead of inventing a name."""
+    await collection_with(running, "erins-notes", user="erin", notes="Erin's notes.")
+
+    async def offered(user: str) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {FRONTEND}", "X-User-ID": user}
+        async with http_client(running.url("retrieval"), headers=headers) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+        return tools["search"].input_schema["properties"]["collection"]
+
+    erin, frank = await offered("erin"), await offered("frank")
+    assert "erins-notes" in erin["enum"]
+    assert "erins-notes" not in frank.get("enum", [])  # another caller is not shown erin's
