@@ -79,7 +79,7 @@ def test_chat_once_runs_the_full_round_trip(vllm_chat: VllmServer, running: Runn
     call = next(line for line in trace if line.startswith("→ search "))
     assert "query" in json.loads(call.removeprefix("→ search "))  # arguments constrained to the schema
     outcome = next(line for line in trace if line.startswith("← search "))
-    assert re.match(r"← search (ok|error) in \d+ ms: ", outcome)
+    assert re.match(r"← search ok in \d+ ms: ", outcome), outcome  # a call the server accepted
     assert result.stdout.strip(), "the model answered after the tool result"
     assert search_calls(running) == before + 1  # the server counted the call
 
