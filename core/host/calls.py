@@ -219,7 +219,7 @@ class ToolCaller:
                 f"Tool '{call.name}' did not finish within {timeout:g} s and was cancelled. "
                 "Try a smaller request, or try again later if the server is busy.",
             ) from None
-        except (ToolError, UnexpectedToolError) as exc:
+        except ToolError as exc:  # UnexpectedToolError, the SDK's wrapper of a crash, is one too
             raise failure(call, exc) from None
 
     def _context(self, call: Call) -> ToolContext[Any, Any]:

@@ -213,7 +213,9 @@ async def search(
         order = await reranker.order(query, [h.text for h in hits], k)
         hits = [_rescored(hits[index], score) for index, score in order]
     hits = _within_budget(hits, max_tokens or ctx.settings.result_tokens)
-    passages = [Passage(text=h.text, citation=_rescored(h, round(h.citation.score, 6)).citation) for h in hits]
+    passages = [
+        Passage(text=h.text, citation=h.citation.model_copy(update={"score": round(h.citation.score, 6)})) for h in hits
+    ]
     lines = [
         f"[{n}] {p.citation.title or p.citation.source_uri}"
         + (f", page {p.citation.page}" if p.citation.page else "")
