@@ -50,7 +50,7 @@ class ToolSpec:
     when: Callable[[Any], bool] | None = None
 
 
-Choices = Callable[[StateT, TenantScope], Awaitable[Sequence[str]]]
+Choices = Callable[[StateT, TenantScope], Awaitable[Sequence[str] | Sequence[bool]]]
 """Where a parameter's values come from for a caller: `(state, tenant) -> values`."""
 
 
@@ -144,7 +144,9 @@ class Plugin(Generic[SettingsT, StateT]):
         """Declare where the values of `parameter` come from for each caller (the caller's collections,
         say). `tools/list` then offers them as the parameter's `enum` in every tool of the plugin that
         takes it, so a model picks one instead of inventing one; calls are still checked as before.
-        The function gets the state and the caller's tenant scope; it returns the values (none: no enum).
+        A dotted path reaches into a list's items (`filters.field`). The function gets the state and
+        the caller's tenant scope and returns the values; with none, an optional parameter is left
+        out of that caller's listing (a required one stays, without an enum).
         """
 
         def register(fn: Choices[StateT]) -> Choices[StateT]:

@@ -122,25 +122,55 @@ class _Choices:
 
     def __init__(self, tenant: TenantScope) -> None:
         self.tenant = tenant
-        self.found: dict[tuple[str, str], list[str]] = {}
+        self.found: dict[tuple[str, str], list[Any] | None] = {}  # None: the source failed
 
     async def offered(self, tool: McpTool, runtime: PluginRuntime) -> McpTool:
         properties = tool.input_schema.get("properties", {})
-        sources = {p: f for p, f in runtime.plugin.choice_sources.items() if p in properties}
+        sources = {p: f for p, f in runtime.plugin.choice_sources.items() if p.split(".")[0] in properties}
         if not sources or runtime.status != "ready":
             return tool
         schema = copy.deepcopy(tool.input_schema)
-        for parameter, source in sources.items():
-            key = (runtime.name, parameter)
+        for path, source in sources.items():
+            key = (runtime.name, path)
             if key not in self.found:
                 try:
                     self.found[key] = sorted(set(await source(runtime.state, self.tenant)))
                 except Exception:  # a listing without the enum beats no listing
-                    logger.exception("choices for %s of plugin %s failed", parameter, runtime.name)
-                    self.found[key] = []
-            if self.found[key]:  # an empty enum would allow nothing
-                schema["properties"][parameter]["enum"] = self.found[key]
+                    logger.exception("choices for %s of plugin %s failed", path, runtime.name)
+                    self.found[key] = None
+            values = self.found[key]
+            top = path.split(".")[0]
+            if values:
+                if (target := _schema_at(schema, path)) is not None:
+                    target["enum"] = values
+            elif values is not None and top not in schema.get("required", []) and top in schema["properties"]:
+                # Nothing to choose from: an optional parameter that could only be filled wrongly goes
+                # (a small model fills every field it is offered).
+                del schema["properties"][top]
         return tool.model_copy(update={"input_schema": schema})
+
+
+def _schema_at(schema: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The schema of a dotted parameter path (`filters.field`: the `field` of `filters`' items),
+    through optional (`anyOf` with null), array items and `$defs` references."""
+    node: dict[str, Any] | None = schema["properties"].get(path.split(".")[0])
+    for part in path.split(".")[1:]:
+        node = _resolved(schema, node)
+        if node is not None and "items" in node:
+            node = _resolved(schema, node["items"])
+        node = (node or {}).get("properties", {}).get(part)
+    return _resolved(schema, node)
+
+
+def _resolved(schema: dict[str, Any], node: dict[str, Any] | None) -> dict[str, Any] | None:
+    if node is None:
+        return None
+    if "anyOf" in node:
+        branches = [b for b in node["anyOf"] if b.get("type") != "null"]
+        node = branches[0] if len(branches) == 1 else node
+    if "$ref" in node:
+        node = schema.get("$defs", {}).get(node["$ref"].rsplit("/", 1)[-1])
+    return node
 
 
 def _sdk_tool(spec: ToolSpec, exposed: str) -> Tool:

@@ -143,3 +143,16 @@ async def dependencies_answer(state: State) -> None:
 async def readable_collections(state: State, tenant: TenantScope) -> list[str]:
     """The collections a caller may read, offered wherever a tool takes `collection`."""
     return [c.name for c in await state.store.collections(sorted(tenant.readable))]
+
+
+@plugin.choices("filters.field")
+async def metadata_fields(state: State, tenant: TenantScope) -> list[str]:
+    """The metadata fields of the caller's documents, offered as the fields filters can name; with
+    none, `filters` is not offered at all."""
+    return await state.store.metadata_fields(sorted(tenant.readable))
+
+
+@plugin.choices("rerank")
+async def rerank_choices(state: State, tenant: TenantScope) -> list[bool]:
+    """`rerank` is offered only where a reranker is configured: otherwise it can only be refused."""
+    return [False, True] if state.reranker is not None else []

@@ -157,6 +157,16 @@ class Store:
             )
             return [Collection.from_row(row) for row in await cursor.fetchall()]
 
+    async def metadata_fields(self, namespaces: Sequence[str], limit: int = 200) -> list[str]:
+        """The metadata keys of the documents in `namespaces`' collections (at most `limit`)."""
+        async with self.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT DISTINCT key FROM documents d JOIN collections c ON c.id = d.collection_id, "
+                "jsonb_object_keys(d.metadata) AS key WHERE c.namespace = ANY(%s) ORDER BY key LIMIT %s",
+                (list(namespaces), limit),
+            )
+            return [row[0] for row in await cursor.fetchall()]
+
     async def collection(self, namespaces: Sequence[str], name: str) -> Collection:
         found = [c for c in await self.collections(namespaces) if c.name == name]
         if not found:
