@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from toolpark.compose.stack import mcp_path
+from toolpark.compose.references import mcp_path
 from toolpark.compose.topology import Topology
 
-__all__ = ["caddyfile"]
+__all__ = ["caddyfile", "site_ports", "sites"]
 
 
 def _proxy(upstream: str, indent: str = "\t") -> list[str]:
@@ -15,14 +15,18 @@ def _proxy(upstream: str, indent: str = "\t") -> list[str]:
     return [f"{indent}reverse_proxy {upstream} {{", f"{indent}\tflush_interval -1", f"{indent}}}"]
 
 
-def caddyfile(topology: Topology) -> str:
+def sites(topology: Topology) -> list[tuple[str, list[str]]]:
+    """Each public hostname with the body of its site."""
     spec = topology.spec
-    lines = ["{", f"\temail {spec.acme_email}", "}", ""]
-    sites: list[tuple[str, list[str]]] = [(spec.chat_hostname, _proxy(topology.address("caddy", "librechat")))]
+    found: list[tuple[str, list[str]]] = []
+    if spec.librechat.enabled:
+        found.append((spec.chat_hostname, _proxy(topology.address("caddy", "librechat"))))
+    if spec.openwebui_hostname:
+        found.append((spec.openwebui_hostname, _proxy(topology.address("caddy", "openwebui"))))
     if spec.keycloak.enabled and spec.sso_hostname:
-        sites.append((spec.sso_hostname, _proxy(topology.address("caddy", "keycloak"))))
+        found.append((spec.sso_hostname, _proxy(topology.address("caddy", "keycloak"))))
     if spec.litellm.enabled and spec.llm_hostname:
-        sites.append((spec.llm_hostname, _proxy(topology.address("caddy", "litellm"))))
+        found.append((spec.llm_hostname, _proxy(topology.address("caddy", "litellm"))))
     if spec.tools_hostname:
         # `handle` blocks are exclusive and tried most specific first: each server's MCP path goes
         # to that server, anything else is a 404 rather than some default upstream.
@@ -31,7 +35,26 @@ def caddyfile(topology: Topology) -> str:
             upstream = topology.address("caddy", f"toolpark-{name}")
             body += [f"\thandle {mcp_path(name)} {{", *_proxy(upstream, "\t\t"), "\t}"]
         body += ["\thandle {", "\t\trespond 404", "\t}"]
-        sites.append((spec.tools_hostname, body))
-    for host, body in sites:
+        found.append((spec.tools_hostname, body))
+    return found
+
+
+def site_ports(topology: Topology) -> dict[str, int]:
+    """On one machine (the processes target) each site listens on its own loopback port."""
+    first = topology.spec.processes.first_port
+    return {host: first + index for index, (host, _) in enumerate(sites(topology))}
+
+
+def caddyfile(topology: Topology) -> str:
+    spec = topology.spec
+    if topology.loopback:
+        # Plain HTTP on loopback ports: no certificates to fetch, no admin endpoint to clash on.
+        lines = ["{", "\tadmin off", "}", ""]
+        ports = site_ports(topology)
+        for host, body in sites(topology):
+            lines += [f"http://:{ports[host]} {{", "\tbind 127.0.0.1", *body, "}", ""]
+        return "\n".join(lines)
+    lines = ["{", f"\temail {spec.acme_email}", "}", ""]
+    for host, body in sites(topology):
         lines += [f"{host} {{", "\theader Strict-Transport-Security max-age=31536000", *body, "}", ""]
     return "\n".join(lines)

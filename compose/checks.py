@@ -13,6 +13,7 @@ from toolpark.compose.topology import Topology
 from toolpark.contract.settings import from_values
 from toolpark.documents.parser import DocumentSettings
 from toolpark.host.loading import PluginLoadError, available_plugins, load_plugins
+from toolpark.security.tenancy import TenancySettings
 
 __all__ = ["Problem", "SpecError", "missing_secrets", "problems", "validation_problems"]
 
@@ -64,6 +65,8 @@ def missing_secrets(spec: Deployment, secrets: Mapping[str, str]) -> list[Proble
 def _enabled(spec: Deployment) -> set[str]:
     off = {"keycloak"} if not spec.keycloak.enabled else set()
     off |= {"litellm"} if not spec.litellm.enabled else set()
+    off |= {"librechat", "mongodb"} if not spec.librechat.enabled else set()
+    off |= {"openwebui"} if not spec.openwebui.enabled else set()
     return set(COMPONENTS) - off
 
 
@@ -98,9 +101,15 @@ def _references(spec: Deployment) -> list[Problem]:
     required = spec.keycloak.required_role
     if spec.keycloak.enabled and required is not None and required not in spec.keycloak.roles:
         found.append(Problem("keycloak.required_role", f"{required!r} is not one of keycloak.roles"))
+    if not spec.librechat.enabled and not spec.openwebui.enabled:
+        found.append(Problem("librechat.enabled", "no chat front end: enable librechat, openwebui or both"))
+    if spec.librechat.enabled and spec.openwebui.enabled and not spec.openwebui.hostname:
+        found.append(Problem("openwebui.hostname", "is needed beside LibreChat, which has chat_hostname"))
     if "s3" in spec.toolpark.servers and spec.s3 is None:
         found.append(Problem("toolpark.servers.s3", "needs an [s3] section"))
     hostnames = [(f, getattr(spec, f)) for f in ("chat_hostname", "sso_hostname", "tools_hostname", "llm_hostname")]
+    if spec.openwebui.hostname:
+        hostnames.append(("openwebui.hostname", spec.openwebui.hostname))
     seen: dict[str, str] = {}
     for field, host in hostnames:
         if host and host in seen:
@@ -155,6 +164,7 @@ def _servers(spec: Deployment) -> list[Problem]:
         for section, model, values in (
             ("settings", plugin.settings_model, server.settings),
             ("documents", DocumentSettings, server.documents),
+            ("tenancy", TenancySettings, server.tenancy),
         ):
             try:
                 from_values(model, dict(values))

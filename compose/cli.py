@@ -9,7 +9,9 @@ import click
 
 from toolpark.compose.checks import SpecError, missing_secrets
 from toolpark.compose.files import read_env, read_spec, write_deployment
+from toolpark.compose.render import TARGETS, Target
 from toolpark.compose.spec import Deployment
+from toolpark.compose.topology import Topology
 
 __all__ = ["compose"]
 
@@ -48,16 +50,58 @@ def check(spec: Path, env_file: Path | None) -> None:
     click.echo(f"{spec}: ok ({len(deployment.nodes)} node(s), {len(deployment.toolpark.servers)} toolpark server(s))")
 
 
-@compose.command()
-@click.argument("spec", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to render into.")
-def render(spec: Path, out: Path) -> None:
-    """Render SPEC into OUT. Secrets in OUT/.env are kept; missing ones are generated."""
+_TARGET = click.option(
+    "--target",
+    type=click.Choice(TARGETS),
+    default="compose",
+    show_default=True,
+    help="compose: docker compose files per node; processes: this one machine, under supervisord.",
+)
+
+
+def _render(spec: Path, out: Path, target: Target) -> Deployment:
     deployment = _spec(spec)
-    written = write_deployment(deployment, out)
+    try:
+        written = write_deployment(deployment, out, target)
+    except SpecError as exc:
+        raise click.ClickException(str(exc)) from exc
     for name in written.files:
         click.echo(f"wrote {out / name}")
     if written.generated:
         click.echo(f"generated secrets in {out / '.env'}: {', '.join(written.generated)}")
     for problem in written.missing:
         click.echo(f"still to do: {problem}", err=True)
+    return deployment
+
+
+@compose.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to render into.")
+@_TARGET
+def render(spec: Path, out: Path, target: Target) -> None:
+    """Render SPEC into OUT. Secrets in OUT/.env are kept; missing ones are generated."""
+    _render(spec, out, target)
+
+
+@compose.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to render into and run from.")
+@click.option("--target", type=click.Choice(["processes"]), default="processes", show_default=True,
+              help="Only processes runs here; run the compose target with docker compose.")  # fmt: skip
+def up(spec: Path, out: Path, target: Target) -> None:
+    """Render SPEC into OUT and run it on this machine, reporting each service's health; Ctrl-C stops it."""
+    from toolpark.compose.up import run_stack
+
+    deployment = _render(spec, out, target)
+    code = run_stack(out.resolve(), Topology(deployment, loopback=True), click.echo)
+    raise SystemExit(code)
+
+
+@compose.command("postgres-entrypoint", hidden=True)
+@click.option("--init", "scripts", multiple=True, type=click.Path(path_type=Path), help="Init script, run once.")
+@click.argument("command", nargs=-1, required=True)
+def postgres_entrypoint(scripts: tuple[Path, ...], command: tuple[str, ...]) -> None:
+    """The postgres image's entry point, for the processes target: prepare PGDATA, then exec COMMAND."""
+    from toolpark.compose.postgres_entrypoint import run
+
+    run(scripts, command)

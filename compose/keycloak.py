@@ -1,8 +1,8 @@
-"""The Keycloak realm import: LibreChat's client, the roles, and the audience the MCP servers check.
+"""The Keycloak realm import: the chat front ends' clients, the roles, and the audience the MCP servers check.
 
 Keycloak puts `aud: account` and the client in `azp` by default; the audience mapper adds the
-MCP servers' audience to LibreChat's access tokens, so the servers accept exactly the tokens
-LibreChat forwards and no token issued for another client. Keycloak resolves `${...}` in an
+MCP servers' audience to the front ends' access tokens, so the servers accept exactly the tokens
+the front ends forward and no token issued for another client. Keycloak resolves `${...}` in an
 imported realm from its environment, so the client secret stays in .env.
 """
 
@@ -15,9 +15,51 @@ from toolpark.compose.spec import Deployment
 __all__ = ["realm"]
 
 
+def _client(spec: Deployment, client_id: str, name: str, secret: str, public: str, callback: str) -> dict[str, Any]:
+    audience = spec.keycloak.audience
+    return {
+        "clientId": client_id,
+        "name": name,
+        "enabled": True,
+        "protocol": "openid-connect",
+        "publicClient": False,
+        "clientAuthenticatorType": "client-secret",
+        "secret": f"${{{secret}}}",
+        "standardFlowEnabled": True,
+        "directAccessGrantsEnabled": False,
+        "serviceAccountsEnabled": False,
+        "redirectUris": [f"{public}{callback}"],
+        "webOrigins": [public],
+        "attributes": {"post.logout.redirect.uris": f"{public}/*", "pkce.code.challenge.method": "S256"},
+        "defaultClientScopes": ["web-origins", "profile", "roles", "email"],
+        "protocolMappers": [
+            {
+                "name": f"audience {audience}",
+                "protocol": "openid-connect",
+                "protocolMapper": "oidc-audience-mapper",
+                "config": {
+                    "included.custom.audience": audience,
+                    "access.token.claim": "true",
+                    "id.token.claim": "false",
+                    "introspection.token.claim": "true",
+                },
+            }
+        ],
+    }
+
+
 def realm(spec: Deployment) -> dict[str, Any]:
     kc = spec.keycloak
-    chat = f"https://{spec.chat_hostname}"
+    clients = []
+    if spec.librechat.enabled:
+        chat = f"https://{spec.chat_hostname}"
+        clients.append(
+            _client(spec, kc.client_id, "LibreChat", "KEYCLOAK_CLIENT_SECRET", chat, "/oauth/openid/callback")
+        )
+    if spec.openwebui_hostname:
+        public = f"https://{spec.openwebui_hostname}"
+        owui = spec.openwebui.client_id
+        clients.append(_client(spec, owui, "Open WebUI", "OPENWEBUI_CLIENT_SECRET", public, "/oauth/oidc/callback"))
     return {
         "realm": kc.realm,
         "enabled": True,
@@ -29,35 +71,5 @@ def realm(spec: Deployment) -> dict[str, Any]:
         "accessTokenLifespan": 900,
         "roles": {"realm": [{"name": role, "description": f"{role} of {spec.librechat.title}"} for role in kc.roles]},
         "defaultRoles": [kc.required_role] if kc.required_role else [],
-        "clients": [
-            {
-                "clientId": kc.client_id,
-                "name": "LibreChat",
-                "enabled": True,
-                "protocol": "openid-connect",
-                "publicClient": False,
-                "clientAuthenticatorType": "client-secret",
-                "secret": "${KEYCLOAK_CLIENT_SECRET}",
-                "standardFlowEnabled": True,
-                "directAccessGrantsEnabled": False,
-                "serviceAccountsEnabled": False,
-                "redirectUris": [f"{chat}/oauth/openid/callback"],
-                "webOrigins": [chat],
-                "attributes": {"post.logout.redirect.uris": f"{chat}/*", "pkce.code.challenge.method": "S256"},
-                "defaultClientScopes": ["web-origins", "profile", "roles", "email"],
-                "protocolMappers": [
-                    {
-                        "name": f"audience {kc.audience}",
-                        "protocol": "openid-connect",
-                        "protocolMapper": "oidc-audience-mapper",
-                        "config": {
-                            "included.custom.audience": kc.audience,
-                            "access.token.claim": "true",
-                            "id.token.claim": "false",
-                            "introspection.token.claim": "true",
-                        },
-                    }
-                ],
-            }
-        ],
+        "clients": clients,
     }

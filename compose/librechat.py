@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolpark.compose.stack import mcp_path
+from toolpark.compose.references import mcp_path
 from toolpark.compose.topology import Topology
 from toolpark.devtools.librechat import allowed_addresses, mcp_server
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from toolpark.compose.references import mcp_path
 from toolpark.compose.topology import Topology
 
 __all__ = ["litellm_config"]
@@ -14,7 +15,7 @@ def litellm_config(topology: Topology) -> dict[str, Any]:
     served = [("vllm-chat", spec.models.chat, "chat"), ("vllm-embedding", spec.models.embedding, "embedding")]
     if spec.models.vision is not None:
         served.append(("vllm-vision", spec.models.vision, "chat"))
-    return {
+    config: dict[str, Any] = {
         "model_list": [
             {
                 "model_name": model.served_name,
@@ -28,5 +29,21 @@ def litellm_config(topology: Topology) -> dict[str, Any]:
             for service, model, mode in served
         ],
         "litellm_settings": {"drop_params": True},
-        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY", "database_url": "os.environ/DATABASE_URL"},
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
     }
+    if spec.litellm.database:
+        config["general_settings"]["database_url"] = "os.environ/DATABASE_URL"
+    if spec.litellm.mcp_gateway:
+        # LiteLLM's MCP gateway (/mcp) lists and calls the servers' tools for its own key holders;
+        # it authenticates to the servers with its own toolpark key.
+        config["mcp_servers"] = {
+            name: {
+                "url": topology.url("litellm", f"toolpark-{name}", mcp_path(name)),
+                "transport": "http",
+                "auth_type": "bearer_token",
+                "auth_value": "os.environ/TOOLPARK_LITELLM_KEY",
+                "description": f"toolpark {name} server",
+            }
+            for name in spec.toolpark.servers
+        }
+    return config

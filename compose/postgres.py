@@ -12,7 +12,7 @@ def database_roles(spec: Deployment) -> list[str]:
     roles = ["toolpark"]
     if spec.keycloak.enabled:
         roles.append("keycloak")
-    if spec.litellm.enabled:
+    if spec.litellm.enabled and spec.litellm.database:
         roles.append("litellm")
     return roles
 

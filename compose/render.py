@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -17,12 +17,16 @@ from toolpark.compose.keycloak import realm
 from toolpark.compose.librechat import librechat_config
 from toolpark.compose.litellm import litellm_config
 from toolpark.compose.postgres import init_script
+from toolpark.compose.processes import CONFIG, supervisor_config
 from toolpark.compose.secrets import format_env
 from toolpark.compose.spec import Deployment
 from toolpark.compose.stack import compose_file
 from toolpark.compose.topology import Topology
 
-__all__ = ["ENV_FILE", "compose_path", "render"]
+__all__ = ["ENV_FILE", "TARGETS", "Target", "compose_path", "render"]
+
+Target = Literal["compose", "processes"]
+TARGETS: tuple[Target, ...] = ("compose", "processes")
 
 ENV_FILE = ".env"
 _HEADER = "# Rendered by `toolpark compose render` from the deployment spec: change the spec, not this file.\n"
@@ -36,15 +40,20 @@ def compose_path(spec: Deployment, node: str) -> str:
     return "compose.yaml" if len(spec.nodes) == 1 else f"compose.{node}.yaml"
 
 
-def render(spec: Deployment, secrets: Mapping[str, str]) -> dict[str, str]:
-    """Relative path -> content. The whole folder goes to every node; each runs its own compose file."""
-    topology = Topology(spec)
-    files = {compose_path(spec, node): _yaml(compose_file(topology, node)) for node in spec.nodes}
+def render(spec: Deployment, secrets: Mapping[str, str], target: Target = "compose") -> dict[str, str]:
+    """Relative path -> content. Compose: the whole folder goes to every node; each runs its own
+    compose file. Processes: the folder runs on this machine under supervisord."""
+    topology = Topology(spec, loopback=target == "processes")
+    if target == "processes":
+        files = {CONFIG: supervisor_config(topology)}
+    else:
+        files = {compose_path(spec, node): _yaml(compose_file(topology, node)) for node in spec.nodes}
+        files["toolpark/Dockerfile"] = dockerfile(spec)
     files["caddy/Caddyfile"] = "# Rendered by `toolpark compose render`: change the spec, not this file.\n"
     files["caddy/Caddyfile"] += caddyfile(topology)
-    files["librechat/librechat.yaml"] = _yaml(librechat_config(topology))
+    if spec.librechat.enabled:
+        files["librechat/librechat.yaml"] = _yaml(librechat_config(topology))
     files["postgres/init-databases.sh"] = init_script(spec)
-    files["toolpark/Dockerfile"] = dockerfile(spec)
     if spec.litellm.enabled:
         files["litellm/config.yaml"] = _yaml(litellm_config(topology))
     if spec.keycloak.enabled:

@@ -31,6 +31,8 @@ _FORMATS: dict[str, Callable[[], str]] = {
     "CREDS_IV": lambda: secrets.token_hex(16),
     "TOOLPARK_OPS_KEY": new_api_key,
     "TOOLPARK_LIBRECHAT_KEY": new_api_key,
+    "TOOLPARK_OPENWEBUI_KEY": new_api_key,
+    "TOOLPARK_LITELLM_KEY": new_api_key,
     "LITELLM_MASTER_KEY": lambda: "sk-" + _token(),
     "LITELLM_SALT_KEY": lambda: "sk-" + _token(),
 }
@@ -38,24 +40,36 @@ _FORMATS: dict[str, Callable[[], str]] = {
 
 def generated_secrets(spec: Deployment) -> list[str]:
     """Names of the secrets this deployment uses that `complete` may generate."""
-    names = [
-        "POSTGRES_PASSWORD",
-        *(password_secret(role) for role in database_roles(spec)),
-        "MONGO_PASSWORD",
-        "VLLM_API_KEY",
-        "CREDS_KEY",
-        "CREDS_IV",
-        "JWT_SECRET",
-        "JWT_REFRESH_SECRET",
-        "TOOLPARK_OPS_KEY",
-    ]
-    if spec.auth_mode == "api-key":
-        names.append("TOOLPARK_LIBRECHAT_KEY")
+    names = ["POSTGRES_PASSWORD", *(password_secret(role) for role in database_roles(spec)), "VLLM_API_KEY"]
+    names.append("TOOLPARK_OPS_KEY")
+    if spec.librechat.enabled:
+        names += ["MONGO_PASSWORD", "CREDS_KEY", "CREDS_IV", "JWT_SECRET", "JWT_REFRESH_SECRET"]
+    if spec.openwebui.enabled:
+        names.append("OPENWEBUI_SECRET_KEY")
+    names += [key for _, key, _ in _toolpark_keys(spec)[1:]]
     if spec.keycloak.enabled:
-        names += ["KEYCLOAK_ADMIN_PASSWORD", "KEYCLOAK_CLIENT_SECRET", "OPENID_SESSION_SECRET"]
+        names.append("KEYCLOAK_ADMIN_PASSWORD")
+        if spec.librechat.enabled:
+            names += ["KEYCLOAK_CLIENT_SECRET", "OPENID_SESSION_SECRET"]
+        if spec.openwebui.enabled:
+            names.append("OPENWEBUI_CLIENT_SECRET")
     if spec.litellm.enabled:
         names += ["LITELLM_MASTER_KEY", "LITELLM_SALT_KEY"]
     return names
+
+
+def _toolpark_keys(spec: Deployment) -> list[tuple[str, str, bool]]:
+    """The API keys the toolpark servers accept: owner, secret, and whether the owner is a trusted
+    front end (one that names its user in X-User-* headers). The operator's comes first."""
+    keys = [("operator", "TOOLPARK_OPS_KEY", False)]
+    if spec.auth_mode == "api-key":
+        if spec.librechat.enabled:
+            keys.append(("librechat", "TOOLPARK_LIBRECHAT_KEY", True))
+        if spec.openwebui.enabled:
+            keys.append(("openwebui", "TOOLPARK_OPENWEBUI_KEY", True))
+    if spec.litellm.enabled and spec.litellm.mcp_gateway:
+        keys.append(("litellm", "TOOLPARK_LITELLM_KEY", False))
+    return keys
 
 
 def external_secrets(spec: Deployment) -> dict[str, str]:
@@ -65,12 +79,15 @@ def external_secrets(spec: Deployment) -> dict[str, str]:
 
 def api_keys_setting(spec: Deployment, values: Mapping[str, str]) -> str:
     """TOOLPARK_AUTH_API_KEYS: the hashes of the keys in `values`, never the keys themselves."""
-    owners = [("operator", "TOOLPARK_OPS_KEY", False)]
-    if spec.auth_mode == "api-key":
-        owners.append(("librechat", "TOOLPARK_LIBRECHAT_KEY", True))
     keys = [
-        {"name": name, "hash": hash_key(values[secret]), "scopes": [], "trusted_frontend": frontend}
-        for name, secret, frontend in owners
+        # The operator's key has the role `operator`, which [tenancy] rules can open shared namespaces to.
+        {
+            "name": owner,
+            "hash": hash_key(values[secret]),
+            "scopes": ["operator"] if owner == "operator" else [],
+            "trusted_frontend": frontend,
+        }
+        for owner, secret, frontend in _toolpark_keys(spec)
     ]
     return json.dumps(keys, separators=(",", ":"))
 

@@ -26,13 +26,17 @@ __all__ = [
     "Model",
     "Models",
     "Node",
+    "OpenWebUI",
     "Postgres",
+    "Processes",
     "ServerSpec",
     "Toolpark",
 ]
 
 # What can be placed on a node. `toolpark` stands for every enabled toolpark server.
-COMPONENTS = ("caddy", "postgres", "keycloak", "toolpark", "vllm", "litellm", "librechat", "mongodb")
+COMPONENTS = (
+    "caddy", "postgres", "keycloak", "toolpark", "vllm", "litellm", "librechat", "mongodb", "openwebui"
+)  # fmt: skip
 GPU_COMPONENTS = frozenset({"vllm"})
 
 # The tool-call parsers vLLM 0.32 (the pinned image) registers (`--tool-call-parser`); a test compares this list with
@@ -153,12 +157,55 @@ class LiteLLM(_Strict):
 
     enabled: bool = True
     port: Port = 4000
+    database: bool = Field(
+        True,
+        description="Keep virtual keys and spend in PostgreSQL (LiteLLM's Prisma client); off: the master key only.",
+    )
+    mcp_gateway: bool = Field(
+        False, description="Also serve the toolpark servers' tools through LiteLLM's MCP gateway (/mcp)."
+    )
 
 
 class LibreChat(_Strict):
+    enabled: bool = True
     port: Port = 3080
     title: str = "Assistant"
     mcp_timeout_ms: int = Field(120_000, ge=1000, description="Per-call timeout LibreChat gives MCP tools.")
+
+
+class OpenWebUI(_Strict):
+    """Open WebUI, a second chat front end beside (or instead of) LibreChat."""
+
+    enabled: bool = False
+    port: Port = 8090
+    hostname: Hostname | None = Field(
+        None, description="Its public name; needed beside LibreChat, else it takes chat_hostname."
+    )
+    title: str = "Assistant"
+    client_id: str = Field("openwebui", pattern=r"^[A-Za-z0-9_.-]+$", description="Its Keycloak client.")
+    tools: list[str] | None = Field(
+        None, description="Toolpark servers whose tools every chat starts with; default all of them."
+    )
+    tool_choice: str | None = Field(
+        None,
+        description="The model's tool_choice in every chat: 'required', or a tool as Open WebUI names it "
+        "('<server>_<tool>'), for a small model that never picks a tool itself; none leaves it to the model.",
+    )
+    max_tool_calls: int = Field(
+        8, ge=1, le=256, description="Tool-call rounds per answer (CHAT_RESPONSE_MAX_TOOL_CALL_ITERATIONS)."
+    )
+
+
+class Processes(_Strict):
+    """The one-machine target (`--target processes`): the programs that stand in for each image's
+    entry point, and the loopback ports Caddy's sites get there in place of hostnames."""
+
+    first_port: Port = Field(8080, description="Caddy's sites listen on consecutive loopback ports from here.")
+    vllm: list[str] = Field(default_factory=lambda: ["vllm", "serve"], min_length=1)
+    litellm: list[str] = Field(default_factory=lambda: ["litellm"], min_length=1)
+    openwebui: list[str] = Field(default_factory=lambda: ["open-webui"], min_length=1)
+    caddy: list[str] = Field(default_factory=lambda: ["caddy"], min_length=1)
+    toolpark: list[str] = Field(default_factory=lambda: ["toolpark"], min_length=1)
 
 
 class Keycloak(_Strict):
@@ -198,6 +245,11 @@ class ServerSpec(_Strict):
     documents: dict[str, object] = Field(
         default_factory=dict, description="The host's [documents] settings in this server's process (workers, OCR)."
     )
+    tenancy: dict[str, object] = Field(
+        default_factory=dict,
+        description="The host's [tenancy] settings: which roles read or write shared namespaces. The operator's "
+        "key has the role 'operator'.",
+    )
     server_instructions: str | bool = Field(
         True, description="LibreChat serverInstructions: true takes the server's own instructions."
     )
@@ -229,6 +281,7 @@ class Images(_Strict):
     postgres: str = "pgvector/pgvector:0.8.1-pg17"
     keycloak: str = "quay.io/keycloak/keycloak:26.4.2"
     caddy: str = "caddy:2.10.2"
+    openwebui: str = "ghcr.io/open-webui/open-webui:v0.12.4"
 
     @field_validator("*")
     @classmethod
@@ -252,11 +305,20 @@ class Deployment(_Strict):
     models: Models
     litellm: LiteLLM = LiteLLM()
     librechat: LibreChat = LibreChat()
+    openwebui: OpenWebUI = OpenWebUI()
     keycloak: Keycloak = Keycloak()
     postgres: Postgres = Postgres()
     s3: S3 | None = None
     toolpark: Toolpark
     images: Images = Images()
+    processes: Processes = Processes()
+
+    @property
+    def openwebui_hostname(self) -> str | None:
+        """Open WebUI's public name: its own, or the chat name when LibreChat is off."""
+        if not self.openwebui.enabled:
+            return None
+        return self.openwebui.hostname or (None if self.librechat.enabled else self.chat_hostname)
 
     @property
     def auth_mode(self) -> Literal["oidc", "api-key"]:

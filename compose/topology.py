@@ -33,8 +33,16 @@ class Link:
 
 
 class Topology:
-    def __init__(self, spec: Deployment) -> None:
+    """`loopback`: every service on this one machine, reached at 127.0.0.1 (the processes target)."""
+
+    def __init__(self, spec: Deployment, *, loopback: bool = False) -> None:
         self.spec = spec
+        self.loopback = loopback
+
+    @property
+    def bind_host(self) -> str:
+        """Where a service listens: every interface of its container, or loopback only."""
+        return "127.0.0.1" if self.loopback else "0.0.0.0"
 
     @cached_property
     def services(self) -> dict[str, Service]:
@@ -43,10 +51,13 @@ class Topology:
             Service("postgres", "postgres", spec.postgres.port, "postgres.port"),
             Service("vllm-chat", "vllm", spec.models.chat.port, "models.chat.port"),
             Service("vllm-embedding", "vllm", spec.models.embedding.port, "models.embedding.port"),
-            Service("librechat", "librechat", spec.librechat.port, "librechat.port"),
-            Service("mongodb", "mongodb", 27017, "(mongodb's port 27017)"),
             Service("caddy", "caddy", 443, "(caddy's ports 80 and 443)"),
         ]
+        if spec.librechat.enabled:
+            found.append(Service("librechat", "librechat", spec.librechat.port, "librechat.port"))
+            found.append(Service("mongodb", "mongodb", 27017, "(mongodb's port 27017)"))
+        if spec.openwebui.enabled:
+            found.append(Service("openwebui", "openwebui", spec.openwebui.port, "openwebui.port"))
         if spec.models.vision is not None:
             found.append(Service("vllm-vision", "vllm", spec.models.vision.port, "models.vision.port"))
         if spec.litellm.enabled:
@@ -78,15 +89,23 @@ class Topology:
         spec = self.spec
         toolpark = [f"toolpark-{name}" for name in spec.toolpark.servers]
         models = [s for s in ("vllm-chat", "vllm-vision") if s in self.services]
-        links = [Link("caddy", "librechat"), Link("librechat", "mongodb")]
-        links += [Link("librechat", s) for s in toolpark]
+        fronts = [s for s in ("librechat", "openwebui") if s in self.services]
+        links = [Link("caddy", s) for s in fronts]
+        if spec.librechat.enabled:
+            links.append(Link("librechat", "mongodb"))
+        links += [Link(front, s) for front in fronts for s in toolpark]
+        if spec.openwebui.enabled and not spec.litellm.enabled:  # its document search embeds too
+            links.append(Link("openwebui", "vllm-embedding"))
         if spec.litellm.enabled:
-            links += [Link("librechat", "litellm"), Link("litellm", "postgres")]
+            links += [Link(front, "litellm") for front in fronts]
+            links += [Link("litellm", "postgres")]
             links += [Link("litellm", s) for s in [*models, "vllm-embedding"]]
+            if spec.litellm.mcp_gateway:
+                links += [Link("litellm", s) for s in toolpark]
             if spec.llm_hostname:
                 links.append(Link("caddy", "litellm"))
         else:
-            links += [Link("librechat", s) for s in models]
+            links += [Link(front, s) for front in fronts for s in models]
         if spec.keycloak.enabled:
             links += [Link("caddy", "keycloak"), Link("keycloak", "postgres")]
             if spec.auth_mode == "oidc":
@@ -102,6 +121,8 @@ class Topology:
     def address(self, consumer: str, provider: str) -> str:
         """`host:port` at which `consumer` reaches `provider`."""
         target = self.services[provider]
+        if self.loopback:
+            return f"127.0.0.1:{target.port}"
         if self.node_of(consumer) == self.node_of(provider):
             return f"{provider}:{target.port}"
         return f"{self.spec.nodes[self.node_of(provider)].address}:{target.port}"
@@ -111,7 +132,7 @@ class Topology:
 
     def published(self, service: str) -> bool:
         """Whether a service on another node calls this one, so its port must be published."""
-        return any(
+        return not self.loopback and any(
             link.provider == service and self.node_of(link.consumer) != self.node_of(service) for link in self.links
         )
 

@@ -18,10 +18,13 @@ __all__ = ["ingest"]
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--collection", required=True, help="The collection to add to.")
 @click.option("--create", is_flag=True, help="Create the collection first if it does not exist.")
+@click.option("--namespace", help="With --create: a shared namespace to create it in (default: your own).")
 @click.option("--url", "endpoint", default="http://127.0.0.1:8765/retrieval/mcp", show_default=True,
               help="The retrieval server's MCP endpoint.")  # fmt: skip
 @click.option("--api-key", envvar="TOOLPARK_API_KEY", help="Bearer key for the server (or TOOLPARK_API_KEY).")
-def ingest(inputs: tuple[str, ...], collection: str, create: bool, endpoint: str, api_key: str | None) -> None:
+def ingest(
+    inputs: tuple[str, ...], collection: str, create: bool, namespace: str | None, endpoint: str, api_key: str | None
+) -> None:
     """Add files, directories (their text, HTML and PDF files) and URLs to a collection.
 
     Runs through a retrieval server's tools; running it again skips what is already stored unchanged.
@@ -35,7 +38,8 @@ def ingest(inputs: tuple[str, ...], collection: str, create: bool, endpoint: str
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         async with http_client(endpoint, headers=headers, mode="legacy") as client:
             if create:
-                made = await client.call_tool("create_collection", {"name": collection})
+                arguments = {"name": collection} | ({"namespace": namespace} if namespace else {})
+                made = await client.call_tool("create_collection", arguments)
                 if made.is_error and "already exists" not in str(made.content):
                     raise click.ClickException(str(getattr(made.content[0], "text", made.content)))
             with click.progressbar(items, label=f"ingesting into {collection}", file=sys.stderr) as bar:

@@ -1,0 +1,120 @@
+"""Open WebUI's settings: it reads them all from its environment (with persistent config off, so
+the spec stays the source and an admin's edit in the UI does not outlive a restart).
+
+The chat and embedding models come from LiteLLM, or straight from vLLM without it; its own document
+search embeds through the stack's model, so nothing is downloaded at start (`OFFLINE_MODE`). Each
+toolpark server is one MCP tool server connection: with single sign-on Open WebUI forwards the
+user's own Keycloak token (`system_oauth`); otherwise it sends its trusted-front-end key and names
+the user in the same X-User-* headers LibreChat sends.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from toolpark.compose.references import issuer, mcp_path, secret
+from toolpark.compose.topology import Topology
+
+__all__ = ["openwebui_environment", "tool_server_connections"]
+
+# Header templates Open WebUI fills per user (open_webui.utils.headers.parse_custom_headers).
+_USER_HEADERS = {
+    "X-User-ID": "{{USER_ID}}",
+    "X-User-Name": "{{USER_NAME}}",
+    "X-User-Email": "{{USER_EMAIL}}",
+    "X-User-Roles": "{{USER_ROLE}}",
+}
+
+
+def tool_server_connections(topology: Topology) -> list[dict[str, Any]]:
+    spec = topology.spec
+    connections = []
+    for name in spec.toolpark.servers:
+        connection: dict[str, Any] = {
+            "type": "mcp",
+            "url": topology.url("openwebui", f"toolpark-{name}", mcp_path(name)),
+            "path": "",
+            "config": {
+                "enable": True,
+                # Every user may use the tools; the servers themselves decide what each user sees.
+                "access_grants": [{"principal_type": "user", "principal_id": "*", "permission": "read"}],
+            },
+            "info": {"id": name, "name": name, "description": f"toolpark {name} server"},
+        }
+        if spec.auth_mode == "oidc":
+            connection |= {"auth_type": "system_oauth", "key": ""}
+        else:
+            key = secret("TOOLPARK_OPENWEBUI_KEY")
+            connection |= {"auth_type": "bearer", "key": key, "headers": _USER_HEADERS}
+        connections.append(connection)
+    return connections
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def openwebui_environment(topology: Topology) -> dict[str, str]:
+    spec = topology.spec
+    owui = spec.openwebui
+    public = f"https://{spec.openwebui_hostname}"
+    if spec.litellm.enabled:
+        chat_url = embed_url = topology.url("openwebui", "litellm", "/v1")
+        key = secret("LITELLM_MASTER_KEY")
+    else:
+        chat_url = topology.url("openwebui", "vllm-chat", "/v1")
+        embed_url = topology.url("openwebui", "vllm-embedding", "/v1")
+        key = secret("VLLM_API_KEY")
+    tools = owui.tools if owui.tools is not None else list(spec.toolpark.servers)
+    params: dict[str, Any] = {"function_calling": "native"}
+    if owui.tool_choice in ("auto", "required", "none"):
+        params["custom_params"] = {"tool_choice": owui.tool_choice}
+    elif owui.tool_choice:
+        params["custom_params"] = {"tool_choice": {"type": "function", "function": {"name": owui.tool_choice}}}
+    env = {
+        "HOST": topology.bind_host,
+        "PORT": str(owui.port),
+        "WEBUI_URL": public,
+        "WEBUI_NAME": owui.title,
+        "WEBUI_SECRET_KEY": secret("OPENWEBUI_SECRET_KEY"),
+        "DATA_DIR": "/app/backend/data",
+        "ENABLE_PERSISTENT_CONFIG": "false",
+        "OFFLINE_MODE": "true",
+        "HF_HUB_OFFLINE": "1",
+        "ENABLE_VERSION_UPDATE_CHECK": "false",
+        "ENABLE_OLLAMA_API": "false",
+        "ENABLE_OPENAI_API": "true",
+        "OPENAI_API_BASE_URL": chat_url,
+        "OPENAI_API_KEY": key,
+        "DEFAULT_MODELS": spec.models.chat.served_name,
+        "RAG_EMBEDDING_ENGINE": "openai",
+        "RAG_OPENAI_API_BASE_URL": embed_url,
+        "RAG_OPENAI_API_KEY": key,
+        "RAG_EMBEDDING_MODEL": spec.models.embedding.served_name,
+        "TOOL_SERVER_CONNECTIONS": _json(tool_server_connections(topology)),
+        "DEFAULT_MODEL_METADATA": _json({"toolIds": [f"server:mcp:{name}" for name in tools]}),
+        "DEFAULT_MODEL_PARAMS": _json(params),
+        "CHAT_RESPONSE_MAX_TOOL_CALL_ITERATIONS": str(owui.max_tool_calls),
+    }
+    if spec.keycloak.enabled:
+        kc = spec.keycloak
+        env |= {
+            "ENABLE_OAUTH_SIGNUP": "true",
+            "ENABLE_LOGIN_FORM": "false",
+            "ENABLE_SIGNUP": "false",
+            "OAUTH_CLIENT_ID": owui.client_id,
+            "OAUTH_CLIENT_SECRET": secret("OPENWEBUI_CLIENT_SECRET"),
+            "OPENID_PROVIDER_URL": f"{issuer(spec)}/.well-known/openid-configuration",
+            "OPENID_REDIRECT_URI": f"{public}/oauth/oidc/callback",
+            "OAUTH_PROVIDER_NAME": "Keycloak",
+            "OAUTH_SCOPES": "openid email profile",
+            "ENABLE_OAUTH_ROLE_MANAGEMENT": "true",
+            "OAUTH_ROLES_CLAIM": "realm_access.roles",
+            "OAUTH_ALLOWED_ROLES": kc.required_role or ",".join(kc.roles),
+            "OAUTH_ADMIN_ROLES": "admin" if "admin" in kc.roles else "",
+        }
+    else:
+        # Its own accounts: the first to sign up becomes the admin, later ones are users.
+        env |= {"ENABLE_SIGNUP": "true", "DEFAULT_USER_ROLE": "user"}
+    return env

@@ -1,0 +1,20 @@
+"""How rendered files name what is decided elsewhere: secrets in .env, MCP paths, the issuer."""
+
+from __future__ import annotations
+
+from toolpark.compose.spec import Deployment
+
+__all__ = ["issuer", "mcp_path", "secret"]
+
+
+def secret(name: str) -> str:
+    """A reference compose fills from .env, failing loudly (not with an empty value) when it is absent."""
+    return f"${{{name}:?{name} is missing from .env}}"
+
+
+def mcp_path(server: str) -> str:
+    return f"/{server}/mcp"
+
+
+def issuer(spec: Deployment) -> str:
+    return f"https://{spec.sso_hostname}/realms/{spec.keycloak.realm}"

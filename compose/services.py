@@ -1,0 +1,355 @@
+"""One definition per service, whatever runs it: command, environment, files, data and health.
+
+`toolpark.compose.stack` turns each definition into a docker compose service, and
+`toolpark.compose.processes` into a supervisord program on one machine. Both read the same
+`ServiceDef`, so running the processes target exercises the command line, the environment and
+the config files `docker compose` would give the container. What differs is only where things
+are: addresses (`Topology(loopback=True)`), container paths (mapped onto the rendered folder)
+and the program standing in for the image's entry point (`[processes]` in the spec).
+
+Secrets appear as `${NAME}` references to `.env`, never as values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolpark.compose.openwebui import openwebui_environment
+from toolpark.compose.postgres import database_roles, password_secret
+from toolpark.compose.references import issuer, secret
+from toolpark.compose.spec import ChatModel, Model
+from toolpark.compose.topology import Topology
+from toolpark.compose.wiring import SERVICE_OF, WIRING, Fact, Source
+from toolpark.contract.settings import env_prefix
+
+__all__ = ["Probe", "ServiceDef", "service_definition", "setting_value", "toolpark_environment"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How to tell the service is up: an HTTP GET on `path` answering 2xx, or (no path) a TCP
+    connection accepted on `port`."""
+
+    port: int
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    """A service as its image runs it. `command` follows the image's entry point; `files` maps a
+    rendered file (relative to the deployment folder) to where the service reads it, `volumes` a
+    named data volume to where the service keeps it. `start_s`: how long starting may take."""
+
+    image: str
+    command: list[str]
+    environment: dict[str, str]
+    probe: Probe | None
+    start_s: int = 30
+    files: dict[str, str] = field(default_factory=dict)
+    volumes: dict[str, str] = field(default_factory=dict)
+    healthcheck: list[str] | None = None  # compose's own check where the image has no Python for the probe
+    container: dict[str, Any] = field(default_factory=dict)  # compose-only keys: GPUs, IPC, host ports
+
+
+def _postgres_url(topology: Topology, consumer: str, role: str) -> str:
+    """The URL of `role`'s own database (named as the role), as `consumer` reaches it."""
+    address = topology.address(consumer, "postgres")
+    return f"postgresql://{role}:${{{password_secret(role)}}}@{address}/{role}"
+
+
+def _postgres(topology: Topology) -> ServiceDef:
+    spec = topology.spec
+    env = {"POSTGRES_PASSWORD": secret("POSTGRES_PASSWORD"), "PGDATA": "/var/lib/postgresql/data"}
+    env |= {password_secret(role): secret(password_secret(role)) for role in database_roles(spec)}
+    return ServiceDef(
+        image=spec.images.postgres,
+        command=["postgres", "-c", f"port={spec.postgres.port}", "-c", f"listen_addresses={topology.bind_host}"],
+        environment=env,
+        probe=Probe(spec.postgres.port),
+        files={"postgres/init-databases.sh": "/docker-entrypoint-initdb.d/10-databases.sh"},
+        volumes={"postgres-data": "/var/lib/postgresql/data"},
+        healthcheck=["CMD-SHELL", f"pg_isready -U postgres -p {spec.postgres.port}"],
+    )
+
+
+def _vllm(topology: Topology, model: Model, service: str) -> ServiceDef:
+    spec = topology.spec
+    args = ["--model", model.model, "--served-model-name", model.served_name, "--host", topology.bind_host]
+    args += ["--port", str(model.port), "--gpu-memory-utilization", str(model.gpu_memory_utilization)]
+    if model.max_model_len:
+        args += ["--max-model-len", str(model.max_model_len)]
+    if isinstance(model, ChatModel):
+        args += ["--enable-auto-tool-choice", "--tool-call-parser", model.tool_call_parser]
+    else:
+        args += ["--runner", "pooling"]
+    node = spec.nodes[topology.node_of(service)]
+    gpus = {"driver": "nvidia", "count": node.gpus, "capabilities": ["gpu"]}
+    return ServiceDef(
+        image=spec.images.vllm,
+        command=[*args, *model.extra_args],
+        environment={"HF_TOKEN": "${HF_TOKEN:-}", "VLLM_API_KEY": secret("VLLM_API_KEY")},
+        probe=Probe(model.port, "/health"),
+        # Downloading and loading weights takes minutes; a short start period would restart it forever.
+        start_s=900,
+        volumes={"hf-cache": "/root/.cache/huggingface"},
+        container={"ipc": "host", "deploy": {"resources": {"reservations": {"devices": [gpus]}}}},
+    )
+
+
+def _litellm(topology: Topology) -> ServiceDef:
+    spec = topology.spec
+    env = {
+        "LITELLM_MASTER_KEY": secret("LITELLM_MASTER_KEY"),
+        "LITELLM_SALT_KEY": secret("LITELLM_SALT_KEY"),
+        "VLLM_API_KEY": secret("VLLM_API_KEY"),
+        "STORE_MODEL_IN_DB": "False",
+    }
+    if spec.litellm.database:
+        env["DATABASE_URL"] = _postgres_url(topology, "litellm", "litellm")
+    if spec.litellm.mcp_gateway:
+        env["TOOLPARK_LITELLM_KEY"] = secret("TOOLPARK_LITELLM_KEY")
+    command = ["--config", "/app/config.yaml", "--host", topology.bind_host, "--port", str(spec.litellm.port)]
+    return ServiceDef(
+        image=spec.images.litellm,
+        command=command,
+        environment=env,
+        probe=Probe(spec.litellm.port, "/health/liveliness"),
+        start_s=120,
+        files={"litellm/config.yaml": "/app/config.yaml"},
+    )
+
+
+def _mongodb(topology: Topology) -> ServiceDef:
+    return ServiceDef(
+        image=topology.spec.images.mongodb,
+        command=[],
+        environment={
+            "MONGO_INITDB_ROOT_USERNAME": "librechat",
+            "MONGO_INITDB_ROOT_PASSWORD": secret("MONGO_PASSWORD"),
+        },
+        probe=Probe(27017),
+        volumes={"mongo-data": "/data/db"},
+        healthcheck=["CMD", "mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"],
+    )
+
+
+def _librechat(topology: Topology) -> ServiceDef:
+    spec = topology.spec
+    public = f"https://{spec.chat_hostname}"
+    mongo = topology.address("librechat", "mongodb")
+    env: dict[str, str] = {
+        "HOST": topology.bind_host,
+        "PORT": str(spec.librechat.port),
+        "DOMAIN_CLIENT": public,
+        "DOMAIN_SERVER": public,
+        "CONFIG_PATH": "/app/librechat.yaml",
+        "MONGO_URI": f"mongodb://librechat:${{MONGO_PASSWORD}}@{mongo}/LibreChat?authSource=admin",
+        "CREDS_KEY": secret("CREDS_KEY"),
+        "CREDS_IV": secret("CREDS_IV"),
+        "JWT_SECRET": secret("JWT_SECRET"),
+        "JWT_REFRESH_SECRET": secret("JWT_REFRESH_SECRET"),
+        "SEARCH": "false",
+    }
+    env["LLM_API_KEY"] = secret("LITELLM_MASTER_KEY" if spec.litellm.enabled else "VLLM_API_KEY")
+    if spec.auth_mode == "api-key":
+        env["TOOLPARK_LIBRECHAT_KEY"] = secret("TOOLPARK_LIBRECHAT_KEY")
+    if spec.keycloak.enabled:
+        env |= {
+            "ALLOW_SOCIAL_LOGIN": "true",
+            "ALLOW_REGISTRATION": "false",
+            "ALLOW_EMAIL_LOGIN": "false",
+            "OPENID_ISSUER": issuer(spec),
+            "OPENID_CLIENT_ID": spec.keycloak.client_id,
+            "OPENID_CLIENT_SECRET": secret("KEYCLOAK_CLIENT_SECRET"),
+            "OPENID_SESSION_SECRET": secret("OPENID_SESSION_SECRET"),
+            "OPENID_SCOPE": "openid profile email",
+            "OPENID_CALLBACK_URL": "/oauth/openid/callback",
+            "OPENID_BUTTON_LABEL": "Sign in",
+            # LibreChat forwards the user's own access token to the MCP servers only with this on.
+            "OPENID_REUSE_TOKENS": "true",
+        }
+        if spec.keycloak.required_role:
+            env |= {
+                "OPENID_REQUIRED_ROLE": spec.keycloak.required_role,
+                "OPENID_REQUIRED_ROLE_TOKEN_KIND": "access",
+                "OPENID_REQUIRED_ROLE_PARAMETER_PATH": "realm_access.roles",
+            }
+    if spec.s3 is not None:
+        env |= {
+            "AWS_ENDPOINT_URL": spec.s3.endpoint_url,
+            "AWS_REGION": spec.s3.region,
+            "AWS_BUCKET_NAME": spec.s3.bucket,
+            "AWS_FORCE_PATH_STYLE": str(spec.s3.path_style).lower(),
+            "AWS_ACCESS_KEY_ID": secret("S3_ACCESS_KEY_ID"),
+            "AWS_SECRET_ACCESS_KEY": secret("S3_SECRET_ACCESS_KEY"),
+        }
+    port = spec.librechat.port
+    probe = f"fetch('http://localhost:{port}/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+    return ServiceDef(
+        image=spec.images.librechat,
+        command=[],
+        environment=env,
+        probe=Probe(port, "/health"),
+        start_s=60,
+        files={"librechat/librechat.yaml": "/app/librechat.yaml"},
+        volumes={"librechat-logs": "/app/api/logs"},
+        healthcheck=["CMD", "node", "-e", probe],
+    )
+
+
+def _openwebui(topology: Topology) -> ServiceDef:
+    spec = topology.spec
+    return ServiceDef(
+        image=spec.images.openwebui,
+        command=[],
+        environment=openwebui_environment(topology),
+        probe=Probe(spec.openwebui.port, "/health"),
+        start_s=180,
+        volumes={"openwebui-data": "/app/backend/data"},
+    )
+
+
+def _keycloak(topology: Topology) -> ServiceDef:
+    spec = topology.spec
+    kc = spec.keycloak
+    probe = "exec 3<>/dev/tcp/127.0.0.1/9000 && printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q UP <&3"
+    return ServiceDef(
+        image=spec.images.keycloak,
+        command=["start", "--import-realm"],
+        environment={
+            "KC_DB": "postgres",
+            "KC_DB_URL": f"jdbc:postgresql://{topology.address('keycloak', 'postgres')}/keycloak",
+            "KC_DB_USERNAME": "keycloak",
+            "KC_DB_PASSWORD": secret(password_secret("keycloak")),
+            "KC_HOSTNAME": f"https://{spec.sso_hostname}",
+            "KC_HTTP_ENABLED": "true",
+            "KC_HTTP_PORT": str(kc.port),
+            "KC_PROXY_HEADERS": "xforwarded",
+            "KC_HEALTH_ENABLED": "true",
+            "KC_BOOTSTRAP_ADMIN_USERNAME": "admin",
+            "KC_BOOTSTRAP_ADMIN_PASSWORD": secret("KEYCLOAK_ADMIN_PASSWORD"),
+            # The realm import resolves ${...} client secrets from the environment.
+            "KEYCLOAK_CLIENT_SECRET": secret("KEYCLOAK_CLIENT_SECRET"),
+            **({"OPENWEBUI_CLIENT_SECRET": secret("OPENWEBUI_CLIENT_SECRET")} if spec.openwebui.enabled else {}),
+        },
+        probe=Probe(9000, "/health/ready"),
+        start_s=120,
+        files={"keycloak/realm.json": f"/opt/keycloak/data/import/{kc.realm}.json"},
+        healthcheck=["CMD-SHELL", probe],
+    )
+
+
+def setting_value(value: object) -> str:
+    """Env vars are strings; lists and tables travel as JSON, which pydantic-settings decodes."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def toolpark_environment(topology: Topology, server: str) -> dict[str, str]:
+    """Settings of one toolpark server: the wiring to the rest of the stack, then the spec's own."""
+    spec = topology.spec
+    service = f"toolpark-{server}"
+    allowed = [f"{service}:*"]
+    if topology.published(service):
+        allowed.append(f"{spec.nodes[topology.node_of(service)].address}:*")
+    if spec.tools_hostname:
+        allowed.append(spec.tools_hostname)
+    if topology.loopback:
+        allowed.append("127.0.0.1:*")
+    env = {"TOOLPARK_ALLOWED_HOSTS": ",".join(allowed), "TOOLPARK_AUTH_API_KEYS": secret("TOOLPARK_AUTH_API_KEYS")}
+    if spec.auth_mode == "oidc":
+        env |= {
+            "TOOLPARK_AUTH_OIDC_ISSUER": issuer(spec),
+            "TOOLPARK_AUTH_OIDC_AUDIENCE": spec.keycloak.audience,
+            "TOOLPARK_AUTH_OIDC_JWKS_URL": topology.url(
+                service, "keycloak", f"/realms/{spec.keycloak.realm}/protocol/openid-connect/certs"
+            ),
+        }
+        if spec.keycloak.required_role:
+            env["TOOLPARK_AUTH_OIDC_REQUIRED_ROLES"] = spec.keycloak.required_role
+    prefix = env_prefix(server)
+    wiring: dict[str, str] = {}
+    for feed in WIRING:
+        if feed.server == server and (facts := _source_facts(topology, service, feed.source)) is not None:
+            wiring[feed.setting.upper()] = facts[feed.fact]
+    own = spec.toolpark.servers[server]
+    wiring |= {key.upper(): setting_value(value) for key, value in own.settings.items()}
+    sections = {"TOOLPARK_DOCUMENTS_": own.documents, "TOOLPARK_TENANCY_": own.tenancy}
+    host = {
+        f"{section}{k.upper()}": setting_value(v) for section, values in sections.items() for k, v in values.items()
+    }
+    return env | {prefix + key: value for key, value in wiring.items()} | host
+
+
+def _source_facts(topology: Topology, consumer: str, source: Source) -> dict[Fact, str] | None:
+    """What `consumer` needs to know of `source` (address, model, credentials), or None where the
+    spec has no such source."""
+    spec = topology.spec
+    if source == "database":
+        return {"url": _postgres_url(topology, consumer, "toolpark")}
+    if source == "s3":
+        if spec.s3 is None:
+            return None
+        return {
+            "url": spec.s3.endpoint_url, "access_key_id": secret("S3_ACCESS_KEY_ID"),
+            "secret_access_key": secret("S3_SECRET_ACCESS_KEY"), "buckets": spec.s3.bucket,
+            "region": spec.s3.region, "path_style": str(spec.s3.path_style).lower(),
+        }  # fmt: skip
+    model = spec.models.embedding if source == "embeddings" else spec.models.vision
+    if model is None:
+        return None
+    return {
+        "url": topology.url(consumer, SERVICE_OF[source], "/v1"), "model": model.served_name,
+        "api_key": secret("VLLM_API_KEY"), "truncate": "true",
+    }  # fmt: skip
+
+
+def _toolpark(topology: Topology, server: str) -> ServiceDef:
+    spec = topology.spec
+    port = spec.toolpark.servers[server].port
+    return ServiceDef(
+        image=spec.toolpark.image,
+        command=["serve", server, "--transport", "http", "--host", topology.bind_host, "--port", str(port)],
+        environment=toolpark_environment(topology, server),
+        # Liveness, not readiness: a server whose vLLM node is away (scheduled off) is still up.
+        probe=Probe(port, "/healthz"),
+    )
+
+
+def _caddy(topology: Topology) -> ServiceDef:
+    return ServiceDef(
+        image=topology.spec.images.caddy,
+        command=["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
+        # The image's own settings, named so that a caddy outside it keeps its state in the same place.
+        environment={"XDG_DATA_HOME": "/data", "XDG_CONFIG_HOME": "/config"},
+        probe=None,  # Caddy's readiness is its sites': the upstreams it proxies to are probed themselves
+        files={"caddy/Caddyfile": "/etc/caddy/Caddyfile"},
+        volumes={"caddy-data": "/data", "caddy-config": "/config"},
+        container={"ports": ["80:80", "443:443", "443:443/udp"]},
+    )
+
+
+def service_definition(topology: Topology, name: str) -> ServiceDef:
+    spec = topology.spec
+    component = topology.services[name].component
+    if component == "vllm":
+        model = {"vllm-chat": spec.models.chat, "vllm-embedding": spec.models.embedding}.get(name, spec.models.vision)
+        assert model is not None  # vllm-vision exists only with a vision model
+        return _vllm(topology, model, name)
+    if component == "toolpark":
+        return _toolpark(topology, name.removeprefix("toolpark-"))
+    builders = {
+        "postgres": _postgres,
+        "litellm": _litellm,
+        "mongodb": _mongodb,
+        "librechat": _librechat,
+        "openwebui": _openwebui,
+        "keycloak": _keycloak,
+        "caddy": _caddy,
+    }
+    return builders[component](topology)

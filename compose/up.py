@@ -1,0 +1,166 @@
+"""`toolpark compose up --target processes`: run a rendered stack under supervisord and say how each
+service is doing, in the foreground, until Ctrl-C.
+
+supervisord starts and restarts the programs; this watches them: a program supervisord gave up
+on, or one that is not healthy when its start time is over, is named with the tail of its log,
+and the whole stack stops (exit 1). The stack ends with its owner: supervisord gets SIGTERM when
+this process ends, however it ends (Linux's parent-death signal), and stops every program's
+process group.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from toolpark.compose.caddy import site_ports, sites
+from toolpark.compose.files import read_env
+from toolpark.compose.processes import CONFIG, unstarted
+from toolpark.compose.render import ENV_FILE
+from toolpark.compose.services import Probe, service_definition
+from toolpark.compose.topology import Topology
+
+__all__ = ["Watched", "log_tail", "run_stack", "watched"]
+
+_GAVE_UP = {"FATAL", "EXITED", "STOPPED", "UNKNOWN"}
+
+
+@dataclass(frozen=True)
+class Watched:
+    name: str
+    probe: Probe | None
+    start_s: int
+
+
+def watched(topology: Topology) -> list[Watched]:
+    """The services this machine runs, each with its probe and how long it may take to start."""
+    skip = set(unstarted(topology))
+    found = []
+    for name in topology.services:
+        if name not in skip:
+            definition = service_definition(topology, name)
+            found.append(Watched(name, definition.probe, definition.start_s))
+    return found
+
+
+def log_tail(folder: Path, service: str, lines: int = 30) -> str:
+    path = folder / "logs" / f"{service}.log"
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def _healthy(probe: Probe | None) -> bool:
+    if probe is None:
+        return True
+    if probe.path is None:
+        with socket.socket() as connection:
+            connection.settimeout(2)
+            return connection.connect_ex(("127.0.0.1", probe.port)) == 0
+    try:
+        return httpx.get(f"http://127.0.0.1:{probe.port}{probe.path}", timeout=4).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def _states(folder: Path) -> dict[str, str]:
+    from supervisor.xmlrpc import SupervisorTransport  # the processes extra
+
+    transport = SupervisorTransport(None, None, f"unix://{folder / 'run' / 'supervisor.sock'}")
+    proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+    try:
+        infos: list[dict[str, str]] = proxy.supervisor.getAllProcessInfo()  # type: ignore[assignment]
+        return {info["name"]: info["statename"] for info in infos}
+    except (OSError, xmlrpc.client.Fault):
+        return {}  # supervisord is still starting
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM when the parent (this process) ends."""
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _supervisord(folder: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    for sub in ("logs", "run", "data"):
+        (folder / sub).mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "supervisor.supervisord", "-c", str(folder / CONFIG)]
+    preexec = _die_with_parent if sys.platform == "linux" else None
+    return subprocess.Popen(command, env=dict(env), start_new_session=True, preexec_fn=preexec)
+
+
+def _wait_healthy(folder: Path, services: list[Watched], say: Callable[[str], None]) -> str | None:
+    """None once every service is healthy; else the name of the first that failed, reported."""
+    started = time.monotonic()
+    pending = {service.name: service for service in services}
+    while pending:
+        states = _states(folder)
+        for name, service in list(pending.items()):
+            state = states.get(name)
+            if state in _GAVE_UP:
+                say(f"✗ {name} stopped ({state}); the end of logs/{name}.log:\n{log_tail(folder, name)}")
+                return name
+            if state == "RUNNING" and _healthy(service.probe):
+                say(f"✓ {name} healthy after {time.monotonic() - started:.0f} s")
+                del pending[name]
+            elif time.monotonic() - started > service.start_s:
+                tail = log_tail(folder, name)
+                say(f"✗ {name} not healthy in {service.start_s} s; the end of logs/{name}.log:\n{tail}")
+                return name
+        time.sleep(1)
+    return None
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(90)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def run_stack(folder: Path, topology: Topology, say: Callable[[str], None]) -> int:
+    """Start the rendered stack in `folder`, report, then serve until interrupted. The exit code."""
+    env = {**os.environ, **read_env(folder / ENV_FILE)}
+    # The programs of this installation (toolpark, supervisord) come first on the PATH.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if skipped := unstarted(topology):
+        say(f"not started here (they need containers; their files are rendered): {', '.join(skipped)}")
+    process = _supervisord(folder, env)
+    stop = False
+
+    def interrupted(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        failed = _wait_healthy(folder, watched(topology), say)
+        if failed is not None:
+            return 1
+        ports = site_ports(topology)
+        for host, _ in sites(topology):
+            say(f"{host} is served at http://127.0.0.1:{ports[host]}")
+        say("stack healthy; Ctrl-C stops it")
+        while process.poll() is None and not stop:
+            time.sleep(1)
+        return 0 if stop or process.returncode == 0 else 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        say("stopping the stack")
+        _stop(process)
