@@ -88,11 +88,12 @@ def render(spec: Path, out: Path, target: Target) -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to render into and run from.")
 @click.option("--target", type=click.Choice(["processes"]), default="processes", show_default=True,
               help="Only processes runs here; run the compose target with docker compose.")  # fmt: skip
-def up(spec: Path, out: Path, target: Target) -> None:
+@click.option("--rendered", is_flag=True, help="Run OUT as it is, without rendering SPEC into it first.")
+def up(spec: Path, out: Path, target: Target, rendered: bool) -> None:
     """Render SPEC into OUT and run it on this machine, reporting each service's health; Ctrl-C stops it."""
     from toolpark.compose.up import run_stack
 
-    deployment = _render(spec, out, target)
+    deployment = _spec(spec) if rendered else _render(spec, out, target)
     code = run_stack(out.resolve(), Topology(deployment, loopback=True), click.echo)
     raise SystemExit(code)
 

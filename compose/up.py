@@ -121,6 +121,26 @@ def _wait_healthy(folder: Path, services: list[Watched], say: Callable[[str], No
     return None
 
 
+def _unreachable_sites(topology: Topology) -> str | None:
+    """Caddy answers 502 where a site's upstream is not there: a route that reaches no service."""
+    ports = site_ports(topology)
+    skipped = {f"127.0.0.1:{topology.services[name].port}" for name in unstarted(topology)}
+    for host, body in sites(topology):
+        if any(line.split()[1] in skipped for line in body if "reverse_proxy" in line):
+            continue  # its service needs a container
+        paths = [line.split()[1] for line in body if line.strip().startswith("handle /")] or ["/"]
+        for path in paths:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{ports[host]}{path}", timeout=30).status_code
+            except httpx.HTTPError as exc:
+                return f"✗ caddy: site {host} does not answer: {exc}"
+            if status == 502:
+                start = next((i for i, line in enumerate(body) if line.strip() == f"handle {path} {{"), 0)
+                upstream = next(line.split()[1] for line in body[start:] if "reverse_proxy" in line)
+                return f"✗ caddy: site {host}{path} reaches no service (502 from upstream {upstream})"
+    return None
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
@@ -141,7 +161,7 @@ def run_stack(folder: Path, topology: Topology, say: Callable[[str], None]) -> i
     process = _supervisord(folder, env)
     stop = False
 
-    def interrupted(signum: int, frame: object) -> None:
+    def interrupted(*_: object) -> None:
         nonlocal stop
         stop = True
         raise KeyboardInterrupt
@@ -150,6 +170,9 @@ def run_stack(folder: Path, topology: Topology, say: Callable[[str], None]) -> i
     try:
         failed = _wait_healthy(folder, watched(topology), say)
         if failed is not None:
+            return 1
+        if (broken := _unreachable_sites(topology)) is not None:
+            say(broken)
             return 1
         ports = site_ports(topology)
         for host, _ in sites(topology):

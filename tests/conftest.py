@@ -1,20 +1,23 @@
 """Shared test setup: async tests run on asyncio through anyio's pytest plugin; the tests marked
-`vllm` (a real vLLM on the CPU, minutes to prepare the first time) run only with `--vllm`."""
+`vllm` (a real vLLM on the CPU, minutes to prepare the first time) run only with `--vllm`, and
+those marked `stack` (the whole assistant started end to end) only with `--stack`."""
 
 import pytest
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--vllm", action="store_true", help="Also run the tests against a real vLLM (scripts/test does).")
+    parser.addoption("--stack", action="store_true", help="Also run the whole stack end to end (scripts/test does).")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--vllm") or "vllm" in (config.getoption("-m") or ""):
-        return
-    chosen = [item for item in items if item.get_closest_marker("vllm") is None]
-    if len(chosen) != len(items):
-        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("vllm")])
-        items[:] = chosen
+    for marker in ("vllm", "stack"):
+        if config.getoption(f"--{marker}") or marker in (config.getoption("-m") or ""):
+            continue
+        chosen = [item for item in items if item.get_closest_marker(marker) is None]
+        if len(chosen) != len(items):
+            config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker(marker)])
+            items[:] = chosen
 
 
 @pytest.fixture

@@ -1,0 +1,161 @@
+"""End to end: one spec, rendered for the processes target and started for real; used through
+Caddy from LiteLLM's API, LiteLLM's MCP gateway, `toolpark ingest`, Open WebUI in headless
+Chromium, and LibreChat's rendered MCP entries. Opt-in with `--stack` (scripts/test passes it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+import yaml
+
+from tests.nodejs import run_node
+from tests.stack.stack import SERVERS, Stack, prepared, running, whole_stack
+from tests.vllm_server import ROOT
+from toolpark.clients import http_client
+
+pytestmark = [pytest.mark.stack, pytest.mark.node]
+
+FACT = "Ottilie Brandvold"
+DOCUMENT = (
+    "# Lighthouse keepers\n\nThe lighthouse on Quillmoor Island is painted teal and amber. Its keeper, "
+    f"{FACT}, lights the lamp at 17:40 every evening and has kept it since 1998.\n"
+)
+SCREENSHOTS = ROOT / ".build" / "stack"
+
+
+# Before the module's stack starts (the same ports): one thing broken in a fresh render at a time.
+@pytest.mark.parametrize(
+    ("file", "old", "new", "named"),
+    [
+        ("supervisord.conf", "--tool-call-parser hermes", "--tool-call-parsr hermes", "vllm-chat"),
+        ("caddy/Caddyfile", "reverse_proxy 127.0.0.1:{webui}", "reverse_proxy 127.0.0.1:9", "caddy"),
+    ],
+)
+def test_a_broken_rendered_file_names_its_service(tmp_path: Path, file: str, old: str, new: str, named: str) -> None:
+    with prepared(tmp_path) as ready:
+        command = [sys.executable, "-m", "toolpark", "compose", "render", str(ready.spec_path), "--out",
+                   str(ready.folder), "--target", "processes"]  # fmt: skip
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+        path = ready.folder / file
+        old = old.format(webui=ready.spec["openwebui"]["port"])
+        assert old in path.read_text()
+        path.write_text(path.read_text().replace(old, new))
+        with running(ready.folder, ready.spec_path, tmp_path / "up.log", expect_failure=True) as output:
+            failed = [line for line in output.splitlines() if line.startswith("✗")]
+            assert failed and failed[0].startswith(f"✗ {named}"), output[-3000:]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with whole_stack(tmp_path_factory.mktemp("stack")) as running_stack:
+        yield running_stack
+
+
+def test_every_service_comes_up_healthy(stack: Stack) -> None:
+    log = stack.log.read_text()
+    expected = ["postgres", "caddy", "litellm", "openwebui", "vllm-chat", "vllm-embedding"]
+    expected += [f"toolpark-{name}" for name in SERVERS]
+    assert all(f"✓ {name} healthy" in log for name in expected), log
+    assert "not started here (they need containers; their files are rendered): librechat, mongodb" in log
+
+
+def test_litellm_serves_chat_and_embeddings_with_its_key_only(stack: Stack) -> None:
+    llm = stack.site("llm.example.org")
+    key = {"Authorization": f"Bearer {stack.env['LITELLM_MASTER_KEY']}"}
+    chat = {"model": "smollm2", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
+    answer = httpx.post(f"{llm}/v1/chat/completions", json=chat, headers=key, timeout=120)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["choices"][0]["message"]["content"]
+    vectors = httpx.post(
+        f"{llm}/v1/embeddings", json={"model": "minilm", "input": "lighthouse"}, headers=key, timeout=60
+    )
+    assert len(vectors.json()["data"][0]["embedding"]) == 384
+    wrong = httpx.post(
+        f"{llm}/v1/chat/completions", json=chat, headers={"Authorization": "Bearer sk-wrong"}, timeout=60
+    )
+    # Without its database LiteLLM knows only the master key: any other is refused (as "No connected db").
+    assert wrong.status_code in (400, 401) and "choices" not in wrong.json(), wrong.text
+
+
+def test_litellms_mcp_gateway_lists_and_calls_the_servers_tools(stack: Stack) -> None:
+    async def session() -> tuple[list[str], bool, str]:
+        headers = {"x-litellm-api-key": f"Bearer {stack.env['LITELLM_MASTER_KEY']}"}
+        async with http_client(f"{stack.site('llm.example.org')}/mcp/", headers=headers, mode="legacy") as client:
+            names = [tool.name for tool in (await client.list_tools()).tools]
+            called = await client.call_tool("web-fetch", {"url": "http://127.0.0.1:1/"})
+            return names, bool(called.is_error), str(getattr(called.content[0], "text", ""))
+
+    names, is_error, text = anyio.run(session)
+    assert {"retrieval-search", "web-fetch", "extract-extract_text", "s3-list_buckets"} <= set(names), names
+    # The call went through LiteLLM to the web server, whose egress policy refused loopback.
+    assert is_error and "127.0.0.1" in text, text
+
+
+def _ingest(stack: Stack, tmp_path: Path) -> None:
+    document = tmp_path / "quillmoor.md"
+    document.write_text(DOCUMENT)
+    tools = stack.site("tools.example.org")
+    key = stack.env["TOOLPARK_OPS_KEY"]
+    command = [sys.executable, "-m", "toolpark", "ingest", str(document), "--collection", "lighthouses", "--create",
+               "--namespace", "shared", "--url", f"{tools}/retrieval/mcp", "--api-key", key]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and "1 created" in done.stdout, done.stdout + done.stderr
+
+
+def test_open_webui_in_a_browser_answers_from_the_ingested_document(stack: Stack, tmp_path: Path) -> None:
+    """Ingest through Caddy, sign up in Open WebUI, then in headless Chromium log in, ask, and see the
+    retrieval tool's call and the fact in its result. SmolLM2-135M does not choose a tool itself: the
+    spec's `openwebui.tool_choice` makes it call `retrieval_search` (Open WebUI's name for it), and
+    with one round of tool calls (`max_tool_calls`) the page ends with Open WebUI's "Tool-call limit
+    reached" note after the result. The model's reply is not checked: a model this small rarely
+    repeats the fact; the result the page shows is."""
+    _ingest(stack, tmp_path)
+    webui = stack.site("webui.example.org")
+    account = {"name": "Ada Admin", "email": "ada@example.org", "password": "correct-horse-battery"}
+    signup = httpx.post(f"{webui}/api/v1/auths/signup", json=account, timeout=60)
+    assert signup.status_code == 200, signup.text
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / "openwebui-chat.png"
+    question = "Who keeps the lighthouse on Quillmoor Island?"
+    args = [webui, account["email"], account["password"], question, "retrieval_search", FACT, str(shot)]
+    done = run_node("openwebui-chat.mjs", *args, timeout=900)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"screenshot: {shot}")
+    assert seen["loggedIn"] and seen["toolShown"], seen
+    assert seen["factShown"], f"the page did not show {FACT!r} (screenshot {shot}): {seen['text'][-1500:]}"
+
+
+def test_librechats_rendered_mcp_entries_work_with_the_typescript_sdk(stack: Stack) -> None:
+    """Stand-in for LibreChat, which cannot be installed here (no MongoDB): its rendered entry's
+    headers, placeholders filled as LibreChat fills them, sent by the TypeScript SDK client it uses,
+    through Caddy's tools site to the server the entry names; the same call without the key fails."""
+    config = yaml.safe_load((stack.folder / "librechat" / "librechat.yaml").read_text())
+    entry = config["mcpServers"]["retrieval"]
+    path = httpx.URL(entry["url"]).path
+    url = f"{stack.site('tools.example.org')}{path}"
+    env = {**os.environ, "TOOLPARK_LIBRECHAT_KEY": stack.env["TOOLPARK_LIBRECHAT_KEY"]}
+    node = shutil.which("node", path=str(next((ROOT / "tests/node/node_modules").glob("node-linux-*/bin"))))
+    args = ["librechat-mcp.mjs", url, json.dumps(entry["headers"]), "list_collections", "{}"]
+
+    def run(environment: dict[str, str]) -> dict[str, object]:
+        done = subprocess.run([str(node), *args], cwd=ROOT / "tests/node", env=environment,
+                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+    allowed = run(env)
+    assert "search" in allowed["tools"] and allowed["isError"] is False, allowed  # type: ignore[operator]
+    assert "collections" in json.loads(str(allowed["text"])), allowed
+    refused = run({k: v for k, v in env.items() if k != "TOOLPARK_LIBRECHAT_KEY"})
+    assert "send Authorization: Bearer" in str(refused.get("error")), refused  # the server's 401
