@@ -1,0 +1,126 @@
+"""The processes target: supervisord itself reads the rendered config, and each program runs what
+the compose target's container runs, from the same definition."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from supervisor.options import ServerOptions
+
+from tests.compose.rendering import SPECS, fixed_secrets
+from toolpark.compose.checks import SpecError
+from toolpark.compose.files import read_spec
+from toolpark.compose.processes import CONFIG, unstarted
+from toolpark.compose.render import render
+from toolpark.compose.secrets import parse_env
+from toolpark.compose.spec import Deployment
+from toolpark.compose.topology import Topology
+
+
+def _write(files: dict[str, str], folder: Path) -> Path:
+    for path, text in files.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text(text, encoding="utf-8")
+    return folder
+
+
+def _programs(folder: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """supervisord's own reading of the config, with .env in its environment as `up` runs it."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for sub in ("logs", "run"):  # `toolpark compose up` makes them before it starts supervisord
+        (folder / sub).mkdir(exist_ok=True)
+    options = ServerOptions()
+    options.configfile = str(folder / CONFIG)
+    options.process_config(do_usage=False)
+    return {p.name: p for group in options.process_group_configs for p in group.process_configs}
+
+
+@pytest.mark.parametrize("case", sorted(SPECS))
+def test_supervisord_runs_the_compose_services_command_and_environment(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = read_spec(SPECS[case])
+    secrets = fixed_secrets(spec)
+    compose: dict[str, Any] = {}
+    for name, text in render(spec, secrets).items():
+        if name.startswith("compose"):
+            compose |= yaml.safe_load(text)["services"]
+    folder = _write(render(spec, secrets, "processes"), tmp_path)
+    programs = _programs(folder, parse_env((folder / ".env").read_text()), monkeypatch)
+    topology = Topology(spec, loopback=True)
+    assert set(programs) == set(topology.services) - set(unstarted(topology))
+    for name, program in programs.items():
+        service = compose[name]
+        local = _Local(spec, service, folder, secrets)
+        argv = shlex.split(program.command)
+        expected = [local(arg) for arg in service.get("command", [])]
+        if name != "openwebui":  # its image's start script reads HOST/PORT, which `serve` takes as options
+            assert argv[len(argv) - len(expected) :] == expected, name
+        assert set(program.environment) == set(service["environment"]), name
+        for key, value in service["environment"].items():
+            if key != "TOOLPARK_ALLOWED_HOSTS":  # adds loopback, where the servers are reached here
+                assert program.environment[key] == local(value), f"{name}.{key}"
+
+
+class _Local:
+    """A compose value as the processes target must give it: secrets filled from .env, addresses on
+    loopback, container paths in the rendered folder."""
+
+    def __init__(self, spec: Deployment, service: dict[str, Any], folder: Path, secrets: dict[str, str]) -> None:
+        self.secrets = secrets
+        self.places: dict[str, str] = {}
+        for volume in service.get("volumes", []):
+            source, path = volume.split(":")[:2]
+            self.places[path] = str(folder / source[2:]) if source.startswith("./") else str(folder / "data" / source)
+        topology = Topology(spec)
+        self.addresses = {f"{s.name}:{s.port}": f"127.0.0.1:{s.port}" for s in topology.services.values()}
+        for node in spec.nodes.values():
+            for s in topology.services.values():
+                if node.address:
+                    self.addresses[f"{node.address}:{s.port}"] = f"127.0.0.1:{s.port}"
+
+    def __call__(self, value: str) -> str:
+        value = re.sub(r"\$\{([A-Z0-9_]+)[^}]*\}", lambda m: self.secrets[m.group(1)], value)
+        value = value.replace("0.0.0.0", "127.0.0.1")
+        for old, new in {**self.addresses, **self.places}.items():
+            value = re.sub(re.escape(old) + r"(?=/|$|\s|[^0-9A-Za-z.-])", new, value)
+        return value
+
+
+def test_processes_render_has_no_container_files_and_loopback_sites(tmp_path: Path) -> None:
+    spec = read_spec(SPECS["single-node"])
+    files = render(spec, fixed_secrets(spec), "processes")
+    assert not any(name.startswith("compose") or name.endswith("Dockerfile") for name in files)
+    caddyfile = files["caddy/Caddyfile"]
+    assert "http://:8080 {" in caddyfile and "bind 127.0.0.1" in caddyfile and "admin off" in caddyfile
+    assert "chat.example.net" not in caddyfile  # no certificates to fetch on loopback
+
+
+def test_a_setting_supervisord_cannot_carry_is_named(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(read_spec(SPECS["single-node"]).model_dump(mode="json")))
+    data["toolpark"]["servers"]["web"]["settings"]["user_agent"] = "it's mine"
+    spec = Deployment.model_validate(data)
+    with pytest.raises(SpecError, match=r"toolpark-web\.environment\.TOOLPARK_WEB_USER_AGENT"):
+        render(spec, fixed_secrets(spec), "processes")
+
+
+def test_a_site_port_on_a_service_port_is_named(tmp_path: Path) -> None:
+    data = read_spec(SPECS["single-node"]).model_dump(mode="json")
+    data["processes"]["first_port"] = 8101  # retrieval's
+    spec = Deployment.model_validate(data)
+    with pytest.raises(SpecError, match=r"processes\.first_port"):
+        render(spec, fixed_secrets(spec), "processes")
+
+
+def test_secrets_are_references_in_the_config_not_values(tmp_path: Path) -> None:
+    spec = read_spec(SPECS["entry-gpu"])
+    secrets = fixed_secrets(spec)
+    config = render(spec, secrets, "processes")[CONFIG]
+    leaked = [k for k, v in secrets.items() if len(v) > 8 and v in config]
+    assert not leaked and "%(ENV_VLLM_API_KEY)s" in config
