@@ -313,3 +313,28 @@ async def test_each_caller_is_offered_its_own_collections(running: RunningHost) 
     erin, frank = await offered("erin"), await offered("frank")
     assert "erins-notes" in erin["enum"]
     assert "erins-notes" not in frank.get("enum", [])  # another caller is not shown erin's
+
+
+async def test_filters_and_rerank_are_offered_only_where_they_can_be_used(running: RunningHost) -> None:
+    """Measured with SmolLM2-135M: offered `filters` over documents without metadata, it filled twenty
+    invented conditions and found nothing; offered `rerank` without a reranker, every call was
+    refused. Now a caller is offered the metadata fields its documents have, or no filters at all."""
+
+    async def search_schema(user: str) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {FRONTEND}", "X-User-ID": user}
+        async with http_client(running.url("retrieval"), headers=headers) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+        return tools["search"].input_schema
+
+    await collection_with(running, "gwens-notes", user="gwen", notes="Gwen's plain notes.")
+    plain = await search_schema("gwen")
+    assert "filters" not in plain["properties"] and "rerank" not in plain["properties"]
+    assert {"query", "collection"} <= set(plain["properties"])
+    await collection_with(running, "hanks-reports", user="hank")
+    added = await call(running, "ingest", user="hank", collection="hanks-reports", text="Quarterly report.",
+                       source_uri="q3", title="q3", metadata={"year": 2024, "team": "ops"})  # fmt: skip
+    assert not added.is_error, text(added)
+    with_metadata = await search_schema("hank")
+    condition = with_metadata["$defs"]["Condition"]["properties"]["field"]
+    assert condition["enum"] == ["team", "year"] and "filters" in with_metadata["properties"]
+    assert "filters" not in (await search_schema("gwen"))["properties"]  # hank's fields are not gwen's
