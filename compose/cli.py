@@ -93,6 +93,10 @@ def up(spec: Path, out: Path, target: Target, rendered: bool) -> None:
     """Render SPEC into OUT and run it on this machine, reporting each service's health; Ctrl-C stops it."""
     from toolpark.compose.up import run_stack
 
+    try:
+        import supervisor  # noqa: F401  # the stack extra
+    except ImportError:
+        raise click.ClickException("supervisord is missing: pip install 'toolpark[stack]'") from None
     deployment = _spec(spec) if rendered else _render(spec, out, target)
     code = run_stack(out.resolve(), Topology(deployment, loopback=True), click.echo)
     raise SystemExit(code)
