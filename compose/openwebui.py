@@ -67,7 +67,7 @@ def openwebui_environment(topology: Topology) -> dict[str, str]:
         embed_url = topology.url("openwebui", "vllm-embedding", "/v1")
         key = secret("VLLM_API_KEY")
     tools = owui.tools if owui.tools is not None else list(spec.toolpark.servers)
-    params: dict[str, Any] = {"function_calling": "native"}
+    params: dict[str, Any] = {"function_calling": "native", **owui.model_params}
     if owui.tool_choice in ("auto", "required", "none"):
         params["custom_params"] = {"tool_choice": owui.tool_choice}
     elif owui.tool_choice:

@@ -194,6 +194,9 @@ class OpenWebUI(_Strict):
     max_tool_calls: int = Field(
         8, ge=1, le=256, description="Tool-call rounds per answer (CHAT_RESPONSE_MAX_TOOL_CALL_ITERATIONS)."
     )
+    model_params: dict[str, float | int | str] = Field(
+        default_factory=dict, description="Parameters every chat sends the model, e.g. {temperature = 0}."
+    )
 
 
 class Processes(_Strict):

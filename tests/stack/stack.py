@@ -65,9 +65,11 @@ def spec(ports: list[int], s3_url: str) -> dict[str, Any]:
         "litellm": {"port": litellm, "database": False, "mcp_gateway": True},
         "librechat": {"port": librechat},
         # A 135M model does not pick a tool by itself: the spec forces the search (`tool_choice`), and
-        # one round of tool calls keeps the forced second call from looping.
+        # one round of tool calls keeps the forced second call from looping. Sampled, its arguments
+        # vary (once `mode: keyword` with an invented query, which matches nothing): greedy decoding
+        # makes the run repeatable.
         "openwebui": {"enabled": True, "port": webui, "hostname": "webui.example.org", "tools": ["retrieval"],
-                      "tool_choice": "retrieval_search", "max_tool_calls": 1},
+                      "tool_choice": "retrieval_search", "max_tool_calls": 1, "model_params": {"temperature": 0}},
         "keycloak": {"enabled": False},
         "postgres": {"port": postgres},
         "s3": {"endpoint_url": s3_url, "bucket": BUCKET},
