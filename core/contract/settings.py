@@ -7,6 +7,7 @@ Precedence, highest first: environment (`TOOLPARK_<PLUGIN>_<FIELD>`), the plugin
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -24,6 +25,7 @@ __all__ = [
     "PluginSettings",
     "SectionSettings",
     "SettingRow",
+    "UnknownSettingError",
     "env_prefix",
     "from_values",
     "load_settings",
@@ -101,11 +103,29 @@ def env_prefix(plugin: str) -> str:
 SettingsT = TypeVar("SettingsT", bound=SectionSettings)
 
 
+class UnknownSettingError(ValueError):
+    """An env var under a settings prefix that names no setting: a misspelt name would otherwise be
+    ignored, and its default silently used (an embedded database instead of the configured one)."""
+
+
+def _unknown_env(model: type[BaseSettings], prefix: str) -> None:
+    fields = {name.upper() for name in model.model_fields}
+    for name in sorted(os.environ):
+        if name.startswith(prefix) and name[len(prefix) :] not in fields:
+            close = difflib.get_close_matches(name[len(prefix) :], fields, n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else f"; known: {', '.join(sorted(fields))}"
+            raise UnknownSettingError(f"{name} is not a setting{hint}")
+
+
 def load_settings(model: type[SettingsT], *, prefix: str, table: Mapping[str, Any], **overrides: Any) -> SettingsT:
     """Instantiate `model` reading env vars under `prefix` and `table` from the TOML file.
 
     `overrides` win over both; tests use them to configure a plugin without touching the environment.
+    An env var under a section's own prefix that names none of its settings is an error
+    (`UnknownSettingError`); the host's bare `TOOLPARK_` prefix is shared by every section, so it is not checked.
     """
+    if prefix != "TOOLPARK_":
+        _unknown_env(model, prefix)
     bound = type(
         model.__name__,
         (model,),

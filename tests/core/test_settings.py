@@ -4,8 +4,8 @@ import pytest
 from pydantic import Field, SecretStr, ValidationError
 
 from toolpark import Plugin, PluginSettings
-from toolpark.contract.settings import env_prefix, load_settings, read_config, setting_rows
-from toolpark.host.config import HostSettings
+from toolpark.contract.settings import UnknownSettingError, env_prefix, load_settings, read_config, setting_rows
+from toolpark.host.config import HostConfig, HostSettings
 from toolpark.host.runtime import PluginRuntime
 
 
@@ -56,6 +56,17 @@ def test_bad_value_names_the_env_var_field(monkeypatch: pytest.MonkeyPatch) -> N
 def test_unknown_toml_key_is_rejected() -> None:
     with pytest.raises(ValidationError, match="colour"):
         PluginRuntime.configure(widget, {"plugins": {"my-widget": {"colour": "blue"}}})
+
+
+def test_a_misspelt_env_var_is_named_not_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ignored, it would leave the default in force (a server on an embedded database, say)."""
+    monkeypatch.setenv("TOOLPARK_MY_WIDGET_COLUOR", "blue")
+    with pytest.raises(UnknownSettingError, match=r"TOOLPARK_MY_WIDGET_COLUOR .*did you mean TOOLPARK_MY_WIDGET_COLOR"):
+        PluginRuntime.configure(widget)
+    monkeypatch.delenv("TOOLPARK_MY_WIDGET_COLUOR")
+    monkeypatch.setenv("TOOLPARK_AUTH_API_KEY", "[]")
+    with pytest.raises(UnknownSettingError, match="did you mean TOOLPARK_AUTH_API_KEYS"):
+        HostConfig.load({})
 
 
 def test_rows_document_every_field_and_hide_secrets() -> None:

@@ -38,6 +38,12 @@ SCREENSHOTS = ROOT / ".build" / "stack"
     [
         ("supervisord.conf", "--tool-call-parser hermes", "--tool-call-parsr hermes", "vllm-chat"),
         ("caddy/Caddyfile", "reverse_proxy 127.0.0.1:{webui}", "reverse_proxy 127.0.0.1:9", "caddy"),
+        (
+            "supervisord.conf",
+            "TOOLPARK_RETRIEVAL_DATABASE_URL=",
+            "TOOLPARK_RETRIEVAL_DATABSE_URL=",
+            "toolpark-retrieval",
+        ),
     ],
 )
 def test_a_broken_rendered_file_names_its_service(tmp_path: Path, file: str, old: str, new: str, named: str) -> None:
