@@ -166,7 +166,8 @@ def run_stack(folder: Path, topology: Topology, say: Callable[[str], None]) -> i
         stop = True
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupted)
+    # Both, explicitly: a shell that starts `up` in the background leaves SIGINT ignored.
+    previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         failed = _wait_healthy(folder, watched(topology), say)
         if failed is not None:
@@ -184,6 +185,7 @@ def run_stack(folder: Path, topology: Topology, say: Callable[[str], None]) -> i
     except KeyboardInterrupt:
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         say("stopping the stack")
         _stop(process)
