@@ -13,6 +13,7 @@ files are still rendered, and `unstarted` names them.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 
 from toolpark.compose.caddy import site_ports
@@ -70,13 +71,6 @@ def _local_paths(definition: ServiceDef) -> Callable[[str], str]:
 def _supervisor_value(value: str) -> str:
     """`%` is supervisord's expansion character; `${NAME}` becomes its `%(ENV_NAME)s`."""
     return _REFERENCE.sub(lambda m: f"%(ENV_{m.group(1)})s", value.replace("%", "%%"))
-
-
-def _quote_argument(argument: str) -> str:
-    """supervisord splits `command` as a POSIX shell would."""
-    if argument and re.fullmatch(r"[A-Za-z0-9_./:=@%()+,-]+", argument):
-        return argument
-    return "'" + argument.replace("'", "'\"'\"'") + "'"
 
 
 def _environment(service: str, env: dict[str, str]) -> str:
@@ -144,7 +138,8 @@ def supervisor_config(topology: Topology) -> str:
         env = {key: translate(_supervisor_value(value)) for key, value in definition.environment.items()}
         lines += [
             f"[program:{name}]",
-            "command=" + " ".join(_quote_argument(a) for a in command),
+            # supervisord splits `command` as a POSIX shell would.
+            "command=" + shlex.join(command),
             f"directory={_HERE}",
             f"environment={_environment(name, env)}",
             f"priority={100 * _depth(topology, name)}",
