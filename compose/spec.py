@@ -9,9 +9,13 @@ the spec field to fix.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from toolpark.compose.scheduler.calendar import parse_dated_window, parse_window
 
 __all__ = [
     "COMPONENTS",
@@ -29,6 +33,7 @@ __all__ = [
     "OpenWebUI",
     "Postgres",
     "Processes",
+    "Scheduler",
     "ServerSpec",
     "Toolpark",
 ]
@@ -120,7 +125,7 @@ class Node(_Strict):
     services: list[Literal[COMPONENTS]] = Field(description="Components this node runs.")  # type: ignore[valid-type]
     gpus: Literal["all"] | int = Field(0, description="GPUs the node lends to vLLM: a count, or 'all'.")
     lifecycle: Literal["always-on", "scheduled"] = Field(
-        "always-on", description="'scheduled': created and destroyed by the node scheduler (a later addition)."
+        "always-on", description="'scheduled': created and removed by the scheduler on the spec's [scheduler]."
     )
 
 
@@ -209,6 +214,79 @@ class Processes(_Strict):
     openwebui: list[str] = Field(default_factory=lambda: ["open-webui"], min_length=1)
     caddy: list[str] = Field(default_factory=lambda: ["caddy"], min_length=1)
     toolpark: list[str] = Field(default_factory=lambda: ["toolpark"], min_length=1)
+
+
+class FallbackModel(_Strict):
+    """A model LiteLLM answers with while the scheduled node is away (a hosted API, or a small model
+    elsewhere), under the chat model's name."""
+
+    model: str = Field(min_length=1, description="LiteLLM's model string, e.g. openai/gpt-4o-mini.")
+    api_base: str | None = Field(None, pattern=r"^https?://")
+    api_key_secret: str | None = Field(
+        None, pattern=r"^[A-Z][A-Z0-9_]*$", description="The .env secret holding its API key."
+    )
+
+
+class Scheduler(_Strict):
+    """When the scheduled node runs, where it is created, and what it may cost. The scheduler runs
+    on the node with PostgreSQL (its history is kept there) and creates the node through a
+    provider plugin (entry-point group `toolpark.gpu_providers`: local, hetzner, scaleway)."""
+
+    port: Port = Field(8190, description="The scheduler's HTTP port: /status, /metrics, the offline page, bootstrap.")
+    timezone: str = Field("UTC", description="IANA time zone the windows are read in, e.g. Europe/Berlin.")
+    windows: list[str] = Field(
+        default_factory=lambda: ["mon-fri 08:00-18:00"],
+        description="Weekly windows: days (mon-fri, sat, sun,mon) and a time range; 18:00-02:00 runs past midnight.",
+    )
+    days_off: list[date] = Field(default_factory=list, description="Dates with no weekly window (holidays).")
+    extra_windows: list[str] = Field(
+        default_factory=list, description="One-off windows: '2026-12-28 10:00-16:00'; they apply on days off too."
+    )
+    budget_hours: float | None = Field(None, gt=0, description="GPU hours per calendar month; none: no cap.")
+    hourly_price: float = Field(0, ge=0, description="What the node costs per hour, to report cost.")
+    currency: str = "EUR"
+    wake_on_demand: bool = Field(
+        False, description="Start the node when a request needs it outside a window; stop it after idle_minutes."
+    )
+    idle_minutes: int = Field(30, ge=1)
+    provider: str = Field(
+        "local", pattern=r"^[a-z][a-z0-9_-]*$", description="local, hetzner, scaleway, or a plugin's."
+    )
+    provider_settings: dict[str, object] = Field(
+        default_factory=dict, description="The provider's own settings (server type, image, zone, network)."
+    )
+    interval_s: int = Field(30, ge=1, description="How often the reconciler compares the schedule with the provider.")
+    create_timeout_s: int = Field(600, ge=1)
+    ready_timeout_s: int = Field(1800, ge=10, description="A node whose vLLM is not healthy by then is deleted.")
+    delete_timeout_s: int = Field(600, ge=1)
+    drain_s: int = Field(300, ge=0, description="At a window's end, how long running requests may finish.")
+    webhook: str | None = Field(None, pattern=r"^https?://", description="POSTed a JSON event on every failure.")
+    fallback_model: FallbackModel | None = Field(
+        None, description="What LiteLLM answers with while the node is away; LiteLLM must be on an always-on node."
+    )
+    embedding_fallback: bool = Field(
+        False,
+        description="While the node is away, retrieval embeds with its own MiniLM on the entry node; only for an "
+        "embedding model that is all-MiniLM-L6-v2 (other models' vectors do not compare). Off: searches say when "
+        "the node is back.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from None
+        return value
+
+    @field_validator("windows", "extra_windows")
+    @classmethod
+    def _windows(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        parse = parse_window if info.field_name == "windows" else parse_dated_window
+        for window in value:
+            parse(window)
+        return value
 
 
 class Keycloak(_Strict):
@@ -315,6 +393,12 @@ class Deployment(_Strict):
     toolpark: Toolpark
     images: Images = Images()
     processes: Processes = Processes()
+    scheduler: Scheduler = Scheduler()
+
+    @property
+    def scheduled_node(self) -> str | None:
+        """The node the scheduler creates and removes, if any (`toolpark.compose.checks` allows one)."""
+        return next((name for name, node in self.nodes.items() if node.lifecycle == "scheduled"), None)
 
     @property
     def openwebui_hostname(self) -> str | None:

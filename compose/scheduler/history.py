@@ -1,0 +1,220 @@
+"""The scheduler's history in PostgreSQL: every node it asked for, what became of it, the
+operator's overrides, demand, and events. With the provider's labels this is what lets a
+restarted scheduler carry on: a node requested but not yet seen is still accounted for, and the
+hours a month has used survive restarts.
+
+Each call takes a connection from a small pool: the reconciler's thread and the HTTP server's
+requests write concurrently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+__all__ = ["Event", "History", "NodeRecord", "Override"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS gpu_nodes (
+    name text PRIMARY KEY,
+    deployment text NOT NULL,
+    provider text NOT NULL,
+    requested_at timestamptz NOT NULL,
+    ready_at timestamptz,
+    delete_requested_at timestamptz,
+    ended_at timestamptz,
+    outcome text
+);
+CREATE TABLE IF NOT EXISTS gpu_overrides (
+    deployment text PRIMARY KEY,
+    state text NOT NULL CHECK (state IN ('up', 'down')),
+    until timestamptz NOT NULL,
+    set_at timestamptz NOT NULL DEFAULT now(),
+    set_by text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gpu_demand (
+    deployment text PRIMARY KEY,
+    last_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gpu_bootstrap (
+    token_hash text PRIMARY KEY,
+    node text NOT NULL,
+    expires_at timestamptz NOT NULL,
+    used_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS gpu_events (
+    id bigserial PRIMARY KEY,
+    deployment text NOT NULL,
+    at timestamptz NOT NULL DEFAULT now(),
+    kind text NOT NULL,
+    node text,
+    message text NOT NULL
+);
+"""
+
+_NODE_COLUMNS = "name, requested_at, ready_at, delete_requested_at"
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    name: str
+    requested_at: datetime
+    ready_at: datetime | None
+    delete_requested_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Override:
+    state: Literal["up", "down"]
+    until: datetime
+    set_by: str
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    kind: str
+    node: str | None
+    message: str
+
+
+class History:
+    def __init__(self, url: str, deployment: str) -> None:
+        self.deployment = deployment
+        self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
+            url, min_size=1, max_size=4, open=True, kwargs={"row_factory": dict_row, "autocommit": True}
+        )
+        with self._pool.connection() as connection:
+            # Two schedulers starting at once must not both create the tables.
+            connection.execute("SELECT pg_advisory_lock(hashtext('toolpark-scheduler-schema'))")
+            try:
+                connection.execute(_SCHEMA)
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(hashtext('toolpark-scheduler-schema'))")
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        with self._pool.connection() as connection:
+            yield connection
+
+    def requested(self, name: str, provider: str, at: datetime) -> None:
+        """Written before the provider is asked, so a crash mid-create leaves a trace to reconcile."""
+        with self._connection() as c:
+            c.execute(
+                "INSERT INTO gpu_nodes (name, deployment, provider, requested_at) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (name) DO NOTHING",
+                (name, self.deployment, provider, at),
+            )
+
+    def ready(self, name: str, at: datetime) -> None:
+        with self._connection() as c:
+            c.execute("UPDATE gpu_nodes SET ready_at = %s WHERE name = %s AND ready_at IS NULL", (at, name))
+
+    def deleting(self, name: str, at: datetime) -> None:
+        with self._connection() as c:
+            c.execute("UPDATE gpu_nodes SET delete_requested_at = %s WHERE name = %s", (at, name))
+
+    def ended(self, name: str, at: datetime, outcome: str) -> None:
+        with self._connection() as c:
+            c.execute(
+                "UPDATE gpu_nodes SET ended_at = %s, outcome = %s WHERE name = %s AND ended_at IS NULL",
+                (at, outcome, name),
+            )
+
+    def open_nodes(self) -> list[NodeRecord]:
+        """Nodes requested and not known to have ended."""
+        with self._connection() as c:
+            rows = c.execute(
+                f"SELECT {_NODE_COLUMNS} FROM gpu_nodes"
+                " WHERE deployment = %s AND ended_at IS NULL ORDER BY requested_at",
+                (self.deployment,),
+            ).fetchall()
+        return [NodeRecord(**row) for row in rows]
+
+    def hours_since(self, start: datetime, now: datetime) -> float:
+        """Node hours between `start` and `now`: what the provider bills, from request to end."""
+        with self._connection() as c:
+            row = c.execute(
+                "SELECT coalesce(sum(extract(epoch FROM least(coalesce(ended_at, %(now)s), %(now)s)"
+                " - greatest(requested_at, %(start)s))), 0) AS seconds FROM gpu_nodes"
+                " WHERE deployment = %(d)s AND requested_at < %(now)s AND coalesce(ended_at, %(now)s) > %(start)s",
+                {"now": now, "start": start, "d": self.deployment},
+            ).fetchone()
+        return float(row["seconds"] if row else 0) / 3600
+
+    def set_override(self, state: Literal["up", "down"] | None, until: datetime | None, by: str) -> None:
+        with self._connection() as c:
+            if state is None or until is None:
+                c.execute("DELETE FROM gpu_overrides WHERE deployment = %s", (self.deployment,))
+                return
+            c.execute(
+                "INSERT INTO gpu_overrides (deployment, state, until, set_by) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (deployment) DO UPDATE SET state = excluded.state, until = excluded.until,"
+                " set_at = now(), set_by = excluded.set_by",
+                (self.deployment, state, until, by),
+            )
+
+    def override(self, now: datetime) -> Override | None:
+        """The operator's override while it lasts; an expired one is as good as none."""
+        with self._connection() as c:
+            row = c.execute(
+                "SELECT state, until, set_by FROM gpu_overrides WHERE deployment = %s AND until > %s",
+                (self.deployment, now),
+            ).fetchone()
+        return Override(**row) if row else None
+
+    def demand(self, at: datetime) -> None:
+        with self._connection() as c:
+            c.execute(
+                "INSERT INTO gpu_demand (deployment, last_at) VALUES (%s, %s) ON CONFLICT (deployment)"
+                " DO UPDATE SET last_at = greatest(gpu_demand.last_at, excluded.last_at)",
+                (self.deployment, at),
+            )
+
+    def last_demand(self) -> datetime | None:
+        with self._connection() as c:
+            row = c.execute("SELECT last_at FROM gpu_demand WHERE deployment = %s", (self.deployment,)).fetchone()
+        return row["last_at"] if row else None
+
+    def grant(self, token_hash: str, node: str, expires: datetime) -> None:
+        """A one-time bootstrap token for `node`; only its hash is kept."""
+        with self._connection() as c:
+            c.execute(
+                "INSERT INTO gpu_bootstrap (token_hash, node, expires_at) VALUES (%s, %s, %s)",
+                (token_hash, node, expires),
+            )
+
+    def redeem(self, token_hash: str, now: datetime) -> str | None:
+        """The node a token was granted to, if unused and unexpired; it is used up either way."""
+        with self._connection() as c:
+            row = c.execute(
+                "UPDATE gpu_bootstrap SET used_at = %s WHERE token_hash = %s AND used_at IS NULL"
+                " AND expires_at > %s RETURNING node",
+                (now, token_hash, now),
+            ).fetchone()
+        return row["node"] if row else None
+
+    def event(self, kind: str, node: str | None, message: str) -> None:
+        with self._connection() as c:
+            c.execute(
+                "INSERT INTO gpu_events (deployment, kind, node, message) VALUES (%s, %s, %s, %s)",
+                (self.deployment, kind, node, message),
+            )
+
+    def events(self, limit: int = 20) -> list[Event]:
+        with self._connection() as c:
+            rows = c.execute(
+                "SELECT at, kind, node, message FROM gpu_events WHERE deployment = %s ORDER BY id DESC LIMIT %s",
+                (self.deployment, limit),
+            ).fetchall()
+        return [Event(**row) for row in rows]

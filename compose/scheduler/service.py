@@ -1,0 +1,297 @@
+"""`toolpark gpu run`: the scheduler as a service on the entry server.
+
+A thread runs the reconciler every interval (at once when demand arrives); an HTTP server on the
+scheduler's port answers:
+- `GET /status`: what runs, why, the next window, hours and cost this month, recent events;
+- `GET /metrics`: the same for Prometheus;
+- `/offline` (any method): Caddy sends a request here when the scheduled node does not answer;
+  a page or an OpenAI-style JSON error saying when the model is back (and, with wake on demand,
+  that it is starting: the request counts as demand);
+- `POST /override`: the operator's `toolpark gpu up|down|auto` (bearer: TOOLPARK_OPS_KEY);
+- `GET /bootstrap`: the booting node trades its one-time token for its files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import json
+import logging
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from toolpark.compose.files import read_env
+from toolpark.compose.scheduler.files import SPEC_FILE, TOKEN_PLACEHOLDER, bundle, user_data_file
+from toolpark.compose.scheduler.history import History
+from toolpark.compose.scheduler.providers import ProviderContext, load_provider
+from toolpark.compose.scheduler.reconciler import STATES, Activity, Reconciler
+from toolpark.compose.spec import Deployment
+from toolpark.compose.topology import Topology
+
+__all__ = ["SchedulerService", "load_deployment"]
+
+log = logging.getLogger("toolpark.scheduler")
+
+_BOOTSTRAP_VALID = timedelta(hours=1)
+_METRIC = re.compile(r"^(vllm:request_success_total|vllm:num_requests_running)\{[^}]*\}\s+([0-9.eE+-]+)$", re.M)
+
+
+def load_deployment(folder: Path) -> tuple[Deployment, Topology]:
+    data = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
+    spec = Deployment.model_validate(data["spec"])
+    return spec, Topology(spec, loopback=data["target"] == "processes")
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class _Metrics(Collector):
+    def __init__(self, service: SchedulerService) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        reconciler, now = self.service.reconciler, datetime.now(UTC)
+        state = GaugeMetricFamily("toolpark_gpu_node_state", "The node's state (1 = current).", labels=["state"])
+        for name in STATES:
+            state.add_metric([name], 1.0 if reconciler.state == name else 0.0)
+        yield state
+        ready = GaugeMetricFamily("toolpark_gpu_node_time_to_ready_seconds", "Request to healthy vLLM, last node.")
+        ready.add_metric([], reconciler.time_to_ready_s or 0.0)
+        yield ready
+        hours = reconciler.hours_this_month(now)
+        yield GaugeMetricFamily("toolpark_gpu_hours_this_month", "Node hours this calendar month.", value=hours)
+        cost = hours * self.service.spec.scheduler.hourly_price
+        yield GaugeMetricFamily("toolpark_gpu_cost_this_month", "Node cost this month (spec's currency).", value=cost)
+        errors = CounterMetricFamily("toolpark_gpu_provider_errors", "Failed provider calls since start.")
+        errors.add_metric([], reconciler.provider_errors)
+        yield errors
+
+
+class SchedulerService:
+    def __init__(self, folder: Path, database_url: str) -> None:
+        self.folder = folder
+        self.spec, self.topology = load_deployment(folder)
+        node = self.spec.scheduled_node
+        if node is None:
+            raise ValueError(f"{folder / SPEC_FILE}: no node has lifecycle = 'scheduled'")
+        self.node = node
+        self.secrets = read_env(folder / ".env")
+        settings = self.spec.scheduler
+        self.history = History(database_url, self.spec.name)
+        context = ProviderContext(self.spec.name, node, folder, self.secrets)
+        provider = load_provider(settings.provider, settings.provider_settings, context)
+        self.vllm = self.topology.url("scheduler", "vllm-chat")
+        self.reconciler = Reconciler(
+            deployment=self.spec.name,
+            node=node,
+            provider_name=settings.provider,
+            settings=settings,
+            provider=provider,
+            history=self.history,
+            healthy=self._healthy,
+            activity=self._activity,
+            user_data=self._user_data,
+            address=self.spec.nodes[node].address,
+            report=self._report,
+        )
+        self.registry = CollectorRegistry()
+        self.registry.register(_Metrics(self))
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+
+    # -- what the reconciler is given -------------------------------------------------------
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.vllm}/health", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _activity(self) -> Activity | None:
+        try:
+            text = httpx.get(f"{self.vllm}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            return None
+        totals = {"vllm:request_success_total": 0.0, "vllm:num_requests_running": 0.0}
+        for name, value in _METRIC.findall(text):
+            totals[name] += float(value)
+        return Activity(totals["vllm:request_success_total"], totals["vllm:num_requests_running"])
+
+    def _user_data(self, name: str) -> str:
+        path = self.folder / user_data_file(self.node)
+        if not path.exists():
+            return ""  # the local provider has the files already
+        token = secrets.token_urlsafe(32)
+        self.history.grant(_hash(token), name, datetime.now(UTC) + _BOOTSTRAP_VALID)
+        return path.read_text(encoding="utf-8").replace(TOKEN_PLACEHOLDER, token)
+
+    def _report(self, kind: str, node: str | None, message: str, failure: bool) -> None:
+        fields = {"event": f"gpu.{kind}", "deployment": self.spec.name, "node": node}
+        log.log(logging.WARNING if failure else logging.INFO, message, extra=fields)
+        event = {**fields, "message": message}
+        try:
+            self.history.event(kind, node, message)
+        except Exception as exc:  # the history must not stop the report of a failure
+            log.warning("could not record the event: %s", exc)
+        if failure and self.spec.scheduler.webhook:
+            try:
+                httpx.post(self.spec.scheduler.webhook, json=event, timeout=5)
+            except httpx.HTTPError as exc:
+                log.warning("the webhook %s failed: %s", self.spec.scheduler.webhook, exc)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.reconciler.tick()
+            except Exception as exc:  # one bad tick must not end the scheduler
+                log.exception("reconciling failed")
+                self._report("error", None, f"reconciling failed: {exc}", True)
+            self._wake.wait(self.spec.scheduler.interval_s)
+            self._wake.clear()
+
+    # -- HTTP -------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        reconciler, settings = self.reconciler, self.spec.scheduler
+        decision = reconciler.decide(now)
+        next_start = reconciler.next_start(now)
+        hours = reconciler.hours_this_month(now)
+        override = self.history.override(now)
+        return {
+            "deployment": self.spec.name,
+            "node": self.node,
+            "provider": settings.provider,
+            "state": reconciler.state,
+            "wanted": decision.up,
+            "reason": decision.reason,
+            "next_window": next_start.isoformat() if next_start else None,
+            "timezone": settings.timezone,
+            "hours_this_month": round(hours, 3),
+            "budget_hours": settings.budget_hours,
+            "cost_this_month": round(hours * settings.hourly_price, 2),
+            "currency": settings.currency,
+            "wake_on_demand": settings.wake_on_demand,
+            "override": {"state": override.state, "until": override.until.isoformat(), "by": override.set_by}
+            if override
+            else None,
+            "time_to_ready_s": reconciler.time_to_ready_s,
+            "events": [
+                {"at": e.at.isoformat(), "kind": e.kind, "node": e.node, "message": e.message}
+                for e in self.history.events(10)
+            ],
+        }
+
+    async def _status(self, request: Request) -> Response:
+        return JSONResponse(self.status())
+
+    async def _metrics(self, request: Request) -> Response:
+        return PlainTextResponse(generate_latest(self.registry).decode(), media_type="text/plain; version=0.0.4")
+
+    def offline_message(self, now: datetime) -> tuple[str, bool]:
+        """What the offline page says, and whether the node is (now) on its way."""
+        settings, reconciler = self.spec.scheduler, self.reconciler
+        decision = reconciler.decide(now)
+        if not decision.up and settings.wake_on_demand and decision.cause == "off":
+            self.history.demand(now)
+            self._wake.set()
+            decision = reconciler.decide(now)
+        if decision.up:
+            return "The model is starting; it usually takes a few minutes. Try again shortly.", True
+        start = reconciler.next_start(now)
+        zone = reconciler.calendar.zone
+        when = f"{start.astimezone(zone):%A %d %B %H:%M} ({settings.timezone})" if start else "further notice"
+        text = f"The model is offline until {when}: {decision.reason}."
+        if decision.cause != "budget":
+            text += " An operator can start it now with `toolpark gpu up`."
+        return text, False
+
+    async def _offline(self, request: Request) -> Response:
+        text, starting = self.offline_message(datetime.now(UTC))
+        headers = {"Retry-After": "60" if starting else "600", "Cache-Control": "no-store"}
+        if "text/html" in request.headers.get("accept", ""):
+            page = f"<!doctype html><title>Model offline</title><h1>The model is away</h1><p>{html.escape(text)}</p>"
+            return HTMLResponse(page, status_code=503, headers=headers)
+        error = {"message": text, "type": "model_starting" if starting else "model_offline", "code": 503}
+        return JSONResponse({"error": error}, status_code=503, headers=headers)
+
+    def _operator(self, request: Request) -> bool:
+        key = self.secrets.get("TOOLPARK_OPS_KEY", "")
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return bool(key) and hmac.compare_digest(given.encode(), key.encode())
+
+    async def _override(self, request: Request) -> Response:
+        if not self._operator(request):
+            return JSONResponse({"error": "the operator key (TOOLPARK_OPS_KEY) is needed"}, status_code=401)
+        body = await request.json()
+        state, seconds = body.get("state"), body.get("for_s")
+        now = datetime.now(UTC)
+        if state not in ("up", "down", None) or (seconds is not None and not isinstance(seconds, int | float)):
+            return JSONResponse({"error": "state must be up, down or null; for_s a number"}, status_code=400)
+        until = None
+        if state is not None:
+            window = self.reconciler.calendar.current(now)
+            default = window.end if state == "down" and window else now + timedelta(hours=2)
+            until = now + timedelta(seconds=seconds) if seconds else default
+        by = str(body.get("by") or "operator")[:64]
+        self.history.set_override(state, until, by)
+        self._report(
+            "override",
+            None,
+            f"{by}: {state or 'auto'}" + (f" until {until:%Y-%m-%d %H:%M} UTC" if until else ""),
+            False,
+        )
+        self._wake.set()
+        return JSONResponse(self.status())
+
+    async def _bootstrap(self, request: Request) -> Response:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        name = self.history.redeem(_hash(token), datetime.now(UTC)) if token else None
+        if name is None:
+            peer = request.client.host if request.client else "?"
+            self._report("bootstrap-refused", None, f"a bootstrap request from {peer} had no valid token", True)
+            return PlainTextResponse("unknown, used or expired bootstrap token\n", status_code=403)
+        self._report("bootstrap", name, "the node fetched its files", False)
+        data = bundle(self.folder, self.topology, self.node, self.secrets)
+        return Response(data, media_type="application/gzip")
+
+    def app(self) -> Starlette:
+        methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+        return Starlette(
+            routes=[
+                Route("/status", self._status),
+                Route("/metrics", self._metrics),
+                Route("/offline", self._offline, methods=methods),
+                Route("/override", self._override, methods=["POST"]),
+                Route("/bootstrap", self._bootstrap),
+            ]
+        )
+
+    def serve(self) -> None:
+        thread = threading.Thread(target=self.loop, name="reconciler", daemon=True)
+        thread.start()
+        host, port = self.topology.bind_host, self.spec.scheduler.port
+        config = uvicorn.Config(self.app(), host=host, port=port, log_level="warning")
+        try:
+            uvicorn.Server(config).run()
+        finally:
+            self._stop.set()
+            self._wake.set()
+            thread.join(timeout=30)
+            self.history.close()
