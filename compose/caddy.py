@@ -15,18 +15,30 @@ def _proxy(upstream: str, indent: str = "\t") -> list[str]:
     return [f"{indent}reverse_proxy {upstream} {{", f"{indent}\tflush_interval -1", f"{indent}}}"]
 
 
+def _site(topology: Topology, service: str) -> list[str]:
+    body = _proxy(topology.address("caddy", service))
+    if topology.on_scheduled_node(service):
+        # While the scheduled node is away its upstream does not answer (502): the scheduler says
+        # why and when it is back, as a page or as JSON, and counts the request as demand.
+        upstream = topology.address("caddy", "scheduler")
+        # GET: the request's body went to the first upstream and cannot be read again.
+        proxy = _proxy(upstream, "\t\t")
+        body += ["\thandle_errors {", "\t\trewrite * /offline", proxy[0], "\t\t\tmethod GET", *proxy[1:], "\t}"]
+    return body
+
+
 def sites(topology: Topology) -> list[tuple[str, list[str]]]:
     """Each public hostname with the body of its site."""
     spec = topology.spec
     found: list[tuple[str, list[str]]] = []
     if spec.librechat.enabled:
-        found.append((spec.chat_hostname, _proxy(topology.address("caddy", "librechat"))))
+        found.append((spec.chat_hostname, _site(topology, "librechat")))
     if spec.openwebui_hostname:
-        found.append((spec.openwebui_hostname, _proxy(topology.address("caddy", "openwebui"))))
+        found.append((spec.openwebui_hostname, _site(topology, "openwebui")))
     if spec.keycloak.enabled and spec.sso_hostname:
-        found.append((spec.sso_hostname, _proxy(topology.address("caddy", "keycloak"))))
+        found.append((spec.sso_hostname, _site(topology, "keycloak")))
     if spec.litellm.enabled and spec.llm_hostname:
-        found.append((spec.llm_hostname, _proxy(topology.address("caddy", "litellm"))))
+        found.append((spec.llm_hostname, _site(topology, "litellm")))
     if spec.tools_hostname:
         # `handle` blocks are exclusive and tried most specific first: each server's MCP path goes
         # to that server, anything else is a 404 rather than some default upstream.

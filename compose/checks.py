@@ -50,7 +50,8 @@ def validation_problems(exc: ValidationError) -> list[Problem]:
 
 def problems(spec: Deployment) -> list[Problem]:
     """Everything wrong with `spec` itself."""
-    return [*_placement(spec), *_references(spec), *_port_clashes(spec), *_gpu_memory(spec), *_servers(spec)]
+    found = [*_placement(spec), *_scheduling(spec), *_references(spec), *_port_clashes(spec)]
+    return [*found, *_gpu_memory(spec), *_servers(spec)]
 
 
 def missing_secrets(spec: Deployment, secrets: Mapping[str, str]) -> list[Problem]:
@@ -90,6 +91,50 @@ def _placement(spec: Deployment) -> list[Problem]:
         elif len(nodes) > 1:
             found.append(Problem(f"nodes.{nodes[1]}.services", f"{component} already runs on node {nodes[0]}"))
     return found
+
+
+# What must outlive the scheduled node: the scheduler's history, its offline page, and the scheduler.
+_ALWAYS_ON = ("postgres", "caddy")
+
+
+def _scheduling(spec: Deployment) -> list[Problem]:
+    scheduled = [name for name, node in spec.nodes.items() if node.lifecycle == "scheduled"]
+    found = [Problem(f"nodes.{name}.lifecycle", "only one node can be scheduled") for name in scheduled[1:]]
+    for name in scheduled[:1]:
+        for component in _ALWAYS_ON:
+            if component in spec.nodes[name].services:
+                found.append(Problem(f"nodes.{name}.services", f"{component} must run on an always-on node"))
+        found += _provider_settings(spec)
+        if spec.scheduler.fallback_model and spec.litellm.enabled and "litellm" in spec.nodes[name].services:
+            message = "LiteLLM runs on the scheduled node; it is away with the model it would fall back from"
+            found.append(Problem("scheduler.fallback_model", message))
+        model = spec.models.embedding.model.lower().replace("_", "-")
+        if spec.scheduler.embedding_fallback and "all-minilm-l6-v2" not in model:
+            found.append(
+                Problem(
+                    "scheduler.embedding_fallback",
+                    f"the stand-in is all-MiniLM-L6-v2; vectors of {spec.models.embedding.model} would not compare",
+                )
+            )
+    return found
+
+
+def _provider_settings(spec: Deployment) -> list[Problem]:
+    """The provider is a plugin; its module's `Settings` model (if it has one) checks its settings."""
+    from toolpark.compose.scheduler.providers import ProviderError, provider_module
+
+    try:
+        module = provider_module(spec.scheduler.provider)
+    except ProviderError as exc:
+        return [Problem("scheduler.provider", str(exc))]
+    model = getattr(module, "Settings", None)
+    if model is None:
+        return []
+    try:
+        model.model_validate(spec.scheduler.provider_settings)
+    except ValidationError as exc:
+        return [Problem(f"scheduler.provider_settings.{p.field}", p.message) for p in validation_problems(exc)]
+    return []
 
 
 def _references(spec: Deployment) -> list[Problem]:

@@ -11,7 +11,7 @@ _EXTRAS = ("web", "extract", "s3", "retrieval")
 
 
 def dockerfile(spec: Deployment) -> str:
-    extras = ",".join(e for e in _EXTRAS if e in spec.toolpark.servers)
+    extras = ",".join([*(e for e in _EXTRAS if e in spec.toolpark.servers), *(["gpu"] if spec.scheduled_node else [])])
     target = f".[{extras}]" if extras else "."
     return f"""\
 # Rendered by toolpark compose. Build it from a toolpark checkout:

@@ -33,6 +33,16 @@ def litellm_config(topology: Topology) -> dict[str, Any]:
     }
     if spec.litellm.database:
         config["general_settings"]["database_url"] = "os.environ/DATABASE_URL"
+    if (fallback := spec.scheduler.fallback_model) is not None and spec.scheduled_node:
+        # While the scheduled node is away, a call to the chat model that fails goes to this one.
+        name = f"{spec.models.chat.served_name}-fallback"
+        params = {"model": fallback.model}
+        if fallback.api_base:
+            params["api_base"] = fallback.api_base
+        if fallback.api_key_secret:
+            params["api_key"] = f"os.environ/{fallback.api_key_secret}"
+        config["model_list"].append({"model_name": name, "litellm_params": params, "model_info": {"mode": "chat"}})
+        config["router_settings"] = {"fallbacks": [{spec.models.chat.served_name: [name]}]}
     if spec.litellm.mcp_gateway:
         # LiteLLM's MCP gateway (/mcp) lists and calls the servers' tools for its own key holders;
         # it authenticates to the servers with its own toolpark key.

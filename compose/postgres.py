@@ -14,6 +14,8 @@ def database_roles(spec: Deployment) -> list[str]:
         roles.append("keycloak")
     if spec.litellm.enabled and spec.litellm.database:
         roles.append("litellm")
+    if spec.scheduled_node:
+        roles.append("scheduler")
     return roles
 
 

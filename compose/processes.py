@@ -35,6 +35,7 @@ _LOCAL: dict[str, _Local] = {
     "vllm": lambda p, d, command: [*p.vllm, *command],
     "litellm": lambda p, d, command: [*p.litellm, *command],
     "toolpark": lambda p, d, command: [*p.toolpark, *command],
+    "scheduler": lambda p, d, command: [*p.toolpark, *command],
     # The caddy image has no entry point: its command starts with `caddy` itself.
     "caddy": lambda p, d, command: [*p.caddy, *command[1:]],
     # The image's start script reads HOST and PORT; `open-webui serve` takes them as options.
@@ -58,7 +59,7 @@ def unstarted(topology: Topology) -> list[str]:
 
 def _local_paths(definition: ServiceDef) -> Callable[[str], str]:
     """Container paths in a value, replaced by their places in the rendered folder."""
-    places = {path: f"{_HERE}/{file}" for file, path in definition.files.items()}
+    places = {path: f"{_HERE}/{file}" if file != "." else _HERE for file, path in definition.files.items()}
     places |= {path: f"{_HERE}/data/{volume}" for volume, path in definition.volumes.items()}
     pattern = re.compile("|".join(re.escape(p) + r"(?=/|$|\s)" for p in sorted(places, key=len, reverse=True)))
 
@@ -101,35 +102,37 @@ def _port_clashes(topology: Topology) -> list[Problem]:
     return found
 
 
-def supervisor_config(topology: Topology) -> str:
-    """supervisord.conf for the whole stack; `topology` must be a loopback one."""
+def supervisor_config(topology: Topology, node: str | None = None) -> str:
+    """supervisord.conf for the stack on this machine, or for the scheduled `node` alone (the
+    scheduler's local provider runs that one); `topology` must be a loopback one."""
     assert topology.loopback
     if clashes := _port_clashes(topology):
         raise SpecError(clashes, "the processes target")
+    suffix = f".{node}" if node else ""
     lines = [
         "; Rendered by `toolpark compose render --target processes`: change the spec, not this file.",
         "; Run it with `toolpark compose up --target processes`, which loads .env for the %(ENV_...)s references.",
         "[supervisord]",
         "nodaemon=true",
         "silent=true",  # its own log is in logs/; `toolpark compose up` reports
-        f"logfile={_HERE}/logs/supervisord.log",
-        f"pidfile={_HERE}/run/supervisord.pid",
+        f"logfile={_HERE}/logs/supervisord{suffix}.log",
+        f"pidfile={_HERE}/run/supervisord{suffix}.pid",
         f"childlogdir={_HERE}/logs",
         "",
         "[unix_http_server]",
-        f"file={_HERE}/run/supervisor.sock",
+        f"file={_HERE}/run/supervisor{suffix}.sock",
         "chmod=0700",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
         "",
         "[supervisorctl]",
-        f"serverurl=unix://{_HERE}/run/supervisor.sock",
+        f"serverurl=unix://{_HERE}/run/supervisor{suffix}.sock",
         "",
     ]
     for name, service in topology.services.items():
         local = _LOCAL.get(service.component)
-        if local is None:
+        if local is None or topology.on_scheduled_node(name) != (node is not None):
             continue
         definition = service_definition(topology, name)
         translate = _local_paths(definition)

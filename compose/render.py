@@ -18,6 +18,8 @@ from toolpark.compose.librechat import librechat_config
 from toolpark.compose.litellm import litellm_config
 from toolpark.compose.postgres import init_script
 from toolpark.compose.processes import CONFIG, supervisor_config
+from toolpark.compose.scheduler.files import scheduler_files
+from toolpark.compose.scheduler.providers.local import local_config
 from toolpark.compose.secrets import format_env
 from toolpark.compose.spec import Deployment
 from toolpark.compose.stack import compose_file
@@ -46,6 +48,8 @@ def render(spec: Deployment, secrets: Mapping[str, str], target: Target = "compo
     topology = Topology(spec, loopback=target == "processes")
     if target == "processes":
         files = {CONFIG: supervisor_config(topology)}
+        if node := spec.scheduled_node:
+            files[local_config(node)] = supervisor_config(topology, node)
     else:
         files = {compose_path(spec, node): _yaml(compose_file(topology, node)) for node in spec.nodes}
         files["toolpark/Dockerfile"] = dockerfile(spec)
@@ -58,5 +62,7 @@ def render(spec: Deployment, secrets: Mapping[str, str], target: Target = "compo
         files["litellm/config.yaml"] = _yaml(litellm_config(topology))
     if spec.keycloak.enabled:
         files["keycloak/realm.json"] = json.dumps(realm(spec), indent=2) + "\n"
+    if spec.scheduled_node:
+        files |= scheduler_files(topology, target)
     files[ENV_FILE] = format_env(secrets)
     return files

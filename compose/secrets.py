@@ -12,6 +12,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 
 from toolpark.compose.postgres import database_roles, password_secret
 from toolpark.compose.spec import Deployment
@@ -74,7 +75,17 @@ def _toolpark_keys(spec: Deployment) -> list[tuple[str, str, bool]]:
 
 def external_secrets(spec: Deployment) -> dict[str, str]:
     """Secrets only the operator can supply, with the spec field that makes them necessary."""
-    return {"S3_ACCESS_KEY_ID": "s3", "S3_SECRET_ACCESS_KEY": "s3"} if spec.s3 is not None else {}
+    found = {"S3_ACCESS_KEY_ID": "s3", "S3_SECRET_ACCESS_KEY": "s3"} if spec.s3 is not None else {}
+    if spec.scheduled_node:
+        from toolpark.compose.scheduler.providers import ProviderError, provider_module
+
+        if (fallback := spec.scheduler.fallback_model) and fallback.api_key_secret:
+            found[fallback.api_key_secret] = "scheduler.fallback_model.api_key_secret"
+        # A provider that is not installed reads nothing; `toolpark compose check` names it.
+        with suppress(ProviderError):
+            module = provider_module(spec.scheduler.provider)
+            found |= {name: "scheduler.provider" for name in getattr(module, "SECRETS", ())}
+    return found
 
 
 def api_keys_setting(spec: Deployment, values: Mapping[str, str]) -> str:

@@ -24,7 +24,9 @@ from toolpark.compose.topology import Topology
 from toolpark.compose.wiring import SERVICE_OF, WIRING, Fact, Source
 from toolpark.contract.settings import env_prefix
 
-__all__ = ["Probe", "ServiceDef", "service_definition", "setting_value", "toolpark_environment"]
+SCHEDULER_FOLDER = "/deploy"
+
+__all__ = ["SCHEDULER_FOLDER", "Probe", "ServiceDef", "service_definition", "setting_value", "toolpark_environment"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def _litellm(topology: Topology) -> ServiceDef:
         env["DATABASE_URL"] = _postgres_url(topology, "litellm", "litellm")
     if spec.litellm.mcp_gateway:
         env["TOOLPARK_LITELLM_KEY"] = secret("TOOLPARK_LITELLM_KEY")
+    if (fallback := spec.scheduler.fallback_model) is not None and fallback.api_key_secret and spec.scheduled_node:
+        env[fallback.api_key_secret] = secret(fallback.api_key_secret)
     command = ["--config", "/app/config.yaml", "--host", topology.bind_host, "--port", str(spec.litellm.port)]
     return ServiceDef(
         image=spec.images.litellm,
@@ -275,7 +279,8 @@ def toolpark_environment(topology: Topology, server: str) -> dict[str, str]:
     prefix = env_prefix(server)
     wiring: dict[str, str] = {}
     for feed in WIRING:
-        if feed.server == server and (facts := _source_facts(topology, service, feed.source)) is not None:
+        facts = _source_facts(topology, service, feed.source) if feed.server == server else None
+        if facts is not None and feed.fact in facts:
             wiring[feed.setting.upper()] = facts[feed.fact]
     own = spec.toolpark.servers[server]
     wiring |= {key.upper(): setting_value(value) for key, value in own.settings.items()}
@@ -303,10 +308,15 @@ def _source_facts(topology: Topology, consumer: str, source: Source) -> dict[Fac
     model = spec.models.embedding if source == "embeddings" else spec.models.vision
     if model is None:
         return None
-    return {
+    facts: dict[Fact, str] = {
         "url": topology.url(consumer, SERVICE_OF[source], "/v1"), "model": model.served_name,
         "api_key": secret("VLLM_API_KEY"), "truncate": "true",
     }  # fmt: skip
+    if topology.on_scheduled_node(SERVICE_OF[source]) and not topology.on_scheduled_node(consumer):
+        facts["status_url"] = topology.url(consumer, "scheduler", "/status")
+        if source == "embeddings" and spec.scheduler.embedding_fallback:
+            facts["fallback_local"] = "true"
+    return facts
 
 
 def _toolpark(topology: Topology, server: str) -> ServiceDef:
@@ -334,6 +344,19 @@ def _caddy(topology: Topology) -> ServiceDef:
     )
 
 
+def _scheduler(topology: Topology) -> ServiceDef:
+    spec = topology.spec
+    return ServiceDef(
+        image=spec.toolpark.image,
+        # The whole rendered folder: the spec it schedules by, the node's files it hands out at
+        # bootstrap, and the provider's token in .env.
+        command=["gpu", "run", "--deploy", SCHEDULER_FOLDER],
+        environment={"TOOLPARK_SCHEDULER_DATABASE_URL": _postgres_url(topology, "scheduler", "scheduler")},
+        probe=Probe(spec.scheduler.port, "/status"),
+        files={".": SCHEDULER_FOLDER},
+    )
+
+
 def service_definition(topology: Topology, name: str) -> ServiceDef:
     spec = topology.spec
     component = topology.services[name].component
@@ -351,5 +374,6 @@ def service_definition(topology: Topology, name: str) -> ServiceDef:
         "openwebui": _openwebui,
         "keycloak": _keycloak,
         "caddy": _caddy,
+        "scheduler": _scheduler,
     }
     return builders[component](topology)

@@ -66,6 +66,8 @@ class Topology:
             found.append(Service("keycloak", "keycloak", spec.keycloak.port, "keycloak.port"))
         for name, server in spec.toolpark.servers.items():
             found.append(Service(f"toolpark-{name}", "toolpark", server.port, f"toolpark.servers.{name}.port"))
+        if spec.scheduled_node:
+            found.append(Service("scheduler", "scheduler", spec.scheduler.port, "scheduler.port"))
         return {service.name: service for service in found}
 
     @cached_property
@@ -75,7 +77,12 @@ class Topology:
         for node_name, node in self.spec.nodes.items():
             for component in node.services:
                 placed.setdefault(component, node_name)
+        if self.spec.scheduled_node and "postgres" in placed:
+            placed["scheduler"] = placed["postgres"]  # it keeps its history there, and outlives the node
         return placed
+
+    def on_scheduled_node(self, service: str) -> bool:
+        return self.spec.scheduled_node is not None and self.node_of(service) == self.spec.scheduled_node
 
     def node_of(self, service: str) -> str:
         return self.placement[self.services[service].component]
@@ -112,6 +119,10 @@ class Topology:
                 links += [Link(s, "keycloak") for s in toolpark]
         if spec.tools_hostname:
             links += [Link("caddy", s) for s in toolpark]
+        if "scheduler" in self.services:
+            links += [Link("scheduler", "postgres"), Link("scheduler", "vllm-chat")]
+            if any(link.consumer == "caddy" and self.on_scheduled_node(link.provider) for link in links):
+                links.append(Link("caddy", "scheduler"))  # the offline page
         for feed in WIRING:  # a server the stack feeds calls the feeding service
             wired = Link(f"toolpark-{feed.server}", SERVICE_OF.get(feed.source, ""))
             if feed.server in spec.toolpark.servers and wired.provider in self.services and wired not in links:
@@ -131,7 +142,10 @@ class Topology:
         return f"http://{self.address(consumer, provider)}{path}"
 
     def published(self, service: str) -> bool:
-        """Whether a service on another node calls this one, so its port must be published."""
+        """Whether a service on another node calls this one, so its port must be published. The
+        scheduler is: the scheduled node fetches its files from it when it boots."""
+        if service == "scheduler":
+            return not self.loopback
         return not self.loopback and any(
             link.provider == service and self.node_of(link.consumer) != self.node_of(service) for link in self.links
         )

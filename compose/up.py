@@ -44,8 +44,9 @@ class Watched:
 
 
 def watched(topology: Topology) -> list[Watched]:
-    """The services this machine runs, each with its probe and how long it may take to start."""
-    skip = set(unstarted(topology))
+    """The services this machine runs, each with its probe and how long it may take to start. The
+    scheduled node's come and go with the scheduler; it watches them."""
+    skip = set(unstarted(topology)) | {name for name in topology.services if topology.on_scheduled_node(name)}
     found = []
     for name in topology.services:
         if name not in skip:
@@ -124,7 +125,8 @@ def _wait_healthy(folder: Path, services: list[Watched], say: Callable[[str], No
 def _unreachable_sites(topology: Topology) -> str | None:
     """Caddy answers 502 where a site's upstream is not there: a route that reaches no service."""
     ports = site_ports(topology)
-    skipped = {f"127.0.0.1:{topology.services[name].port}" for name in unstarted(topology)}
+    away = [name for name in topology.services if topology.on_scheduled_node(name)]  # the offline page
+    skipped = {f"127.0.0.1:{topology.services[name].port}" for name in [*unstarted(topology), *away]}
     for host, body in sites(topology):
         if any(line.split()[1] in skipped for line in body if "reverse_proxy" in line):
             continue  # its service needs a container
@@ -158,6 +160,9 @@ def run_stack(folder: Path, topology: Topology, say: Callable[[str], None]) -> i
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if skipped := unstarted(topology):
         say(f"not started here (they need containers; their files are rendered): {', '.join(skipped)}")
+    if node := topology.spec.scheduled_node:
+        away = [s.name for s in topology.services_on(node) if s.name not in skipped]
+        say(f"the scheduled node {node} ({', '.join(away)}) comes and goes with the scheduler: toolpark gpu status")
     process = _supervisord(folder, env)
     stop = False
 
@@ -189,3 +194,20 @@ def run_stack(folder: Path, topology: Topology, say: Callable[[str], None]) -> i
             signal.signal(sig, handler)
         say("stopping the stack")
         _stop(process)
+        _stop_local_node(folder, topology, say)
+
+
+def _stop_local_node(folder: Path, topology: Topology, say: Callable[[str], None]) -> None:
+    """A node the local provider started ends with the stack: on this machine, the stack owns it."""
+    spec = topology.spec
+    if spec.scheduled_node is None or spec.scheduler.provider != "local":
+        return
+    from toolpark.compose.scheduler.providers import ProviderContext, node_labels, wait_gone
+    from toolpark.compose.scheduler.providers.local import LocalProvider
+
+    provider = LocalProvider(ProviderContext(spec.name, spec.scheduled_node, folder))
+    for node in provider.find(node_labels(spec.name, spec.scheduled_node)):
+        say(f"stopping the scheduled node {node.name}")
+        provider.delete(node.id)
+        if not wait_gone(provider, node.id, 90, poll_s=0.5):
+            say(f"✗ the scheduled node {node.name} did not stop in 90 s")

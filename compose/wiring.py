@@ -14,8 +14,9 @@ __all__ = ["SERVICE_OF", "WIRING", "Fact", "Feed", "Source"]
 
 Source = Literal["database", "embeddings", "vision", "s3"]
 Fact = Literal[
-    "url", "model", "api_key", "truncate", "access_key_id", "secret_access_key", "buckets", "region", "path_style"
-]
+    "url", "model", "api_key", "truncate", "access_key_id", "secret_access_key", "buckets", "region", "path_style",
+    "status_url", "fallback_local",
+]  # fmt: skip
 
 SERVICE_OF: dict[Source, str] = {"database": "postgres", "embeddings": "vllm-embedding", "vision": "vllm-vision"}
 """The stack's service behind a source; S3 is outside the stack (the spec's endpoint)."""
@@ -44,6 +45,9 @@ WIRING: tuple[Feed, ...] = (
     Feed("retrieval", "embedding_api_key", "embeddings", "api_key"),
     # vLLM refuses, rather than cuts, inputs over the model's window.
     Feed("retrieval", "embedding_truncate", "embeddings", "truncate"),
+    # Where the embedding model's node is scheduled: when it is back, and what stands in meanwhile.
+    Feed("retrieval", "embedding_status_url", "embeddings", "status_url"),
+    Feed("retrieval", "embedding_fallback_local", "embeddings", "fallback_local"),
     *_s3_inputs("retrieval"),
     Feed("extract", "vision_url", "vision", "url"),
     Feed("extract", "vision_model", "vision", "model"),

@@ -2,6 +2,8 @@
 `vllm` (a real vLLM on the CPU, minutes to prepare the first time) run only with `--vllm`, and
 those marked `stack` (the whole assistant started end to end) only with `--stack`."""
 
+import os
+
 import pytest
 
 
@@ -33,7 +35,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     left = []
     for process in psutil.process_iter(["cmdline", "status"]):
         line = " ".join(process.info["cmdline"] or [])
-        if base in line and process.info["status"] != psutil.STATUS_ZOMBIE:
+        if base in line and process.info["status"] != psutil.STATUS_ZOMBIE and process.pid != os.getpid():
             left.append(f"{process.pid}: {line[:160]}")
     if left:
         session.config.get_terminal_writer().line("processes outlived the test run:\n" + "\n".join(left), red=True)

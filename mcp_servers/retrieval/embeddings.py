@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -15,16 +15,23 @@ import httpx
 from toolpark.clients import api_error
 from toolpark.contract.errors import ToolError, foreseen_error
 
-__all__ = ["Embedder", "LocalEmbedder", "OpenAIEmbedder"]
+__all__ = ["Embedder", "EndpointUnavailable", "LocalEmbedder", "OpenAIEmbedder", "WhileAway"]
 
 LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class EndpointUnavailable(ToolError):
+    """The endpoint does not answer, or answers 5xx, after every retry: it may be away (a GPU
+    node off outside its schedule), unlike a refusal of the request itself."""
 
 
 class Embedder(Protocol):
     """Turns texts into vectors of one model and dimension."""
 
     model: str
-    dimension: int
+
+    @property
+    def dimension(self) -> int: ...
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
@@ -104,14 +111,15 @@ class OpenAIEmbedder:
                 response = await self.client.post("embeddings", json=request)
             except httpx.TransportError as exc:
                 if attempt == self.retries:
-                    raise ToolError(f"The embedding endpoint is unreachable ({type(exc).__name__}).") from exc
+                    raise EndpointUnavailable(f"The embedding endpoint is unreachable ({type(exc).__name__}).") from exc
             else:
                 if response.status_code == 200:
                     return self._vectors(response.json(), len(batch))
                 retryable = response.status_code in (408, 429) or response.status_code >= 500
                 if not retryable or attempt == self.retries:
                     reason = api_error(response.status_code, response.content)
-                    raise ToolError(f"The embedding endpoint answered {reason}")
+                    failure = EndpointUnavailable if retryable else ToolError
+                    raise failure(f"The embedding endpoint answered {reason}")
             await anyio.sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -131,3 +139,60 @@ class OpenAIEmbedder:
                 f"The embedding model {self.model!r} returned vectors of another dimension than {self.dimension}."
             )
         return vectors
+
+
+class WhileAway:
+    """An endpoint that may be away for hours (the GPU node off outside its windows). While it
+    is, either embed with a stand-in of the same model on this machine (`fallback`: the local
+    MiniLM, which only matches an endpoint serving all-MiniLM-L6-v2; the deployment spec checks
+    that), or say when it is back, from the scheduler's /status (`status`). After a failure the
+    endpoint is left alone for `pause_s`, so searches do not each wait out the retries."""
+
+    def __init__(
+        self,
+        endpoint: OpenAIEmbedder,
+        *,
+        fallback: Callable[[], Awaitable[Embedder]] | None = None,
+        status_url: str | None = None,
+        pause_s: float = 30.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.model = endpoint.model
+        self._fallback, self._status_url, self.pause_s = fallback, status_url, pause_s
+        self._stand_in: Embedder | None = None
+        self._away_until = 0.0
+
+    @property
+    def dimension(self) -> int:
+        return self.endpoint.dimension or (self._stand_in.dimension if self._stand_in else 0)
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        failure: EndpointUnavailable | None = None
+        if anyio.current_time() >= self._away_until:
+            try:
+                return await self.endpoint.embed(texts)
+            except EndpointUnavailable as exc:
+                failure = exc
+                self._away_until = anyio.current_time() + self.pause_s
+        if self._fallback is not None:
+            if self._stand_in is None:
+                self._stand_in = await self._fallback()
+            return await self._stand_in.embed(texts)
+        message = str(failure) if failure else "The embedding endpoint was unreachable a moment ago."
+        raise EndpointUnavailable(f"{message} {await self._when_back()}".strip())
+
+    async def _when_back(self) -> str:
+        """What the scheduler says of the model node, for the caller to act on."""
+        if self._status_url is None:
+            return ""
+        try:
+            # Asked only after a failure, so a client of its own each time.
+            async with httpx.AsyncClient(timeout=5) as client:
+                status = (await client.get(self._status_url)).raise_for_status().json()
+        except (httpx.HTTPError, ValueError):
+            return ""
+        if status.get("wanted"):
+            return "The model node is starting; search works again in a few minutes."
+        back = status.get("next_window")
+        when = f"at {back} ({status.get('timezone')})" if back else "when an operator starts it"
+        return f"The model node is off ({status.get('reason')}); search works again {when}."

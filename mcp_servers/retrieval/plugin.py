@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr
 
 from toolpark import Plugin
 from toolpark.clients import api_client, probe
-from toolpark.mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
+from toolpark.mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, WhileAway
 from toolpark.mcp_servers.retrieval.migrations import apply_migrations
 from toolpark.mcp_servers.retrieval.rerank import Reranker
 from toolpark.mcp_servers.retrieval.store import Store
@@ -43,6 +43,16 @@ class RetrievalSettings(S3Inputs):
         False,
         description="Have the endpoint cut inputs to the model's window (vLLM's truncate_prompt_tokens), "
         "as the local model does; for vLLM, not for endpoints that refuse unknown fields.",
+    )
+    embedding_status_url: str | None = Field(
+        None,
+        description="Where to ask when an unreachable embedding endpoint is back (the GPU scheduler's /status); "
+        "its answer goes into the error.",
+    )
+    embedding_fallback_local: bool = Field(
+        False,
+        description="While the embedding endpoint is unreachable, embed with the local MiniLM; only for an "
+        "endpoint that serves all-MiniLM-L6-v2 (other models' vectors do not compare).",
     )
     rerank_url: str | None = Field(
         None, description="OpenAI-style rerank endpoint base URL (…/v1); none: no reranking."
@@ -109,7 +119,12 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
                 api_client(settings.embedding_url, settings.embedding_api_key, timeout_s=120.0)
             )
             model = settings.embedding_model or "default"
-            embedder = OpenAIEmbedder(client, model=model, truncate=settings.embedding_truncate)
+            endpoint = OpenAIEmbedder(client, model=model, truncate=settings.embedding_truncate)
+            embedder = endpoint
+            if settings.embedding_status_url or settings.embedding_fallback_local:
+                local = settings.embedding_fallback_local
+                fallback = (lambda: anyio.to_thread.run_sync(LocalEmbedder)) if local else None
+                embedder = WhileAway(endpoint, fallback=fallback, status_url=settings.embedding_status_url)
         else:
             embedder = await anyio.to_thread.run_sync(LocalEmbedder)
         state = State(Store(pool), embedder, storage=s3_inputs(settings))
@@ -125,7 +140,8 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
 
 @plugin.ready
 async def dependencies_answer(state: State) -> None:
-    """The database, and the embedding and rerank endpoints where configured."""
+    """The database, and the embedding and rerank endpoints where configured. An endpoint that may
+    be away on a schedule (`WhileAway`) is not asked: the server answers meanwhile."""
     if isinstance(state.embedder, OpenAIEmbedder):
         await probe(state.embedder.client, "embedding endpoint")
     if state.reranker is not None:

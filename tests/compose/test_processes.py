@@ -17,6 +17,7 @@ from toolpark.compose.checks import SpecError
 from toolpark.compose.files import read_spec
 from toolpark.compose.processes import CONFIG, unstarted
 from toolpark.compose.render import render
+from toolpark.compose.scheduler.providers.local import local_config
 from toolpark.compose.secrets import parse_env
 from toolpark.compose.spec import Deployment
 from toolpark.compose.topology import Topology
@@ -29,14 +30,16 @@ def _write(files: dict[str, str], folder: Path) -> Path:
     return folder
 
 
-def _programs(folder: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def _programs(
+    folder: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, config: str = CONFIG
+) -> dict[str, Any]:
     """supervisord's own reading of the config, with .env in its environment as `up` runs it."""
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     for sub in ("logs", "run"):  # `toolpark compose up` makes them before it starts supervisord
         (folder / sub).mkdir(exist_ok=True)
     options = ServerOptions()
-    options.configfile = str(folder / CONFIG)
+    options.configfile = str(folder / config)
     options.process_config(do_usage=False)
     return {p.name: p for group in options.process_group_configs for p in group.process_configs}
 
@@ -52,8 +55,14 @@ def test_supervisord_runs_the_compose_services_command_and_environment(
         if name.startswith("compose"):
             compose |= yaml.safe_load(text)["services"]
     folder = _write(render(spec, secrets, "processes"), tmp_path)
-    programs = _programs(folder, parse_env((folder / ".env").read_text()), monkeypatch)
+    env = parse_env((folder / ".env").read_text())
+    programs = _programs(folder, env, monkeypatch)
     topology = Topology(spec, loopback=True)
+    if node := spec.scheduled_node:  # its programs are the local provider's to start, in a config of their own
+        on_node = _programs(folder, env, monkeypatch, local_config(node))
+        assert set(on_node) == {s.name for s in topology.services_on(node)} - set(unstarted(topology))
+        assert not set(on_node) & set(programs)
+        programs |= on_node
     assert set(programs) == set(topology.services) - set(unstarted(topology))
     for name, program in programs.items():
         service = compose[name]

@@ -95,6 +95,15 @@ def test_document_settings_are_checked_against_the_hosts_model(tmp_path: Path) -
         (lambda d: d["images"].update(vllm="vllm/vllm-openai:latest"), "images.vllm"),
         (lambda d: d.pop("s3"), "toolpark.servers.s3"),
         (lambda d: d["litellm"].update(prot=4000), "litellm.prot"),
+        (lambda d: d["scheduler"].update(windows=["mon-fri 8-18"]), "scheduler.windows"),
+        (lambda d: d["scheduler"].update(windows=["mon-fry 08:00-18:00"]), "scheduler.windows"),
+        (lambda d: d["scheduler"].update(timezone="Europe/Berln"), "scheduler.timezone"),
+        (lambda d: d["scheduler"].update(extra_windows=["28.12.2026 10:00-16:00"]), "scheduler.extra_windows"),
+        (lambda d: d["scheduler"].update(provider="ovh"), "scheduler.provider"),
+        (lambda d: d["scheduler"]["provider_settings"].update(zon="fr-par-1"), "scheduler.provider_settings.zon"),
+        (lambda d: d["scheduler"]["provider_settings"].pop("image"), "scheduler.provider_settings.image"),
+        (lambda d: d["nodes"]["gpu"]["services"].append("postgres"), "nodes.gpu.services"),
+        (lambda d: d["nodes"]["entry"].update(lifecycle="scheduled"), "nodes.gpu.lifecycle"),
     ],
 )
 def test_each_mistake_names_its_field(tmp_path: Path, change: Any, field: str) -> None:
@@ -110,8 +119,11 @@ def test_check_names_a_missing_secret(tmp_path: Path) -> None:
     result = runner.invoke(main, ["compose", "check", str(spec), "--env", str(tmp_path / "out" / ENV_FILE)])
     assert result.exit_code == 1
     assert "s3: secret S3_ACCESS_KEY_ID is missing" in result.output
+    assert "scheduler.provider: secret SCW_SECRET_KEY is missing" in result.output  # the provider's own
     env = tmp_path / "out" / ENV_FILE
     filled = env.read_text().replace("S3_ACCESS_KEY_ID=''", "S3_ACCESS_KEY_ID='AKIA1'")
+    filled = filled.replace("SCW_ACCESS_KEY=''", "SCW_ACCESS_KEY='SCWABCDEFGHIJKLMNOPQ'")
+    filled = filled.replace("SCW_SECRET_KEY=''", "SCW_SECRET_KEY='8e3f4b8a-1b1e-4c55-9a3e-2f1d2c3b4a59'")
     env.write_text(filled.replace("S3_SECRET_ACCESS_KEY=''", "S3_SECRET_ACCESS_KEY='s3cr3t'"))
     result = runner.invoke(main, ["compose", "check", str(spec), "--env", str(env)])
     assert result.exit_code == 0, result.output

@@ -1,5 +1,6 @@
 """The rendered files pass the real tools that read them: LibreChat's schema package, the
-compose-spec JSON schema, `caddy adapt`, and Keycloak's realm representation types. Each
+compose-spec JSON schema, `caddy adapt`, Keycloak's realm representation types, and
+`cloud-init schema` (Debian's cloud-init). Each
 validator is also shown to reject a broken file, so a pass means something."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import yaml
 from tests.compose.rendering import SPECS, rendered
 from tests.nodejs import NODE_DIR, node_binary
 from toolpark.compose.render import ENV_FILE
+from toolpark.compose.scheduler.files import TOKEN_PLACEHOLDER
 from toolpark.compose.secrets import parse_env
 
 CASES = sorted(SPECS)
@@ -150,3 +152,21 @@ def test_realm_matches_keycloaks_realm_representation(tmp_path: Path) -> None:
     realm["clients"][0]["redirectUri"] = "https://x"  # Keycloak's key is redirectUris
     done = realm_check(realm, tmp_path)
     assert done.returncode == 1 and "redirectUri" in done.stdout
+
+
+def cloud_init_schema(text: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    (folder / "user-data.yaml").write_text(text)
+    command = ["cloud-init", "schema", "--config-file", str(folder / "user-data.yaml")]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_gpu_nodes_cloud_init_passes_cloud_inits_schema_and_holds_no_secret(tmp_path: Path) -> None:
+    files = rendered("entry-gpu")
+    user_data = files["scheduler/gpu.cloud-init.yaml"]
+    done = cloud_init_schema(user_data, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    secrets = [value for value in parse_env(files[ENV_FILE]).values() if len(value) >= 8]
+    assert secrets and not [value for value in secrets if value in user_data]
+    # What the node needs instead: the place of its files and a token the scheduler fills in per node.
+    assert "http://10.0.0.1:8190/bootstrap" in user_data and TOKEN_PLACEHOLDER in user_data
+    assert cloud_init_schema(user_data.replace("packages:", "packages: 5\nx:"), tmp_path).returncode != 0

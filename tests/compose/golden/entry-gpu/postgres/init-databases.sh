@@ -13,4 +13,8 @@ psql -v ON_ERROR_STOP=1 -U postgres -v pw="$LITELLM_DB_PASSWORD" <<'SQL'
 CREATE ROLE litellm LOGIN PASSWORD :'pw';
 CREATE DATABASE litellm OWNER litellm;
 SQL
+psql -v ON_ERROR_STOP=1 -U postgres -v pw="$SCHEDULER_DB_PASSWORD" <<'SQL'
+CREATE ROLE scheduler LOGIN PASSWORD :'pw';
+CREATE DATABASE scheduler OWNER scheduler;
+SQL
 psql -v ON_ERROR_STOP=1 -U postgres -d toolpark -c 'CREATE EXTENSION IF NOT EXISTS vector;'

@@ -1,0 +1,77 @@
+"""What a scheduled node changes in the rendered stack: the scheduler beside PostgreSQL, its port
+published for the node's bootstrap, Caddy's offline page on the routes to the node, retrieval
+told where to ask when search is back (or to embed locally meanwhile), LiteLLM's fallback."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+import yaml
+
+from tests.compose.rendering import SPECS, fixed_secrets
+from toolpark.compose.checks import problems
+from toolpark.compose.render import render
+from toolpark.compose.spec import Deployment
+
+
+def example() -> dict[str, Any]:
+    return tomllib.loads(SPECS["entry-gpu"].read_text())
+
+
+def _render(data: dict[str, Any]) -> dict[str, str]:
+    spec = Deployment.model_validate(data)
+    assert not problems(spec), problems(spec)
+    return render(spec, fixed_secrets(spec))
+
+
+def test_the_scheduler_runs_beside_postgres_and_the_node_reaches_it_privately() -> None:
+    files = _render(example())
+    entry = yaml.safe_load(files["compose.entry.yaml"])["services"]
+    gpu = yaml.safe_load(files["compose.gpu.yaml"])["services"]
+    assert "scheduler" in entry and "scheduler" not in gpu
+    assert entry["scheduler"]["ports"] == ["10.0.0.1:8190:8190"]  # the private address only
+    assert entry["scheduler"]["environment"]["TOOLPARK_SCHEDULER_DATABASE_URL"].startswith(
+        "postgresql://scheduler:${SCHEDULER_DB_PASSWORD}@postgres:5432/scheduler"
+    )
+    assert gpu["vllm-chat"]["ports"] == ["10.0.0.2:8000:8000"]  # the scheduler's health check
+    assert "CREATE ROLE scheduler" in files["postgres/init-databases.sh"]
+
+
+def test_caddy_sends_the_routes_to_the_node_to_the_offline_page_and_no_others() -> None:
+    caddyfile = _render(example())["caddy/Caddyfile"]
+    sites = {block.split(" {", 1)[0]: block for block in caddyfile.split("\n\n") if " {" in block}
+    assert "rewrite * /offline" in sites["chat.example.org"]  # LibreChat is on the GPU node
+    assert "rewrite * /offline" not in sites["sso.example.org"]  # Keycloak is on the entry node
+
+
+def test_retrieval_asks_the_scheduler_when_search_is_back() -> None:
+    env = yaml.safe_load(_render(example())["compose.entry.yaml"])["services"]["toolpark-retrieval"]["environment"]
+    assert env["TOOLPARK_RETRIEVAL_EMBEDDING_STATUS_URL"] == "http://scheduler:8190/status"
+    assert "TOOLPARK_RETRIEVAL_EMBEDDING_FALLBACK_LOCAL" not in env
+
+
+def test_a_local_embedding_stand_in_only_for_the_same_model() -> None:
+    data = example()
+    data["scheduler"]["embedding_fallback"] = True
+    found = problems(Deployment.model_validate(data))
+    assert [p.field for p in found] == ["scheduler.embedding_fallback"] and "bge-m3" in found[0].message
+    data["models"]["embedding"]["model"] = "sentence-transformers/all-MiniLM-L6-v2"
+    env = yaml.safe_load(_render(data)["compose.entry.yaml"])["services"]["toolpark-retrieval"]["environment"]
+    assert env["TOOLPARK_RETRIEVAL_EMBEDDING_FALLBACK_LOCAL"] == "true"
+
+
+def test_litellm_on_the_entry_node_falls_back_to_the_spec_s_model() -> None:
+    data = example()
+    data["scheduler"]["fallback_model"] = {"model": "openai/gpt-4o-mini", "api_key_secret": "OPENAI_API_KEY"}
+    found = problems(Deployment.model_validate(data))
+    assert [p.field for p in found] == ["scheduler.fallback_model"]  # LiteLLM is on the GPU node there
+    data["nodes"]["gpu"]["services"].remove("litellm")
+    data["nodes"]["entry"]["services"].append("litellm")
+    files = _render(data)
+    config = yaml.safe_load(files["litellm/config.yaml"])
+    assert config["router_settings"] == {"fallbacks": [{"qwen2.5-7b-instruct": ["qwen2.5-7b-instruct-fallback"]}]}
+    fallback = config["model_list"][-1]
+    assert fallback["litellm_params"] == {"model": "openai/gpt-4o-mini", "api_key": "os.environ/OPENAI_API_KEY"}
+    litellm = yaml.safe_load(files["compose.entry.yaml"])["services"]["litellm"]
+    assert litellm["environment"]["OPENAI_API_KEY"].startswith("${OPENAI_API_KEY")
