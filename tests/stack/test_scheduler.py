@@ -1,0 +1,207 @@
+"""The scheduled GPU node for real, with the `local` provider: the entry node's services (Caddy,
+PostgreSQL, toolpark, the scheduler) under `toolpark compose up`, and the GPU node (vLLM on the
+CPU, LiteLLM) started and stopped by the scheduler as a supervisord of its own. A window opens and
+closes, with the scheduler killed (SIGKILL; supervisord starts it again) during the create, the
+health wait and the delete; a request outside the window wakes the node, and the idle timeout
+stops it again."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import psutil
+import psycopg
+import pytest
+import yaml
+
+from tests.stack.stack import Prepared, prepared, running
+from toolpark.clients import http_client
+from toolpark.compose.files import read_env
+from toolpark.compose.references import mcp_path
+from toolpark.compose.scheduler.providers import ProviderContext, node_labels
+from toolpark.compose.scheduler.providers.local import LocalProvider
+
+pytestmark = [pytest.mark.stack]
+
+WINDOW_MINUTES = 3
+
+
+def _window(now: datetime) -> tuple[datetime, datetime]:
+    """A window that opens at the first minute at least 40 s away (the stack's start), for a few minutes."""
+    start = (now + timedelta(seconds=100)).replace(second=0, microsecond=0)
+    return start, start + timedelta(minutes=WINDOW_MINUTES)
+
+
+def scheduled(data: dict[str, Any], start: datetime, end: datetime) -> dict[str, Any]:
+    """The stack spec split in two: the entry node, and a GPU node the scheduler runs."""
+    data["nodes"] = {
+        "entry": {"address": "10.0.0.1", "services": ["caddy", "postgres", "toolpark"]},
+        "gpu": {"address": "10.0.0.2", "services": ["vllm", "litellm", "librechat", "mongodb"], "gpus": 1,
+                "lifecycle": "scheduled"},
+    }  # fmt: skip
+    data["openwebui"] = {"enabled": False}
+    data["scheduler"] = {
+        "port": data["toolpark"]["servers"]["s3"]["port"] + 50,
+        "timezone": "UTC",
+        "windows": [],
+        "extra_windows": [f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}"],
+        "wake_on_demand": True,
+        "idle_minutes": 1,
+        "interval_s": 2,
+        "drain_s": 5,
+        "ready_timeout_s": 600,
+        "hourly_price": 0.9,
+    }
+    return data
+
+
+def _status(url: str) -> dict[str, Any]:
+    """The scheduler's /status; empty while it is being started again."""
+    try:
+        result: dict[str, Any] = httpx.get(f"{url}/status", timeout=10).json()
+    except (httpx.HTTPError, ValueError):
+        return {}
+    return result
+
+
+def _kill_scheduler(folder: Path) -> int:
+    """SIGKILL to `toolpark gpu run` of this deployment; supervisord starts it again. Its pid."""
+    for process in psutil.process_iter(["cmdline"]):
+        line = process.info["cmdline"] or []
+        if "gpu" in line and "run" in line and str(folder) in " ".join(line):
+            process.kill()
+            return int(process.pid)
+    raise AssertionError("no scheduler process")
+
+
+def _history(ready: Prepared, sql: str) -> list[tuple[Any, ...]]:
+    password = read_env(ready.folder / ".env")["SCHEDULER_DB_PASSWORD"]
+    url = f"postgresql://scheduler:{password}@127.0.0.1:{ready.spec['postgres']['port']}/scheduler"
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def _until(what: str, check: Callable[[], bool], timeout_s: float, log: Path, poll_s: float = 1) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not {what} in {timeout_s:.0f} s; the end of the up log:\n{log.read_text()[-4000:]}")
+        time.sleep(poll_s)
+
+
+def _nodes(ready: Prepared) -> list[str]:
+    provider = LocalProvider(ProviderContext("e2e", "gpu", ready.folder))
+    return [node.name for node in provider.find(node_labels("e2e", "gpu"))]
+
+
+def _port_open(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prepared, str, Path, datetime, datetime]]:
+    base = tmp_path_factory.mktemp("scheduled")
+    start, end = _window(datetime.now(UTC))
+    with prepared(base) as ready:
+        ready.spec_path.write_text(yaml.safe_dump(scheduled(ready.spec, start, end)))
+        log = base / "up.log"
+        with running(ready.folder, ready.spec_path, log):
+            url = f"http://127.0.0.1:{ready.spec['scheduler']['port']}"
+            yield ready, url, log, start, end
+        assert not _nodes(ready), "the scheduled node outlived the stack"
+
+
+def test_a_window_opens_the_node_serves_chat_and_it_stops_when_the_window_closes(
+    stack: tuple[Prepared, str, Path, datetime, datetime],
+) -> None:
+    ready, url, log, start, end = stack
+    spec = ready.spec
+    if datetime.now(UTC) < start:
+        status = _status(url)
+        assert status["state"] == "off" and not status["wanted"], status
+        assert datetime.fromisoformat(status["next_window"]) == start, status
+        shown = subprocess.run([sys.executable, "-m", "toolpark", "gpu", "status", "--deploy", str(ready.folder)],
+                               capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert "node gpu (local): off" in shown.stdout and "wanted down: outside the windows" in shown.stdout
+
+    # Killed during the create: the moment its history has the request.
+    _until("requested", lambda: bool(_history(ready, "SELECT 1 FROM gpu_nodes")), 300, log, poll_s=0.01)
+    first = _kill_scheduler(ready.folder)
+    assert datetime.now(UTC) >= start
+    # Killed during the health wait: started again (supervisord), a node runs, vLLM is loading.
+    _until("starting", lambda: _status(url).get("state") == "starting" and len(_nodes(ready)) == 1, 120, log)
+    time.sleep(12)  # past supervisord's startsecs, so the kill is not taken for a failed start
+    assert _kill_scheduler(ready.folder) != first
+    _until("ready", lambda: _status(url).get("state") == "ready", 600, log)
+    assert len(_nodes(ready)) == 1
+    open_nodes = _history(ready, "SELECT name FROM gpu_nodes WHERE ended_at IS NULL")
+    assert [row[0] for row in open_nodes] == _nodes(ready)  # any other request is accounted as ended
+
+    secrets = read_env(ready.folder / ".env")
+    llm = f"http://127.0.0.1:{spec['litellm']['port']}/v1"
+    mcp = f"http://127.0.0.1:{spec['toolpark']['servers']['web']['port']}{mcp_path('web')}"
+    chat = subprocess.run(
+        [sys.executable, "-m", "toolpark", "chat", "--llm-url", llm, "--llm-key", secrets["LITELLM_MASTER_KEY"],
+         "--model", "smollm2", "--mcp", mcp, "--mcp-key", secrets["TOOLPARK_OPS_KEY"], "--max-tool-rounds", "0",
+         "--max-tokens", "16", "--temperature", "0", "--once", "Say hello."],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert chat.returncode == 0 and chat.stdout.strip(), chat.stderr[-3000:]
+
+    # Killed during the delete: the moment the window's end is acted on.
+    deleting = "SELECT 1 FROM gpu_nodes WHERE delete_requested_at IS NOT NULL"
+    _until("deleting", lambda: bool(_history(ready, deleting)), 420, log, poll_s=0.01)
+    _kill_scheduler(ready.folder)
+    assert datetime.now(UTC) >= end
+    _until("stopped after the window", lambda: _status(url).get("state") == "off" and not _nodes(ready), 300, log)
+    assert not _port_open(spec["models"]["chat"]["port"])
+    assert _history(ready, "SELECT count(*) FROM gpu_nodes WHERE ended_at IS NULL") == [(0,)]
+    assert _history(ready, "SELECT outcome FROM gpu_nodes WHERE ready_at IS NOT NULL") == [("deleted",)]
+    kinds = [event["kind"] for event in _status(url)["events"]]
+    assert {"created", "ready", "deleting", "deleted"} <= set(kinds), kinds
+
+    # The entry node's servers keep answering: retrieval says the model node is away, and why.
+    async def create_collection() -> tuple[bool, str]:
+        retrieval = f"http://127.0.0.1:{spec['toolpark']['servers']['retrieval']['port']}{mcp_path('retrieval')}"
+        headers = {"Authorization": f"Bearer {secrets['TOOLPARK_OPS_KEY']}"}
+        async with http_client(retrieval, headers=headers) as client:
+            called = await client.call_tool("create_collection", {"name": "while-away"})
+            return bool(called.is_error), str(getattr(called.content[0], "text", ""))
+
+    is_error, text = anyio.run(create_collection)
+    assert is_error and "The embedding endpoint is unreachable" in text, text
+    assert "The model node is off (outside the windows); search works again when an operator starts it" in text
+
+
+def test_a_request_outside_the_windows_wakes_the_node_and_idling_stops_it(
+    stack: tuple[Prepared, str, Path, datetime, datetime],
+) -> None:
+    ready, url, log, _, _ = stack
+    _until("off", lambda: _status(url).get("state") == "off" and not _nodes(ready), 420, log)
+    lines = log.read_text().splitlines()
+    sites = {line.split()[0]: line.rsplit(" ", 1)[1] for line in lines if " is served at " in line}
+    offline = httpx.post(f"{sites['llm.example.org']}/v1/chat/completions", json={"model": "smollm2"}, timeout=30)
+    assert offline.status_code == 503, offline.text
+    assert offline.json()["error"]["type"] == "model_starting", offline.text
+    page = httpx.get(sites["chat.example.org"], headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 503 and "The model is starting" in page.text
+
+    _until("woken", lambda: _status(url).get("state") == "ready", 600, log)
+    woke = time.monotonic()
+    status = _status(url)
+    assert status["wanted"] and "woken on demand" in status["reason"], status
+    _until("stopped when idle", lambda: _status(url).get("state") == "off" and not _nodes(ready), 420, log)
+    assert time.monotonic() - woke >= 50  # the idle minute, less the ticks' rounding
+    assert _status(url)["hours_this_month"] > 0
