@@ -24,8 +24,9 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import anyio
 import httpx
 import uvicorn
 from prometheus_client import CollectorRegistry, generate_latest
@@ -49,6 +50,7 @@ __all__ = ["SchedulerService", "load_deployment"]
 log = logging.getLogger("toolpark.scheduler")
 
 _BOOTSTRAP_VALID = timedelta(hours=1)
+_LONGEST = timedelta(days=31).total_seconds()  # an override for longer is a change of the schedule
 _METRIC = re.compile(r"^(vllm:request_success_total|vllm:num_requests_running)\{[^}]*\}\s+([0-9.eE+-]+)$", re.M)
 
 
@@ -198,10 +200,12 @@ class SchedulerService:
             ],
         }
 
-    async def _status(self, request: Request) -> Response:
+    # Sync handlers: Starlette runs them in its thread pool, so the history's queries do not
+    # block the event loop.
+    def _status(self, request: Request) -> Response:
         return JSONResponse(self.status())
 
-    async def _metrics(self, request: Request) -> Response:
+    def _metrics(self, request: Request) -> Response:
         return PlainTextResponse(generate_latest(self.registry).decode(), media_type="text/plain; version=0.0.4")
 
     def offline_message(self, now: datetime) -> tuple[str, bool]:
@@ -222,7 +226,7 @@ class SchedulerService:
             text += " An operator can start it now with `toolpark gpu up`."
         return text, False
 
-    async def _offline(self, request: Request) -> Response:
+    def _offline(self, request: Request) -> Response:
         text, starting = self.offline_message(datetime.now(UTC))
         headers = {"Retry-After": "60" if starting else "600", "Cache-Control": "no-store"}
         if "text/html" in request.headers.get("accept", ""):
@@ -239,28 +243,33 @@ class SchedulerService:
     async def _override(self, request: Request) -> Response:
         if not self._operator(request):
             return JSONResponse({"error": "the operator key (TOOLPARK_OPS_KEY) is needed"}, status_code=401)
-        body = await request.json()
-        state, seconds = body.get("state"), body.get("for_s")
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        state, seconds = (body.get("state"), body.get("for_s")) if isinstance(body, dict) else ("?", None)
+        number = isinstance(seconds, int | float) and not isinstance(seconds, bool) and 0 < seconds <= _LONGEST
+        if state not in ("up", "down", None) or (seconds is not None and not number):
+            message = f"a JSON object: state up, down or null; for_s seconds, up to {_LONGEST:.0f}"
+            return JSONResponse({"error": message}, status_code=400)
+        by = str(body.get("by") or "operator")[:64]
+        held: Literal["up", "down"] | None = "up" if state == "up" else "down" if state == "down" else None
+        return await anyio.to_thread.run_sync(self._hold, held, seconds, by)
+
+    def _hold(self, state: Literal["up", "down"] | None, seconds: float | None, by: str) -> Response:
         now = datetime.now(UTC)
-        if state not in ("up", "down", None) or (seconds is not None and not isinstance(seconds, int | float)):
-            return JSONResponse({"error": "state must be up, down or null; for_s a number"}, status_code=400)
         until = None
         if state is not None:
             window = self.reconciler.calendar.current(now)
             default = window.end if state == "down" and window else now + timedelta(hours=2)
             until = now + timedelta(seconds=seconds) if seconds else default
-        by = str(body.get("by") or "operator")[:64]
         self.history.set_override(state, until, by)
-        self._report(
-            "override",
-            None,
-            f"{by}: {state or 'auto'}" + (f" until {until:%Y-%m-%d %H:%M} UTC" if until else ""),
-            False,
-        )
+        held = f" until {until:%Y-%m-%d %H:%M} UTC" if until else ""
+        self._report("override", None, f"{by}: {state or 'auto'}{held}", False)
         self._wake.set()
         return JSONResponse(self.status())
 
-    async def _bootstrap(self, request: Request) -> Response:
+    def _bootstrap(self, request: Request) -> Response:
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         name = self.history.redeem(_hash(token), datetime.now(UTC)) if token else None
         if name is None:

@@ -94,7 +94,9 @@ def test_the_operator_holds_the_node_up_or_down_with_a_key_and_it_expires(
     now = datetime.now(UTC)
     assert service.history.override(now + timedelta(minutes=59)) is not None
     assert service.history.override(now + timedelta(minutes=61)) is None  # expired: the schedule decides
-    assert client.post("/override", json={"state": "sideways"}, headers=key).status_code == 400
+    for bad in ({"state": "sideways"}, {"state": "up", "for_s": -5}, {"state": "up", "for_s": True}, ["up"]):
+        assert client.post("/override", json=bad, headers=key).status_code == 400, bad
+    assert client.post("/override", content=b"{up", headers=key).status_code == 400
     status = client.post("/override", json={"state": None}, headers=key).json()
     assert not status["wanted"] and status["reason"] == "outside the windows" and status["override"] is None
     assert [e["kind"] for e in status["events"]][:2] == ["override", "override"]
