@@ -26,7 +26,9 @@ _DEPLOY = click.option(
     show_default=True,
     help="The rendered deployment folder (with scheduler/spec.json and .env).",
 )
-_URL = click.option("--url", help="The scheduler's address; default: this machine at the spec's scheduler.port.")
+_URL = click.option(
+    "--url", help="The scheduler's address; default: its node's private address (loopback for --target processes)."
+)
 
 
 def _duration(text: str | None) -> float | None:
@@ -57,17 +59,33 @@ def run(folder: Path, database_url: str) -> None:
     SchedulerService(folder.resolve(), database_url).serve()
 
 
+def _scheduler_url(folder: Path) -> str:
+    """Where the rendered deployment's scheduler listens: on loopback (processes target), else
+    at its node's private address, where its port is published."""
+    from toolpark.compose.scheduler.service import load_deployment
+
+    try:
+        spec, topology = load_deployment(folder)
+    except FileNotFoundError:
+        raise click.ClickException(f"{folder} holds no rendered scheduler (scheduler/spec.json)") from None
+    address = None if topology.loopback else spec.nodes[topology.node_of("scheduler")].address
+    return f"http://{address or '127.0.0.1'}:{spec.scheduler.port}"
+
+
 def _call(folder: Path, url: str | None, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     if url is None:
-        spec = json.loads((folder / "scheduler" / "spec.json").read_text(encoding="utf-8"))["spec"]
-        url = f"http://127.0.0.1:{spec['scheduler']['port']}"
+        url = _scheduler_url(folder)
     key = read_env(folder / ".env").get("TOOLPARK_OPS_KEY", "")
     try:
         headers = {"Authorization": f"Bearer {key}"}
-        response = httpx.request(method, f"{url}{path}", json=body, headers=headers, timeout=30)
+        timeout = httpx.Timeout(30, connect=5)
+        response = httpx.request(method, f"{url}{path}", json=body, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
         raise click.ClickException(f"the scheduler at {url} does not answer: {exc}") from exc
-    data: dict[str, Any] = response.json()
+    try:
+        data: dict[str, Any] = response.json()
+    except ValueError:
+        raise click.ClickException(f"{url} answered HTTP {response.status_code}, not the scheduler's JSON") from None
     if response.is_error:
         raise click.ClickException(str(data.get("error", data)))
     return data

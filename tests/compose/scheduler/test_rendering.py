@@ -5,14 +5,18 @@ told where to ask when search is back (or to embed locally meanwhile), LiteLLM's
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import yaml
+from click.testing import CliRunner
 
 from tests.compose.rendering import SPECS, fixed_secrets
 from toolpark.compose.checks import problems
+from toolpark.compose.files import write_deployment
 from toolpark.compose.render import render
 from toolpark.compose.spec import Deployment
+from toolpark.devtools.cli import main
 
 
 def example() -> dict[str, Any]:
@@ -75,3 +79,13 @@ def test_litellm_on_the_entry_node_falls_back_to_the_spec_s_model() -> None:
     assert fallback["litellm_params"] == {"model": "openai/gpt-4o-mini", "api_key": "os.environ/OPENAI_API_KEY"}
     litellm = yaml.safe_load(files["compose.entry.yaml"])["services"]["litellm"]
     assert litellm["environment"]["OPENAI_API_KEY"].startswith("${OPENAI_API_KEY")
+
+
+def test_gpu_commands_find_the_scheduler_at_its_nodes_private_address(tmp_path: Path) -> None:
+    write_deployment(Deployment.model_validate(example()), tmp_path)
+    result = CliRunner().invoke(main, ["gpu", "status", "--deploy", str(tmp_path)])
+    assert result.exit_code == 1 and "http://10.0.0.1:8190" in result.output  # nothing listens there in a test
+    missing = CliRunner().invoke(main, ["gpu", "up", "--deploy", str(tmp_path / "nowhere"), "--for", "2h"])
+    assert missing.exit_code == 1 and "holds no rendered scheduler" in missing.output
+    wrong = CliRunner().invoke(main, ["gpu", "up", "--deploy", str(tmp_path), "--for", "two hours"])
+    assert wrong.exit_code == 2 and "say how long as 2h" in wrong.output
