@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from toolpark.compose.caddy import site_ports
 from toolpark.compose.checks import Problem, SpecError
+from toolpark.compose.references import REFERENCE
 from toolpark.compose.services import ServiceDef, service_definition
 from toolpark.compose.spec import Processes
 from toolpark.compose.topology import Topology
@@ -27,7 +28,6 @@ __all__ = ["CONFIG", "supervisor_config", "unstarted"]
 CONFIG = "supervisord.conf"
 _HERE = "%(here)s"
 _INITDB = "/docker-entrypoint-initdb.d/"
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(?::?[-?])[^}]*)?\}")
 
 # The program that stands in for each image's entry point, given the service's command.
 _Local = Callable[[Processes, ServiceDef, list[str]], list[str]]
@@ -71,7 +71,7 @@ def _local_paths(definition: ServiceDef) -> Callable[[str], str]:
 
 def _supervisor_value(value: str) -> str:
     """`%` is supervisord's expansion character; `${NAME}` becomes its `%(ENV_NAME)s`."""
-    return _REFERENCE.sub(lambda m: f"%(ENV_{m.group(1)})s", value.replace("%", "%%"))
+    return REFERENCE.sub(lambda m: f"%(ENV_{m.group(1)})s", value.replace("%", "%%"))
 
 
 def _environment(service: str, env: dict[str, str]) -> str:

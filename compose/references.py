@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from toolpark.compose.spec import Deployment
 
-__all__ = ["issuer", "mcp_path", "secret"]
+__all__ = ["REFERENCE", "issuer", "mcp_path", "secret"]
+
+# A `${NAME}` reference to .env as `secret` writes it (with or without a `:?`/`:-` tail); group 1 is NAME.
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(?::?[-?])[^}]*)?\}")
 
 
 def secret(name: str) -> str:

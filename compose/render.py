@@ -22,10 +22,10 @@ from toolpark.compose.scheduler.files import scheduler_files
 from toolpark.compose.scheduler.providers.local import local_config
 from toolpark.compose.secrets import format_env
 from toolpark.compose.spec import Deployment
-from toolpark.compose.stack import compose_file
+from toolpark.compose.stack import compose_file, compose_path
 from toolpark.compose.topology import Topology
 
-__all__ = ["ENV_FILE", "TARGETS", "Target", "compose_path", "render"]
+__all__ = ["ENV_FILE", "TARGETS", "Target", "render"]
 
 Target = Literal["compose", "processes"]
 TARGETS: tuple[Target, ...] = ("compose", "processes")
@@ -36,10 +36,6 @@ _HEADER = "# Rendered by `toolpark compose render` from the deployment spec: cha
 
 def _yaml(document: Mapping[str, Any]) -> str:
     return _HEADER + yaml.safe_dump(dict(document), sort_keys=False, width=120, allow_unicode=True)
-
-
-def compose_path(spec: Deployment, node: str) -> str:
-    return "compose.yaml" if len(spec.nodes) == 1 else f"compose.{node}.yaml"
 
 
 def render(spec: Deployment, secrets: Mapping[str, str], target: Target = "compose") -> dict[str, str]:

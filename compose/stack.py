@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from toolpark.compose.services import Probe, ServiceDef, service_definition
+from toolpark.compose.spec import Deployment
 from toolpark.compose.topology import Topology
 
-__all__ = ["compose_file"]
+__all__ = ["compose_file", "compose_path"]
 
 
 def _healthcheck(test: list[str], start_s: int) -> dict[str, Any]:
@@ -44,6 +45,11 @@ def _publish(topology: Topology, service: str, port: int) -> list[str]:
     if not topology.published(service):
         return []
     return [f"{topology.spec.nodes[topology.node_of(service)].address}:{port}:{port}"]
+
+
+def compose_path(spec: Deployment, node: str) -> str:
+    """The compose file of a node, in the rendered folder."""
+    return "compose.yaml" if len(spec.nodes) == 1 else f"compose.{node}.yaml"
 
 
 def compose_file(topology: Topology, node: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from toolpark.compose.render import ENV_FILE
 from toolpark.compose.services import Probe, service_definition
 from toolpark.compose.topology import Topology
 
-__all__ = ["Watched", "log_tail", "run_stack", "watched"]
+__all__ = ["Watched", "log_tail", "run_stack", "supervisord_command", "supervisord_environment", "watched"]
 
 _GAVE_UP = {"FATAL", "EXITED", "STOPPED", "UNKNOWN"}
 
@@ -46,13 +46,19 @@ class Watched:
 def watched(topology: Topology) -> list[Watched]:
     """The services this machine runs, each with its probe and how long it may take to start. The
     scheduled node's come and go with the scheduler; it watches them."""
-    skip = set(unstarted(topology)) | {name for name in topology.services if topology.on_scheduled_node(name)}
+    skip = {*unstarted(topology), *_away(topology)}
     found = []
     for name in topology.services:
         if name not in skip:
             definition = service_definition(topology, name)
             found.append(Watched(name, definition.probe, definition.start_s))
     return found
+
+
+def _away(topology: Topology) -> list[str]:
+    """The services of the scheduled node, if any: the scheduler starts and stops them."""
+    node = topology.spec.scheduled_node
+    return [service.name for service in topology.services_on(node)] if node else []
 
 
 def log_tail(folder: Path, service: str, lines: int = 30) -> str:
@@ -92,10 +98,24 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _supervisord(folder: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def supervisord_environment(folder: Path) -> dict[str, str]:
+    """What supervisord runs with: this environment, the deployment's .env (its %(ENV_...)s
+    references), and this installation's programs (toolpark, supervisord) first on the PATH."""
+    env = {**os.environ, **read_env(folder / ENV_FILE)}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def supervisord_command(folder: Path, config: str) -> list[str]:
+    """supervisord in the foreground with `config` of the rendered `folder`, whose log, socket
+    and data folders it is given."""
     for sub in ("logs", "run", "data"):
         (folder / sub).mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "supervisor.supervisord", "-c", str(folder / CONFIG)]
+    return [sys.executable, "-m", "supervisor.supervisord", "-c", str(folder / config)]
+
+
+def _supervisord(folder: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    command = supervisord_command(folder, CONFIG)
     preexec = _die_with_parent if sys.platform == "linux" else None
     return subprocess.Popen(command, env=dict(env), start_new_session=True, preexec_fn=preexec)
 
@@ -125,8 +145,8 @@ def _wait_healthy(folder: Path, services: list[Watched], say: Callable[[str], No
 def _unreachable_sites(topology: Topology) -> str | None:
     """Caddy answers 502 where a site's upstream is not there: a route that reaches no service."""
     ports = site_ports(topology)
-    away = [name for name in topology.services if topology.on_scheduled_node(name)]  # the offline page
-    skipped = {f"127.0.0.1:{topology.services[name].port}" for name in [*unstarted(topology), *away]}
+    # The scheduled node's routes lead to the offline page while it is away.
+    skipped = {f"127.0.0.1:{topology.services[name].port}" for name in [*unstarted(topology), *_away(topology)]}
     for host, body in sites(topology):
         if any(line.split()[1] in skipped for line in body if "reverse_proxy" in line):
             continue  # its service needs a container
@@ -155,14 +175,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def run_stack(folder: Path, topology: Topology, say: Callable[[str], None]) -> int:
     """Start the rendered stack in `folder`, report, then serve until interrupted. The exit code."""
-    env = {**os.environ, **read_env(folder / ENV_FILE)}
-    # The programs of this installation (toolpark, supervisord) come first on the PATH.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = supervisord_environment(folder)
     if skipped := unstarted(topology):
         say(f"not started here (they need containers; their files are rendered): {', '.join(skipped)}")
     if node := topology.spec.scheduled_node:
-        away = [s.name for s in topology.services_on(node) if s.name not in skipped]
-        say(f"the scheduled node {node} ({', '.join(away)}) comes and goes with the scheduler: toolpark gpu status")
+        away = ", ".join(name for name in _away(topology) if name not in skipped)
+        say(f"the scheduled node {node} ({away}) comes and goes with the scheduler: toolpark gpu status")
     process = _supervisord(folder, env)
     stop = False
 

@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
+from toolpark.compose.references import REFERENCE
 from toolpark.compose.secrets import format_env
 from toolpark.compose.services import service_definition
+from toolpark.compose.stack import compose_path
 from toolpark.compose.topology import Topology
 
 __all__ = ["SPEC_FILE", "TOKEN_PLACEHOLDER", "bundle", "cloud_init", "scheduler_files", "user_data_file"]
 
 SPEC_FILE = "scheduler/spec.json"
 TOKEN_PLACEHOLDER = "__TOOLPARK_BOOTSTRAP_TOKEN__"
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 _START = """#!/bin/sh
 # The scheduled node's start: wait for the private network, fetch the node's files from the
@@ -63,18 +63,12 @@ def user_data_file(node: str) -> str:
     return f"scheduler/{node}.cloud-init.yaml"
 
 
-def _compose_path(topology: Topology, node: str) -> str:
-    from toolpark.compose.render import compose_path  # render imports this module
-
-    return compose_path(topology.spec, node)
-
-
 def cloud_init(topology: Topology, node: str) -> str:
     """#cloud-config for the scheduled node (compose target): the container runtime, then its start."""
     spec = topology.spec
     entry = spec.nodes[topology.node_of("scheduler")]
     url = f"http://{entry.address}:{spec.scheduler.port}/bootstrap"
-    start = _START.format(address=spec.nodes[node].address, url=url, compose=_compose_path(topology, node))
+    start = _START.format(address=spec.nodes[node].address, url=url, compose=compose_path(spec, node))
     document = {
         "package_update": True,
         # The GPU driver and the NVIDIA container toolkit come with the provider's GPU image.
@@ -101,11 +95,11 @@ def scheduler_files(topology: Topology, target: str) -> dict[str, str]:
 def bundle(folder: Path, topology: Topology, node: str, secrets: Mapping[str, str]) -> bytes:
     """tar.gz of what the node runs: its compose file, the files its services mount, and the
     secrets those name (only those: the node never sees the entry server's own)."""
-    names = [_compose_path(topology, node)]
+    names = [compose_path(topology.spec, node)]
     for service in topology.services_on(node):
         names += [file for file in service_definition(topology, service.name).files if file != "."]
     texts = {name: (folder / name).read_text(encoding="utf-8") for name in dict.fromkeys(names)}
-    needed = {ref for text in texts.values() for ref in _REFERENCE.findall(text)}
+    needed = {ref for text in texts.values() for ref in REFERENCE.findall(text)}
     texts[".env"] = format_env({key: value for key, value in secrets.items() if key in needed})
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as tar:

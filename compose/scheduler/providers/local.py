@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,18 +63,16 @@ class LocalProvider:
             yield pid, ProviderNode(env[_NAME], env[_NAME], labels, "running", created)
 
     def create(self, request: NodeRequest) -> ProviderNode:
-        from toolpark.compose.files import read_env  # the deployment's secrets, as `compose up` loads them
+        # As `compose up` runs the stack's own supervisord. Imported here: up imports render,
+        # which imports this module.
+        from toolpark.compose.up import supervisord_command, supervisord_environment
 
-        folder = self.context.folder
-        config = folder / local_config(self.context.node)
-        if not config.exists():
-            raise ProviderError(f"{config} is missing: render the spec with --target processes")
-        for sub in ("logs", "run", "data"):
-            (folder / sub).mkdir(exist_ok=True)
-        env = {**os.environ, **read_env(folder / ".env")}
+        folder, config = self.context.folder, local_config(self.context.node)
+        if not (folder / config).exists():
+            raise ProviderError(f"{folder / config} is missing: render the spec with --target processes")
+        command = supervisord_command(folder, config)
+        env = supervisord_environment(folder)
         env |= {_NAME: request.name, _LABELS: json.dumps(request.labels, sort_keys=True)}
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        command = [sys.executable, "-m", "supervisor.supervisord", "-c", str(config)]
         with (folder / "logs" / f"node-{self.context.node}.log").open("ab") as log:
             subprocess.Popen(command, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
         return ProviderNode(request.name, request.name, dict(request.labels), "starting", datetime.now(UTC))
