@@ -100,22 +100,20 @@ _ALWAYS_ON = ("postgres", "caddy")
 def _scheduling(spec: Deployment) -> list[Problem]:
     scheduled = [name for name, node in spec.nodes.items() if node.lifecycle == "scheduled"]
     found = [Problem(f"nodes.{name}.lifecycle", "only one node can be scheduled") for name in scheduled[1:]]
-    for name in scheduled[:1]:
-        for component in _ALWAYS_ON:
-            if component in spec.nodes[name].services:
-                found.append(Problem(f"nodes.{name}.services", f"{component} must run on an always-on node"))
-        found += _provider_settings(spec)
-        if spec.scheduler.fallback_model and spec.litellm.enabled and "litellm" in spec.nodes[name].services:
-            message = "LiteLLM runs on the scheduled node; it is away with the model it would fall back from"
-            found.append(Problem("scheduler.fallback_model", message))
-        model = spec.models.embedding.model.lower().replace("_", "-")
-        if spec.scheduler.embedding_fallback and "all-minilm-l6-v2" not in model:
-            found.append(
-                Problem(
-                    "scheduler.embedding_fallback",
-                    f"the stand-in is all-MiniLM-L6-v2; vectors of {spec.models.embedding.model} would not compare",
-                )
-            )
+    name = spec.scheduled_node  # the first of them
+    if name is None:
+        return found
+    for component in _ALWAYS_ON:
+        if component in spec.nodes[name].services:
+            found.append(Problem(f"nodes.{name}.services", f"{component} must run on an always-on node"))
+    found += _provider_settings(spec)
+    if spec.scheduler.fallback_model and spec.litellm.enabled and "litellm" in spec.nodes[name].services:
+        message = "LiteLLM runs on the scheduled node; it is away with the model it would fall back from"
+        found.append(Problem("scheduler.fallback_model", message))
+    model = spec.models.embedding.model
+    if spec.scheduler.embedding_fallback and "all-minilm-l6-v2" not in model.lower().replace("_", "-"):
+        message = f"the stand-in is all-MiniLM-L6-v2; vectors of {model} would not compare"
+        found.append(Problem("scheduler.embedding_fallback", message))
     return found
 
 

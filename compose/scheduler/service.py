@@ -60,6 +60,10 @@ def load_deployment(folder: Path) -> tuple[Deployment, Topology]:
     return spec, Topology(spec, loopback=data["target"] == "processes")
 
 
+def _bearer(request: Request) -> str:
+    return request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -237,8 +241,7 @@ class SchedulerService:
 
     def _operator(self, request: Request) -> bool:
         key = self.secrets.get("TOOLPARK_OPS_KEY", "")
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        return bool(key) and hmac.compare_digest(given.encode(), key.encode())
+        return bool(key) and hmac.compare_digest(_bearer(request).encode(), key.encode())
 
     async def _override(self, request: Request) -> Response:
         if not self._operator(request):
@@ -270,7 +273,7 @@ class SchedulerService:
         return JSONResponse(self.status())
 
     def _bootstrap(self, request: Request) -> Response:
-        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        token = _bearer(request)
         name = self.history.redeem(_hash(token), datetime.now(UTC)) if token else None
         if name is None:
             peer = request.client.host if request.client else "?"

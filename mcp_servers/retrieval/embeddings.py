@@ -145,8 +145,8 @@ class WhileAway:
     """An endpoint that may be away for hours (the GPU node off outside its windows). While it
     is, either embed with a stand-in of the same model on this machine (`fallback`: the local
     MiniLM, which only matches an endpoint serving all-MiniLM-L6-v2; the deployment spec checks
-    that), or say when it is back, from the scheduler's /status (`status`). After a failure the
-    endpoint is left alone for `pause_s`, so searches do not each wait out the retries."""
+    that), or say when it is back, from the scheduler's /status (`status_url`). After a failure
+    the endpoint is left alone for `pause_s`, so searches do not each wait out the retries."""
 
     def __init__(
         self,
@@ -160,6 +160,7 @@ class WhileAway:
         self.model = endpoint.model
         self._fallback, self._status_url, self.pause_s = fallback, status_url, pause_s
         self._stand_in: Embedder | None = None
+        self._loading = anyio.Lock()  # concurrent searches load the stand-in once
         self._away_until = 0.0
 
     @property
@@ -175,8 +176,9 @@ class WhileAway:
                 failure = exc
                 self._away_until = anyio.current_time() + self.pause_s
         if self._fallback is not None:
-            if self._stand_in is None:
-                self._stand_in = await self._fallback()
+            async with self._loading:
+                if self._stand_in is None:
+                    self._stand_in = await self._fallback()
             return await self._stand_in.embed(texts)
         message = str(failure) if failure else "The embedding endpoint was unreachable a moment ago."
         raise EndpointUnavailable(f"{message} {await self._when_back()}".strip())

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import import_module
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Literal, Protocol, TypeVar
@@ -98,21 +98,23 @@ class _Factory(Protocol):
     def __call__(self, settings: Mapping[str, object], context: ProviderContext) -> Provider: ...
 
 
-def provider_module(name: str) -> ModuleType:
-    """The module of an installed provider. Besides its factory it may name `Settings` (a pydantic
-    model of its settings, checked by `toolpark compose check`) and `SECRETS` (the .env names it
-    reads, which the operator must supply)."""
+def _entry_point(name: str) -> EntryPoint:
     found = {ep.name: ep for ep in entry_points(group=GROUP)}
     if name not in found:
         known = ", ".join(sorted(found)) or "none"
         raise ProviderError(f"no node provider {name!r} is installed (entry-point group {GROUP}; installed: {known})")
-    return import_module(found[name].module)
+    return found[name]
+
+
+def provider_module(name: str) -> ModuleType:
+    """The module of an installed provider. Besides its factory it may name `Settings` (a pydantic
+    model of its settings, checked by `toolpark compose check`) and `SECRETS` (the .env names it
+    reads, which the operator must supply)."""
+    return import_module(_entry_point(name).module)
 
 
 def load_provider(name: str, settings: Mapping[str, object], context: ProviderContext) -> Provider:
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    provider_module(name)  # a clear error for a provider that is not installed
-    factory: _Factory = found[name].load()
+    factory: _Factory = _entry_point(name).load()
     return factory(settings, context)
 
 
