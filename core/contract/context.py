@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from mcp.server.elicitation import (
+    AcceptedElicitation,
+    CancelledElicitation,
+    DeclinedElicitation,
+    render_elicitation_schema,
+)
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import ElicitationResult
 from mcp.shared.exceptions import MCPDeprecationWarning
-from mcp_types import CreateMessageResult, LoggingLevel, SamplingMessage, TextContent
-from pydantic import BaseModel
+from mcp_types import (
+    CreateMessageRequest,
+    CreateMessageRequestParams,
+    CreateMessageResult,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitResult,
+    InputRequest,
+    ListRootsRequest,
+    ListRootsResult,
+    LoggingLevel,
+    Root,
+    SamplingMessage,
+    TextContent,
+)
+from pydantic import BaseModel, ValidationError
 
+from toolpark.contract.errors import ToolError, describe_validation_error
+from toolpark.host.asking import Answer, Asker, question_key
 from toolpark.security.egress import Egress
 from toolpark.security.identity import Identity
 from toolpark.security.tenancy import TenantScope
@@ -19,6 +41,7 @@ from toolpark.security.tenancy import TenantScope
 if TYPE_CHECKING:
     from toolpark.documents.parser import Documents
     from toolpark.host.services import Services
+    from toolpark.host.tasks import Task
 
 __all__ = ["ToolContext"]
 
@@ -36,10 +59,24 @@ class ToolContext(Generic[SettingsT, StateT]):
     and `tenant` the namespaces it may use. `egress` is the safe client for user-supplied URLs,
     `documents` the host's parser for untrusted documents.
     The methods send progress, log messages and resource updates to the client, and ask it for
-    sampling or elicitation. `sdk` is the MCP SDK's own context, for what this class does not cover.
+    elicitation, sampling or its roots, the same code in every protocol era (see `toolpark.host.asking`).
+    A tool declared with `task=True` calls `background()` where the rest may run as a task.
+    `sdk` is the MCP SDK's own context, for what this class does not cover.
     """
 
-    __slots__ = ("_services", "_tenant", "identity", "plugin", "sdk", "settings", "state")
+    __slots__ = (
+        "_asked",
+        "_asker",
+        "_detach",
+        "_services",
+        "_tenant",
+        "identity",
+        "plugin",
+        "sdk",
+        "settings",
+        "state",
+        "task",
+    )
 
     def __init__(
         self,
@@ -50,6 +87,8 @@ class ToolContext(Generic[SettingsT, StateT]):
         identity: Identity,
         sdk: Context[Any, Any],
         services: Services,
+        asker: Asker,
+        detach: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.plugin = plugin
         self.settings = settings
@@ -58,6 +97,10 @@ class ToolContext(Generic[SettingsT, StateT]):
         self.sdk = sdk
         self._services = services
         self._tenant: TenantScope | None = None
+        self._asker = asker
+        self._asked = 0
+        self._detach = detach
+        self.task: Task | None = None  # set once the call runs as a task
 
     @property
     def tenant(self) -> TenantScope:
@@ -88,11 +131,18 @@ class ToolContext(Generic[SettingsT, StateT]):
         return self.sdk.headers or {}
 
     async def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
-        """Report progress; sent only when the client asked for it with a progress token."""
+        """Report progress: to a client that asked for it with a progress token, or, in a task, as the
+        task's status message."""
+        if self.task is not None:
+            self.task.touch(message or (f"{done:g} of {total:g}" if total else f"{done:g}"))
+            return
         await self.sdk.report_progress(done, total, message)
 
     async def log(self, level: LoggingLevel, message: str, **data: Any) -> None:
-        """Send a log message to the client, honouring the level it set with `logging/setLevel`."""
+        """Send a log message to the client, honouring the level it set with `logging/setLevel`.
+        A task's request is over, so nothing is sent for it."""
+        if self.task is not None:
+            return
         if _LEVELS.index(level) < _LEVELS.index(self._services.subscriptions.log_level(self.sdk.session)):
             return
         payload: Any = {"message": message, **data} if data else message
@@ -102,22 +152,66 @@ class ToolContext(Generic[SettingsT, StateT]):
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             await self.sdk.log(level, payload, logger_name=self.plugin)
 
-    async def sample(self, prompt: str, *, max_tokens: int = 512, system_prompt: str | None = None) -> str:
+    def run_as_task(self, asker: Asker) -> None:
+        """The host moved this call into a task: questions from now on go to `asker`."""
+        self._asker = asker
+
+    async def background(self) -> None:
+        """Let the rest of the call run as a task when the client takes tasks (the call returns the task
+        now; questions asked later park the task). Elsewhere it does nothing and the call goes on.
+        Only tools declared with `task=True` have it; questions belong before it."""
+        if self._detach is not None:
+            await self._detach()
+
+    async def elicit(
+        self, message: str, schema: type[SchemaT], *, key: str | None = None
+    ) -> ElicitationResult[SchemaT]:
+        """Ask the user for structured input described by a flat pydantic model.
+
+        `key` names the question on the wire (2026-07-28 `inputRequests`); by default the host
+        derives one from the question.
+        """
+        request = ElicitRequest(
+            params=ElicitRequestFormParams(message=message, requested_schema=render_elicitation_schema(schema))
+        )
+        answer = await self._ask("elicit", request, key)
+        assert isinstance(answer, ElicitResult)
+        if answer.action == "decline":
+            return DeclinedElicitation()
+        if answer.action == "cancel":
+            return CancelledElicitation()
+        try:
+            return AcceptedElicitation(data=schema.model_validate(answer.content or {}))
+        except ValidationError as exc:
+            raise ToolError(
+                f"The answer to '{message}' did not fit the form asked for ({describe_validation_error('form', exc)})"
+            ) from exc
+
+    async def sample(
+        self, prompt: str, *, max_tokens: int = 512, system_prompt: str | None = None, key: str | None = None
+    ) -> str:
         """Ask the client's model to complete `prompt`; returns its text."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MCPDeprecationWarning)
-            result: CreateMessageResult = await self.sdk.session.create_message(
+        request = CreateMessageRequest(
+            params=CreateMessageRequestParams(
                 messages=[SamplingMessage(role="user", content=TextContent(type="text", text=prompt))],
                 max_tokens=max_tokens,
                 system_prompt=system_prompt,
-                related_request_id=self.sdk.request_id,
             )
-        content = result.content
+        )
+        answer = await self._ask("sample", request, key)
+        assert isinstance(answer, CreateMessageResult)
+        content = answer.content
         return content.text if isinstance(content, TextContent) else ""
 
-    async def elicit(self, message: str, schema: type[SchemaT]) -> ElicitationResult[SchemaT]:
-        """Ask the user for structured input described by a flat pydantic model."""
-        return await self.sdk.elicit(message, schema)
+    async def roots(self, *, key: str | None = None) -> list[Root]:
+        """The client's roots (the folders or files it shares)."""
+        answer = await self._ask("roots", ListRootsRequest(), key)
+        assert isinstance(answer, ListRootsResult)
+        return answer.roots
+
+    async def _ask(self, kind: str, request: InputRequest, key: str | None) -> Answer:
+        self._asked += 1
+        return await self._asker.ask(key or question_key(kind, self._asked, request), request)
 
     async def resource_updated(self, uri: str) -> None:
         """Tell every client watching `uri` that it changed.

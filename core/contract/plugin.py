@@ -14,7 +14,7 @@ import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from mcp_types import ToolAnnotations
 
@@ -48,7 +48,11 @@ class ToolSpec:
     input_schema: dict[str, Any] | None = None
     requires: tuple[str, ...] = ()
     when: Callable[[Any], bool] | None = None
+    task: TaskSupport | None = None
 
+
+TaskSupport = Literal["optional", "required"]
+"""Whether a tool may run as a task (`optional`) or runs only as one (`required`)."""
 
 Choices = Callable[[StateT, TenantScope], Awaitable[Sequence[str] | Sequence[bool]]]
 """Where a parameter's values come from for a caller: `(state, tenant) -> values`."""
@@ -175,6 +179,7 @@ class Plugin(Generic[SettingsT, StateT]):
         input_schema: dict[str, Any] | None = None,
         requires: str | tuple[str, ...] = (),
         when: Callable[[SettingsT], bool] | None = None,
+        task: bool | TaskSupport = False,
     ) -> Callable[[FnT], FnT]:
         """Declare an async function as a tool.
 
@@ -186,7 +191,9 @@ class Plugin(Generic[SettingsT, StateT]):
         arguments are still validated against the function's signature. `requires` names scopes or
         roles a caller must hold; others neither see the tool nor may call it. `when` decides from
         the plugin's settings whether the tool exists at all (a search tool without a search
-        backend configured, write tools in read-only mode).
+        backend configured, write tools in read-only mode). `task=True` lets a long call run as a task
+        for clients that take tasks: it becomes one when it calls `ctx.background()` or after
+        `task_after_s`; `task="required"` refuses clients that do not take tasks.
         """
 
         def register(fn: FnT) -> FnT:
@@ -210,6 +217,8 @@ class Plugin(Generic[SettingsT, StateT]):
                 spec = replace(spec, requires=(requires,) if isinstance(requires, str) else tuple(requires))
             if when is not None:
                 spec = replace(spec, when=when)
+            if task:
+                spec = replace(spec, task="optional" if task is True else task)
             if spec.name in self.tools:
                 raise ValueError(f"plugin {self.name!r} declares tool {spec.name!r} twice")
             self.tools[spec.name] = spec

@@ -78,6 +78,12 @@ class PluginSettings(SectionSettings):
     model_config = SettingsConfigDict(extra="forbid", validate_default=True)
 
     call_timeout_s: float = Field(30.0, gt=0, description="Seconds a tool call may run before it is cancelled.")
+    task_after_s: float = Field(
+        2.0, ge=0, description="Seconds a tool that may run as a task runs in its request before it becomes one."
+    )
+    task_timeout_s: float = Field(
+        3600.0, gt=0, description="Seconds a tool call that runs as a task may take in all before it is cancelled."
+    )
     max_concurrency: int = Field(16, ge=1, description="Tool calls of this plugin that may run at once.")
     max_result_bytes: int = Field(
         1_000_000, ge=1024, description="Largest serialized tool result, in bytes; larger ones become errors."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,22 +20,33 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp_types import CallToolRequestParams, CallToolResult, InputRequiredResult
+from mcp.shared.exceptions import MCPError
+from mcp_types import (
+    INTERNAL_ERROR,
+    MISSING_REQUIRED_CLIENT_CAPABILITY,
+    CallToolRequestParams,
+    CallToolResult,
+    InputRequiredResult,
+)
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from toolpark.contract.context import ToolContext
 from toolpark.contract.errors import ToolError, describe_validation_error, error_result, foreseen_error, incident_id
 from toolpark.contract.plugin import ToolSpec
+from toolpark.host.asking import Asker, DirectAsker, InputNeeded, RoundsAsker
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
+from toolpark.host.tasks import TASKS_EXTENSION, Task, TaskAsker, TooManyTasks
 from toolpark.security.auth import identity_from_scope
 from toolpark.security.identity import LOCAL, Identity
 
-__all__ = ["Entry", "ToolCaller", "caller", "missing_grants", "result_size"]
+__all__ = ["Entry", "ToolCaller", "caller", "missing_grants", "owner_of", "result_size"]
 
 logger = logging.getLogger("toolpark.calls")
 
 Result = CallToolResult | InputRequiredResult
+Answered = Result | dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -164,6 +175,20 @@ def failure(call: Call, exc: ToolError) -> Refused:
     )
 
 
+def owner_of(identity: Identity) -> str:
+    """Whose a task is: the authenticated caller, however it authenticated."""
+    return f"{identity.method}:{identity.subject}"
+
+
+def takes_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:
+    """Whether this request's client declared the tasks extension (2026-07-28 requests only: the
+    handshake-era wire has no place for a `CreateTaskResult`)."""
+    if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        return False
+    capabilities = ctx.session.client_capabilities
+    return bool(capabilities and capabilities.extensions and TASKS_EXTENSION in capabilities.extensions)
+
+
 class ToolCaller:
     """The `tools/call` handler of one MCP server: lookup, then the steps, observed."""
 
@@ -172,7 +197,7 @@ class ToolCaller:
         self.entries = entries
         self.services = services
 
-    async def __call__(self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams) -> Result:
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams) -> Answered:
         entry = self.entries.get(params.name)
         identity = caller(ctx)
         if entry is None:
@@ -187,8 +212,11 @@ class ToolCaller:
                 if isinstance(result, CallToolResult):
                     cap_size(call, result)
                     call.outcome = "error" if result.is_error else "ok"
-                else:
+                elif isinstance(result, InputRequiredResult):
                     call.outcome = "input_required"
+                else:
+                    call.outcome = "task"
+                    return result.created_result()
                 return result
             except Refused as refused:
                 call.outcome = refused.outcome
@@ -198,38 +226,55 @@ class ToolCaller:
         known = sorted(n for n, e in self.entries.items() if not missing_grants(e.spec, identity))
         return error_result(f"Unknown tool '{name}'. Available tools: {', '.join(known) or 'none'}.")
 
-    async def _run(self, call: Call) -> Result:
-        """The tool itself, under its timeout (which also bounds the wait for a concurrency slot)."""
-        runtime = call.runtime
-        timeout = call.entry.spec.timeout_s or runtime.settings.call_timeout_s
+    async def _run(self, call: Call) -> Result | Task:
+        support = call.entry.spec.task
+        if support is not None and takes_tasks(call.ctx):
+            return await Detachable(self, call).outcome()
+        if support == "required":
+            raise MCPError(
+                code=MISSING_REQUIRED_CLIENT_CAPABILITY,
+                message=f"Tool '{call.name}' runs only as a task; the client did not declare the tasks extension",
+                data={"requiredCapabilities": {"extensions": {TASKS_EXTENSION: {}}}},
+            )
+        timeout = _timeout(call)
         try:
             with anyio.fail_after(timeout):
-                async with runtime.limiter:
-                    # The SDK hands the ToolContext to the parameter we named as the context one; it is
-                    # typed for its own Context, which ToolContext wraps.
-                    result: Result = await call.entry.tool.run(
-                        call.params.arguments or {},
-                        self._context(call),  # type: ignore[arg-type]
-                        convert_result=True,
-                    )
-                    return result
+                async with call.runtime.limiter:
+                    return await self.invoke(call, self.context(call))
         except TimeoutError:
-            raise Refused(
-                "timeout",
-                f"Tool '{call.name}' did not finish within {timeout:g} s and was cancelled. "
-                "Try a smaller request, or try again later if the server is busy.",
-            ) from None
+            raise _timed_out(call, timeout) from None
+
+    async def invoke(self, call: Call, context: ToolContext[Any, Any]) -> Result:
+        """The tool itself; its failures as `Refused`, a question the client must answer first as the
+        `InputRequiredResult` that asks it."""
+        try:
+            # The SDK hands the ToolContext to the parameter we named as the context one; it is
+            # typed for its own Context, which ToolContext wraps.
+            result: Result = await call.entry.tool.run(
+                call.params.arguments or {},
+                context,  # type: ignore[arg-type]
+                convert_result=True,
+            )
+            return result
         except ToolError as exc:  # UnexpectedToolError, the SDK's wrapper of a crash, is one too
+            if isinstance(exc.__cause__, InputNeeded):
+                return exc.__cause__.result
             raise failure(call, exc) from None
 
-    def _context(self, call: Call) -> ToolContext[Any, Any]:
-        runtime = call.runtime
+    def context(self, call: Call, detach: Callable[[], Awaitable[None]] | None = None) -> ToolContext[Any, Any]:
+        runtime, ctx = call.runtime, call.ctx
         sdk = Context(
-            request_context=call.ctx,
+            request_context=ctx,
             mcp_server=self.server,
             input_params=call.params,
             subscriptions=self.server._subscriptions,  # noqa: SLF001 - as the SDK's own tools/call handler does
         )
+        asker: Asker
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            params = call.params
+            asker = RoundsAsker(ctx.session.client_capabilities, params.input_responses, params.request_state)
+        else:
+            asker = DirectAsker(ctx.session, ctx.request_id)
         return ToolContext(
             plugin=runtime.name,
             settings=runtime.settings,
@@ -237,6 +282,8 @@ class ToolCaller:
             identity=call.identity,
             sdk=sdk,
             services=self.services,
+            asker=asker,
+            detach=detach,
         )
 
     @contextmanager
@@ -260,3 +307,115 @@ class ToolCaller:
                     "auth": identity.method, "duration_ms": round(elapsed * 1000, 2), "outcome": call.outcome,
                 },
             )  # fmt: skip
+
+
+def _timeout(call: Call) -> float:
+    return call.entry.spec.timeout_s or call.runtime.settings.call_timeout_s
+
+
+def _timed_out(call: Call, timeout: float) -> Refused:
+    return Refused(
+        "timeout",
+        f"Tool '{call.name}' did not finish within {timeout:g} s and was cancelled. "
+        "Try a smaller request, or try again later if the server is busy.",
+    )
+
+
+class Detachable:
+    """A call of a tool that may run as a task, for a client that takes tasks.
+
+    The work runs in the host's task group from the start, while the request waits for the first of:
+    the result (a quick call stays an ordinary one), a question before it became a task (the
+    `InputRequiredResult`; the next round runs it again), or the task, created when the tool calls
+    `ctx.background()` or after `task_after_s`. From then on the request is answered and the work
+    goes on under `task_timeout_s`; a request cancelled before that takes the work with it.
+    """
+
+    def __init__(self, caller: ToolCaller, call: Call) -> None:
+        self.caller = caller
+        self.call = call
+        self.tasks = caller.services.tasks
+        self.context = caller.context(call, detach=self.detach)
+        self.scope = anyio.CancelScope()
+        self.started = 0.0
+        self.task: Task | None = None
+        self._decided = anyio.Event()
+        self._decision: Result | Task | MCPError | None = None
+
+    async def outcome(self) -> Result | Task:
+        self.tasks.start(self._work)
+        try:
+            await self._decided.wait()
+        except BaseException:
+            if self.task is None:
+                self.scope.cancel()
+            raise
+        if isinstance(self._decision, MCPError):
+            raise self._decision
+        assert self._decision is not None
+        return self._decision
+
+    def _decide(self, decision: Result | Task | MCPError) -> None:
+        if not self._decided.is_set():
+            self._decision = decision
+            self._decided.set()
+
+    async def detach(self) -> None:
+        if self.task is not None or self._decided.is_set():
+            return
+        try:
+            task = self.tasks.create(owner_of(self.call.identity), self.call.name)
+        except TooManyTasks as exc:
+            self._decide(error_result(str(exc)))
+            self.scope.cancel()
+            return
+        task.scope = self.scope
+        self.task = self.context.task = task
+        self.context.run_as_task(TaskAsker(task))
+        self.scope.deadline = self.started + self.call.runtime.settings.task_timeout_s
+        await self.tasks.saved(task)
+        self._decide(task)
+
+    async def _detach_later(self) -> None:
+        await anyio.sleep(self.call.runtime.settings.task_after_s)
+        await self.detach()
+
+    async def _work(self) -> None:
+        call = self.call
+        self.started = anyio.current_time()
+        self.scope.deadline = self.started + _timeout(call)
+        result: Result | MCPError | None = None
+        crashed: Refused | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._detach_later)
+            with self.scope:
+                try:
+                    async with call.runtime.limiter:
+                        result = await self.caller.invoke(call, self.context)
+                    if isinstance(result, CallToolResult):
+                        cap_size(call, result)
+                except Refused as refused:
+                    result, crashed = refused.result, refused if refused.outcome == "crash" else None
+                except MCPError as exc:
+                    result = exc
+            group.cancel_scope.cancel()
+        if result is None:  # the scope ran out, or the task was cancelled
+            limit = call.runtime.settings.task_timeout_s if self.task else _timeout(call)
+            result = _timed_out(call, limit).result
+        if self.task is None:
+            self._decide(result)
+        else:
+            await self._settle(self.task, result, crashed)
+
+    async def _settle(self, task: Task, result: Result | MCPError, crashed: Refused | None) -> None:
+        if isinstance(result, MCPError):
+            task.settle("failed", error={"code": result.code, "message": str(result)})
+        elif crashed is not None:
+            task.settle("failed", error={"code": INTERNAL_ERROR, "message": str(crashed)})
+        elif isinstance(result, CallToolResult):
+            task.settle("completed", result=result.model_dump(by_alias=True, mode="json", exclude_none=True))
+        await self.tasks.saved(task)
+        logger.info(
+            "task %s of tool %s/%s: %s", task.id, self.call.runtime.name, self.call.name, task.status,
+            extra={"task": task.id, "plugin": self.call.runtime.name, "tool": self.call.name, "outcome": task.status},
+        )  # fmt: skip

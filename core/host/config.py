@@ -64,6 +64,10 @@ class HostSettings(SectionSettings):
         0, ge=0, description="Tool calls each caller may make a minute, in bursts of rate_limit_burst (0: no limit)."
     )
     rate_limit_burst: int = Field(30, ge=1, description="Tool calls a caller may make at once before the rate applies.")
+    task_ttl_s: float = Field(
+        3600.0, gt=0, le=7 * 86400, description="Seconds a finished task's result is kept for its caller to read."
+    )
+    tasks_per_caller: int = Field(8, ge=1, description="Unfinished tasks one caller may have at once.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Server log level.")
     log_format: Literal["auto", "json", "text"] = Field(
         "auto", description="Log lines as JSON objects or plain text; auto: plain text at a terminal, JSON elsewhere."

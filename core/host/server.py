@@ -26,14 +26,16 @@ from mcp_types import (
     PaginatedRequestParams,
     SetLevelRequestParams,
     SubscribeRequestParams,
+    ToolExecution,
     UnsubscribeRequestParams,
 )
 from mcp_types import Tool as McpTool
 
 from toolpark.contract.plugin import ToolSpec
-from toolpark.host.calls import Entry, ToolCaller, caller, missing_grants
+from toolpark.host.calls import Entry, ToolCaller, caller, missing_grants, owner_of
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
+from toolpark.host.tasks import TasksExtension
 from toolpark.security.tenancy import TenantScope
 
 __all__ = ["build_server", "lowlevel"]
@@ -91,6 +93,9 @@ def build_server(
             version=only.version if only else "",
             instructions="\n\n".join(r.plugin.instructions for r in runtimes if r.plugin.instructions) or None,
             tools=[entry.tool for entry in entries.values()],
+            extensions=[TasksExtension(services.tasks, lambda ctx: owner_of(caller(ctx)))]
+            if any(entry.spec.task for entry in entries.values())
+            else None,
         )
     for runtime in runtimes:
         for resource in runtime.plugin.resources:
@@ -112,7 +117,12 @@ def _add_tool_listing(server: MCPServer[Any], entries: dict[str, Entry], service
         identity = caller(ctx)
         tools = [t for t in await server.list_tools() if not missing_grants(entries[t.name].spec, identity)]
         choices = _Choices(TenantScope.of(identity, services.tenancy))
-        return ListToolsResult(tools=[await choices.offered(t, entries[t.name].runtime) for t in tools])
+        return ListToolsResult(
+            tools=[
+                _with_task_support(await choices.offered(t, entries[t.name].runtime), entries[t.name].spec)
+                for t in tools
+            ]
+        )
 
     lowlevel(server).add_request_handler("tools/list", PaginatedRequestParams, list_tools)
 
@@ -148,6 +158,13 @@ class _Choices:
                 # (a small model fills every field it is offered).
                 del schema["properties"][top]
         return tool.model_copy(update={"input_schema": schema})
+
+
+def _with_task_support(tool: McpTool, spec: ToolSpec) -> McpTool:
+    """Say in the listing which tools may run as tasks (`execution.taskSupport`)."""
+    if spec.task is None:
+        return tool
+    return tool.model_copy(update={"execution": ToolExecution(task_support=spec.task)})
 
 
 def _schema_at(schema: dict[str, Any], path: str) -> dict[str, Any] | None:

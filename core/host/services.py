@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from toolpark.documents.parser import Documents
 from toolpark.host.subscriptions import Subscriptions
+from toolpark.host.tasks import Tasks
 from toolpark.operations.metrics import Metrics
 from toolpark.security.egress import Egress
 from toolpark.security.ratelimit import RateLimiter
@@ -21,6 +22,7 @@ class Services:
 
     tenancy: TenancySettings
     documents: Documents
+    tasks: Tasks
     rate_limiter: RateLimiter | None = None
     subscriptions: Subscriptions = field(default_factory=Subscriptions)
     metrics: Metrics = field(default_factory=Metrics)

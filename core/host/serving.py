@@ -32,6 +32,7 @@ from toolpark.host.runtime import PluginRuntime
 from toolpark.host.server import build_server, lowlevel
 from toolpark.host.services import Services
 from toolpark.host.sessions import SessionQuota
+from toolpark.host.tasks import Tasks
 from toolpark.security.auth import Authenticator, AuthMiddleware
 from toolpark.security.egress import Egress, Resolver
 from toolpark.security.ratelimit import RateLimiter
@@ -78,6 +79,7 @@ class Host:
         self.services = Services(
             tenancy=self.config.tenancy,
             documents=Documents(self.config.documents),
+            tasks=Tasks(ttl_s=self.settings.task_ttl_s, per_caller=self.settings.tasks_per_caller),
             rate_limiter=RateLimiter(per_minute, self.settings.rate_limit_burst) if per_minute else None,
         )
 
@@ -97,6 +99,7 @@ class Host:
                 Egress(self.config.egress, resolver=self.resolver, on_refusal=lambda r: refusals.labels(r).inc())
             )
             stack.callback(self.services.documents.close)
+            await stack.enter_async_context(self.services.tasks.running())
             for runtime in self.runtimes:
                 await stack.enter_async_context(runtime.running())
             yield self

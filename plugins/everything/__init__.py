@@ -3,7 +3,7 @@
 Importing the package registers its tools, resources and prompts on `plugin`.
 """
 
-from toolpark.plugins.everything import content, tools
+from toolpark.plugins.everything import content, jobs, rounds, tools
 from toolpark.plugins.everything.plugin import plugin
 
-__all__ = ["content", "plugin", "tools"]
+__all__ = ["content", "jobs", "plugin", "rounds", "tools"]

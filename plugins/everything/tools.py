@@ -3,7 +3,7 @@ that show the framework's limits (timeouts, result caps, validation, paging) at 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio
 from mcp_types import AudioContent, EmbeddedResource, ImageContent, TextContent, TextResourceContents
@@ -128,16 +128,38 @@ class Address(BaseModel):
 JSON_SCHEMA_2020_12 = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
-    "$defs": {"address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
-    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+    "$defs": {
+        "address": {
+            "$anchor": "addressDef",
+            "type": "object",
+            "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+        }
+    },
+    "properties": {
+        "name": {"type": "string"},
+        "address": {"$ref": "#/$defs/address"},
+        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+        "phone": {"type": "string"},
+        "email": {"type": "string"},
+    },
+    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]},
+    "else": {"required": ["email"]},
     "additionalProperties": False,
 }
 
 
 @plugin.tool(read_only=True, input_schema=JSON_SCHEMA_2020_12)
-async def json_schema_2020_12_tool(name: str | None = None, address: Address | None = None) -> str:
+async def json_schema_2020_12_tool(
+    name: str | None = None,
+    address: Address | None = None,
+    contactMethod: Literal["phone", "email"] | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+) -> str:
     """Tool with JSON Schema 2020-12 features"""
-    return f"name={name}, city={address.city if address else None}"
+    return f"name={name}, city={address.city if address else None}, reach by {contactMethod}"
 
 
 class Echo(BaseModel):

@@ -3,6 +3,7 @@ turned into text a model can read. The round trip with a real model is in tests/
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -59,7 +60,7 @@ def test_two_endpoints_keep_their_tools_apart(toolpark_http: Callable[..., Runni
         "--llm-url", closed_url(), "--model", "m", "--mcp", first.url("everything"), "--mcp", second.url("everything"),
         "--once", "hi", "--tool-choice", "echo",
     )  # fmt: skip
-    assert code == 1 and "two tools are both offered as 'everything__test_simple_text'" in output
+    assert code == 1 and re.search(r"two tools are both offered as 'everything__\w+'", output)
 
 
 @pytest.mark.anyio

@@ -1,0 +1,284 @@
+"""Long-running tool calls as tasks: the `io.modelcontextprotocol/tasks` extension (SEP-2663).
+
+A tool declared with `task=True` may turn into a task: the client gets a `CreateTaskResult` at once
+and polls `tasks/get`, answers questions with `tasks/update` and stops it with `tasks/cancel`. The
+work runs in the host's own task group, so it outlives the request and the client's connection.
+
+Tasks belong to the caller that started them: another caller's task id is unknown to you, exactly
+like an id that never existed. Finished tasks are kept `ttl_s` after they end, then forgotten; each
+caller may have `per_caller` unfinished tasks at once. What tasks exist lives in this process's
+memory, with one exception: a `TaskLedger` (if the host has one) records each task, so after a
+restart `tasks/get` still answers for a task of a durable tool (see `TaskLedger`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+import anyio
+from anyio.abc import TaskGroup
+from mcp.server.context import ServerRequestContext
+from mcp.server.extension import Extension, MethodBinding
+from mcp.server.mcpserver import require_client_extension
+from mcp.shared.exceptions import MCPError
+from mcp_types import HEADER_MISMATCH, INVALID_PARAMS, InputRequest, RequestParams
+from pydantic import Field
+
+from toolpark.host.asking import Answer, parse_answer
+
+__all__ = ["TASKS_EXTENSION", "Task", "TaskAsker", "TaskLedger", "Tasks", "TasksExtension", "TooManyTasks"]
+
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
+
+Status = Literal["working", "input_required", "completed", "failed", "cancelled"]
+_ENDED: tuple[Status, ...] = ("completed", "failed", "cancelled")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Task:
+    """One task: who owns it, where it stands, and what it ended with."""
+
+    id: str
+    owner: str
+    tool: str
+    ttl_ms: int
+    poll_ms: int
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated: datetime = field(default_factory=lambda: datetime.now(UTC))
+    status: Status = "working"
+    message: str | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    pending: dict[str, InputRequest] = field(default_factory=dict)
+    answers: dict[str, Any] = field(default_factory=dict)
+    scope: anyio.CancelScope | None = None
+    _answered: anyio.Event = field(default_factory=anyio.Event)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in _ENDED
+
+    def touch(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        self.updated = datetime.now(UTC)
+
+    def settle(
+        self, status: Status, *, result: dict[str, Any] | None = None, error: dict[str, Any] | None = None
+    ) -> None:
+        """End the task (once: a cancelled task stays cancelled whatever its work did meanwhile)."""
+        if self.ended:
+            return
+        self.status, self.result, self.error = status, result, error
+        self.pending.clear()
+        self.touch()
+
+    def cancel(self) -> None:
+        if self.ended:
+            return
+        self.settle("cancelled")
+        self.message = "cancelled by the client"
+        if self.scope is not None:
+            self.scope.cancel()
+
+    def answer(self, responses: dict[str, Any]) -> None:
+        """Take answers to open questions; answers to questions not asked are ignored."""
+        taken = {key: value for key, value in responses.items() if key in self.pending}
+        if taken:
+            self.answers.update(taken)
+            self._answered.set()
+            self._answered = anyio.Event()
+
+    async def asked(self, key: str, request: InputRequest) -> Answer:
+        """Park until `tasks/update` answers `key`; the task is `input_required` while any question is open."""
+        while key not in self.answers:
+            self.pending[key] = request
+            if self.status == "working":
+                self.status = "input_required"
+                self.touch()
+            await self._answered.wait()
+        self.pending.pop(key, None)
+        if not self.pending and self.status == "input_required":
+            self.status = "working"
+            self.touch()
+        return parse_answer(key, request, self.answers.pop(key))
+
+    def created_result(self) -> dict[str, Any]:
+        """The `CreateTaskResult`: the task itself, flat, marked `resultType: task`."""
+        return {"resultType": "task", **self._envelope()}
+
+    def detailed(self) -> dict[str, Any]:
+        """What `tasks/get` returns: the envelope, plus the result, the error or the open questions."""
+        wire = self._envelope()
+        if self.status == "completed" and self.result is not None:
+            wire["result"] = self.result
+        elif self.status == "failed" and self.error is not None:
+            wire["error"] = self.error
+        elif self.status == "input_required":
+            wire["inputRequests"] = {
+                key: request.model_dump(by_alias=True, mode="json", exclude_none=True)
+                for key, request in self.pending.items()
+            }
+        return wire
+
+    def _envelope(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "taskId": self.id,
+            "status": self.status,
+            "createdAt": _iso(self.created),
+            "lastUpdatedAt": _iso(self.updated),
+            "ttlMs": self.ttl_ms,
+            "pollIntervalMs": self.poll_ms,
+        }
+        if self.message:
+            wire["statusMessage"] = self.message
+        return wire
+
+
+class TaskAsker:
+    """Questions of a call that runs as a task: the task parks until `tasks/update` answers."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+
+    async def ask(self, key: str, request: InputRequest) -> Answer:
+        return await self.task.asked(key, request)
+
+
+class TaskLedger(Protocol):
+    """Where a host records tasks beyond its own memory, so they outlive a restart.
+
+    `recorded` is asked for an id this process does not know: it returns the task as the ledger
+    last saw it (a task that was running when the host stopped comes back `failed`, saying so),
+    or `None`.
+    """
+
+    async def record(self, task: Task) -> None: ...
+
+    async def recorded(self, owner: str, task_id: str) -> Task | None: ...
+
+
+class TooManyTasks(Exception):
+    """The caller already has as many unfinished tasks as the host allows."""
+
+
+class Tasks:
+    """The tasks of one host: created by tool calls, read and steered through the extension's methods."""
+
+    def __init__(self, *, ttl_s: float, per_caller: int, poll_ms: int = 1000) -> None:
+        self.ttl = timedelta(seconds=ttl_s)
+        self.per_caller = per_caller
+        self.poll_ms = poll_ms
+        self.ledger: TaskLedger | None = None
+        self._tasks: dict[str, Task] = {}
+        self._group: TaskGroup | None = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Tasks]:
+        """The task group the work runs in; leaving it cancels every task still running."""
+        async with anyio.create_task_group() as group:
+            self._group = group
+            try:
+                yield self
+            finally:
+                self._group = None
+                group.cancel_scope.cancel()
+
+    def start(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        if self._group is None:
+            raise RuntimeError("tasks run only while the host runs")
+        self._group.start_soon(work)
+
+    def create(self, owner: str, tool: str) -> Task:
+        self._forget_expired()
+        if sum(1 for t in self._tasks.values() if t.owner == owner and not t.ended) >= self.per_caller:
+            raise TooManyTasks(
+                f"You already have {self.per_caller} tasks running. Wait for one to finish, or cancel one "
+                "with tasks/cancel, then call again."
+            )
+        task = Task(
+            id=secrets.token_urlsafe(18),
+            owner=owner,
+            tool=tool,
+            ttl_ms=int(self.ttl.total_seconds() * 1000),
+            poll_ms=self.poll_ms,
+        )
+        self._tasks[task.id] = task
+        return task
+
+    async def find(self, owner: str, task_id: str) -> Task:
+        """The caller's task `task_id`; an unknown id and another caller's id get the same answer."""
+        self._forget_expired()
+        task = self._tasks.get(task_id)
+        if task is None and self.ledger is not None:
+            task = await self.ledger.recorded(owner, task_id)
+        if task is None or task.owner != owner:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown task {task_id!r} (or it expired)")
+        return task
+
+    async def saved(self, task: Task) -> None:
+        if self.ledger is not None:
+            await self.ledger.record(task)
+
+    def _forget_expired(self) -> None:
+        now = datetime.now(UTC)
+        for task_id in [i for i, t in self._tasks.items() if t.ended and t.updated + self.ttl < now]:
+            del self._tasks[task_id]
+
+
+class _TaskIdParams(RequestParams):
+    task_id: str = Field(min_length=1, max_length=200)
+
+
+class _TaskUpdateParams(_TaskIdParams):
+    input_responses: dict[str, Any] = Field(default_factory=dict, max_length=64)
+
+
+OwnerOf = Callable[[ServerRequestContext[Any, Any]], str]
+
+
+class TasksExtension(Extension):
+    """`tasks/get`, `tasks/update` and `tasks/cancel`, each for clients that declared the extension."""
+
+    identifier = TASKS_EXTENSION
+
+    def __init__(self, tasks: Tasks, owner_of: OwnerOf) -> None:
+        self.tasks = tasks
+        self.owner_of = owner_of
+
+    def methods(self) -> list[MethodBinding]:
+        return [
+            MethodBinding("tasks/get", _TaskIdParams, self._get),
+            MethodBinding("tasks/update", _TaskUpdateParams, self._update),
+            MethodBinding("tasks/cancel", _TaskIdParams, self._cancel),
+        ]
+
+    async def _task(self, ctx: ServerRequestContext[Any, Any], params: _TaskIdParams) -> Task:
+        require_client_extension(ctx, TASKS_EXTENSION)
+        headers = getattr(ctx.request, "headers", None)
+        named = headers.get("mcp-name") if headers is not None else None
+        if named is not None and named != params.task_id:  # SEP-2243: routing headers must match the body
+            raise MCPError(code=HEADER_MISMATCH, message="The Mcp-Name header does not match params.taskId")
+        return await self.tasks.find(self.owner_of(ctx), params.task_id)
+
+    async def _get(self, ctx: ServerRequestContext[Any, Any], params: _TaskIdParams) -> dict[str, Any]:
+        return (await self._task(ctx, params)).detailed()
+
+    async def _update(self, ctx: ServerRequestContext[Any, Any], params: _TaskUpdateParams) -> dict[str, Any]:
+        (await self._task(ctx, params)).answer(params.input_responses)
+        return {}
+
+    async def _cancel(self, ctx: ServerRequestContext[Any, Any], params: _TaskIdParams) -> dict[str, Any]:
+        task = await self._task(ctx, params)
+        task.cancel()
+        await self.tasks.saved(task)
+        return {}
