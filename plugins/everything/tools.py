@@ -159,7 +159,7 @@ async def json_schema_2020_12_tool(
     email: str | None = None,
 ) -> str:
     """Tool with JSON Schema 2020-12 features"""
-    return f"name={name}, city={address.city if address else None}, reach by {contactMethod}"
+    return f"name={name}, city={address.city if address else None}, reach by {contactMethod}: {phone or email}"
 
 
 class Echo(BaseModel):
