@@ -6,6 +6,7 @@ with that hint rather than skipping it.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -21,8 +22,14 @@ def node_binary() -> Path:
     return found[0]
 
 
-def run_node(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run node with `args` in tests/node, capturing text output."""
+def run_node(*args: str, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run node with `args` in tests/node, capturing text output; `env` adds to the environment."""
     return subprocess.run(
-        [str(node_binary()), *args], cwd=NODE_DIR, capture_output=True, text=True, timeout=timeout, check=False
+        [str(node_binary()), *args],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **env} if env else None,
     )

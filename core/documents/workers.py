@@ -81,10 +81,16 @@ class WorkerPool:
         self._memory = memory_mb * 1024 * 1024
         self._preload = preload
         self.timeout_s = timeout_s
+        self.size = size
         self._idle: list[_Worker] = [self._spawn() for _ in range(size)]
         self._free = anyio.Semaphore(size)
         self.jobs = 0
         self.replaced = 0
+
+    @property
+    def free(self) -> int:
+        """Workers not busy with a job now."""
+        return int(self._free.value)
 
     def _spawn(self) -> _Worker:
         return _Worker(self._context, self._memory, self._preload)

@@ -142,7 +142,7 @@ async def extract_text(
     return await _text(ctx, doc, pages, ocr, password, start_index, max_chars)
 
 
-@plugin.tool(read_only=True, idempotent=True, open_world=True)
+@plugin.tool(read_only=True, idempotent=True, open_world=True, task=True)  # many pages take minutes
 async def ocr(
     ctx: Ctx,
     data_base64: Base64 = None,

@@ -82,7 +82,9 @@ class Ingested(BaseModel):
     chunks: int
 
 
-@plugin.tool(destructive=False, idempotent=True, open_world=True, when=writable)
+# A large document takes minutes to parse and embed: for a client that takes tasks it becomes one.
+# It stores in one transaction, so a cancelled or interrupted task leaves nothing behind.
+@plugin.tool(destructive=False, idempotent=True, open_world=True, when=writable, task=True)
 async def ingest(
     ctx: Ctx,
     collection: CollectionName,

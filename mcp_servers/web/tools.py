@@ -148,7 +148,7 @@ class ManyPages(BaseModel):
     pages: list[PageOutcome]
 
 
-@plugin.tool(read_only=True, idempotent=True, open_world=True)
+@plugin.tool(read_only=True, idempotent=True, open_world=True, task=True)  # slow sites add up
 async def fetch_many(
     ctx: Ctx,
     urls: Annotated[list[Url], Field(min_length=1, description="The URLs to fetch.")],
@@ -163,6 +163,7 @@ async def fetch_many(
     texts: list[str] = [""] * len(urls)
     outcomes: list[PageOutcome] = [PageOutcome(url=u, ok=False) for u in urls]
     limiter = anyio.CapacityLimiter(ctx.settings.fetch_many_concurrency)
+    done = [0]
 
     async def one(i: int, url: str) -> None:
         async with limiter:
@@ -173,6 +174,8 @@ async def fetch_many(
                 return
         texts[i], meta = cut(page, format, 0, max_length)
         outcomes[i] = PageOutcome(url=url, ok=True, page=meta)
+        done[0] += 1
+        await ctx.progress(done[0], len(urls), f"{done[0]} of {len(urls)} pages fetched")
 
     async with anyio.create_task_group() as group:
         for i, url in enumerate(urls):

@@ -3,13 +3,19 @@ through the real HTTP host."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pypdfium2 as pdfium
 import pytest
 
+from tests.nodejs import run_node
 from tests.webhost import web_host
 from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.operations.embedded import postgres
@@ -33,7 +39,10 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
         postgres(tmp_path_factory.mktemp("pg")) as database,
         serve_http(
             retrieval,
-            settings={"retrieval": {"database_url": database.url, "chunk_tokens": 60, "chunk_overlap": 10}},
+            # task_after_s 0: an ingest by a client that takes tasks is one from the start
+            settings={
+                "retrieval": {"database_url": database.url, "chunk_tokens": 60, "chunk_overlap": 10, "task_after_s": 0}
+            },
             auth={"api_keys": [{"name": "librechat", "hash": hash_key(FRONTEND), "trusted_frontend": True}]},
             egress={"allow": "127.0.0.1"},
         ) as host,
@@ -338,3 +347,55 @@ async def test_filters_and_rerank_are_offered_only_where_they_can_be_used(runnin
     condition = with_metadata["$defs"]["Condition"]["properties"]["field"]
     assert condition["enum"] == ["team", "year"] and "filters" in with_metadata["properties"]
     assert "filters" not in (await search_schema("gwen"))["properties"]  # hank's fields are not gwen's
+
+
+SCANNED = Path(__file__).parents[2] / "fixtures" / "pdfs" / "linn.pdf"  # one scanned page: OCR, seconds
+
+
+def scanned_pages(count: int) -> str:
+    """`count` copies of the scanned page as one PDF, base64-encoded."""
+    source, pdf = pdfium.PdfDocument(SCANNED), pdfium.PdfDocument.new()
+    pdf.import_pages(source, [0] * count)
+    buffer = io.BytesIO()
+    pdf.save(buffer)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def ingest_task(running: RunningHost, *extra: str, **arguments: Any) -> dict[str, Any]:
+    """An ingest by alice as a task, through the TypeScript SDK's transport (tests/node/tasks.mjs):
+    the client that starts it disconnects, another reads it back (or cancels it first)."""
+    headers = {"Authorization": f"Bearer {FRONTEND}", "X-User-ID": "alice"}
+    run = run_node(
+        "tasks.mjs", running.url("retrieval"), "ingest", json.dumps(arguments), *extra,
+        timeout=300, env={"MCP_HEADERS": json.dumps(headers)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    seen: dict[str, Any] = json.loads(run.stdout)
+    assert seen["rounds"] == ["task"] and seen["created"]["hasTaskId"] and seen["unknown"] == -32602
+    return seen
+
+
+def test_an_ingest_task_outlives_its_client(running: RunningHost) -> None:
+    anyio.run(collection_with, running, "scans")
+    seen = ingest_task(running, collection="scans", data_base64=scanned_pages(1), source_uri="linn.pdf")
+    assert seen["final"]["status"] == "completed", seen
+    stored = seen["final"]["result"]["structuredContent"]
+    assert stored["status"] == "created" and stored["chunks"] > 0
+    found = anyio.run(lambda: call(running, "search", query="LinnSequencer", collection="scans"))
+    assert "linn.pdf" in text(found)
+
+
+def test_a_cancelled_ingest_task_frees_its_parser_and_stores_nothing(running: RunningHost) -> None:
+    anyio.run(collection_with, running, "cancelled")
+    pages = scanned_pages(12)  # a minute of OCR: cancelled long before it ends
+    started = time.monotonic()
+    seen = ingest_task(running, "cancel", collection="cancelled", data_base64=pages, source_uri="scan.pdf")
+    assert seen["final"]["status"] == "cancelled" and seen["final"]["result"] is None
+    workers = running.host.services.documents.workers
+    assert workers is not None
+    while workers.free < workers.size and time.monotonic() - started < 30:  # the killed worker's slot comes back
+        time.sleep(0.2)
+    assert workers.free == workers.size and workers.replaced >= 1
+    assert time.monotonic() - started < 30
+    listed = anyio.run(lambda: call(running, "list_documents", collection="cancelled"))
+    assert "scan.pdf" not in text(listed)
