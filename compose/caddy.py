@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from toolpark.compose.references import mcp_path
 from toolpark.compose.topology import Topology
+from toolpark.security.discovery import WELL_KNOWN
 
 __all__ = ["caddyfile", "site_ports", "sites"]
 
@@ -45,7 +46,9 @@ def sites(topology: Topology) -> list[tuple[str, list[str]]]:
         body: list[str] = []
         for name in spec.toolpark.servers:
             upstream = topology.address("caddy", f"toolpark-{name}")
-            body += [f"\thandle {mcp_path(name)} {{", *_proxy(upstream, "\t\t"), "\t}"]
+            # The endpoint and its RFC 9728 metadata (for MCP clients that log users in themselves).
+            paths = f"{mcp_path(name)} {WELL_KNOWN}{mcp_path(name)}"
+            body += [f"\t@{name} path {paths}", f"\thandle @{name} {{", *_proxy(upstream, "\t\t"), "\t}"]
         body += ["\thandle {", "\t\trespond 404", "\t}"]
         found.append((spec.tools_hostname, body))
     return found

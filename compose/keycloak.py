@@ -16,21 +16,39 @@ __all__ = ["realm"]
 
 
 def _client(spec: Deployment, client_id: str, name: str, secret: str, public: str, callback: str) -> dict[str, Any]:
+    return {
+        **_audience_client(spec, client_id, name),
+        "publicClient": False,
+        "clientAuthenticatorType": "client-secret",
+        "secret": f"${{{secret}}}",
+        "redirectUris": [f"{public}{callback}"],
+        "webOrigins": [public],
+        "attributes": {"post.logout.redirect.uris": f"{public}/*", "pkce.code.challenge.method": "S256"},
+    }
+
+
+def _mcp_client(spec: Deployment, client_id: str) -> dict[str, Any]:
+    """The client of MCP clients other than the front ends: public (an app on the user's machine keeps no
+    secret), PKCE, codes only to loopback listeners; its tokens carry the MCP servers' audience."""
+    return {
+        **_audience_client(spec, client_id, "MCP clients"),
+        "publicClient": True,
+        "redirectUris": spec.keycloak.mcp_redirect_uris,
+        "webOrigins": [],
+        "attributes": {"pkce.code.challenge.method": "S256"},
+    }
+
+
+def _audience_client(spec: Deployment, client_id: str, name: str) -> dict[str, Any]:
     audience = spec.keycloak.audience
     return {
         "clientId": client_id,
         "name": name,
         "enabled": True,
         "protocol": "openid-connect",
-        "publicClient": False,
-        "clientAuthenticatorType": "client-secret",
-        "secret": f"${{{secret}}}",
         "standardFlowEnabled": True,
         "directAccessGrantsEnabled": False,
         "serviceAccountsEnabled": False,
-        "redirectUris": [f"{public}{callback}"],
-        "webOrigins": [public],
-        "attributes": {"post.logout.redirect.uris": f"{public}/*", "pkce.code.challenge.method": "S256"},
         "defaultClientScopes": ["web-origins", "profile", "roles", "email"],
         "protocolMappers": [
             {
@@ -60,6 +78,8 @@ def realm(spec: Deployment) -> dict[str, Any]:
         public = f"https://{spec.openwebui_hostname}"
         owui = spec.openwebui.client_id
         clients.append(_client(spec, owui, "Open WebUI", "OPENWEBUI_CLIENT_SECRET", public, "/oauth/oidc/callback"))
+    if kc.mcp_client_id:
+        clients.append(_mcp_client(spec, kc.mcp_client_id))
     return {
         "realm": kc.realm,
         "enabled": True,

@@ -273,7 +273,12 @@ def toolpark_environment(topology: Topology, server: str) -> dict[str, str]:
             "TOOLPARK_AUTH_OIDC_JWKS_URL": topology.url(
                 service, "keycloak", f"/realms/{spec.keycloak.realm}/protocol/openid-connect/certs"
             ),
+            # What an MCP client's login asks for (the openid scope is what Keycloak needs), and the URL
+            # the endpoints are public at, which their OAuth metadata names as the resource.
+            "TOOLPARK_AUTH_OIDC_SCOPES": "openid,profile",
         }
+        if spec.tools_hostname:
+            env["TOOLPARK_AUTH_PUBLIC_URL"] = f"https://{spec.tools_hostname}"
         if spec.keycloak.required_role:
             env["TOOLPARK_AUTH_OIDC_REQUIRED_ROLES"] = spec.keycloak.required_role
     prefix = env_prefix(server)

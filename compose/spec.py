@@ -299,6 +299,16 @@ class Keycloak(_Strict):
     audience: str = Field("toolpark", pattern=r"^[A-Za-z0-9_.-]+$", description="Audience the MCP servers accept.")
     roles: list[str] = Field(default_factory=lambda: ["user", "admin"], min_length=1)
     required_role: str | None = Field("user", description="Role every user needs for chat and tools.")
+    mcp_client_id: str | None = Field(
+        "mcp-clients",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Public client (PKCE) for MCP clients that log users in themselves, such as VS Code or "
+        "Claude Desktop, found through the endpoints' OAuth metadata; null: none.",
+    )
+    mcp_redirect_uris: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1/*", "http://localhost/*"],
+        description="Where those clients may receive the login's code: their loopback listeners.",
+    )
 
 
 class Postgres(_Strict):

@@ -373,7 +373,6 @@ class Detachable:
         self.task = self.context.task = task
         self.context.run_as_task(TaskAsker(task))
         self.scope.deadline = self.started + self.call.runtime.settings.task_timeout_s
-        await self.tasks.saved(task)
         self._decide(task)
 
     async def _detach_later(self) -> None:
@@ -405,16 +404,15 @@ class Detachable:
         if self.task is None:
             self._decide(result)
         else:
-            await self._settle(self.task, result, crashed)
+            self._settle(self.task, result, crashed)
 
-    async def _settle(self, task: Task, result: Result | MCPError, crashed: Refused | None) -> None:
+    def _settle(self, task: Task, result: Result | MCPError, crashed: Refused | None) -> None:
         if isinstance(result, MCPError):
             task.settle("failed", error={"code": result.code, "message": str(result)})
         elif crashed is not None:
             task.settle("failed", error={"code": INTERNAL_ERROR, "message": str(crashed)})
         elif isinstance(result, CallToolResult):
             task.settle("completed", result=result.model_dump(by_alias=True, mode="json", exclude_none=True))
-        await self.tasks.saved(task)
         logger.info(
             "task %s of tool %s/%s: %s", task.id, self.call.runtime.name, self.call.name, task.status,
             extra={"task": task.id, "plugin": self.call.runtime.name, "tool": self.call.name, "outcome": task.status},

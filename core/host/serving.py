@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -22,7 +22,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Scope
 
 from toolpark.documents.parser import Documents
 from toolpark.host.config import HostConfig
@@ -34,6 +34,7 @@ from toolpark.host.services import Services
 from toolpark.host.sessions import SessionQuota
 from toolpark.host.tasks import Tasks
 from toolpark.security.auth import Authenticator, AuthMiddleware
+from toolpark.security.discovery import WELL_KNOWN, metadata_path, protected_resource, public_base
 from toolpark.security.egress import Egress, Resolver
 from toolpark.security.ratelimit import RateLimiter
 
@@ -153,11 +154,16 @@ class Host:
             if not stateless:
                 refused = self.services.metrics.sessions_refused.labels(name)
                 app = SessionQuota(app, manager, limit=settings.sessions_per_caller, on_refusal=refused.inc)
-            return AuthMiddleware(app, self.authenticator, lambda reason: failures.labels(reason).inc())
+            return AuthMiddleware(
+                app, self.authenticator, lambda reason: failures.labels(reason).inc(), self._metadata_url
+            )
 
-        routes = [Route(f"/{r.name}/mcp", endpoint=endpoint(self.server(r), r.name)) for r in self.runtimes]
+        served = [(f"/{r.name}/mcp", r.name, self.server(r)) for r in self.runtimes]
         if self.settings.combined:
-            routes.append(Route("/mcp", endpoint=endpoint(self.combined_server(), "combined")))
+            served.append(("/mcp", "combined", self.combined_server()))
+        routes = [Route(path, endpoint=endpoint(server, name)) for path, name, server in served]
+        if self.config.auth.oidc_issuer:
+            routes += [Route(metadata_path(path), self._resource_metadata(name)) for path, name, _ in served]
         routes += [Route("/healthz", self._healthz), Route("/readyz", self._readyz), Route("/metrics", self._metrics)]
 
         @asynccontextmanager
@@ -173,6 +179,20 @@ class Host:
             lifespan=lifespan,
             middleware=[Middleware(BodyTimeout, seconds=self.settings.body_timeout_s)],
         )
+
+    def _metadata_url(self, scope: Scope) -> str | None:
+        """With OIDC, the public URL of the RFC 9728 metadata of the endpoint `scope` asked for."""
+        if not self.config.auth.oidc_issuer:
+            return None
+        return public_base(self.config.auth, scope) + metadata_path(scope["path"])
+
+    def _resource_metadata(self, name: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def document(request: Request) -> JSONResponse:
+            endpoint = request.url.path.removeprefix(WELL_KNOWN)
+            resource = public_base(self.config.auth, request.scope) + endpoint
+            return JSONResponse(protected_resource(self.config.auth, resource, name))
+
+        return document
 
     async def _healthz(self, request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

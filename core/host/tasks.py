@@ -6,9 +6,9 @@ work runs in the host's own task group, so it outlives the request and the clien
 
 Tasks belong to the caller that started them: another caller's task id is unknown to you, exactly
 like an id that never existed. Finished tasks are kept `ttl_s` after they end, then forgotten; each
-caller may have `per_caller` unfinished tasks at once. What tasks exist lives in this process's
-memory, with one exception: a `TaskLedger` (if the host has one) records each task, so after a
-restart `tasks/get` still answers for a task of a durable tool (see `TaskLedger`).
+caller may have `per_caller` unfinished tasks at once. Tasks live in this process's memory: a
+restart forgets them (a tool whose work is durable, like ingest, stores whole or nothing, so calling
+it again says what is stored).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
@@ -31,7 +31,7 @@ from pydantic import Field
 
 from toolpark.host.asking import Answer, parse_answer
 
-__all__ = ["TASKS_EXTENSION", "Task", "TaskAsker", "TaskLedger", "Tasks", "TasksExtension", "TooManyTasks"]
+__all__ = ["TASKS_EXTENSION", "Task", "TaskAsker", "Tasks", "TasksExtension", "TooManyTasks"]
 
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 
@@ -154,19 +154,6 @@ class TaskAsker:
         return await self.task.asked(key, request)
 
 
-class TaskLedger(Protocol):
-    """Where a host records tasks beyond its own memory, so they outlive a restart.
-
-    `recorded` is asked for an id this process does not know: it returns the task as the ledger
-    last saw it (a task that was running when the host stopped comes back `failed`, saying so),
-    or `None`.
-    """
-
-    async def record(self, task: Task) -> None: ...
-
-    async def recorded(self, owner: str, task_id: str) -> Task | None: ...
-
-
 class TooManyTasks(Exception):
     """The caller already has as many unfinished tasks as the host allows."""
 
@@ -178,7 +165,6 @@ class Tasks:
         self.ttl = timedelta(seconds=ttl_s)
         self.per_caller = per_caller
         self.poll_ms = poll_ms
-        self.ledger: TaskLedger | None = None
         self._tasks: dict[str, Task] = {}
         self._group: TaskGroup | None = None
 
@@ -219,15 +205,9 @@ class Tasks:
         """The caller's task `task_id`; an unknown id and another caller's id get the same answer."""
         self._forget_expired()
         task = self._tasks.get(task_id)
-        if task is None and self.ledger is not None:
-            task = await self.ledger.recorded(owner, task_id)
         if task is None or task.owner != owner:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown task {task_id!r} (or it expired)")
         return task
-
-    async def saved(self, task: Task) -> None:
-        if self.ledger is not None:
-            await self.ledger.record(task)
 
     def _forget_expired(self) -> None:
         now = datetime.now(UTC)
@@ -280,5 +260,4 @@ class TasksExtension(Extension):
     async def _cancel(self, ctx: ServerRequestContext[Any, Any], params: _TaskIdParams) -> dict[str, Any]:
         task = await self._task(ctx, params)
         task.cancel()
-        await self.tasks.saved(task)
         return {}

@@ -69,6 +69,13 @@ class AuthSettings(SectionSettings):
     oidc_required_roles: CommaList = Field(
         default_factory=list, description="Realm or client roles every token must carry (comma-separated)."
     )
+    oidc_scopes: CommaList = Field(
+        default_factory=lambda: ["openid"],
+        description="Scopes a client asks the issuer for to call these endpoints (published for OAuth discovery).",
+    )
+    public_url: str | None = Field(
+        None, description="Scheme and host clients reach the endpoints at; default: the Host of each request."
+    )
     oidc_leeway_s: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on exp/nbf, in seconds.")
     jwks_min_refresh_s: float = Field(30.0, ge=0, description="Least seconds between JWKS fetches for unknown kids.")
     user_header: str = Field("X-User-ID", description="Header a trusted front end names the user in.")
@@ -183,10 +190,17 @@ def _optional(value: str | None) -> str | None:
 class AuthMiddleware:
     """ASGI middleware in front of the MCP endpoints: identify, or answer 401/403."""
 
-    def __init__(self, app: ASGIApp, authenticator: Authenticator, on_failure: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        on_failure: Callable[[str], None],
+        metadata_url: Callable[[Scope], str | None] | None = None,
+    ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.on_failure = on_failure
+        self.metadata_url = metadata_url  # with OIDC: where this endpoint's RFC 9728 metadata is
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -198,7 +212,8 @@ class AuthMiddleware:
         except Unauthorized as exc:
             self.on_failure(exc.reason)
             logger.info("refused a request: %s", exc.reason, extra={"outcome": "unauthorized", "reason": exc.reason})
-            await _refusal(exc)(scope, receive, send)
+            metadata = self.metadata_url(scope) if self.metadata_url else None
+            await _refusal(exc, metadata, self.authenticator.settings.oidc_scopes)(scope, receive, send)
             return
         scope[IDENTITY_SCOPE_KEY] = identity
         if identity.authenticated:
@@ -211,13 +226,16 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-def _refusal(exc: Unauthorized) -> ASGIApp:
-    """401 with the RFC 6750 challenge, or 403/400 for a caller that is known but not allowed."""
+def _refusal(exc: Unauthorized, metadata: str | None, scopes: list[str]) -> ASGIApp:
+    """401 with the RFC 6750 challenge (with OIDC also RFC 9728's `resource_metadata` and the scopes to
+    ask for, as the MCP authorization spec has it), or 403/400 for a caller known but not allowed."""
     if exc.status != 401:
         return JSONResponse({"error": "forbidden", "error_description": str(exc)}, status_code=exc.status)
     error = "invalid_request" if exc.reason == "missing" else "invalid_token"
     description = str(exc).replace('"', "'")
     challenge = f'Bearer realm="toolpark", error="{error}", error_description="{description}"'
+    if metadata is not None:
+        challenge += f', resource_metadata="{metadata}", scope="{" ".join(scopes)}"'
     return JSONResponse(
         {"error": error, "error_description": str(exc)}, status_code=401, headers={"WWW-Authenticate": challenge}
     )

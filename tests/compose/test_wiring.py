@@ -85,8 +85,10 @@ async def test_servers_accept_the_keycloak_tokens_librechat_forwards(
 ) -> None:
     deployment = Deployment("entry-gpu")
     realm = json.loads(deployment.files["keycloak/realm.json"])
-    (client,) = realm["clients"]
+    clients = {c["clientId"]: c for c in realm["clients"]}
+    client, mcp_client = clients["librechat"], clients["mcp-clients"]
     (mapper,) = client["protocolMappers"]
+    assert mcp_client["publicClient"] and mcp_client["protocolMappers"] == client["protocolMappers"]
     librechat = deployment.environment("librechat")
     assert librechat["OPENID_CLIENT_ID"] == client["clientId"] and librechat["OPENID_REUSE_TOKENS"] == "true"
     assert librechat["OPENID_CLIENT_SECRET"] == deployment.secrets["KEYCLOAK_CLIENT_SECRET"]
@@ -108,6 +110,13 @@ async def test_servers_accept_the_keycloak_tokens_librechat_forwards(
     # A token for another client (Keycloak's default `aud: account`) or without the role is refused.
     assert refused(running, {"Authorization": f"Bearer {signer.token(aud='account', realm_access=roles)}"})
     assert refused(running, {"Authorization": f"Bearer {signer.token(realm_access={'roles': []})}"})
+    # An MCP client other than LibreChat finds the issuer and the resource in the endpoint's OAuth
+    # metadata, logs the user in with the realm's public client, and its token is taken too.
+    found = (await running.get("/.well-known/oauth-protected-resource/everything/mcp")).json()
+    assert found["authorization_servers"] == [auth["oidc_issuer"]]
+    assert found["resource"] == f"{auth['public_url'] or running.base_url}/everything/mcp"  # no tools_hostname here
+    other = await whoami(running, {"Authorization": f"Bearer {signer.token(azp='mcp-clients', realm_access=roles)}"})
+    assert other["subject"] == "user-123"
     # The operator's key from .env works for smoke tests.
     ops = await whoami(running, {"Authorization": f"Bearer {deployment.secrets['TOOLPARK_OPS_KEY']}"})
     assert ops["subject"] == "key:operator"

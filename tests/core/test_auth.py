@@ -13,6 +13,7 @@ import httpx
 import jwt
 import pytest
 
+from tests.nodejs import run_node
 from tests.signing import Signer
 from tests.webhost import WebHost, web_host
 from toolpark.operations.logs import JsonFormatter
@@ -279,3 +280,77 @@ async def test_call_logs_are_json_with_context_and_no_secrets(
     everything_logged = "\n".join(json.dumps(line) for line in lines)
     assert token not in everything_logged and "tpk_not-a-key" not in everything_logged
     assert any(line.get("reason") == "unknown_credential" for line in lines)
+
+
+@pytest.fixture
+def discoverable(toolpark_http: Callable[..., RunningHost]) -> Iterator[tuple[RunningHost, WebHost, Signer]]:
+    """The host taking tokens of a local issuer that publishes its OAuth metadata (RFC 8414) and keys.
+    Keycloak cannot run here; this issuer serves the documents a client reads before the login page."""
+    with web_host("sso") as issuer_host:
+        issuer = f"{issuer_host.url}/realms/main"
+        signer = Signer("key-1", issuer, AUDIENCE)
+        metadata = {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/protocol/openid-connect/auth",
+            "token_endpoint": f"{issuer}/protocol/openid-connect/token",
+            "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        }
+        for path in (
+            "/.well-known/oauth-authorization-server/realms/main",
+            "/realms/main/.well-known/openid-configuration",
+        ):
+            issuer_host.documents[path] = json.dumps(metadata).encode()
+        issuer_host.documents["/realms/main/protocol/openid-connect/certs"] = json.dumps(
+            {"keys": [signer.jwk()]}
+        ).encode()
+        running = toolpark_http(
+            everything, auth={"oidc_issuer": issuer, "oidc_audience": AUDIENCE, "oidc_scopes": "openid,toolpark-mcp"}
+        )
+        yield running, issuer_host, signer
+
+
+def test_each_endpoint_publishes_its_protected_resource_metadata(
+    discoverable: tuple[RunningHost, WebHost, Signer],
+) -> None:
+    """RFC 9728: the metadata sits at the well-known prefix before the endpoint's path and names the
+    endpoint, the issuer and the scopes; the 401 points at it, as the MCP authorization spec asks."""
+    running, issuer_host, signer = discoverable
+    endpoint = running.url("everything")
+    refused = initialize(running)
+    assert refused.status_code == 401
+    challenge = refused.headers["www-authenticate"]
+    where = f"{running.base_url}/.well-known/oauth-protected-resource/everything/mcp"
+    assert f'resource_metadata="{where}"' in challenge and 'scope="openid toolpark-mcp"' in challenge
+    document = httpx.get(where).json()
+    assert document == {
+        "resource": endpoint,
+        "authorization_servers": [f"{issuer_host.url}/realms/main"],
+        "scopes_supported": ["openid", "toolpark-mcp"],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "toolpark everything",
+    }
+    assert initialize(running, **bearer(signer.token())).status_code == 200
+    elsewhere = initialize(running, **bearer(signer.token(aud="another-service")))
+    assert elsewhere.status_code == 401 and f'resource_metadata="{where}"' in elsewhere.headers["www-authenticate"]
+
+
+def test_the_typescript_oauth_client_finds_the_issuer_from_the_401(
+    discoverable: tuple[RunningHost, WebHost, Signer],
+) -> None:
+    """The TypeScript SDK's OAuth client, as MCP clients other than LibreChat use it, goes from the 401
+    to the login page of the right issuer, asking for the endpoint as the token's resource."""
+    running, issuer_host, _ = discoverable
+    run = run_node("oauth-discovery.mjs", running.url("everything"), "mcp-clients", timeout=60)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen["failure"] == "UnauthorizedError"  # the browser step is where a test stops
+    assert f"{running.base_url}/.well-known/oauth-protected-resource/everything/mcp" in seen["fetched"]
+    login = seen["authorization"]
+    assert login["origin"] == issuer_host.url and login["path"] == "/realms/main/protocol/openid-connect/auth"
+    params = login["params"]
+    assert params["resource"] == running.url("everything") and params["client_id"] == "mcp-clients"
+    assert params["scope"] == "openid toolpark-mcp" and params["code_challenge_method"] == "S256"
