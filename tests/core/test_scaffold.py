@@ -51,7 +51,7 @@ def test_generated_plugin_installs_and_passes_its_tests(tmp_path: Path) -> None:
 
     tests = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package, env=env)
     assert tests.returncode == 0, tests.stdout[-3000:]
-    assert "4 passed" in tests.stdout
+    assert "5 passed" in tests.stdout  # its own four and the MCP contract
 
 
 def test_refuses_to_overwrite_or_misname(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from mcp import Client
+from toolpark.security.auth import hash_key
 from toolpark.testing import connect
+from toolpark.testing.contract import check_mcp_contract
 
 from {{module}} import plugin
 
@@ -42,3 +44,19 @@ async def test_over_http(toolpark_http) -> None:
     async with Client(running.url("{{name}}")) as client:
         result = await client.call_tool("greet", {"name": "Ada"})
     assert result.structured_content == {"message": "Hello, Ada!", "length": 11, "times": 1}
+
+
+async def test_meets_the_mcp_contract(toolpark_http) -> None:
+    """What any MCP server must do, in the real host: the handshake (2025-11-25) and per-request
+    discovery (2026-07-28), tool schemas valid under JSON Schema 2020-12, isError naming the field for
+    bad arguments, and with authentication on, the 401 pointing at the OAuth resource metadata."""
+    key = "tpk_contract-check"
+    running = toolpark_http(
+        plugin,
+        auth={
+            "api_keys": [{"name": "tests", "hash": hash_key(key)}],
+            "oidc_issuer": "https://sso.example.test/realms/main",  # published, not contacted
+            "oidc_audience": "{{name}}",
+        },
+    )
+    await check_mcp_contract(running.url("{{name}}"), headers={"Authorization": f"Bearer {key}"}, oidc=True)
