@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from toolpark.host.config import SECTIONS, HostConfig, HostSettings
 from toolpark.host.loading import PluginLoadError, available_plugins, load_plugins
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.serving import Host, InsecureBinding
+from toolpark.operations.embedded import data_dir
 from toolpark.operations.logs import configure_logging
 from toolpark.security.auth import ApiKey, hash_key, new_api_key
 
@@ -163,6 +165,9 @@ def up(host: str | None, port: int | None, insecure: bool | None, config_path: P
     """Run every first-party server over HTTP on embedded defaults, and print how to connect."""
     config = read_config(config_path)
     host_config = _host_config(config, host=host, port=port, insecure=insecure)
+    if host_config.host.tasks_path is None:  # embedded defaults: tasks outlive a restart, like the data
+        tasks_path = data_dir("tasks") / "tasks.sqlite"
+        host_config = replace(host_config, host=host_config.host.model_copy(update={"tasks_path": tasks_path}))
     settings = host_config.host
     configure_logging(settings.log_level, settings.log_format)
     found = available_plugins()

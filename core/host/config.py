@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -68,6 +69,9 @@ class HostSettings(SectionSettings):
         3600.0, gt=0, le=7 * 86400, description="Seconds a finished task's result is kept for its caller to read."
     )
     tasks_per_caller: int = Field(8, ge=1, description="Unfinished tasks one caller may have at once.")
+    tasks_path: Path | None = Field(
+        None, description="SQLite file keeping tasks and their results across restarts; default: memory only."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Server log level.")
     log_format: Literal["auto", "json", "text"] = Field(
         "auto", description="Log lines as JSON objects or plain text; auto: plain text at a terminal, JSON elsewhere."

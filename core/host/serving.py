@@ -28,6 +28,7 @@ from toolpark.documents.parser import Documents
 from toolpark.host.config import HostConfig
 from toolpark.host.connections import BodyTimeout, header_timeout_protocol
 from toolpark.host.events import MemoryEventStore
+from toolpark.host.ledger import TaskLedger
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.server import build_server, lowlevel
 from toolpark.host.services import Services
@@ -80,7 +81,11 @@ class Host:
         self.services = Services(
             tenancy=self.config.tenancy,
             documents=Documents(self.config.documents),
-            tasks=Tasks(ttl_s=self.settings.task_ttl_s, per_caller=self.settings.tasks_per_caller),
+            tasks=Tasks(
+                ttl_s=self.settings.task_ttl_s,
+                per_caller=self.settings.tasks_per_caller,
+                ledger=TaskLedger(self.settings.tasks_path) if self.settings.tasks_path else None,
+            ),
             rate_limiter=RateLimiter(per_minute, self.settings.rate_limit_burst) if per_minute else None,
         )
 

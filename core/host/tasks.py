@@ -6,9 +6,8 @@ work runs in the host's own task group, so it outlives the request and the clien
 
 Tasks belong to the caller that started them: another caller's task id is unknown to you, exactly
 like an id that never existed. Finished tasks are kept `ttl_s` after they end, then forgotten; each
-caller may have `per_caller` unfinished tasks at once. Tasks live in this process's memory: a
-restart forgets them (a tool whose work is durable, like ingest, stores whole or nothing, so calling
-it again says what is stored).
+caller may have `per_caller` unfinished tasks at once. With a `TaskLedger` (`tasks_path`) they are
+also kept on disk, so a restarted host still answers for them.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
@@ -30,6 +29,9 @@ from mcp_types import HEADER_MISMATCH, INVALID_PARAMS, InputRequest, RequestPara
 from pydantic import Field
 
 from toolpark.host.asking import Answer, parse_answer
+
+if TYPE_CHECKING:
+    from toolpark.host.ledger import TaskLedger
 
 __all__ = ["TASKS_EXTENSION", "Task", "TaskAsker", "Tasks", "TasksExtension", "TooManyTasks"]
 
@@ -61,6 +63,7 @@ class Task:
     pending: dict[str, InputRequest] = field(default_factory=dict)
     answers: dict[str, Any] = field(default_factory=dict)
     scope: anyio.CancelScope | None = None
+    on_change: Callable[[Task], None] | None = None  # told of each change of status (the ledger)
     _answered: anyio.Event = field(default_factory=anyio.Event)
 
     @property
@@ -72,6 +75,11 @@ class Task:
             self.message = message
         self.updated = datetime.now(UTC)
 
+    def _changed(self) -> None:
+        self.touch()
+        if self.on_change is not None:
+            self.on_change(self)
+
     def settle(
         self, status: Status, *, result: dict[str, Any] | None = None, error: dict[str, Any] | None = None
     ) -> None:
@@ -80,13 +88,13 @@ class Task:
             return
         self.status, self.result, self.error = status, result, error
         self.pending.clear()
-        self.touch()
+        self._changed()
 
     def cancel(self) -> None:
         if self.ended:
             return
-        self.settle("cancelled")
         self.message = "cancelled by the client"
+        self.settle("cancelled")
         if self.scope is not None:
             self.scope.cancel()
 
@@ -104,12 +112,12 @@ class Task:
             self.pending[key] = request
             if self.status == "working":
                 self.status = "input_required"
-                self.touch()
+                self._changed()
             await self._answered.wait()
         self.pending.pop(key, None)
         if not self.pending and self.status == "input_required":
             self.status = "working"
-            self.touch()
+            self._changed()
         return parse_answer(key, request, self.answers.pop(key))
 
     def created_result(self) -> dict[str, Any]:
@@ -161,23 +169,35 @@ class TooManyTasks(Exception):
 class Tasks:
     """The tasks of one host: created by tool calls, read and steered through the extension's methods."""
 
-    def __init__(self, *, ttl_s: float, per_caller: int, poll_ms: int = 1000) -> None:
+    def __init__(self, *, ttl_s: float, per_caller: int, poll_ms: int = 1000, ledger: TaskLedger | None = None) -> None:
         self.ttl = timedelta(seconds=ttl_s)
         self.per_caller = per_caller
         self.poll_ms = poll_ms
+        self._ledger = ledger
         self._tasks: dict[str, Task] = {}
         self._group: TaskGroup | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Tasks]:
-        """The task group the work runs in; leaving it cancels every task still running."""
-        async with anyio.create_task_group() as group:
-            self._group = group
-            try:
-                yield self
-            finally:
-                self._group = None
-                group.cancel_scope.cancel()
+        """The task group the work runs in, and the ledger's tasks; leaving cancels every task still running."""
+        if self._ledger is not None:
+            self._tasks = {task.id: self._recorded(task) for task in self._ledger.open()}
+        try:
+            async with anyio.create_task_group() as group:
+                self._group = group
+                try:
+                    yield self
+                finally:
+                    self._group = None
+                    group.cancel_scope.cancel()
+        finally:
+            if self._ledger is not None:
+                self._ledger.close()
+
+    def _recorded(self, task: Task) -> Task:
+        if self._ledger is not None:
+            task.on_change = self._ledger.save
+        return task
 
     def start(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         if self._group is None:
@@ -198,7 +218,9 @@ class Tasks:
             ttl_ms=int(self.ttl.total_seconds() * 1000),
             poll_ms=self.poll_ms,
         )
-        self._tasks[task.id] = task
+        self._tasks[task.id] = self._recorded(task)
+        if self._ledger is not None:
+            self._ledger.save(task)
         return task
 
     async def find(self, owner: str, task_id: str) -> Task:
@@ -211,8 +233,11 @@ class Tasks:
 
     def _forget_expired(self) -> None:
         now = datetime.now(UTC)
-        for task_id in [i for i, t in self._tasks.items() if t.ended and t.updated + self.ttl < now]:
+        expired = [i for i, t in self._tasks.items() if t.ended and t.updated + self.ttl < now]
+        for task_id in expired:
             del self._tasks[task_id]
+        if expired and self._ledger is not None:
+            self._ledger.forget(expired)
 
 
 class _TaskIdParams(RequestParams):

@@ -361,17 +361,21 @@ def scanned_pages(count: int) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def ingest_task(running: RunningHost, *extra: str, **arguments: Any) -> dict[str, Any]:
-    """An ingest by alice as a task, through the TypeScript SDK's transport (tests/node/tasks.mjs):
-    the client that starts it disconnects, another reads it back (or cancels it first)."""
+def tasks_client(running: RunningHost, *args: str) -> dict[str, Any]:
+    """tests/node/tasks.mjs as alice: tasks through the TypeScript SDK's transport."""
     headers = {"Authorization": f"Bearer {FRONTEND}", "X-User-ID": "alice"}
-    run = run_node(
-        "tasks.mjs", running.url("retrieval"), "ingest", json.dumps(arguments), *extra,
-        timeout=300, env={"MCP_HEADERS": json.dumps(headers)},
-    )  # fmt: skip
+    run = run_node("tasks.mjs", running.url("retrieval"), *args, timeout=300, env={"MCP_HEADERS": json.dumps(headers)})
     assert run.returncode == 0, run.stderr
     seen: dict[str, Any] = json.loads(run.stdout)
-    assert seen["rounds"] == ["task"] and seen["created"]["hasTaskId"] and seen["unknown"] == -32602
+    return seen
+
+
+def ingest_task(running: RunningHost, *mode: str, **arguments: Any) -> dict[str, Any]:
+    """An ingest as a task: the client that starts it disconnects, another reads it back (or cancels
+    it first); with mode `start`, only started."""
+    seen = tasks_client(running, "ingest", json.dumps(arguments), *mode)
+    assert seen["rounds"] == ["task"] and seen["created"]["taskId"]
+    assert mode == ("start",) or seen["unknown"] == -32602  # another id, or another caller's, is unknown
     return seen
 
 
@@ -399,3 +403,32 @@ def test_a_cancelled_ingest_task_frees_its_parser_and_stores_nothing(running: Ru
     assert time.monotonic() - started < 30
     listed = anyio.run(lambda: call(running, "list_documents", collection="cancelled"))
     assert "scan.pdf" not in text(listed)
+
+
+def test_a_restart_ends_a_running_ingest_task_and_keeps_finished_ones(tmp_path: Path) -> None:
+    """With a task ledger, a restarted host still answers for its tasks: a finished one with its
+    result, one that was running as failed, saying so. The interrupted ingest stored nothing (one
+    transaction), and calling it again stores the document whole."""
+    auth = {"api_keys": [{"name": "librechat", "hash": hash_key(FRONTEND), "trusted_frontend": True}]}
+    with postgres(tmp_path / "pg") as database:
+        options: dict[str, Any] = {
+            "settings": {"retrieval": {"database_url": database.url, "task_after_s": 0}},
+            "auth": auth,
+            "tasks_path": tmp_path / "tasks.sqlite",
+        }
+        with serve_http(retrieval, **options) as first:
+            anyio.run(collection_with, first, "restart")
+            finished = ingest_task(first, collection="restart", data_base64=scanned_pages(1), source_uri="one.pdf")
+            assert finished["final"]["status"] == "completed"
+            three = scanned_pages(3)
+            running = ingest_task(first, "start", collection="restart", data_base64=three, source_uri="3.pdf")
+            time.sleep(1)  # into its OCR, then the host stops
+        with serve_http(retrieval, **options) as second:
+            kept = tasks_client(second, "--get", finished["created"]["taskId"])["final"]
+            assert kept == finished["final"]
+            stopped = tasks_client(second, "--get", running["created"]["taskId"])["final"]
+            assert stopped["status"] == "failed" and "restarted" in stopped["error"]["message"]
+            listed = anyio.run(lambda: call(second, "list_documents", collection="restart"))
+            assert "one.pdf" in text(listed) and "3.pdf" not in text(listed)
+            again = ingest_task(second, collection="restart", data_base64=three, source_uri="3.pdf")
+            assert again["final"]["result"]["structuredContent"]["status"] == "created"
