@@ -1,0 +1,103 @@
+"""Tasks (the io.modelcontextprotocol/tasks extension) as the host keeps them: each caller sees only
+its own, each has a bounded number running, results expire, and a cancelled task stops its work.
+Raw 2026-07-28 requests over HTTP, so the wire itself is what is checked."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from toolpark.plugins.everything import plugin as everything
+from toolpark.security.auth import hash_key
+from toolpark.testing import RunningHost
+
+TASKS = "io.modelcontextprotocol/tasks"
+KEYS = {"ada": "tpk_ada-secret-1", "bob": "tpk_bob-secret-2"}
+AUTH = {"api_keys": [{"name": name, "hash": hash_key(key)} for name, key in KEYS.items()]}
+
+
+def request(running: RunningHost, who: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """One 2026-07-28 request by `who`, declaring the tasks extension; the JSON-RPC response."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS: {}}},
+    }
+    named = params.get("name") or params.get("taskId")
+    headers = {
+        "Authorization": f"Bearer {KEYS[who]}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": method,
+        **({"Mcp-Name": named} if named else {}),
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
+    response = httpx.post(running.url("everything"), json=body, headers=headers, timeout=30)
+    if response.headers["content-type"].startswith("text/event-stream"):
+        data = [line[5:] for line in response.text.splitlines() if line.startswith("data:") and line[5:].strip()]
+        return json.loads(data[-1])  # type: ignore[no-any-return]
+    return response.json()  # type: ignore[no-any-return]
+
+
+def start(running: RunningHost, who: str, seconds: float) -> dict[str, Any]:
+    return request(running, who, "tools/call", {"name": "slow_compute", "arguments": {"seconds": seconds}})["result"]
+
+
+def get(running: RunningHost, who: str, task_id: str) -> dict[str, Any]:
+    return request(running, who, "tasks/get", {"taskId": task_id})
+
+
+def settled(running: RunningHost, who: str, task_id: str) -> dict[str, Any]:
+    for _ in range(200):
+        task = get(running, who, task_id)["result"]
+        if task["status"] in ("completed", "failed", "cancelled"):
+            return task
+        time.sleep(0.05)
+    pytest.fail(f"task {task_id} did not end")
+
+
+def test_a_task_is_its_callers_alone(toolpark_http: Callable[..., RunningHost]) -> None:
+    running = toolpark_http(everything, auth=AUTH)
+    task = start(running, "ada", 0.2)
+    assert task["resultType"] == "task" and task["status"] == "working"
+    stranger = get(running, "bob", task["taskId"])
+    assert stranger["error"]["code"] == -32602  # the same answer as for an id that never existed
+    assert request(running, "bob", "tasks/cancel", {"taskId": task["taskId"]})["error"]["code"] == -32602
+    assert settled(running, "ada", task["taskId"])["result"]["content"][0]["text"].endswith("done after 0.2 s")
+
+
+def test_each_caller_has_a_bounded_number_of_tasks(toolpark_http: Callable[..., RunningHost]) -> None:
+    running = toolpark_http(everything, auth=AUTH, tasks_per_caller=1)
+    first = start(running, "ada", 30)
+    refused = start(running, "ada", 1)
+    assert refused["isError"] and "already have 1 tasks running" in refused["content"][0]["text"]
+    assert start(running, "bob", 0.1)["resultType"] == "task"  # others are not held up
+    request(running, "ada", "tasks/cancel", {"taskId": first["taskId"]})
+    assert settled(running, "ada", first["taskId"])["status"] == "cancelled"
+    assert start(running, "ada", 0.1)["resultType"] == "task"  # a cancelled task frees its place
+
+
+def test_a_finished_task_is_forgotten_after_its_ttl(toolpark_http: Callable[..., RunningHost]) -> None:
+    running = toolpark_http(everything, auth=AUTH, task_ttl_s=1)
+    task = start(running, "ada", 0)
+    assert task["ttlMs"] == 1000
+    assert settled(running, "ada", task["taskId"])["status"] == "completed"
+    time.sleep(1.2)
+    assert get(running, "ada", task["taskId"])["error"]["code"] == -32602
+
+
+def test_a_cancelled_task_stops_its_work(toolpark_http: Callable[..., RunningHost]) -> None:
+    running = toolpark_http(everything, auth=AUTH)
+    task = start(running, "ada", 600)
+    assert request(running, "ada", "tasks/cancel", {"taskId": task["taskId"]})["result"]["resultType"] == "complete"
+    assert settled(running, "ada", task["taskId"])["status"] == "cancelled"
+    runtime = running.host.runtimes[0]
+    for _ in range(100):  # the work left its concurrency slot: it no longer runs
+        if runtime.limiter.borrowed_tokens == 0:
+            break
+        time.sleep(0.05)
+    assert runtime.limiter.borrowed_tokens == 0
