@@ -30,6 +30,7 @@ from mcp_types import (
     SamplingMessage,
     TextContent,
 )
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
 
 from toolpark.contract.errors import ToolError, describe_validation_error
@@ -212,6 +213,19 @@ class ToolContext(Generic[SettingsT, StateT]):
     async def _ask(self, kind: str, request: InputRequest, key: str | None) -> Answer:
         self._asked += 1
         return await self._asker.ask(key or question_key(kind, self._asked, request), request)
+
+    async def tools_changed(self) -> None:
+        """Tell the client the tool listing changed, e.g. the values a plugin offers (`Plugin.choices`):
+        on 2026-07-28 to its `subscriptions/listen` streams, on a handshake-era session to that session."""
+        await self.sdk.notify_tools_changed()
+        if self.sdk.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            await self.sdk.session.send_tool_list_changed()
+
+    async def prompts_changed(self) -> None:
+        """Tell the client the prompt listing changed, as `tools_changed` does for tools."""
+        await self.sdk.notify_prompts_changed()
+        if self.sdk.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            await self.sdk.session.send_prompt_list_changed()
 
     async def resource_updated(self, uri: str) -> None:
         """Tell every client watching `uri` that it changed.

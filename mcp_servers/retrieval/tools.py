@@ -72,6 +72,7 @@ async def create_collection(
         namespace=ctx.tenant.write(namespace), name=name, model=embedder.model, dimension=embedder.dimension,
         language=language or ctx.settings.language, description=description,
     )  # fmt: skip
+    await ctx.tools_changed()  # the tools' `collection` enum now offers it
     return _info(created)
 
 

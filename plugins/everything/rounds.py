@@ -160,3 +160,17 @@ async def test_input_required_result_prompt(ctx: Context[Any, Any]) -> list[User
         )
     )
     return InputRequiredResult(input_requests={"user_context": question})
+
+
+@plugin.tool(read_only=True)
+async def test_trigger_tool_change(ctx: Ctx) -> str:
+    """Announces that the tool listing changed (SEP-2575 subscriptions)"""
+    await ctx.tools_changed()
+    return "tool list changed"
+
+
+@plugin.tool(read_only=True)
+async def test_trigger_prompt_change(ctx: Ctx) -> str:
+    """Announces that the prompt listing changed (SEP-2575 subscriptions)"""
+    await ctx.prompts_changed()
+    return "prompt list changed"
