@@ -42,7 +42,7 @@ _FORMATS: dict[str, Callable[[], str]] = {
 def generated_secrets(spec: Deployment) -> list[str]:
     """Names of the secrets this deployment uses that `complete` may generate."""
     names = ["POSTGRES_PASSWORD", *(password_secret(role) for role in database_roles(spec)), "VLLM_API_KEY"]
-    names.append("TOOLPARK_OPS_KEY")
+    names += ["TOOLPARK_OPS_KEY", "TOOLPARK_STATE_KEY"]
     if spec.librechat.enabled:
         names += ["MONGO_PASSWORD", "CREDS_KEY", "CREDS_IV", "JWT_SECRET", "JWT_REFRESH_SECRET"]
     if spec.openwebui.enabled:

@@ -265,7 +265,12 @@ def toolpark_environment(topology: Topology, server: str) -> dict[str, str]:
         allowed.append(spec.tools_hostname)
     if topology.loopback:
         allowed.append("127.0.0.1:*")
-    env = {"TOOLPARK_ALLOWED_HOSTS": ",".join(allowed), "TOOLPARK_AUTH_API_KEYS": secret("TOOLPARK_AUTH_API_KEYS")}
+    env = {
+        "TOOLPARK_ALLOWED_HOSTS": ",".join(allowed),
+        "TOOLPARK_AUTH_API_KEYS": secret("TOOLPARK_AUTH_API_KEYS"),
+        # One key for every replica of a server, so a multi-round trip may land on any of them.
+        "TOOLPARK_STATE_KEY": secret("TOOLPARK_STATE_KEY"),
+    }
     if spec.auth_mode == "oidc":
         env |= {
             "TOOLPARK_AUTH_OIDC_ISSUER": issuer(spec),

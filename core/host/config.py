@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from toolpark.contract.settings import SectionSettings, from_values, load_settings
@@ -69,6 +69,17 @@ class HostSettings(SectionSettings):
         3600.0, gt=0, le=7 * 86400, description="Seconds a finished task's result is kept for its caller to read."
     )
     tasks_per_caller: int = Field(8, ge=1, description="Unfinished tasks one caller may have at once.")
+    state_key: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Key sealing the 2026-07-28 requestState (earlier rounds' answers); every replica behind one "
+        "address needs the same (32 characters or more). Default: a random key per process, so one replica only.",
+    )
+    state_key_previous: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="The key state_key replaces: still unseals during a rotation (10 minutes suffice).",
+    )
     tasks_path: Path | None = Field(
         None, description="SQLite file keeping tasks and their results across restarts; default: memory only."
     )

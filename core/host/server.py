@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import copy
 import logging
+import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import (
     CallToolRequestParams,
@@ -70,11 +71,13 @@ def build_server(
     services: Services,
     *,
     prefix_tools: bool = False,
+    state_keys: Sequence[str] = (),
 ) -> MCPServer[Any]:
     """One MCP server exposing the tools, resources and prompts of `runtimes`.
 
     With `prefix_tools`, tool names become `<plugin>_<tool>` so that several plugins can share
-    one endpoint without collisions.
+    one endpoint without collisions. `state_keys` seal the multi-round-trip state (the first seals,
+    all unseal); without them a random key serves this process alone.
     """
     entries: dict[str, Entry] = {}
     for runtime in runtimes:
@@ -93,6 +96,11 @@ def build_server(
             version=only.version if only else "",
             instructions="\n\n".join(r.plugin.instructions for r in runtimes if r.plugin.instructions) or None,
             tools=[entry.tool for entry in entries.values()],
+            request_state_security=RequestStateSecurity(
+                keys=list(state_keys) or [secrets.token_bytes(32)],
+                # The answers in a round's state are the caller's: another caller may not continue with them.
+                bind_principal=lambda ctx: owner_of(caller(ctx)),
+            ),
             extensions=[TasksExtension(services.tasks, lambda ctx: owner_of(caller(ctx)))]
             if any(entry.spec.task for entry in entries.values())
             else None,

@@ -90,10 +90,14 @@ class Host:
         )
 
     def server(self, runtime: PluginRuntime) -> MCPServer[Any]:
-        return build_server([runtime], self.services)
+        return build_server([runtime], self.services, state_keys=self._state_keys())
 
     def combined_server(self) -> MCPServer[Any]:
-        return build_server(self.runtimes, self.services, prefix_tools=True)
+        return build_server(self.runtimes, self.services, prefix_tools=True, state_keys=self._state_keys())
+
+    def _state_keys(self) -> list[str]:
+        keys = (self.settings.state_key, self.settings.state_key_previous)
+        return [key.get_secret_value() for key in keys if key is not None]
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Host]:

@@ -25,7 +25,7 @@ def request(running: RunningHost, who: str, method: str, params: dict[str, Any])
     """One 2026-07-28 request by `who`, declaring the tasks extension; the JSON-RPC response."""
     meta = {
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS: {}}},
+        "io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS: {}}, "elicitation": {"form": {}}},
     }
     named = params.get("name") or params.get("taskId")
     headers = {
@@ -101,3 +101,27 @@ def test_a_cancelled_task_stops_its_work(toolpark_http: Callable[..., RunningHos
             break
         time.sleep(0.05)
     assert runtime.limiter.borrowed_tokens == 0
+
+
+def test_a_multi_round_trip_may_land_on_another_replica_sharing_the_state_key(
+    toolpark_http: Callable[..., RunningHost],
+) -> None:
+    """Stateless replicas behind one address: the answers of earlier rounds ride the requestState,
+    sealed with `state_key`. Another replica with the same key continues the call; one without
+    refuses the state, as it refuses any state it cannot unseal."""
+    key = "a-shared-secret-of-the-deployment"
+    first, second = (toolpark_http(everything, auth=AUTH, stateless=True, state_key=key) for _ in range(2))
+    alone = toolpark_http(everything, auth=AUTH, stateless=True)
+    call = {"name": "test_input_required_result_multi_round", "arguments": {}}
+    asked = request(first, "ada", "tools/call", call)["result"]
+    assert asked["resultType"] == "input_required" and list(asked["inputRequests"]) == ["step1"]
+    answered = {**call, "inputResponses": {"step1": {"action": "accept", "content": {"name": "Ada"}}}}
+    onward = request(second, "ada", "tools/call", {**answered, "requestState": asked["requestState"]})["result"]
+    assert list(onward["inputRequests"]) == ["step2"]
+    refused = request(alone, "ada", "tools/call", {**answered, "requestState": asked["requestState"]})
+    assert refused["error"]["code"] == -32602
+    done = {**call, "inputResponses": {"step2": {"action": "accept", "content": {"color": "blue"}}}}
+    final = request(first, "ada", "tools/call", {**done, "requestState": onward["requestState"]})["result"]
+    assert final["content"][0]["text"] == "Ada likes blue."
+    stolen = request(first, "bob", "tools/call", {**done, "requestState": onward["requestState"]})
+    assert "error" in stolen  # the state is bound to the caller who answered
