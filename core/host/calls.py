@@ -413,6 +413,9 @@ class Detachable:
             task.settle("failed", error={"code": INTERNAL_ERROR, "message": str(crashed)})
         elif isinstance(result, CallToolResult):
             task.settle("completed", result=result.model_dump(by_alias=True, mode="json", exclude_none=True))
+        else:  # an InputRequiredResult the tool built by hand: a task asks through ctx, never so
+            message = f"Tool '{self.call.name}' asked a question by hand after it became a task; it must use ctx"
+            task.settle("failed", error={"code": INTERNAL_ERROR, "message": message})
         logger.info(
             "task %s of tool %s/%s: %s", task.id, self.call.runtime.name, self.call.name, task.status,
             extra={"task": task.id, "plugin": self.call.runtime.name, "tool": self.call.name, "outcome": task.status},

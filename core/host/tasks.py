@@ -37,6 +37,9 @@ __all__ = ["TASKS_EXTENSION", "Task", "TaskAsker", "Tasks", "TasksExtension", "T
 
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 
+KEPT_PER_CALLER = 100
+"""Finished tasks kept for one caller at most; the oldest go first (memory stays bounded whatever the TTL)."""
+
 Status = Literal["working", "input_required", "completed", "failed", "cancelled"]
 _ENDED: tuple[Status, ...] = ("completed", "failed", "cancelled")
 
@@ -221,6 +224,7 @@ class Tasks:
         self._tasks[task.id] = self._recorded(task)
         if self._ledger is not None:
             self._ledger.save(task)
+        self._forget_beyond(owner)
         return task
 
     async def find(self, owner: str, task_id: str) -> Task:
@@ -233,7 +237,13 @@ class Tasks:
 
     def _forget_expired(self) -> None:
         now = datetime.now(UTC)
-        expired = [i for i, t in self._tasks.items() if t.ended and t.updated + self.ttl < now]
+        self._forget([i for i, t in self._tasks.items() if t.ended and t.updated + self.ttl < now])
+
+    def _forget_beyond(self, owner: str) -> None:
+        ended = sorted((t for t in self._tasks.values() if t.owner == owner and t.ended), key=lambda t: t.updated)
+        self._forget([t.id for t in ended[: max(0, len(ended) - KEPT_PER_CALLER)]])
+
+    def _forget(self, expired: list[str]) -> None:
         for task_id in expired:
             del self._tasks[task_id]
         if expired and self._ledger is not None:

@@ -9,9 +9,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import httpx
 import pytest
+from mcp.shared.exceptions import MCPError
 
+from toolpark.host.tasks import KEPT_PER_CALLER, Tasks
 from toolpark.plugins.everything import plugin as everything
 from toolpark.security.auth import hash_key
 from toolpark.testing import RunningHost
@@ -125,3 +128,22 @@ def test_a_multi_round_trip_may_land_on_another_replica_sharing_the_state_key(
     assert final["content"][0]["text"] == "Ada likes blue."
     stolen = request(first, "bob", "tools/call", {**done, "requestState": onward["requestState"]})
     assert "error" in stolen  # the state is bound to the caller who answered
+
+
+def test_a_caller_keeps_a_bounded_number_of_finished_tasks() -> None:
+    """Memory stays bounded whatever the TTL: beyond KEPT_PER_CALLER finished tasks the oldest go."""
+    tasks = Tasks(ttl_s=3600, per_caller=1)
+    made = []
+    for _ in range(KEPT_PER_CALLER + 5):
+        task = tasks.create("api_key:ada", "slow_compute")
+        task.settle("completed", result={"content": []})
+        made.append(task.id)
+    other = tasks.create("api_key:bob", "slow_compute")
+
+    async def lookups() -> None:
+        with pytest.raises(MCPError):
+            await tasks.find("api_key:ada", made[0])
+        assert (await tasks.find("api_key:ada", made[-1])).status == "completed"
+        assert (await tasks.find("api_key:bob", other.id)).status == "working"
+
+    anyio.run(lookups)
