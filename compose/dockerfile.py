@@ -32,7 +32,8 @@ COPY plugins ./plugins
 # The CPU index keeps torch (retrieval's local embedder) from pulling a multi-GB CUDA build.
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu "{target}"
 
-RUN useradd --create-home --uid 10001 toolpark
+# /var/lib/toolpark holds the task ledger; a named volume mounted there takes this owner.
+RUN useradd --create-home --uid 10001 toolpark && install -d -o toolpark /var/lib/toolpark
 USER toolpark
 ENV TOOLPARK_LOG_FORMAT=json
 ENTRYPOINT ["toolpark"]

@@ -329,13 +329,18 @@ def _source_facts(topology: Topology, consumer: str, source: Source) -> dict[Fac
     return facts
 
 
+_TASKS = "/var/lib/toolpark"
+
+
 def _toolpark(topology: Topology, server: str) -> ServiceDef:
     spec = topology.spec
     port = spec.toolpark.servers[server].port
     return ServiceDef(
         image=spec.toolpark.image,
         command=["serve", server, "--transport", "http", "--host", topology.bind_host, "--port", str(port)],
-        environment=toolpark_environment(topology, server),
+        # Tasks and their results outlive a restart of the container (the ledger in its volume).
+        environment={**toolpark_environment(topology, server), "TOOLPARK_TASKS_PATH": f"{_TASKS}/tasks.sqlite"},
+        volumes={f"toolpark-{server}-tasks": _TASKS},
         # Liveness, not readiness: a server whose vLLM node is away (scheduled off) is still up.
         probe=Probe(port, "/healthz"),
     )
