@@ -390,10 +390,10 @@ def test_an_ingest_task_outlives_its_client(running: RunningHost) -> None:
 
 
 def test_a_cancelled_ingest_task_frees_its_parser_and_stores_nothing(running: RunningHost) -> None:
-    anyio.run(collection_with, running, "cancelled")
+    anyio.run(collection_with, running, "cancelled-task")
     pages = scanned_pages(12)  # a minute of OCR: cancelled long before it ends
     started = time.monotonic()
-    seen = ingest_task(running, "cancel", collection="cancelled", data_base64=pages, source_uri="scan.pdf")
+    seen = ingest_task(running, "cancel", collection="cancelled-task", data_base64=pages, source_uri="scan.pdf")
     assert seen["final"]["status"] == "cancelled" and seen["final"]["result"] is None
     workers = running.host.services.documents.workers
     assert workers is not None
@@ -401,7 +401,7 @@ def test_a_cancelled_ingest_task_frees_its_parser_and_stores_nothing(running: Ru
         time.sleep(0.2)
     assert workers.free == workers.size and workers.replaced >= 1
     assert time.monotonic() - started < 30
-    listed = anyio.run(lambda: call(running, "list_documents", collection="cancelled"))
+    listed = anyio.run(lambda: call(running, "list_documents", collection="cancelled-task"))
     assert "scan.pdf" not in text(listed)
 
 
