@@ -133,13 +133,16 @@ def check_ready(call: Call) -> None:
 
 
 def rate_limit(call: Call, services: Services) -> None:
+    """One bucket per caller and plugin: a busy server never spends a caller's budget on another."""
     limiter = services.rate_limiter
-    wait = limiter.take(f"{call.identity.method}:{call.identity.subject}") if limiter else 0.0
+    plugin = call.runtime.name
+    wait = limiter.take(f"{plugin}:{owner_of(call.identity)}") if limiter else 0.0
     if wait:
-        services.metrics.rate_limited.labels(call.runtime.name).inc()
+        services.metrics.rate_limited.labels(plugin).inc()
         raise Refused(
             "rate_limited",
-            f"Rate limit reached: too many tool calls from you in the last minute. Try again in {wait:.0f} s.",
+            f"Rate limit reached: too many calls to the '{plugin}' tools from you in the last minute. "
+            f"Try again in {wait:.0f} s.",
         )
 
 

@@ -62,7 +62,10 @@ class HostSettings(SectionSettings):
     )
     insecure: bool = Field(False, description="Allow serving without authentication on an address other than loopback.")
     rate_limit_per_minute: float = Field(
-        0, ge=0, description="Tool calls each caller may make a minute, in bursts of rate_limit_burst (0: no limit)."
+        0,
+        ge=0,
+        description="Tool calls each caller may make a minute to each plugin, in bursts of rate_limit_burst "
+        "(0: no limit).",
     )
     rate_limit_burst: int = Field(30, ge=1, description="Tool calls a caller may make at once before the rate applies.")
     task_ttl_s: float = Field(

@@ -18,6 +18,7 @@ from tests.signing import Signer
 from tests.webhost import WebHost, web_host
 from toolpark.operations.logs import JsonFormatter
 from toolpark.plugins.everything import plugin as everything
+from toolpark.plugins.notes import plugin as notes
 from toolpark.security.auth import hash_key
 from toolpark.testing import RunningHost, http_client, post_initialize
 
@@ -240,15 +241,19 @@ def test_a_session_belongs_to_the_credential_that_opened_it(secured: RunningHost
     assert stolen.status_code == 404 and own.status_code == 200
 
 
-async def test_rate_limit_per_caller(toolpark_http: Callable[..., RunningHost]) -> None:
-    running = toolpark_http(everything, auth={"api_keys": API_KEYS}, rate_limit_per_minute=6, rate_limit_burst=3)
+async def test_rate_limit_per_caller_and_plugin(toolpark_http: Callable[..., RunningHost]) -> None:
+    running = toolpark_http(
+        [everything, notes], auth={"api_keys": API_KEYS}, rate_limit_per_minute=6, rate_limit_burst=3
+    )
     async with http_client(running.url("everything"), headers=bearer(USER_KEY)) as client:
         results = [await client.call_tool("echo", {"text": "x"}) for _ in range(4)]
     async with http_client(running.url("everything"), headers=bearer(ADMIN_KEY)) as client:
         other = await client.call_tool("echo", {"text": "x"})
+    async with http_client(running.url("notes"), headers=bearer(USER_KEY)) as client:
+        elsewhere = await client.call_tool("list_notes", {})  # another plugin: another budget
     assert [r.is_error for r in results] == [False, False, False, True]
-    assert "Rate limit reached" in results[3].content[0].text  # type: ignore[union-attr]
-    assert not other.is_error
+    assert "too many calls to the 'everything' tools" in results[3].content[0].text  # type: ignore[union-attr]
+    assert not other.is_error and not elsewhere.is_error
     metrics = (await running.get("/metrics")).text
     assert 'toolpark_rate_limited_total{plugin="everything"} 1.0' in metrics
 
