@@ -35,6 +35,7 @@ from pydantic import BaseModel, ValidationError
 
 from toolpark.contract.errors import ToolError, describe_validation_error
 from toolpark.host.asking import Answer, Asker, question_key
+from toolpark.host.tasks import Task, TaskAsker
 from toolpark.security.egress import Egress
 from toolpark.security.identity import Identity
 from toolpark.security.tenancy import TenantScope
@@ -42,7 +43,6 @@ from toolpark.security.tenancy import TenantScope
 if TYPE_CHECKING:
     from toolpark.documents.parser import Documents
     from toolpark.host.services import Services
-    from toolpark.host.tasks import Task
 
 __all__ = ["ToolContext"]
 
@@ -153,9 +153,10 @@ class ToolContext(Generic[SettingsT, StateT]):
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             await self.sdk.log(level, payload, logger_name=self.plugin)
 
-    def run_as_task(self, asker: Asker) -> None:
-        """The host moved this call into a task: questions from now on go to `asker`."""
-        self._asker = asker
+    def run_as_task(self, task: Task) -> None:
+        """The host moved this call into `task`: progress becomes its status, questions park it."""
+        self.task = task
+        self._asker = TaskAsker(task)
 
     async def background(self) -> None:
         """Let the rest of the call run as a task when the client takes tasks (the call returns the task

@@ -42,7 +42,6 @@ __all__ = [
     "DirectAsker",
     "InputNeeded",
     "RoundsAsker",
-    "capability_of",
     "parse_answer",
     "question_key",
     "require_capability",
@@ -79,13 +78,9 @@ def question_key(kind: str, number: int, request: InputRequest) -> str:
     return f"{kind}-{number}-{hashlib.sha256(body.encode()).hexdigest()[:8]}"
 
 
-def capability_of(request: InputRequest) -> str:
-    return _CAPABILITIES[request.method]
-
-
 def require_capability(capabilities: ClientCapabilities | None, request: InputRequest) -> None:
     """Refuse a question the client declared it cannot answer, with the error the spec names (-32021)."""
-    name = capability_of(request)
+    name = _CAPABILITIES[request.method]
     if capabilities is not None and getattr(capabilities, name, None) is not None:
         return
     raise MCPError(

@@ -37,11 +37,11 @@ from toolpark.contract.plugin import ToolSpec
 from toolpark.host.asking import Asker, DirectAsker, InputNeeded, RoundsAsker
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
-from toolpark.host.tasks import TASKS_EXTENSION, Task, TaskAsker, TooManyTasks
+from toolpark.host.tasks import TASKS_EXTENSION, Task, TooManyTasks
 from toolpark.security.auth import identity_from_scope
 from toolpark.security.identity import LOCAL, Identity
 
-__all__ = ["Entry", "ToolCaller", "caller", "missing_grants", "owner_of", "result_size"]
+__all__ = ["Entry", "ToolCaller", "caller", "missing_grants", "owner_of", "owner_of_request", "result_size"]
 
 logger = logging.getLogger("toolpark.calls")
 
@@ -181,6 +181,11 @@ def failure(call: Call, exc: ToolError) -> Refused:
 def owner_of(identity: Identity) -> str:
     """Whose a task is: the authenticated caller, however it authenticated."""
     return f"{identity.method}:{identity.subject}"
+
+
+def owner_of_request(ctx: ServerRequestContext[Any, Any]) -> str:
+    """The owner (`owner_of`) of the caller of a request: whose its tasks and round state are."""
+    return owner_of(caller(ctx))
 
 
 def takes_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:
@@ -341,9 +346,12 @@ class Detachable:
         self.context = caller.context(call, detach=self.detach)
         self.scope = anyio.CancelScope()
         self.started = 0.0
-        self.task: Task | None = None
         self._decided = anyio.Event()
         self._decision: Result | Task | MCPError | None = None
+
+    @property
+    def task(self) -> Task | None:
+        return self.context.task
 
     async def outcome(self) -> Result | Task:
         self.tasks.start(self._work)
@@ -373,8 +381,7 @@ class Detachable:
             self.scope.cancel()
             return
         task.scope = self.scope
-        self.task = self.context.task = task
-        self.context.run_as_task(TaskAsker(task))
+        self.context.run_as_task(task)
         self.scope.deadline = self.started + self.call.runtime.settings.task_timeout_s
         self._decide(task)
 

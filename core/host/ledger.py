@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -85,7 +85,6 @@ class TaskLedger:
             )  # fmt: skip
             if not task.ended:
                 task.settle("failed", error=_interrupted(task))
-                task.updated = datetime.now(UTC)
                 self.save(task)
             tasks.append(task)
         return tasks

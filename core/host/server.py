@@ -33,7 +33,7 @@ from mcp_types import (
 from mcp_types import Tool as McpTool
 
 from toolpark.contract.plugin import ToolSpec
-from toolpark.host.calls import Entry, ToolCaller, caller, missing_grants, owner_of
+from toolpark.host.calls import Entry, ToolCaller, caller, missing_grants, owner_of_request
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
 from toolpark.host.tasks import TasksExtension
@@ -99,9 +99,9 @@ def build_server(
             request_state_security=RequestStateSecurity(
                 keys=list(state_keys) or [secrets.token_bytes(32)],
                 # The answers in a round's state are the caller's: another caller may not continue with them.
-                bind_principal=lambda ctx: owner_of(caller(ctx)),
+                bind_principal=owner_of_request,
             ),
-            extensions=[TasksExtension(services.tasks, lambda ctx: owner_of(caller(ctx)))]
+            extensions=[TasksExtension(services.tasks, owner_of_request)]
             if any(entry.spec.task for entry in entries.values())
             else None,
         )

@@ -35,7 +35,7 @@ from toolpark.host.services import Services
 from toolpark.host.sessions import SessionQuota
 from toolpark.host.tasks import Tasks
 from toolpark.security.auth import Authenticator, AuthMiddleware
-from toolpark.security.discovery import WELL_KNOWN, metadata_path, protected_resource, public_base
+from toolpark.security.discovery import metadata_path, protected_resource, public_base
 from toolpark.security.egress import Egress, Resolver
 from toolpark.security.ratelimit import RateLimiter
 
@@ -172,7 +172,7 @@ class Host:
             served.append(("/mcp", "combined", self.combined_server()))
         routes = [Route(path, endpoint=endpoint(server, name)) for path, name, server in served]
         if self.config.auth.oidc_issuer:
-            routes += [Route(metadata_path(path), self._resource_metadata(name)) for path, name, _ in served]
+            routes += [Route(metadata_path(path), self._resource_metadata(path, name)) for path, name, _ in served]
         routes += [Route("/healthz", self._healthz), Route("/readyz", self._readyz), Route("/metrics", self._metrics)]
 
         @asynccontextmanager
@@ -195,9 +195,8 @@ class Host:
             return None
         return public_base(self.config.auth, scope) + metadata_path(scope["path"])
 
-    def _resource_metadata(self, name: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    def _resource_metadata(self, endpoint: str, name: str) -> Callable[[Request], Awaitable[JSONResponse]]:
         async def document(request: Request) -> JSONResponse:
-            endpoint = request.url.path.removeprefix(WELL_KNOWN)
             resource = public_base(self.config.auth, request.scope) + endpoint
             return JSONResponse(protected_resource(self.config.auth, resource, name))
 

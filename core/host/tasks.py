@@ -227,7 +227,7 @@ class Tasks:
         self._forget_beyond(owner)
         return task
 
-    async def find(self, owner: str, task_id: str) -> Task:
+    def find(self, owner: str, task_id: str) -> Task:
         """The caller's task `task_id`; an unknown id and another caller's id get the same answer."""
         self._forget_expired()
         task = self._tasks.get(task_id)
@@ -283,7 +283,7 @@ class TasksExtension(Extension):
         named = headers.get("mcp-name") if headers is not None else None
         if named is not None and named != params.task_id:  # SEP-2243: routing headers must match the body
             raise MCPError(code=HEADER_MISMATCH, message="The Mcp-Name header does not match params.taskId")
-        return await self.tasks.find(self.owner_of(ctx), params.task_id)
+        return self.tasks.find(self.owner_of(ctx), params.task_id)
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: _TaskIdParams) -> dict[str, Any]:
         return (await self._task(ctx, params)).detailed()

@@ -8,10 +8,11 @@ URI, which the client sends as RFC 8707 `resource` and the token's audience must
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from mcp.shared.auth import ProtectedResourceMetadata
+from starlette.datastructures import URL
+from starlette.types import Scope
 
 from toolpark.security.auth import AuthSettings
 
@@ -25,14 +26,13 @@ def metadata_path(endpoint_path: str) -> str:
     return WELL_KNOWN + endpoint_path
 
 
-def public_base(settings: AuthSettings, scope: Mapping[str, Any]) -> str:
+def public_base(settings: AuthSettings, scope: Scope) -> str:
     """The scheme and host clients reach this host at: the configured public URL, else the request's own
     (behind a proxy, the Host it forwards)."""
     if settings.public_url:
         return settings.public_url.rstrip("/")
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-    host = headers.get("host") or "{}:{}".format(*scope.get("server", ("localhost", 80)))
-    return f"{scope.get('scheme', 'http')}://{host}"
+    url = URL(scope=scope)
+    return f"{url.scheme}://{url.netloc}"
 
 
 def protected_resource(settings: AuthSettings, resource: str, name: str) -> dict[str, Any]:

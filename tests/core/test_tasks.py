@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -139,11 +138,7 @@ def test_a_caller_keeps_a_bounded_number_of_finished_tasks() -> None:
         task.settle("completed", result={"content": []})
         made.append(task.id)
     other = tasks.create("api_key:bob", "slow_compute")
-
-    async def lookups() -> None:
-        with pytest.raises(MCPError):
-            await tasks.find("api_key:ada", made[0])
-        assert (await tasks.find("api_key:ada", made[-1])).status == "completed"
-        assert (await tasks.find("api_key:bob", other.id)).status == "working"
-
-    anyio.run(lookups)
+    with pytest.raises(MCPError):
+        tasks.find("api_key:ada", made[0])
+    assert tasks.find("api_key:ada", made[-1]).status == "completed"
+    assert tasks.find("api_key:bob", other.id).status == "working"
