@@ -42,12 +42,15 @@ def data_dir(name: str) -> Path:
 def free_ports(count: int, *, below: int = 50000) -> list[int]:
     """Ports free on loopback now, below `below` (SeaweedFS listens on port + 10000 for gRPC too)."""
     found: list[int] = []
+    taken: set[int] = set()  # the chosen ports and their gRPC twins: no two may meet
     while len(found) < count:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        if port < below and port not in found and _free(port + 10000):
+        twin = port + 10000
+        if port < below and not {port, twin} & taken and _free(twin):
             found.append(port)
+            taken |= {port, twin}
     return found
 
 
@@ -110,7 +113,7 @@ def seaweedfs(directory: Path, *, ports: tuple[int, int, int, int] | None = None
     )  # fmt: skip
     service = S3Service(f"http://127.0.0.1:{s3}", access, secret, process, (s3, master, volume, filer))
     try:
-        _wait(service)
+        _wait(service, directory / "weed.log")
         logger.info("embedded SeaweedFS S3 at %s (data in %s)", service.endpoint_url, directory)
         yield service
     finally:
@@ -123,18 +126,23 @@ def seaweedfs(directory: Path, *, ports: tuple[int, int, int, int] | None = None
         log.close()
 
 
-def _wait(service: S3Service, timeout_s: float = 60.0) -> None:
+def _wait(service: S3Service, log: Path, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
-            raise RuntimeError(f"SeaweedFS exited with {service.process.returncode}; see weed.log in its data dir")
+            raise RuntimeError(f"SeaweedFS exited with {service.process.returncode}; {log} ends: {_tail(log)}")
         try:
             # The gateway answers 403 to an unsigned request once it is up.
             httpx.get(service.endpoint_url, timeout=1.0)
             return
         except httpx.TransportError:
             time.sleep(0.2)
-    raise RuntimeError(f"SeaweedFS did not start within {timeout_s:g} s")
+    raise RuntimeError(f"SeaweedFS did not start within {timeout_s:g} s; {log} ends: {_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 5) -> str:
+    """The last lines of a log, for an error a person can act on without opening the file."""
+    return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
 
 
 @dataclass(frozen=True)
