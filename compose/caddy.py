@@ -9,11 +9,14 @@ from toolpark.security.discovery import WELL_KNOWN
 __all__ = ["caddyfile", "site_ports", "sites"]
 
 
-def _proxy(upstream: str, indent: str = "\t") -> list[str]:
-    # flush_interval -1 passes every chunk on at once: chat tokens and MCP's server-sent events
-    # must not wait in a buffer. Caddy does this for text/event-stream already; LibreChat's
-    # and LiteLLM's streams are not always labelled so.
-    return [f"{indent}reverse_proxy {upstream} {{", f"{indent}\tflush_interval -1", f"{indent}}}"]
+def _proxy(upstream: str, indent: str = "\t", *options: str) -> list[str]:
+    # No `flush_interval -1`: Caddy passes server-sent events and responses of unknown length on at
+    # once by itself, while -1 made Caddy 2.6 cut responses short under concurrent load
+    # (tests/core/test_failover.py caught it) and keeps an upstream request running after its
+    # client has gone.
+    if not options:
+        return [f"{indent}reverse_proxy {upstream}"]
+    return [f"{indent}reverse_proxy {upstream} {{", *(f"{indent}\t{option}" for option in options), f"{indent}}}"]
 
 
 def _site(topology: Topology, service: str) -> list[str]:
@@ -23,8 +26,7 @@ def _site(topology: Topology, service: str) -> list[str]:
         # why and when it is back, as a page or as JSON, and counts the request as demand.
         upstream = topology.address("caddy", "scheduler")
         # GET: the request's body went to the first upstream and cannot be read again.
-        proxy = _proxy(upstream, "\t\t")
-        body += ["\thandle_errors {", "\t\trewrite * /offline", proxy[0], "\t\t\tmethod GET", *proxy[1:], "\t}"]
+        body += ["\thandle_errors {", "\t\trewrite * /offline", *_proxy(upstream, "\t\t", "method GET"), "\t}"]
     return body
 
 

@@ -347,6 +347,7 @@ class Detachable:
         self.scope = anyio.CancelScope()
         self.started = 0.0
         self._decided = anyio.Event()
+        self._detaching = anyio.Lock()
         self._decision: Result | Task | MCPError | None = None
 
     @property
@@ -372,18 +373,22 @@ class Detachable:
             self._decided.set()
 
     async def detach(self) -> None:
-        if self.task is not None or self._decided.is_set():
-            return
-        try:
-            task = self.tasks.create(owner_of(self.call.identity), self.call.name)
-        except TooManyTasks as exc:
-            self._decide(error_result(str(exc)))
-            self.scope.cancel()
-            return
-        task.scope = self.scope
-        self.context.run_as_task(task)
-        self.scope.deadline = self.started + self.call.runtime.settings.task_timeout_s
-        self._decide(task)
+        async with self._detaching:  # the tool's background() and the timer may both ask
+            if self.task is not None or self._decided.is_set():
+                return
+            try:
+                task = await self.tasks.create(owner_of(self.call.identity), self.call.name)
+            except TooManyTasks as exc:
+                self._decide(error_result(str(exc)))
+                self.scope.cancel()
+                return
+            if self._decided.is_set():  # the work ended while the task was recorded: nobody will ask for it
+                task.settle("cancelled")
+                return
+            task.scope = self.scope
+            self.context.run_as_task(task)
+            self.scope.deadline = self.started + self.call.runtime.settings.task_timeout_s
+            self._decide(task)
 
     async def _detach_later(self) -> None:
         await anyio.sleep(self.call.runtime.settings.task_after_s)

@@ -54,6 +54,13 @@ class HostSettings(SectionSettings):
     header_timeout_s: float = Field(
         10.0, gt=0, description="Seconds a connection may take to send a request's headers before it is closed."
     )
+    keep_alive_s: float = Field(
+        150.0,
+        gt=0,
+        description="Seconds an idle connection stays open. Longer than the idle timeout of the proxy in front "
+        "(Caddy keeps upstream connections 2 minutes), so the proxy never sends a request on a connection we are "
+        "closing.",
+    )
     body_timeout_s: float = Field(
         30.0, gt=0, description="Seconds each part of a request's body may take to arrive before the request gets 408."
     )
@@ -85,6 +92,12 @@ class HostSettings(SectionSettings):
     )
     tasks_path: Path | None = Field(
         None, description="SQLite file keeping tasks and their results across restarts; default: memory only."
+    )
+    shared_database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URL where the replicas of a server share their tasks, so any replica behind a "
+        "load balancer answers tasks/get, tasks/update and tasks/cancel (needs the replicas extra). Replaces "
+        "tasks_path.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Server log level.")
     log_format: Literal["auto", "json", "text"] = Field(

@@ -14,11 +14,9 @@ import json
 import sqlite3
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
-from mcp_types import INTERNAL_ERROR
-
-from toolpark.host.tasks import Status, Task
+from toolpark.host.tasks import Status, Task, interrupted
 
 __all__ = ["TaskLedger"]
 
@@ -29,14 +27,6 @@ CREATE TABLE IF NOT EXISTS tasks (
     message TEXT, result TEXT, error TEXT
 )
 """
-
-
-def _interrupted(task: Task) -> dict[str, Any]:
-    return {
-        "code": INTERNAL_ERROR,
-        "message": f"The server restarted while this task ran, so its work stopped. Tool '{task.tool}' keeps "
-        "nothing half done: call it again, and its result says what is stored.",
-    }
 
 
 class TaskLedger:
@@ -84,7 +74,7 @@ class TaskLedger:
                 result=json.loads(row[9]) if row[9] else None, error=json.loads(row[10]) if row[10] else None,
             )  # fmt: skip
             if not task.ended:
-                task.settle("failed", error=_interrupted(task))
+                task.settle("failed", error=interrupted(task))
                 self.save(task)
             tasks.append(task)
         return tasks

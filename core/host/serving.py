@@ -33,6 +33,7 @@ from toolpark.host.runtime import PluginRuntime
 from toolpark.host.server import build_server, lowlevel
 from toolpark.host.services import Services
 from toolpark.host.sessions import SessionQuota
+from toolpark.host.shared_ledger import SharedLedger
 from toolpark.host.tasks import Tasks
 from toolpark.security.auth import Authenticator, AuthMiddleware
 from toolpark.security.discovery import metadata_path, protected_resource, public_base
@@ -78,13 +79,17 @@ class Host:
         self.resolver = resolver
         self.authenticator = Authenticator(self.config.auth)
         per_minute = self.settings.rate_limit_per_minute
+        shared = self.settings.shared_database_url
         self.services = Services(
             tenancy=self.config.tenancy,
             documents=Documents(self.config.documents),
             tasks=Tasks(
                 ttl_s=self.settings.task_ttl_s,
                 per_caller=self.settings.tasks_per_caller,
-                ledger=TaskLedger(self.settings.tasks_path) if self.settings.tasks_path else None,
+                ledger=TaskLedger(self.settings.tasks_path) if self.settings.tasks_path and not shared else None,
+                shared=SharedLedger(shared.get_secret_value(), ",".join(sorted(r.name for r in runtimes)))
+                if shared
+                else None,
             ),
             rate_limiter=RateLimiter(per_minute, self.settings.rate_limit_burst) if per_minute else None,
         )
@@ -231,6 +236,7 @@ class Host:
             access_log=False,
             lifespan="on",
             http=header_timeout_protocol(self.settings.header_timeout_s),
+            timeout_keep_alive=int(self.settings.keep_alive_s),
             timeout_graceful_shutdown=10,
         )
         return uvicorn.Server(config)

@@ -7,7 +7,8 @@ work runs in the host's own task group, so it outlives the request and the clien
 Tasks belong to the caller that started them: another caller's task id is unknown to you, exactly
 like an id that never existed. Finished tasks are kept `ttl_s` after they end, then forgotten; each
 caller may have `per_caller` unfinished tasks at once. With a `TaskLedger` (`tasks_path`) they are
-also kept on disk, so a restarted host still answers for them.
+also kept on disk, so a restarted host still answers for them; with a `SharedLedger`
+(`shared_database_url`) they live in PostgreSQL, so every replica of a server answers for them.
 """
 
 from __future__ import annotations
@@ -25,15 +26,19 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
 from mcp.server.mcpserver import require_client_extension
 from mcp.shared.exceptions import MCPError
-from mcp_types import HEADER_MISMATCH, INVALID_PARAMS, InputRequest, RequestParams
+from mcp_types import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, InputRequest, RequestParams
 from pydantic import Field
 
 from toolpark.host.asking import Answer, parse_answer
 
 if TYPE_CHECKING:
     from toolpark.host.ledger import TaskLedger
+    from toolpark.host.shared_ledger import SharedLedger
 
-__all__ = ["TASKS_EXTENSION", "Task", "TaskAsker", "Tasks", "TasksExtension", "TooManyTasks"]
+__all__ = [
+    "CANCELLED_MESSAGE", "ENDED", "KEPT_PER_CALLER", "TASKS_EXTENSION",
+    "Task", "TaskAsker", "Tasks", "TasksExtension", "TooManyTasks", "interrupted",
+]  # fmt: skip
 
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 
@@ -41,7 +46,8 @@ KEPT_PER_CALLER = 100
 """Finished tasks kept for one caller at most; the oldest go first (memory stays bounded whatever the TTL)."""
 
 Status = Literal["working", "input_required", "completed", "failed", "cancelled"]
-_ENDED: tuple[Status, ...] = ("completed", "failed", "cancelled")
+ENDED: tuple[Status, ...] = ("completed", "failed", "cancelled")
+CANCELLED_MESSAGE = "cancelled by the client"
 
 
 def _iso(moment: datetime) -> str:
@@ -71,7 +77,7 @@ class Task:
 
     @property
     def ended(self) -> bool:
-        return self.status in _ENDED
+        return self.status in ENDED
 
     def touch(self, message: str | None = None) -> None:
         if message is not None:
@@ -96,18 +102,25 @@ class Task:
     def cancel(self) -> None:
         if self.ended:
             return
-        self.message = "cancelled by the client"
+        self.message = CANCELLED_MESSAGE
         self.settle("cancelled")
         if self.scope is not None:
             self.scope.cancel()
 
     def answer(self, responses: dict[str, Any]) -> None:
-        """Take answers to open questions; answers to questions not asked are ignored."""
+        """Take answers to open questions (each leaves `pending` at once, so the very next read shows
+        only what is still open); answers to questions not asked are ignored."""
         taken = {key: value for key, value in responses.items() if key in self.pending}
-        if taken:
-            self.answers.update(taken)
-            self._answered.set()
-            self._answered = anyio.Event()
+        if not taken:
+            return
+        self.answers.update(taken)
+        for key in taken:
+            del self.pending[key]
+        if not self.pending and self.status == "input_required":
+            self.status = "working"
+        self._changed()
+        self._answered.set()
+        self._answered = anyio.Event()
 
     async def asked(self, key: str, request: InputRequest) -> Answer:
         """Park until `tasks/update` answers `key`; the task is `input_required` while any question is open."""
@@ -115,12 +128,8 @@ class Task:
             self.pending[key] = request
             if self.status == "working":
                 self.status = "input_required"
-                self._changed()
-            await self._answered.wait()
-        self.pending.pop(key, None)
-        if not self.pending and self.status == "input_required":
-            self.status = "working"
             self._changed()
+            await self._answered.wait()
         return parse_answer(key, request, self.answers.pop(key))
 
     def created_result(self) -> dict[str, Any]:
@@ -155,6 +164,15 @@ class Task:
         return wire
 
 
+def interrupted(task: Task) -> dict[str, Any]:
+    """The error of a task whose server stopped while it ran (a restart, or a replica that died)."""
+    return {
+        "code": INTERNAL_ERROR,
+        "message": f"The server running this task stopped, and its work with it. Tool '{task.tool}' keeps "
+        "nothing half done: call it again, and its result says what is stored.",
+    }
+
+
 class TaskAsker:
     """Questions of a call that runs as a task: the task parks until `tasks/update` answers."""
 
@@ -170,13 +188,26 @@ class TooManyTasks(Exception):
 
 
 class Tasks:
-    """The tasks of one host: created by tool calls, read and steered through the extension's methods."""
+    """The tasks of one host: created by tool calls, read and steered through the extension's methods.
 
-    def __init__(self, *, ttl_s: float, per_caller: int, poll_ms: int = 1000, ledger: TaskLedger | None = None) -> None:
+    `_tasks` holds the tasks that run (or ran) here. With a shared ledger the table is the truth:
+    a task is read from it wherever it runs, and steered through it when it runs elsewhere.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl_s: float,
+        per_caller: int,
+        poll_ms: int = 1000,
+        ledger: TaskLedger | None = None,
+        shared: SharedLedger | None = None,
+    ) -> None:
         self.ttl = timedelta(seconds=ttl_s)
         self.per_caller = per_caller
         self.poll_ms = poll_ms
         self._ledger = ledger
+        self._shared = shared
         self._tasks: dict[str, Task] = {}
         self._group: TaskGroup | None = None
 
@@ -185,9 +216,13 @@ class Tasks:
         """The task group the work runs in, and the ledger's tasks; leaving cancels every task still running."""
         if self._ledger is not None:
             self._tasks = {task.id: self._recorded(task) for task in self._ledger.open()}
+        if self._shared is not None:
+            await self._shared.open()
         try:
             async with anyio.create_task_group() as group:
                 self._group = group
+                if self._shared is not None:
+                    group.start_soon(self._shared.keep, lambda: list(self._tasks.values()))
                 try:
                     yield self
                 finally:
@@ -196,10 +231,15 @@ class Tasks:
         finally:
             if self._ledger is not None:
                 self._ledger.close()
+            if self._shared is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._shared.close([t for t in self._tasks.values() if not t.ended])
 
     def _recorded(self, task: Task) -> Task:
         if self._ledger is not None:
             task.on_change = self._ledger.save
+        elif self._shared is not None:
+            task.on_change = self._shared.changed
         return task
 
     def start(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -207,9 +247,13 @@ class Tasks:
             raise RuntimeError("tasks run only while the host runs")
         self._group.start_soon(work)
 
-    def create(self, owner: str, tool: str) -> Task:
+    async def create(self, owner: str, tool: str) -> Task:
         self._forget_expired()
-        if sum(1 for t in self._tasks.values() if t.owner == owner and not t.ended) >= self.per_caller:
+        if self._shared is not None:
+            running = await self._shared.unfinished(owner)
+        else:
+            running = sum(1 for t in self._tasks.values() if t.owner == owner and not t.ended)
+        if running >= self.per_caller:
             raise TooManyTasks(
                 f"You already have {self.per_caller} tasks running. Wait for one to finish, or cancel one "
                 "with tasks/cancel, then call again."
@@ -224,16 +268,37 @@ class Tasks:
         self._tasks[task.id] = self._recorded(task)
         if self._ledger is not None:
             self._ledger.save(task)
+        if self._shared is not None:
+            await self._shared.write(task)
         self._forget_beyond(owner)
         return task
 
-    def find(self, owner: str, task_id: str) -> Task:
+    async def find(self, owner: str, task_id: str) -> Task:
         """The caller's task `task_id`; an unknown id and another caller's id get the same answer."""
         self._forget_expired()
         task = self._tasks.get(task_id)
+        if self._shared is not None:
+            if task is None:
+                task = await self._shared.load(owner, task_id)
+            elif not task.ended:
+                await self._shared.steer([task])  # a cancel or answers another replica took, first
         if task is None or task.owner != owner:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown task {task_id!r} (or it expired)")
         return task
+
+    async def cancel(self, task: Task) -> None:
+        if task.id in self._tasks or self._shared is None:
+            task.cancel()
+            if self._shared is not None:
+                await self._shared.write(task)
+        else:
+            await self._shared.cancel(task.id)
+
+    async def answer(self, task: Task, responses: dict[str, Any]) -> None:
+        if task.id in self._tasks or self._shared is None:
+            task.answer(responses)
+        else:
+            await self._shared.answer(task.id, responses)
 
     def _forget_expired(self) -> None:
         now = datetime.now(UTC)
@@ -283,16 +348,15 @@ class TasksExtension(Extension):
         named = headers.get("mcp-name") if headers is not None else None
         if named is not None and named != params.task_id:  # SEP-2243: routing headers must match the body
             raise MCPError(code=HEADER_MISMATCH, message="The Mcp-Name header does not match params.taskId")
-        return self.tasks.find(self.owner_of(ctx), params.task_id)
+        return await self.tasks.find(self.owner_of(ctx), params.task_id)
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: _TaskIdParams) -> dict[str, Any]:
         return (await self._task(ctx, params)).detailed()
 
     async def _update(self, ctx: ServerRequestContext[Any, Any], params: _TaskUpdateParams) -> dict[str, Any]:
-        (await self._task(ctx, params)).answer(params.input_responses)
+        await self.tasks.answer(await self._task(ctx, params), params.input_responses)
         return {}
 
     async def _cancel(self, ctx: ServerRequestContext[Any, Any], params: _TaskIdParams) -> dict[str, Any]:
-        task = await self._task(ctx, params)
-        task.cancel()
+        await self.tasks.cancel(await self._task(ctx, params))
         return {}

@@ -130,8 +130,8 @@ def caddy_adapt(caddyfile: str, folder: Path) -> subprocess.CompletedProcess[str
 def test_caddyfile_adapts_with_caddy(case: str, tmp_path: Path) -> None:
     done = caddy_adapt(rendered(case)["caddy/Caddyfile"], tmp_path)
     assert done.returncode == 0, done.stderr
-    proxies = re.findall(r'"flush_interval":-1,"handler":"reverse_proxy"', done.stdout)
-    assert proxies and len(proxies) == done.stdout.count('"handler":"reverse_proxy"'), "every proxy must stream"
+    assert '"handler":"reverse_proxy"' in done.stdout
+    assert '"flush_interval"' not in done.stdout  # -1 cut responses short under load (see compose/caddy.py)
 
 
 def test_caddy_adapt_rejects_a_broken_caddyfile(tmp_path: Path) -> None:

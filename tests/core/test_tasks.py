@@ -4,62 +4,16 @@ Raw 2026-07-28 requests over HTTP, so the wire itself is what is checked."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from typing import Any
 
-import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from tests.core.taskwire import AUTH, get, request, settled, start
 from toolpark.host.tasks import KEPT_PER_CALLER, Tasks
 from toolpark.plugins.everything import plugin as everything
-from toolpark.security.auth import hash_key
 from toolpark.testing import RunningHost
-
-TASKS = "io.modelcontextprotocol/tasks"
-KEYS = {"ada": "tpk_ada-secret-1", "bob": "tpk_bob-secret-2"}
-AUTH = {"api_keys": [{"name": name, "hash": hash_key(key)} for name, key in KEYS.items()]}
-
-
-def request(running: RunningHost, who: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
-    """One 2026-07-28 request by `who`, declaring the tasks extension; the JSON-RPC response."""
-    meta = {
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS: {}}, "elicitation": {"form": {}}},
-    }
-    named = params.get("name") or params.get("taskId")
-    headers = {
-        "Authorization": f"Bearer {KEYS[who]}",
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": "2026-07-28",
-        "Mcp-Method": method,
-        **({"Mcp-Name": named} if named else {}),
-    }
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
-    response = httpx.post(running.url("everything"), json=body, headers=headers, timeout=30)
-    if response.headers["content-type"].startswith("text/event-stream"):
-        data = [line[5:] for line in response.text.splitlines() if line.startswith("data:") and line[5:].strip()]
-        return json.loads(data[-1])  # type: ignore[no-any-return]
-    return response.json()  # type: ignore[no-any-return]
-
-
-def start(running: RunningHost, who: str, seconds: float) -> dict[str, Any]:
-    return request(running, who, "tools/call", {"name": "slow_compute", "arguments": {"seconds": seconds}})["result"]
-
-
-def get(running: RunningHost, who: str, task_id: str) -> dict[str, Any]:
-    return request(running, who, "tasks/get", {"taskId": task_id})
-
-
-def settled(running: RunningHost, who: str, task_id: str) -> dict[str, Any]:
-    for _ in range(200):
-        task = get(running, who, task_id)["result"]
-        if task["status"] in ("completed", "failed", "cancelled"):
-            return task
-        time.sleep(0.05)
-    pytest.fail(f"task {task_id} did not end")
 
 
 def test_a_task_is_its_callers_alone(toolpark_http: Callable[..., RunningHost]) -> None:
@@ -129,16 +83,17 @@ def test_a_multi_round_trip_may_land_on_another_replica_sharing_the_state_key(
     assert "error" in stolen  # the state is bound to the caller who answered
 
 
-def test_a_caller_keeps_a_bounded_number_of_finished_tasks() -> None:
+@pytest.mark.anyio
+async def test_a_caller_keeps_a_bounded_number_of_finished_tasks() -> None:
     """Memory stays bounded whatever the TTL: beyond KEPT_PER_CALLER finished tasks the oldest go."""
     tasks = Tasks(ttl_s=3600, per_caller=1)
     made = []
     for _ in range(KEPT_PER_CALLER + 5):
-        task = tasks.create("api_key:ada", "slow_compute")
+        task = await tasks.create("api_key:ada", "slow_compute")
         task.settle("completed", result={"content": []})
         made.append(task.id)
-    other = tasks.create("api_key:bob", "slow_compute")
+    other = await tasks.create("api_key:bob", "slow_compute")
     with pytest.raises(MCPError):
-        tasks.find("api_key:ada", made[0])
-    assert tasks.find("api_key:ada", made[-1]).status == "completed"
-    assert tasks.find("api_key:bob", other.id).status == "working"
+        await tasks.find("api_key:ada", made[0])
+    assert (await tasks.find("api_key:ada", made[-1])).status == "completed"
+    assert (await tasks.find("api_key:bob", other.id)).status == "working"
