@@ -101,6 +101,7 @@ def build_server(
                 # The answers in a round's state are the caller's: another caller may not continue with them.
                 bind_principal=owner_of_request,
             ),
+            subscriptions=services.events.bus(only.name if only else "toolpark") if services.events else None,
             extensions=[TasksExtension(services.tasks, owner_of_request)]
             if any(entry.spec.task for entry in entries.values())
             else None,

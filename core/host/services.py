@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from toolpark.documents.parser import Documents
+from toolpark.host.shared_events import SharedEvents
 from toolpark.host.subscriptions import Subscriptions
 from toolpark.host.tasks import Tasks
 from toolpark.operations.metrics import Metrics
@@ -24,6 +25,7 @@ class Services:
     documents: Documents
     tasks: Tasks
     rate_limiter: RateLimiter | None = None
+    events: SharedEvents | None = None  # listen-stream events shared by replicas (shared_database_url)
     subscriptions: Subscriptions = field(default_factory=Subscriptions)
     metrics: Metrics = field(default_factory=Metrics)
     egress: Egress | None = None

@@ -33,6 +33,7 @@ from toolpark.host.runtime import PluginRuntime
 from toolpark.host.server import build_server, lowlevel
 from toolpark.host.services import Services
 from toolpark.host.sessions import SessionQuota
+from toolpark.host.shared_events import SharedEvents
 from toolpark.host.shared_ledger import SharedLedger
 from toolpark.host.tasks import Tasks
 from toolpark.security.auth import Authenticator, AuthMiddleware
@@ -80,6 +81,7 @@ class Host:
         self.authenticator = Authenticator(self.config.auth)
         per_minute = self.settings.rate_limit_per_minute
         shared = self.settings.shared_database_url
+        replicas = ",".join(sorted(r.name for r in runtimes))  # replicas of one server serve the same plugins
         self.services = Services(
             tenancy=self.config.tenancy,
             documents=Documents(self.config.documents),
@@ -87,11 +89,10 @@ class Host:
                 ttl_s=self.settings.task_ttl_s,
                 per_caller=self.settings.tasks_per_caller,
                 ledger=TaskLedger(self.settings.tasks_path) if self.settings.tasks_path and not shared else None,
-                shared=SharedLedger(shared.get_secret_value(), ",".join(sorted(r.name for r in runtimes)))
-                if shared
-                else None,
+                shared=SharedLedger(shared.get_secret_value(), replicas) if shared else None,
             ),
             rate_limiter=RateLimiter(per_minute, self.settings.rate_limit_burst) if per_minute else None,
+            events=SharedEvents(shared.get_secret_value(), replicas) if shared else None,
         )
 
     def server(self, runtime: PluginRuntime) -> MCPServer[Any]:
@@ -115,6 +116,8 @@ class Host:
             )
             stack.callback(self.services.documents.close)
             await stack.enter_async_context(self.services.tasks.running())
+            if self.services.events is not None:
+                await stack.enter_async_context(self.services.events.running())
             for runtime in self.runtimes:
                 await stack.enter_async_context(runtime.running())
             yield self

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -20,6 +22,17 @@ AUTH = {"api_keys": [{"name": name, "hash": hash_key(key)} for name, key in KEYS
 def request(target: RunningHost | str, who: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
     """One 2026-07-28 request by `who` to `everything` on a host (or at a URL), declaring the tasks
     extension; the JSON-RPC response."""
+    with stream(target, who, method, params) as response:
+        response.read()
+    if response.headers["content-type"].startswith("text/event-stream"):
+        data = [line[5:] for line in response.text.splitlines() if line.startswith("data:") and line[5:].strip()]
+        return json.loads(data[-1])  # type: ignore[no-any-return]
+    return response.json()  # type: ignore[no-any-return]
+
+
+@contextmanager
+def stream(target: RunningHost | str, who: str, method: str, params: dict[str, Any]) -> Iterator[httpx.Response]:
+    """The same request, its response read as it comes (a `subscriptions/listen` stream)."""
     meta = {
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS: {}}, "elicitation": {"form": {}}},
@@ -34,11 +47,8 @@ def request(target: RunningHost | str, who: str, method: str, params: dict[str, 
     }
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
     url = target if isinstance(target, str) else target.url("everything")
-    response = httpx.post(url, json=body, headers=headers, timeout=30)
-    if response.headers["content-type"].startswith("text/event-stream"):
-        data = [line[5:] for line in response.text.splitlines() if line.startswith("data:") and line[5:].strip()]
-        return json.loads(data[-1])  # type: ignore[no-any-return]
-    return response.json()  # type: ignore[no-any-return]
+    with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as response:
+        yield response
 
 
 def start(target: RunningHost | str, who: str, seconds: float) -> dict[str, Any]:

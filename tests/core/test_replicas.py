@@ -1,18 +1,22 @@
-"""Replicas of one server share their tasks in PostgreSQL (`shared_database_url`), so whichever
-replica a load balancer picks answers for a task another one runs: reads it, cancels it, answers
-its questions; and a task whose replica stopped ends `failed`, saying why.
+"""Replicas of one server share their tasks and listen-stream events in PostgreSQL
+(`shared_database_url`), so whichever replica a load balancer picks answers for a task another one
+runs (reads it, cancels it, answers its questions), a task whose replica stopped ends `failed`
+saying why, and a change made on one replica reaches listen streams on the others.
 
 The hosts here run in this process against the embedded PostgreSQL; tests/stack/test_replicas.py
 kills a replica's process behind Caddy."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from tests.core.taskwire import AUTH, get, request, settled, start
+from tests.core.taskwire import AUTH, get, request, settled, start, stream
 from toolpark.operations.embedded import postgres
 from toolpark.plugins.everything import plugin as everything
 from toolpark.testing import RunningHost, serve_http
@@ -90,3 +94,31 @@ def test_a_task_of_a_replica_that_stopped_ends_failed_saying_why(
     assert ended["status"] == "failed"
     assert "server running this task stopped" in ended["error"]["message"]
     assert "slow_compute" in ended["error"]["message"]
+
+
+def test_a_listen_stream_on_one_replica_hears_a_change_made_on_another(
+    toolpark_http: Callable[..., RunningHost], database: str
+) -> None:
+    """Retrieval's `create_collection` changes its tool list on the replica that ran it; a client's
+    `subscriptions/listen` stream may be open on any other."""
+    first, second = replica(toolpark_http, database), replica(toolpark_http, database)
+    heard: list[dict[str, Any]] = []
+    listening = threading.Event()
+
+    def listen() -> None:
+        params = {"notifications": {"toolsListChanged": True}}
+        with stream(second, "ada", "subscriptions/listen", params) as response:
+            for line in response.iter_lines():
+                if line.startswith("data:") and line[5:].strip():
+                    heard.append(json.loads(line[5:]))
+                    listening.set()  # the first frame is the acknowledgement
+                    if heard[-1].get("method") == "notifications/tools/list_changed":
+                        return
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    assert listening.wait(10), "the listen stream was not acknowledged"
+    changed = request(first, "ada", "tools/call", {"name": "test_trigger_tool_change", "arguments": {}})
+    assert changed["result"]["content"][0]["text"] == "tool list changed"
+    thread.join(10)
+    assert [frame.get("method") for frame in heard][-1] == "notifications/tools/list_changed", heard
