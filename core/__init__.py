@@ -6,8 +6,8 @@ Plugin authors need only what is exported here; `toolpark.testing` holds the tes
 from toolpark.contract.context import ToolContext
 from toolpark.contract.errors import ToolError
 from toolpark.contract.pagination import Page, paginate
-from toolpark.contract.plugin import Plugin
+from toolpark.contract.plugin import Plugin, RateLimit
 from toolpark.contract.results import text_result
 from toolpark.contract.settings import PluginSettings
 
-__all__ = ["Page", "Plugin", "PluginSettings", "ToolContext", "ToolError", "paginate", "text_result"]
+__all__ = ["Page", "Plugin", "PluginSettings", "RateLimit", "ToolContext", "ToolError", "paginate", "text_result"]

@@ -22,7 +22,7 @@ from toolpark.contract.context import ToolContext
 from toolpark.contract.settings import PluginSettings
 from toolpark.security.tenancy import TenantScope
 
-__all__ = ["Plugin", "PromptSpec", "ResourceSpec", "ToolSpec", "check_plugin_name"]
+__all__ = ["Plugin", "PromptSpec", "RateLimit", "ResourceSpec", "ToolSpec", "check_plugin_name"]
 
 SettingsT = TypeVar("SettingsT", bound=PluginSettings)
 StateT = TypeVar("StateT")
@@ -49,6 +49,20 @@ class ToolSpec:
     requires: tuple[str, ...] = ()
     when: Callable[[Any], bool] | None = None
     task: TaskSupport | None = None
+    rate_limit: RateLimit | None = None
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Calls one caller may make to one tool: `per_minute`, in bursts of `burst` (besides the host's
+    own limit per caller and plugin). For tools that cost much: a model call, a crawl, an OCR."""
+
+    per_minute: float
+    burst: int = 1
+
+    def __post_init__(self) -> None:
+        if self.per_minute <= 0 or self.burst < 1:
+            raise ValueError("a rate limit needs per_minute > 0 and burst >= 1")
 
 
 TaskSupport = Literal["optional", "required"]
@@ -180,6 +194,7 @@ class Plugin(Generic[SettingsT, StateT]):
         requires: str | tuple[str, ...] = (),
         when: Callable[[SettingsT], bool] | None = None,
         task: bool | TaskSupport = False,
+        rate_limit: RateLimit | None = None,
     ) -> Callable[[FnT], FnT]:
         """Declare an async function as a tool.
 
@@ -193,7 +208,8 @@ class Plugin(Generic[SettingsT, StateT]):
         the plugin's settings whether the tool exists at all (a search tool without a search
         backend configured, write tools in read-only mode). `task=True` lets a long call run as a task
         for clients that take tasks: it becomes one when it calls `ctx.background()` or after
-        `task_after_s`; `task="required"` refuses clients that do not take tasks.
+        `task_after_s`; `task="required"` refuses clients that do not take tasks. `rate_limit` bounds
+        each caller's calls to this tool.
         """
 
         def register(fn: FnT) -> FnT:
@@ -219,6 +235,8 @@ class Plugin(Generic[SettingsT, StateT]):
                 spec = replace(spec, when=when)
             if task:
                 spec = replace(spec, task="optional" if task is True else task)
+            if rate_limit is not None:
+                spec = replace(spec, rate_limit=rate_limit)
             if spec.name in self.tools:
                 raise ValueError(f"plugin {self.name!r} declares tool {spec.name!r} twice")
             self.tools[spec.name] = spec

@@ -40,6 +40,7 @@ from toolpark.host.services import Services
 from toolpark.host.tasks import TASKS_EXTENSION, Task, TooManyTasks
 from toolpark.security.auth import identity_from_scope
 from toolpark.security.identity import LOCAL, Identity
+from toolpark.security.ratelimit import RateLimiter
 
 __all__ = ["Entry", "ToolCaller", "caller", "missing_grants", "owner_of", "owner_of_request", "result_size"]
 
@@ -113,13 +114,21 @@ def result_size(result: CallToolResult) -> int:
 
 
 def authorize(call: Call) -> None:
-    missing = missing_grants(call.entry.spec, call.identity)
-    if missing:
-        raise Refused(
-            "denied",
-            f"Tool '{call.name}' needs {' and '.join(missing)}, which your credentials do not carry. "
-            "Ask the operator for access.",
-        )
+    identity = call.identity
+    missing = missing_grants(call.entry.spec, identity)
+    if not missing:
+        return
+    needs = " and ".join(f"'{need}'" for need in missing)
+    carried = ", ".join(f"'{grant}'" for grant in sorted(identity.grants)) or "none"
+    logger.warning(
+        "denied %s/%s to %s: missing %s", call.runtime.name, call.name, identity.subject, needs,
+        extra={"plugin": call.runtime.name, "tool": call.name, "subject": identity.subject, "missing": missing},
+    )  # fmt: skip
+    raise Refused(
+        "denied",
+        f"Tool '{call.name}' needs the role or scope {needs}; {identity.grants_from or 'your credentials'} "
+        f"carried {carried}. Ask the operator to grant {needs}.",
+    )
 
 
 def check_ready(call: Call) -> None:
@@ -133,16 +142,26 @@ def check_ready(call: Call) -> None:
 
 
 def rate_limit(call: Call, services: Services) -> None:
-    """One bucket per caller and plugin: a busy server never spends a caller's budget on another."""
-    limiter = services.rate_limiter
-    plugin = call.runtime.name
-    wait = limiter.take(f"{plugin}:{owner_of(call.identity)}") if limiter else 0.0
-    if wait:
-        services.metrics.rate_limited.labels(plugin).inc()
+    """One bucket per caller and plugin, so a busy server never spends a caller's budget on another;
+    and one per caller and tool for a tool that declares its own `RateLimit`."""
+    plugin, tool, owner = call.runtime.name, call.entry.spec.name, owner_of(call.identity)
+    if services.rate_limiter is not None and (wait := services.rate_limiter.take(f"{plugin}:{owner}")):
+        services.metrics.rate_limited.labels(plugin, tool, "plugin").inc()
         raise Refused(
             "rate_limited",
             f"Rate limit reached: too many calls to the '{plugin}' tools from you in the last minute. "
             f"Try again in {wait:.0f} s.",
+        )
+    declared = call.entry.spec.rate_limit
+    if declared is None:
+        return
+    limiter = services.tool_limiters.setdefault(f"{plugin}/{tool}", RateLimiter(declared.per_minute, declared.burst))
+    if wait := limiter.take(owner):
+        services.metrics.rate_limited.labels(plugin, tool, "tool").inc()
+        raise Refused(
+            "rate_limited",
+            f"Rate limit reached: tool '{call.name}' takes {declared.per_minute:g} calls a minute from each "
+            f"caller. Try again in {wait:.0f} s; other tools are not affected.",
         )
 
 

@@ -24,7 +24,8 @@ class Services:
     tenancy: TenancySettings
     documents: Documents
     tasks: Tasks
-    rate_limiter: RateLimiter | None = None
+    rate_limiter: RateLimiter | None = None  # per caller and plugin, from [host]
+    tool_limiters: dict[str, RateLimiter] = field(default_factory=dict)  # per tool that declares a RateLimit
     events: SharedEvents | None = None  # listen-stream events shared by replicas (shared_database_url)
     subscriptions: Subscriptions = field(default_factory=Subscriptions)
     metrics: Metrics = field(default_factory=Metrics)

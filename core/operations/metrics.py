@@ -40,7 +40,10 @@ class Metrics:
             registry=self.registry,
         )
         self.rate_limited = Counter(
-            "toolpark_rate_limited_total", "Tool calls refused by the rate limit.", ["plugin"], registry=self.registry
+            "toolpark_rate_limited_total",
+            "Tool calls refused by a rate limit: the caller's for the plugin, or the tool's own.",
+            ["plugin", "tool", "limit"],
+            registry=self.registry,
         )
 
     def render(self) -> bytes:

@@ -139,6 +139,7 @@ class Authenticator:
                 roles=token.roles,
                 grants=token.roles | token.scopes,
                 via=token.client,
+                grants_from="your token's realm and client roles (realm_access, resource_access) and its scope claim",
             )
         raise Unauthorized("the credential is not a known API key or a valid token", "unknown_credential")
 
@@ -155,11 +156,17 @@ class Authenticator:
         if not key.trusted_frontend:
             self._refuse_user_headers(headers, f"API key {key.name!r}")
             # A key's scopes are also its roles, so tenancy rules can open shared namespaces to it.
-            return Identity(subject=f"key:{key.name}", method="api_key", roles=grants, grants=grants, via=key.name)
+            return Identity(
+                subject=f"key:{key.name}", method="api_key", roles=grants, grants=grants, via=key.name,
+                grants_from=f"the scopes of API key {key.name!r}",
+            )  # fmt: skip
         s = self.settings
         user = headers.get(s.user_header.lower())
         if not user:
-            return Identity(subject=f"key:{key.name}", method="api_key", grants=grants, via=key.name)
+            return Identity(
+                subject=f"key:{key.name}", method="api_key", grants=grants, via=key.name,
+                grants_from=f"the scopes of API key {key.name!r}",
+            )  # fmt: skip
         try:
             roles_header = decode_header_value(headers.get(s.user_roles_header.lower(), ""))
             roles = frozenset(r.strip() for r in roles_header.split(",") if r.strip())
@@ -171,6 +178,8 @@ class Authenticator:
                 roles=roles,
                 grants=grants | roles,
                 via=key.name,
+                grants_from=f"the {s.user_roles_header} header your front end sent and the scopes of its API key "
+                f"{key.name!r}",
             )
         except ValueError as exc:
             raise Unauthorized(str(exc), "bad_user_header", status=400) from exc

@@ -19,7 +19,8 @@ class Identity:
     `method` says how it was established: `none` (auth off, loopback only), `stdio` (the local
     process that launched us), `api_key`, `oidc` (a verified bearer token), or `frontend` (a user
     named by a trusted front end such as LibreChat, on behalf of its API key, `via`).
-    `grants` are the scopes and roles per-tool requirements are checked against.
+    `grants` are the scopes and roles per-tool requirements are checked against; `grants_from`
+    says where they came from, so a refusal can name the claim or header that carried none.
     """
 
     subject: str
@@ -29,6 +30,7 @@ class Identity:
     roles: frozenset[str] = field(default_factory=frozenset)
     grants: frozenset[str] = field(default_factory=frozenset)
     via: str | None = None
+    grants_from: str = ""
 
     @property
     def authenticated(self) -> bool:

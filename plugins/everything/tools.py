@@ -9,7 +9,7 @@ import anyio
 from mcp_types import AudioContent, EmbeddedResource, ImageContent, TextContent, TextResourceContents
 from pydantic import BaseModel, Field
 
-from toolpark import Page, ToolContext, ToolError, paginate
+from toolpark import Page, RateLimit, ToolContext, ToolError, paginate
 from toolpark.plugins.everything.elicitation import DefaultsForm, EnumForm, ResponseForm
 from toolpark.plugins.everything.plugin import EverythingSettings, plugin
 from toolpark.plugins.everything.samples import PNG_BASE64, WAV_BASE64
@@ -255,6 +255,12 @@ async def whoami(ctx: Ctx) -> Caller:
         subject=who.subject, method=who.method, name=who.name, roles=sorted(who.roles), via=who.via,
         namespace=ctx.tenant.own,
     )  # fmt: skip
+
+
+@plugin.tool(read_only=True, rate_limit=RateLimit(per_minute=6, burst=2))
+async def costly(text: Annotated[str, Field(max_length=1000)]) -> str:
+    """Stands for a tool that costs much (a model call, a crawl): each caller may call it 6 times a minute."""
+    return text
 
 
 @plugin.tool(read_only=True, requires="admin")

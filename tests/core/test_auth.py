@@ -218,16 +218,30 @@ async def test_anonymous_callers_cannot_name_a_user(toolpark_http: Callable[...,
     assert (me["subject"], me["method"]) == ("anonymous", "none")
 
 
-async def test_tools_requiring_a_scope_are_hidden_and_refused(secured: RunningHost) -> None:
+async def test_tools_requiring_a_scope_are_hidden_and_refused_naming_what_is_missing(
+    secured: RunningHost, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A caller without the role sees fewer tools; a call anyway gets a denial that names the role and
+    where the caller's grants came from (the claim that carried none), is logged, and is counted."""
     async with http_client(secured.url("everything"), headers=bearer(USER_KEY)) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         denied = await client.call_tool("admin_only", {})
+    async with http_client(secured.url("everything"), headers=bearer(signer.token())) as client:
+        denied_token = await client.call_tool("admin_only", {})
     async with http_client(secured.url("everything"), headers=bearer(ADMIN_KEY)) as client:
         admin_names = {t.name for t in (await client.list_tools()).tools}
         granted = await client.call_tool("admin_only", {})
-    assert "admin_only" not in names and "admin_only" in admin_names
-    assert denied.is_error and "needs admin" in denied.content[0].text  # type: ignore[union-attr]
+    assert "admin_only" not in names and "admin_only" in admin_names and len(names) < len(admin_names)
+    assert denied.is_error and denied.content[0].text == (  # type: ignore[union-attr]
+        "Tool 'admin_only' needs the role or scope 'admin'; the scopes of API key 'script' carried none. "
+        "Ask the operator to grant 'admin'."
+    )
+    reason = denied_token.content[0].text  # type: ignore[union-attr]
+    assert "(realm_access, resource_access) and its scope claim carried 'mcp-user', 'staff'" in reason
     assert not granted.is_error
+    assert "denied everything/admin_only to key:script: missing 'admin'" in caplog.text
+    metrics = (await secured.get("/metrics")).text
+    assert 'toolpark_tool_calls_total{outcome="denied",plugin="everything",tool="admin_only"} 2.0' in metrics
 
 
 def test_a_session_belongs_to_the_credential_that_opened_it(secured: RunningHost) -> None:
@@ -255,7 +269,23 @@ async def test_rate_limit_per_caller_and_plugin(toolpark_http: Callable[..., Run
     assert "too many calls to the 'everything' tools" in results[3].content[0].text  # type: ignore[union-attr]
     assert not other.is_error and not elsewhere.is_error
     metrics = (await running.get("/metrics")).text
-    assert 'toolpark_rate_limited_total{plugin="everything"} 1.0' in metrics
+    assert 'toolpark_rate_limited_total{limit="plugin",plugin="everything",tool="echo"} 1.0' in metrics
+
+
+async def test_a_tool_with_its_own_rate_limit_refuses_only_itself(toolpark_http: Callable[..., RunningHost]) -> None:
+    """`costly` declares 6 calls a minute in bursts of 2: the third call is refused naming the tool,
+    while the plugin's other tools and other callers go on."""
+    running = toolpark_http(everything, auth={"api_keys": API_KEYS})
+    async with http_client(running.url("everything"), headers=bearer(USER_KEY)) as client:
+        results = [await client.call_tool("costly", {"text": "x"}) for _ in range(3)]
+        other_tool = await client.call_tool("echo", {"text": "x"})
+    async with http_client(running.url("everything"), headers=bearer(ADMIN_KEY)) as client:
+        other_caller = await client.call_tool("costly", {"text": "x"})
+    assert [r.is_error for r in results] == [False, False, True]
+    assert "tool 'costly' takes 6 calls a minute from each caller" in results[2].content[0].text  # type: ignore[union-attr]
+    assert not other_tool.is_error and not other_caller.is_error
+    metrics = (await running.get("/metrics")).text
+    assert 'toolpark_rate_limited_total{limit="tool",plugin="everything",tool="costly"} 1.0' in metrics
 
 
 async def test_metrics_count_calls_and_auth_failures(secured: RunningHost) -> None:
