@@ -86,7 +86,10 @@ class PluginSettings(SectionSettings):
     )
     max_concurrency: int = Field(16, ge=1, description="Tool calls of this plugin that may run at once.")
     max_result_bytes: int = Field(
-        1_000_000, ge=1024, description="Largest serialized tool result, in bytes; larger ones become errors."
+        1_000_000,
+        ge=1024,
+        description="Largest tool result sent in one message, in bytes; a larger one is kept for its caller "
+        "and linked, to be read in ranges of this size.",
     )
 
 

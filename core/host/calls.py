@@ -1,8 +1,9 @@
 """The `tools/call` path: each call passes a chain of small steps, in order.
 
 authorize → ready → rate limit → run under limits (timeout, concurrency slot, error mapping) →
-size cap, all observed (metrics and one log line). A step that refuses the call raises `Refused`
-with the result the client gets and the outcome the metrics count.
+fit the size cap (a larger result is kept and linked: `Spills`), all observed (metrics and one
+log line). A step that refuses the call raises `Refused` with the result the client gets and the
+outcome the metrics count.
 """
 
 from __future__ import annotations
@@ -165,14 +166,21 @@ def rate_limit(call: Call, services: Services) -> None:
         )
 
 
-def cap_size(call: Call, result: CallToolResult) -> None:
+def fit(call: Call, result: CallToolResult, services: Services) -> CallToolResult:
+    """`result` if it fits the plugin's cap; else a link to it, kept for the caller (`Spills`);
+    refused only when even the store cannot hold it."""
     size, limit = result_size(result), call.runtime.settings.max_result_bytes
-    if size > limit:
+    if size <= limit:
+        return result
+    spilled = services.spills.keep(owner_of(call.identity), call.name, result, limit)
+    if spilled is None:
         raise Refused(
             "too_large",
-            f"Tool '{call.name}' produced {size} bytes, more than this server's limit of {limit}. Ask for less: "
-            "a narrower query, fewer items, or a smaller page (max_length / start_index where the tool has them).",
+            f"Tool '{call.name}' produced {size} bytes, more than this server keeps. Ask for less: a narrower "
+            "query, fewer items, or a smaller page (max_length / start_index where the tool has them).",
         )
+    call.outcome = "spilled"
+    return spilled
 
 
 def failure(call: Call, exc: ToolError) -> Refused:
@@ -237,8 +245,8 @@ class ToolCaller:
                 rate_limit(call, self.services)
                 result = await self._run(call)
                 if isinstance(result, CallToolResult):
-                    cap_size(call, result)
                     call.outcome = "error" if result.is_error else "ok"
+                    result = fit(call, result, self.services)
                 elif isinstance(result, InputRequiredResult):
                     call.outcome = "input_required"
                 else:
@@ -426,7 +434,7 @@ class Detachable:
                     async with call.runtime.limiter:
                         result = await self.caller.invoke(call, self.context)
                     if isinstance(result, CallToolResult):
-                        cap_size(call, result)
+                        result = fit(call, result, self.caller.services)
                 except Refused as refused:
                     result, crashed = refused.result, refused if refused.outcome == "crash" else None
                 except MCPError as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
-from mcp.server.mcpserver import MCPServer, RequestStateSecurity
+from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import (
     CallToolRequestParams,
@@ -36,6 +36,7 @@ from toolpark.contract.plugin import ToolSpec
 from toolpark.host.calls import Entry, ToolCaller, caller, missing_grants, owner_of_request
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
+from toolpark.host.spill import SPILL_TEMPLATE
 from toolpark.host.tasks import TasksExtension
 from toolpark.security.tenancy import TenantScope
 
@@ -111,11 +112,26 @@ def build_server(
             server.resource(resource.uri, **resource.options)(resource.fn)
         for prompt in runtime.plugin.prompts:
             server.prompt(**prompt.options)(prompt.fn)
+    _add_spill_reader(server, services)
     _add_completion(server, runtimes)
     _add_session_handlers(server, services)
     _add_tool_listing(server, entries, services)
     lowlevel(server).add_request_handler("tools/call", CallToolRequestParams, ToolCaller(server, entries, services))
     return server
+
+
+def _add_spill_reader(server: MCPServer[Any], services: Services) -> None:
+    """Every endpoint reads back, in ranges, the results too large for one message it kept for a caller."""
+
+    @server.resource(
+        SPILL_TEMPLATE,
+        name="kept_result",
+        mime_type="application/json",
+        description="A tool result too large for one message, kept for the caller who got its link: "
+        "read it in ranges (offset, length), join the text, parse the JSON.",
+    )
+    async def kept_result(result_id: str, ctx: Context[Any], offset: str = "", length: str = "") -> str:
+        return services.spills.read(owner_of_request(ctx.request_context), result_id, offset, length)
 
 
 def _add_tool_listing(server: MCPServer[Any], entries: dict[str, Entry], services: Services) -> None:

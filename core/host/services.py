@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from toolpark.documents.parser import Documents
 from toolpark.host.shared_events import SharedEvents
+from toolpark.host.spill import Spills
 from toolpark.host.subscriptions import Subscriptions
 from toolpark.host.tasks import Tasks
 from toolpark.operations.metrics import Metrics
@@ -24,6 +25,7 @@ class Services:
     tenancy: TenancySettings
     documents: Documents
     tasks: Tasks
+    spills: Spills
     rate_limiter: RateLimiter | None = None  # per caller and plugin, from [host]
     tool_limiters: dict[str, RateLimiter] = field(default_factory=dict)  # per tool that declares a RateLimit
     events: SharedEvents | None = None  # listen-stream events shared by replicas (shared_database_url)

@@ -35,6 +35,7 @@ from toolpark.host.services import Services
 from toolpark.host.sessions import SessionQuota
 from toolpark.host.shared_events import SharedEvents
 from toolpark.host.shared_ledger import SharedLedger
+from toolpark.host.spill import Spills
 from toolpark.host.tasks import Tasks
 from toolpark.security.auth import Authenticator, AuthMiddleware
 from toolpark.security.discovery import metadata_path, protected_resource, public_base
@@ -91,6 +92,7 @@ class Host:
                 ledger=TaskLedger(self.settings.tasks_path) if self.settings.tasks_path and not shared else None,
                 shared=SharedLedger(shared.get_secret_value(), replicas) if shared else None,
             ),
+            spills=Spills(ttl_s=self.settings.spill_ttl_s, max_bytes=self.settings.spill_max_bytes),
             rate_limiter=RateLimiter(per_minute, self.settings.rate_limit_burst) if per_minute else None,
             events=SharedEvents(shared.get_secret_value(), replicas) if shared else None,
         )

@@ -3,6 +3,7 @@ that show the framework's limits (timeouts, result caps, validation, paging) at 
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Literal
 
 import anyio
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 from toolpark import Page, RateLimit, ToolContext, ToolError, paginate
 from toolpark.plugins.everything.elicitation import DefaultsForm, EnumForm, ResponseForm
 from toolpark.plugins.everything.plugin import EverythingSettings, plugin
-from toolpark.plugins.everything.samples import PNG_BASE64, WAV_BASE64
+from toolpark.plugins.everything.samples import PNG_BASE64, WAV_BASE64, noise_png
 
 Ctx = ToolContext[EverythingSettings, None]
 
@@ -27,6 +28,15 @@ async def test_simple_text() -> str:
 async def test_image_content() -> list[ImageContent]:
     """Tests image content response"""
     return [ImageContent(type="image", data=PNG_BASE64, mime_type="image/png")]
+
+
+@plugin.tool(read_only=True, idempotent=True)
+async def noise_image(
+    width: Annotated[int, Field(ge=1, le=2000)], height: Annotated[int, Field(ge=1, le=2000)]
+) -> list[ImageContent]:
+    """A PNG of noise as large as asked: an image result larger than one message"""
+    data = base64.b64encode(noise_png(width, height)).decode()
+    return [ImageContent(type="image", data=data, mime_type="image/png")]
 
 
 @plugin.tool(read_only=True)

@@ -100,13 +100,26 @@ async def test_hanging_tool_is_cancelled_at_the_timeout(connected: Connector) ->
     assert elapsed < 10
 
 
-async def test_oversized_result_is_refused(connected: Connector) -> None:
+async def test_an_oversized_result_is_kept_and_linked_not_cut(connected: Connector) -> None:
+    """tests/core/test_spill.py reads such results back; here: the call path hands them over."""
     async with connected() as client:
         result = await client.call_tool("generate", {"size": 200_000})
         fits = await client.call_tool("generate", {"size": 10_000})
         await still_serving(client)
-    assert result.is_error and "limit of 50000" in text(result)
-    assert not fits.is_error
+    assert "more than fits in one message (50000)" in text(result)
+    assert [block.type for block in result.content] == ["text", "resource_link"]
+    assert not fits.is_error and fits.content[0].type == "text"
+
+
+def test_a_result_larger_than_the_whole_store_is_refused(toolpark_http: Callable[..., RunningHost]) -> None:
+    running = toolpark_http(plugin, settings={"everything": LIMITS}, spill_max_bytes=100_000)
+
+    async def call() -> CallToolResult:
+        async with Client(running.url("everything")) as client:
+            return await client.call_tool("generate", {"size": 200_000})
+
+    result = anyio.run(call)
+    assert result.is_error and "more than this server keeps. Ask for less" in text(result)
 
 
 async def test_unknown_tool_lists_the_known_ones(connected: Connector) -> None:
