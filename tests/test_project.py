@@ -16,6 +16,7 @@ def test_public_api_is_declared() -> None:
         "Page",
         "Plugin",
         "PluginSettings",
+        "RateLimit",
         "ToolContext",
         "ToolError",
         "paginate",
