@@ -166,13 +166,13 @@ def rate_limit(call: Call, services: Services) -> None:
         )
 
 
-def fit(call: Call, result: CallToolResult, services: Services) -> CallToolResult:
+async def fit(call: Call, result: CallToolResult, services: Services) -> CallToolResult:
     """`result` if it fits the plugin's cap; else a link to it, kept for the caller (`Spills`);
     refused only when even the store cannot hold it."""
     size, limit = result_size(result), call.runtime.settings.max_result_bytes
     if size <= limit:
         return result
-    spilled = services.spills.keep(owner_of(call.identity), call.name, result, limit)
+    spilled = await services.spills.keep(owner_of(call.identity), call.name, result, limit)
     if spilled is None:
         raise Refused(
             "too_large",
@@ -246,7 +246,7 @@ class ToolCaller:
                 result = await self._run(call)
                 if isinstance(result, CallToolResult):
                     call.outcome = "error" if result.is_error else "ok"
-                    result = fit(call, result, self.services)
+                    result = await fit(call, result, self.services)
                 elif isinstance(result, InputRequiredResult):
                     call.outcome = "input_required"
                 else:
@@ -434,7 +434,7 @@ class Detachable:
                     async with call.runtime.limiter:
                         result = await self.caller.invoke(call, self.context)
                     if isinstance(result, CallToolResult):
-                        result = fit(call, result, self.caller.services)
+                        result = await fit(call, result, self.caller.services)
                 except Refused as refused:
                     result, crashed = refused.result, refused if refused.outcome == "crash" else None
                 except MCPError as exc:

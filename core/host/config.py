@@ -101,10 +101,10 @@ class HostSettings(SectionSettings):
     )
     shared_database_url: SecretStr | None = Field(
         None,
-        description="PostgreSQL URL where the replicas of a server share their tasks and listen-stream events, "
-        "so any replica behind a load balancer answers tasks/get, tasks/update and tasks/cancel and every "
-        "subscriptions/listen stream hears a change made on any replica (needs the replicas extra). Replaces "
-        "tasks_path.",
+        description="PostgreSQL URL where the replicas of a server share their tasks, kept results and "
+        "listen-stream events, so any replica behind a load balancer answers tasks/get, tasks/update, "
+        "tasks/cancel and the reads of a kept result, and every subscriptions/listen stream hears a change made "
+        "on any replica (needs the replicas extra). Replaces tasks_path.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Server log level.")
     log_format: Literal["auto", "json", "text"] = Field(

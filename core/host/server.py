@@ -131,7 +131,7 @@ def _add_spill_reader(server: MCPServer[Any], services: Services) -> None:
         "read it in ranges (offset, length), join the text, parse the JSON.",
     )
     async def kept_result(result_id: str, ctx: Context[Any], offset: str = "", length: str = "") -> str:
-        return services.spills.read(owner_of_request(ctx.request_context), result_id, offset, length)
+        return await services.spills.read(owner_of_request(ctx.request_context), result_id, offset, length)
 
 
 def _add_tool_listing(server: MCPServer[Any], entries: dict[str, Entry], services: Services) -> None:

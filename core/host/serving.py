@@ -92,7 +92,11 @@ class Host:
                 ledger=TaskLedger(self.settings.tasks_path) if self.settings.tasks_path and not shared else None,
                 shared=SharedLedger(shared.get_secret_value(), replicas) if shared else None,
             ),
-            spills=Spills(ttl_s=self.settings.spill_ttl_s, max_bytes=self.settings.spill_max_bytes),
+            spills=Spills(
+                ttl_s=self.settings.spill_ttl_s,
+                max_bytes=self.settings.spill_max_bytes,
+                shared_url=shared.get_secret_value() if shared else None,
+            ),
             rate_limiter=RateLimiter(per_minute, self.settings.rate_limit_burst) if per_minute else None,
             events=SharedEvents(shared.get_secret_value(), replicas) if shared else None,
         )
@@ -118,6 +122,7 @@ class Host:
             )
             stack.callback(self.services.documents.close)
             await stack.enter_async_context(self.services.tasks.running())
+            await stack.enter_async_context(self.services.spills.running())
             if self.services.events is not None:
                 await stack.enter_async_context(self.services.events.running())
             for runtime in self.runtimes:

@@ -1,7 +1,8 @@
 """Replicas of one server share their tasks and listen-stream events in PostgreSQL
 (`shared_database_url`), so whichever replica a load balancer picks answers for a task another one
 runs (reads it, cancels it, answers its questions), a task whose replica stopped ends `failed`
-saying why, and a change made on one replica reaches listen streams on the others.
+saying why, a result one replica kept is read on another, and a change made on one replica
+reaches listen streams on the others.
 
 The hosts here run in this process against the embedded PostgreSQL; tests/stack/test_replicas.py
 kills a replica's process behind Caddy."""
@@ -15,8 +16,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, ResourceLink, TextContent
 
-from tests.core.taskwire import AUTH, get, request, settled, start, stream
+from tests.core.taskwire import AUTH, KEYS, get, request, settled, start, stream
+from toolpark.clients import http_client
+from toolpark.host.spill import Spills
 from toolpark.operations.embedded import postgres
 from toolpark.plugins.everything import plugin as everything
 from toolpark.testing import RunningHost, serve_http
@@ -122,3 +128,42 @@ def test_a_listen_stream_on_one_replica_hears_a_change_made_on_another(
     assert changed["result"]["content"][0]["text"] == "tool list changed"
     thread.join(10)
     assert [frame.get("method") for frame in heard][-1] == "notifications/tools/list_changed", heard
+
+
+@pytest.mark.anyio
+async def test_a_result_kept_by_one_replica_is_read_on_another(
+    toolpark_http: Callable[..., RunningHost], database: str
+) -> None:
+    capped = {"everything": {"max_result_bytes": 50_000}}
+    first, second = (replica(toolpark_http, database, settings=capped) for _ in range(2))
+    ada, bob = ({"Authorization": f"Bearer {KEYS[who]}"} for who in ("ada", "bob"))
+    async with http_client(first.url("everything"), headers=ada) as client:
+        answer = await client.call_tool("generate", {"size": 120_000})
+    (link,) = [block for block in answer.content if isinstance(block, ResourceLink)]
+    parts: list[str] = []
+    async with http_client(second.url("everything"), headers=ada) as client:
+        while len("".join(parts)) < (link.size or 0):
+            read = await client.read_resource(f"{link.uri}?offset={len(''.join(parts))}&length=50000")
+            parts.append(read.contents[0].text)  # type: ignore[union-attr]
+    assert json.loads("".join(parts))["content"][0]["text"] == "x" * 120_000
+    async with http_client(second.url("everything"), headers=bob) as client:
+        with pytest.raises(MCPError):
+            await client.read_resource(f"{link.uri}?offset=0")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["memory", "table"])
+async def test_kept_results_are_bounded_oldest_first(database: str, where: str) -> None:
+    spills = Spills(ttl_s=60, max_bytes=100_000, shared_url=database if where == "table" else None)
+    async with spills.running():
+        links = []
+        for n in range(3):  # each ~40 kB: the third pushes the first out
+            result = CallToolResult(content=[TextContent(type="text", text=str(n) * 40_000)])
+            kept = await spills.keep("api_key:ada", "generate", result, page=50_000)
+            assert kept is not None
+            links.append(next(b for b in kept.content if isinstance(b, ResourceLink)).uri.split("/")[-1])
+        with pytest.raises(ResourceNotFoundError):
+            await spills.read("api_key:ada", links[0], "", "")
+        assert json.loads(await spills.read("api_key:ada", links[2], "", ""))["content"][0]["text"][0] == "2"
+        too_big = CallToolResult(content=[TextContent(type="text", text="x" * 200_000)])
+        assert await spills.keep("api_key:ada", "generate", too_big, page=50_000) is None
