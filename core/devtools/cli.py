@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from toolpark.contract.plugin import Plugin
-from toolpark.contract.settings import env_prefix, read_config, reference_markdown, setting_rows
+from toolpark.contract.settings import env_prefix, from_values, read_config, reference_markdown, setting_rows
 from toolpark.devtools.commands import CommandGroup
 from toolpark.devtools.librechat import mcp_servers_block
 from toolpark.devtools.scaffold import new_plugin
@@ -27,6 +27,7 @@ from toolpark.host.config import SECTIONS, HostConfig, HostSettings
 from toolpark.host.loading import PluginLoadError, available_plugins, load_plugins
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.serving import Host, InsecureBinding
+from toolpark.operations.budget import tool_list_tokens
 from toolpark.operations.embedded import data_dir
 from toolpark.operations.logs import configure_logging
 from toolpark.security.auth import ApiKey, hash_key, new_api_key
@@ -124,7 +125,8 @@ def list_plugins(as_json: bool) -> None:
         return
     for plugin in described:
         click.echo(f"{plugin['name']} {plugin['version']}: {plugin['description']}")
-        click.echo("  tools:")
+        tokens = plugin["tool_list_tokens"]
+        click.echo(f"  tools ({tokens if tokens is not None else '?'} tokens listed, by default settings):")
         for tool in plugin["tools"]:
             click.echo(f"    {tool['name']}: {tool['summary']}")
         click.echo("  settings:")
@@ -138,8 +140,18 @@ def _describe(plugin: Plugin[Any, Any]) -> dict[str, Any]:
         "version": plugin.version,
         "description": plugin.description,
         "tools": [{"name": t.name, "summary": t.description.splitlines()[0]} for t in plugin.tools.values()],
+        "tool_list_tokens": _tool_list_tokens(plugin),
         "settings": [row.__dict__ for row in setting_rows(plugin.settings_model, env_prefix(plugin.name))],
     }
+
+
+def _tool_list_tokens(plugin: Plugin[Any, Any]) -> int | None:
+    """Tokens of the plugin's tool list with its default settings; None when it has no defaults."""
+    try:
+        runtime = PluginRuntime(plugin, from_values(plugin.settings_model))
+    except ValidationError:
+        return None
+    return anyio.run(tool_list_tokens, Host([runtime]).server(runtime))
 
 
 @main.command(name="config-reference")

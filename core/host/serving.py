@@ -37,6 +37,7 @@ from toolpark.host.shared_events import SharedEvents
 from toolpark.host.shared_ledger import SharedLedger
 from toolpark.host.spill import Spills
 from toolpark.host.tasks import Tasks
+from toolpark.operations.budget import tool_list_tokens
 from toolpark.security.auth import Authenticator, AuthMiddleware
 from toolpark.security.discovery import metadata_path, protected_resource, public_base
 from toolpark.security.egress import Egress, Resolver
@@ -192,6 +193,10 @@ class Host:
 
         @asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            for _, name, server in served:
+                tokens = await tool_list_tokens(server)
+                self.services.metrics.tool_list_tokens.labels(name).set(tokens)
+                logger.info("endpoint %s lists tools worth %d tokens", name, tokens)
             async with AsyncExitStack() as stack:
                 await stack.enter_async_context(self.running())
                 for manager in managers:

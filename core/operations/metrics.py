@@ -46,5 +46,12 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.tool_list_tokens = Gauge(
+            "toolpark_tool_list_tokens",
+            "Tokens (o200k_base) of the tool definitions an endpoint lists: context a model spends on every turn.",
+            ["endpoint"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

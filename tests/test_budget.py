@@ -1,0 +1,56 @@
+"""The tool lists of the first-party servers stay within the token budget the README states, and
+the host reports each endpoint's count."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from toolpark.contract.settings import from_values
+from toolpark.devtools.cli import main
+from toolpark.host.loading import load_plugins
+from toolpark.host.runtime import PluginRuntime
+from toolpark.host.serving import Host
+from toolpark.operations.budget import TOOL_LIST_BUDGET, count_tokens, tool_list_tokens
+from toolpark.plugins.everything import plugin as everything
+from toolpark.testing import RunningHost
+
+pytestmark = pytest.mark.anyio
+
+FIRST_PARTY = ["web", "extract", "s3", "retrieval"]
+
+
+def test_the_tokenizer_is_o200k_and_needs_no_download() -> None:
+    assert count_tokens("hello world") == 2 and count_tokens("Übergrößenträger") > 3
+
+
+@pytest.mark.parametrize("name", FIRST_PARTY)
+async def test_each_first_party_tool_list_stays_within_the_budget(name: str) -> None:
+    (plugin,) = load_plugins([name])
+    runtime = PluginRuntime(plugin, from_values(plugin.settings_model))
+    tokens = await tool_list_tokens(Host([runtime]).server(runtime))
+    assert 200 < tokens <= TOOL_LIST_BUDGET
+
+
+def test_the_readme_states_the_budget() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert re.search(rf"\b{TOOL_LIST_BUDGET:,} tokens\b", readme)
+
+
+def test_toolpark_list_reports_the_tokens() -> None:
+    listed = CliRunner().invoke(main, ["list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    counts = {plugin["name"]: plugin["tool_list_tokens"] for plugin in json.loads(listed.output)}
+    assert all(isinstance(counts[name], int) and counts[name] > 0 for name in FIRST_PARTY)
+
+
+async def test_metrics_report_each_endpoints_tokens(toolpark_http: Callable[..., RunningHost]) -> None:
+    running = toolpark_http(everything)
+    expected = await tool_list_tokens(running.host.server(running.host.runtimes[0]))
+    metrics = (await running.get("/metrics")).text
+    assert f'toolpark_tool_list_tokens{{endpoint="everything"}} {float(expected)}' in metrics
