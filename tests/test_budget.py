@@ -33,7 +33,8 @@ def test_the_tokenizer_is_o200k_and_needs_no_download() -> None:
 async def test_each_first_party_tool_list_stays_within_the_budget(name: str) -> None:
     (plugin,) = load_plugins([name])
     runtime = PluginRuntime(plugin, from_values(plugin.settings_model))
-    tokens = await tool_list_tokens(Host([runtime]).server(runtime))
+    host = Host([runtime])
+    tokens = tool_list_tokens(await host.listed(host.server(runtime)))
     assert 200 < tokens <= TOOL_LIST_BUDGET
 
 
@@ -51,6 +52,6 @@ def test_toolpark_list_reports_the_tokens() -> None:
 
 async def test_metrics_report_each_endpoints_tokens(toolpark_http: Callable[..., RunningHost]) -> None:
     running = toolpark_http(everything)
-    expected = await tool_list_tokens(running.host.server(running.host.runtimes[0]))
+    expected = tool_list_tokens(await running.host.listed(running.host.server(running.host.runtimes[0])))
     metrics = (await running.get("/metrics")).text
     assert f'toolpark_tool_list_tokens{{endpoint="everything"}} {float(expected)}' in metrics

@@ -151,7 +151,8 @@ def _tool_list_tokens(plugin: Plugin[Any, Any]) -> int | None:
         runtime = PluginRuntime(plugin, from_values(plugin.settings_model))
     except ValidationError:
         return None
-    return anyio.run(tool_list_tokens, Host([runtime]).server(runtime))
+    host = Host([runtime])
+    return tool_list_tokens(anyio.run(host.listed, host.server(runtime)))
 
 
 @main.command(name="config-reference")

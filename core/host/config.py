@@ -39,6 +39,11 @@ class HostSettings(SectionSettings):
         description="Comma-separated Host header values accepted besides localhost (DNS-rebinding protection).",
     )
     combined: bool = Field(False, description="Also serve every plugin's tools together at /mcp.")
+    tool_search: bool = Field(
+        False,
+        description="The combined /mcp endpoint lists search_tools and call_tool instead of every tool, for "
+        "clients that connect many servers (each plugin's own endpoint still lists its tools).",
+    )
     json_response: bool = Field(
         False,
         description="Answer each request with one JSON body, not an SSE stream: faster for large results, "

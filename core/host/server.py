@@ -32,12 +32,14 @@ from mcp_types import (
 )
 from mcp_types import Tool as McpTool
 
+from toolpark.contract.errors import error_result
 from toolpark.contract.plugin import ToolSpec
 from toolpark.host.calls import Entry, ToolCaller, caller, missing_grants, owner_of_request
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
 from toolpark.host.spill import SPILL_TEMPLATE
 from toolpark.host.tasks import TasksExtension
+from toolpark.host.toolsearch import CALL_TOOL, SEARCH_TOOL, ToolIndex, found_tools
 from toolpark.security.tenancy import TenantScope
 
 __all__ = ["build_server", "lowlevel"]
@@ -72,12 +74,14 @@ def build_server(
     services: Services,
     *,
     prefix_tools: bool = False,
+    tool_search: bool = False,
     state_keys: Sequence[str] = (),
 ) -> MCPServer[Any]:
     """One MCP server exposing the tools, resources and prompts of `runtimes`.
 
     With `prefix_tools`, tool names become `<plugin>_<tool>` so that several plugins can share
-    one endpoint without collisions. `state_keys` seal the multi-round-trip state (the first seals,
+    one endpoint without collisions; with `tool_search` the listing holds `search_tools` and
+    `call_tool` instead of them all. `state_keys` seal the multi-round-trip state (the first seals,
     all unseal); without them a random key serves this process alone.
     """
     entries: dict[str, Entry] = {}
@@ -115,8 +119,14 @@ def build_server(
     _add_spill_reader(server, services)
     _add_completion(server, runtimes)
     _add_session_handlers(server, services)
-    _add_tool_listing(server, entries, services)
-    lowlevel(server).add_request_handler("tools/call", CallToolRequestParams, ToolCaller(server, entries, services))
+    listing = _Listing(server, entries, services)
+    call = ToolCaller(server, entries, services)
+    if tool_search:
+        lowlevel(server).add_request_handler("tools/list", PaginatedRequestParams, _search_listing)
+        lowlevel(server).add_request_handler("tools/call", CallToolRequestParams, _SearchingCaller(call, listing))
+    else:
+        lowlevel(server).add_request_handler("tools/list", PaginatedRequestParams, listing.handle)
+        lowlevel(server).add_request_handler("tools/call", CallToolRequestParams, call)
     return server
 
 
@@ -134,22 +144,52 @@ def _add_spill_reader(server: MCPServer[Any], services: Services) -> None:
         return await services.spills.read(owner_of_request(ctx.request_context), result_id, offset, length)
 
 
-def _add_tool_listing(server: MCPServer[Any], entries: dict[str, Entry], services: Services) -> None:
-    """List only the tools the caller may call, so a model is not offered what it will be refused, with
-    the values a plugin offers this caller (`Plugin.choices`) as enums."""
+class _Listing:
+    """The tools a caller may call, so a model is not offered what it will be refused, with the
+    values a plugin offers this caller (`Plugin.choices`) as enums."""
 
-    async def list_tools(ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None) -> ListToolsResult:
-        identity = caller(ctx)
-        tools = [t for t in await server.list_tools() if not missing_grants(entries[t.name].spec, identity)]
-        choices = _Choices(TenantScope.of(identity, services.tenancy))
-        return ListToolsResult(
-            tools=[
-                _with_task_support(await choices.offered(t, entries[t.name].runtime), entries[t.name].spec)
-                for t in tools
-            ]
-        )
+    def __init__(self, server: MCPServer[Any], entries: dict[str, Entry], services: Services) -> None:
+        self.server = server
+        self.entries = entries
+        self.services = services
 
-    lowlevel(server).add_request_handler("tools/list", PaginatedRequestParams, list_tools)
+    async def visible(self, ctx: ServerRequestContext[Any, Any]) -> list[McpTool]:
+        identity, entries = caller(ctx), self.entries
+        tools = [t for t in await self.server.list_tools() if not missing_grants(entries[t.name].spec, identity)]
+        choices = _Choices(TenantScope.of(identity, self.services.tenancy))
+        return [
+            _with_task_support(await choices.offered(t, entries[t.name].runtime), entries[t.name].spec) for t in tools
+        ]
+
+    async def handle(self, ctx: ServerRequestContext[Any, Any], _: PaginatedRequestParams | None) -> ListToolsResult:
+        return ListToolsResult(tools=await self.visible(ctx))
+
+
+async def _search_listing(_: ServerRequestContext[Any, Any], __: PaginatedRequestParams | None) -> ListToolsResult:
+    return ListToolsResult(tools=[SEARCH_TOOL, CALL_TOOL])
+
+
+class _SearchingCaller:
+    """`tools/call` with tool search: `search_tools` over what the caller may call, `call_tool` into
+    the ordinary call path, and any other name straight there."""
+
+    def __init__(self, call: ToolCaller, listing: _Listing) -> None:
+        self.call = call
+        self.listing = listing
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams) -> Any:
+        arguments = params.arguments or {}
+        if params.name == SEARCH_TOOL.name:
+            query, limit = arguments.get("query"), arguments.get("limit", 5)
+            if not isinstance(query, str) or not query.strip() or not isinstance(limit, int) or not 1 <= limit <= 20:
+                return error_result("search_tools needs a query (what the tool should do) and a limit from 1 to 20.")
+            return found_tools(query, ToolIndex(await self.listing.visible(ctx)).search(query[:500], limit))
+        if params.name == CALL_TOOL.name:
+            name, inner = arguments.get("name"), arguments.get("arguments", {})
+            if not isinstance(name, str) or not isinstance(inner, dict):
+                return error_result("call_tool needs the tool's name and its arguments as an object.")
+            params = params.model_copy(update={"name": name, "arguments": inner})
+        return await self.call(ctx, params)
 
 
 class _Choices:

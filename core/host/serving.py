@@ -17,6 +17,7 @@ import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import Tool as McpTool
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -37,6 +38,7 @@ from toolpark.host.shared_events import SharedEvents
 from toolpark.host.shared_ledger import SharedLedger
 from toolpark.host.spill import Spills
 from toolpark.host.tasks import Tasks
+from toolpark.host.toolsearch import CALL_TOOL, SEARCH_TOOL
 from toolpark.operations.budget import tool_list_tokens
 from toolpark.security.auth import Authenticator, AuthMiddleware
 from toolpark.security.discovery import metadata_path, protected_resource, public_base
@@ -106,7 +108,19 @@ class Host:
         return build_server([runtime], self.services, state_keys=self._state_keys())
 
     def combined_server(self) -> MCPServer[Any]:
-        return build_server(self.runtimes, self.services, prefix_tools=True, state_keys=self._state_keys())
+        return build_server(
+            self.runtimes,
+            self.services,
+            prefix_tools=True,
+            tool_search=self.settings.tool_search,
+            state_keys=self._state_keys(),
+        )
+
+    async def listed(self, server: MCPServer[Any], *, combined: bool = False) -> list[McpTool]:
+        """The tools an endpoint lists, before a caller's grants and enums (tool search lists two)."""
+        if combined and self.settings.tool_search:
+            return [SEARCH_TOOL, CALL_TOOL]
+        return await server.list_tools()
 
     def _state_keys(self) -> list[str]:
         keys = (self.settings.state_key, self.settings.state_key_previous)
@@ -194,7 +208,7 @@ class Host:
         @asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
             for _, name, server in served:
-                tokens = await tool_list_tokens(server)
+                tokens = tool_list_tokens(await self.listed(server, combined=name == "combined"))
                 self.services.metrics.tool_list_tokens.labels(name).set(tokens)
                 logger.info("endpoint %s lists tools worth %d tokens", name, tokens)
             async with AsyncExitStack() as stack:

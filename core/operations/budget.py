@@ -10,10 +10,11 @@ Counted with o200k_base, the tokenizer of current OpenAI models and close to oth
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp_types import Tool as McpTool
 
 __all__ = ["TOOL_LIST_BUDGET", "count_tokens", "tool_list_tokens"]
 
@@ -32,8 +33,7 @@ def count_tokens(text: str) -> int:
     return len(_encoding().encode(text))
 
 
-async def tool_list_tokens(server: MCPServer[Any]) -> int:
-    """Tokens of the tool definitions `server` lists, as JSON (before a caller's own enums)."""
-    tools = await server.list_tools()
+def tool_list_tokens(tools: Sequence[McpTool]) -> int:
+    """Tokens of tool definitions as a listing sends them, as JSON."""
     listed = [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools]
     return count_tokens(json.dumps(listed, separators=(",", ":")))
