@@ -30,6 +30,7 @@ from toolpark.host.serving import Host, InsecureBinding
 from toolpark.operations.budget import tool_list_tokens
 from toolpark.operations.embedded import data_dir
 from toolpark.operations.logs import configure_logging
+from toolpark.operations.traces import configure_tracing, flush_traces
 from toolpark.security.auth import ApiKey, hash_key, new_api_key
 
 FIRST_PARTY = "toolpark.mcp_servers."
@@ -104,11 +105,13 @@ def serve(
 def _run_http(served: Host) -> None:
     """Serve until SIGINT or SIGTERM; uvicorn shuts down gracefully, closing every lifespan."""
     try:
+        configure_tracing("toolpark-" + "-".join(sorted(r.name for r in served.runtimes)))
         server = served.uvicorn_server()
-    except InsecureBinding as exc:
+    except (InsecureBinding, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once shutdown is complete
         server.run()
+    flush_traces()
 
 
 @main.command(name="list")

@@ -39,6 +39,8 @@ from toolpark.host.asking import Asker, DirectAsker, InputNeeded, RoundsAsker
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
 from toolpark.host.tasks import TASKS_EXTENSION, Task, TooManyTasks
+from toolpark.operations.metrics import current_tool
+from toolpark.operations.traces import failed, span
 from toolpark.security.auth import identity_from_scope
 from toolpark.security.identity import LOCAL, Identity
 from toolpark.security.ratelimit import RateLimiter
@@ -46,6 +48,9 @@ from toolpark.security.ratelimit import RateLimiter
 __all__ = ["Entry", "ToolCaller", "caller", "missing_grants", "owner_of", "owner_of_request", "result_size"]
 
 logger = logging.getLogger("toolpark.calls")
+
+_SUCCEEDED = frozenset({"ok", "input_required", "task", "spilled"})  # outcomes that are not an error.type
+_ERROR_TYPES = {"error": "tool_error"}  # the conventions' name for a result with isError
 
 Result = CallToolResult | InputRequiredResult
 Answered = Result | dict[str, Any]
@@ -323,17 +328,27 @@ class ToolCaller:
 
     @contextmanager
     def _observed(self, call: Call) -> Iterator[None]:
-        """Calls in flight, the outcome count, the latency, and one log line per call."""
+        """Calls in flight, the outcome count, the latency, a span, and one log line per call."""
         metrics, plugin, name = self.services.metrics, call.runtime.name, call.name
         started = time.perf_counter()
         metrics.in_flight.labels(plugin).inc()
+        attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name, "toolpark.plugin": plugin}
+        calling = current_tool.set((plugin, name))
         try:
-            yield
+            with span(f"execute_tool {name}", attributes=attributes) as current:
+                try:
+                    yield
+                finally:
+                    current.set_attribute("toolpark.outcome", call.outcome)
+                    if call.outcome not in _SUCCEEDED:
+                        failed(current, _ERROR_TYPES.get(call.outcome, call.outcome))
         finally:
+            current_tool.reset(calling)
             elapsed = time.perf_counter() - started
+            error = "" if call.outcome in _SUCCEEDED else _ERROR_TYPES.get(call.outcome, call.outcome)
             metrics.in_flight.labels(plugin).dec()
             metrics.calls.labels(plugin, name, call.outcome).inc()
-            metrics.latency.labels(plugin, name).observe(elapsed)
+            metrics.latency.labels("tools/call", name, error, plugin).observe(elapsed)
             identity = call.identity
             logger.info(
                 "tool call %s/%s: %s", plugin, name, call.outcome,

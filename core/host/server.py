@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from mcp.server.context import ServerRequestContext
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.tools import Tool
@@ -40,6 +40,7 @@ from toolpark.host.services import Services
 from toolpark.host.spill import SPILL_TEMPLATE
 from toolpark.host.tasks import TasksExtension
 from toolpark.host.toolsearch import CALL_TOOL, SEARCH_TOOL, ToolIndex, found_tools
+from toolpark.operations.traces import header_context
 from toolpark.security.tenancy import TenantScope
 
 __all__ = ["build_server", "lowlevel"]
@@ -119,6 +120,7 @@ def build_server(
     _add_spill_reader(server, services)
     _add_completion(server, runtimes)
     _add_session_handlers(server, services)
+    lowlevel(server).middleware.insert(0, _header_trace_context)  # outside the SDK's span, which it parents
     listing = _Listing(server, entries, services)
     call = ToolCaller(server, entries, services)
     if tool_search:
@@ -142,6 +144,12 @@ def _add_spill_reader(server: MCPServer[Any], services: Services) -> None:
     )
     async def kept_result(result_id: str, ctx: Context[Any], offset: str = "", length: str = "") -> str:
         return await services.spills.read(owner_of_request(ctx.request_context), result_id, offset, length)
+
+
+async def _header_trace_context(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """A client that sends `traceparent` as an HTTP header, not in `_meta`, is traced as well."""
+    headers = getattr(ctx.request, "headers", None)
+    return await header_context(headers, ctx.meta, lambda: call_next(ctx))
 
 
 class _Listing:

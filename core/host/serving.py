@@ -40,6 +40,7 @@ from toolpark.host.spill import Spills
 from toolpark.host.tasks import Tasks
 from toolpark.host.toolsearch import CALL_TOOL, SEARCH_TOOL
 from toolpark.operations.budget import tool_list_tokens
+from toolpark.operations.metrics import current_tool
 from toolpark.security.auth import Authenticator, AuthMiddleware
 from toolpark.security.discovery import metadata_path, protected_resource, public_base
 from toolpark.security.egress import Egress, Resolver
@@ -133,7 +134,11 @@ class Host:
         refusals = self.services.metrics.egress_refusals
         async with AsyncExitStack() as stack:
             self.services.egress = await stack.enter_async_context(
-                Egress(self.config.egress, resolver=self.resolver, on_refusal=lambda r: refusals.labels(r).inc())
+                Egress(
+                    self.config.egress,
+                    resolver=self.resolver,
+                    on_refusal=lambda reason: refusals.labels(*current_tool.get(), reason).inc(),
+                )
             )
             stack.callback(self.services.documents.close)
             await stack.enter_async_context(self.services.tasks.running())
@@ -194,7 +199,7 @@ class Host:
                 refused = self.services.metrics.sessions_refused.labels(name)
                 app = SessionQuota(app, manager, limit=settings.sessions_per_caller, on_refusal=refused.inc)
             return AuthMiddleware(
-                app, self.authenticator, lambda reason: failures.labels(reason).inc(), self._metadata_url
+                app, self.authenticator, lambda reason: failures.labels(name, reason).inc(), self._metadata_url
             )
 
         served = [(f"/{r.name}/mcp", r.name, self.server(r)) for r in self.runtimes]

@@ -14,6 +14,7 @@ import httpx
 
 from toolpark.clients import api_error
 from toolpark.contract.errors import ToolError, foreseen_error
+from toolpark.operations.traces import embeddings_span
 
 __all__ = ["Embedder", "EndpointUnavailable", "LocalEmbedder", "OpenAIEmbedder", "WhileAway"]
 
@@ -52,12 +53,13 @@ class LocalEmbedder:
         self._lock = anyio.Lock()  # one encode at a time: torch already uses every core
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        async with self._lock:
-            vectors = await anyio.to_thread.run_sync(
-                lambda: self._model.encode(
-                    list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        with embeddings_span(self.model, len(texts)):
+            async with self._lock:
+                vectors = await anyio.to_thread.run_sync(
+                    lambda: self._model.encode(
+                        list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+                    )
                 )
-            )
         return [list(map(float, v)) for v in vectors]
 
 
@@ -86,6 +88,10 @@ class OpenAIEmbedder:
         self._limit = anyio.Semaphore(concurrency)
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        with embeddings_span(self.model, len(texts)):
+            return await self._embed(texts)
+
+    async def _embed(self, texts: Sequence[str]) -> list[list[float]]:
         batches = [list(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
         results: list[list[list[float]]] = [[] for _ in batches]
 

@@ -296,8 +296,10 @@ async def test_metrics_count_calls_and_auth_failures(secured: RunningHost) -> No
     metrics = (await secured.get("/metrics")).text
     assert 'toolpark_tool_calls_total{outcome="ok",plugin="everything",tool="echo"} 1.0' in metrics
     assert 'toolpark_tool_calls_total{outcome="error",plugin="everything",tool="test_error_handling"} 1.0' in metrics
-    assert 'toolpark_tool_call_seconds_count{plugin="everything",tool="echo"} 1.0' in metrics
-    assert 'toolpark_auth_failures_total{reason="unknown_credential"} 1.0' in metrics
+    latency = 'mcp_server_operation_duration_seconds_count{error_type="",gen_ai_tool_name="echo",'
+    assert latency + 'mcp_method_name="tools/call",plugin="everything"} 1.0' in metrics
+    assert 'seconds_count{error_type="tool_error",gen_ai_tool_name="test_error_handling"' in metrics
+    assert 'toolpark_auth_failures_total{endpoint="everything",reason="unknown_credential"} 1.0' in metrics
     assert "toolpark_tool_calls_in_flight" in metrics
 
 

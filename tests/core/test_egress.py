@@ -160,8 +160,9 @@ async def test_refusals_are_counted(toolpark_http: Callable[..., RunningHost]) -
     await fetch(running, "http://127.0.0.1/")
     await fetch(running, "http://10.0.0.1/")
     metrics = (await running.get("/metrics")).text
-    assert 'toolpark_egress_refusals_total{reason="loopback"} 1.0' in metrics
-    assert 'toolpark_egress_refusals_total{reason="private"} 1.0' in metrics
+    # by the plugin and tool that asked, never the address
+    assert 'toolpark_egress_refusals_total{plugin="everything",reason="loopback",tool="fetch"} 1.0' in metrics
+    assert 'toolpark_egress_refusals_total{plugin="everything",reason="private",tool="fetch"} 1.0' in metrics
 
 
 def test_public_addresses_pass() -> None:

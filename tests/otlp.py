@@ -1,0 +1,84 @@
+"""An OTLP/HTTP trace receiver for tests, on the official proto types (`opentelemetry-proto`).
+
+The OpenTelemetry Collector is not installable here; this answers `POST /v1/traces` as a collector
+does (protobuf in, an empty `ExportTraceServiceResponse` out) and keeps every span it received.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+
+@dataclass(frozen=True)
+class ReceivedSpan:
+    name: str
+    trace_id: str
+    span_id: str
+    parent_id: str
+    kind: int
+    attributes: dict[str, Any]
+    service: str
+
+
+@dataclass
+class Receiver:
+    url: str
+    spans: list[ReceivedSpan] = field(default_factory=list)
+
+
+def _value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind in ("string_value", "int_value", "bool_value", "double_value") else None
+
+
+@contextmanager
+def otlp_receiver() -> Iterator[Receiver]:
+    received = Receiver("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            request = ExportTraceServiceRequest()
+            request.ParseFromString(body)
+            for resource_spans in request.resource_spans:
+                resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        received.spans.append(
+                            ReceivedSpan(
+                                name=span.name, trace_id=span.trace_id.hex(), span_id=span.span_id.hex(),
+                                parent_id=span.parent_span_id.hex(), kind=span.kind,
+                                attributes={a.key: _value(a.value) for a in span.attributes},
+                                service=str(resource.get("service.name", "")),
+                            )
+                        )  # fmt: skip
+            answer = ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    received.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield received
+    finally:
+        server.shutdown()
+        server.server_close()
