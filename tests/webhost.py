@@ -116,11 +116,18 @@ def web_host(name: str, host: str = "127.0.0.1", port: int = 0) -> Iterator[WebH
     server = ThreadingHTTPServer((host, port), BaseHTTPRequestHandler)
     web = WebHost(name, host, server.server_address[1])
     server.RequestHandlerClass = _handler(web)  # now that the port is known
+    with in_background(server):
+        yield web
+
+
+@contextmanager
+def in_background(server: ThreadingHTTPServer) -> Iterator[None]:
+    """Serve `server` from a thread for the length of the block."""
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield web
+        yield
     finally:
         server.shutdown()
         server.server_close()
