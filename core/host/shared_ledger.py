@@ -185,8 +185,9 @@ class SharedLedger:
                     await self.steer([task for task in running() if not task.ended])
                     if ticks % _CLEAN_EVERY == 0:
                         await self._clean()
-            except Exception:  # PostgreSQL away for a moment: the next tick tries again
+            except Exception:  # PostgreSQL away for a moment: try again a tick later
                 logger.warning("shared task ledger: a write failed; retrying", exc_info=True)
+                await anyio.sleep(TICK_S)
 
     async def _flush(self) -> None:
         while self._dirty:
