@@ -88,7 +88,7 @@ def _served_by(base_url: str) -> int:
 
 
 def test_a_replica_killed_midway_loses_only_its_calls_in_flight(
-    balanced: tuple[str, list[subprocess.Popen[bytes]], list[str]], tmp_path: Path
+    balanced: tuple[str, list[subprocess.Popen[bytes]], list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, (doomed, survivor), (doomed_url, survivor_url) = balanced
     suite = run_node(
@@ -101,7 +101,8 @@ def test_a_replica_killed_midway_loses_only_its_calls_in_flight(
     run = run_node("replicas.mjs", url, str(doomed.pid), str(CALLS), str(CONCURRENCY), str(KILL_AFTER), timeout=300)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     counted = json.loads(run.stdout)
-    print(f"replica kill: {counted['calls']} calls, {counted['lost']} lost, each retried successfully")
+    with capsys.disabled():  # the count belongs in the test run's output
+        print(f"\nreplica kill: {counted['calls']} calls, {counted['lost']} lost, each retried successfully")
     assert doomed.wait(10) == -9 and survivor.poll() is None
     assert counted["succeeded"] == CALLS
     # Lost: the calls in flight on the replica when it died, and those the balancer sent it before

@@ -78,6 +78,9 @@ async def test_an_oversized_image_is_read_back_whole(capped: RunningHost) -> Non
     assert not answer.is_error  # no output schema to owe: the link is the answer
     assert bad.value.error.code == -32602 and "offset must be a whole number" in bad.value.error.message
     whole = await _read_back(capped, USER_KEY, _link(answer))
+    async with http_client(capped.url("everything"), headers=bearer(ADMIN_KEY)) as stranger:
+        with pytest.raises(MCPError, match="not yours"):
+            await stranger.read_resource(f"{_link(answer).uri}?offset=0")
     (image,) = whole["content"]
     png = base64.b64decode(image["data"])
     assert image["type"] == "image" and image["mimeType"] == "image/png" and png.startswith(b"\x89PNG\r\n\x1a\n")
