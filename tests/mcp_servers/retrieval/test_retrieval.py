@@ -427,7 +427,7 @@ def test_a_restart_ends_a_running_ingest_task_and_keeps_finished_ones(tmp_path: 
             kept = tasks_client(second, "--get", finished["created"]["taskId"])["final"]
             assert kept == finished["final"]
             stopped = tasks_client(second, "--get", running["created"]["taskId"])["final"]
-            assert stopped["status"] == "failed" and "restarted" in stopped["error"]["message"]
+            assert stopped["status"] == "failed" and "server running this task stopped" in stopped["error"]["message"]
             listed = anyio.run(lambda: call(second, "list_documents", collection="restart"))
             assert "one.pdf" in text(listed) and "3.pdf" not in text(listed)
             again = ingest_task(second, collection="restart", data_base64=three, source_uri="3.pdf")
