@@ -50,7 +50,15 @@ __all__ = ["Entry", "ToolCaller", "caller", "missing_grants", "owner_of", "owner
 logger = logging.getLogger("toolpark.calls")
 
 _SUCCEEDED = frozenset({"ok", "input_required", "task", "spilled"})  # outcomes that are not an error.type
-_ERROR_TYPES = {"error": "tool_error"}  # the conventions' name for a result with isError
+
+
+def _error_type(outcome: str) -> str:
+    """The conventions' `error.type` of a call's outcome ("" when it succeeded); a result with
+    isError is a `tool_error`."""
+    if outcome in _SUCCEEDED:
+        return ""
+    return "tool_error" if outcome == "error" else outcome
+
 
 Result = CallToolResult | InputRequiredResult
 Answered = Result | dict[str, Any]
@@ -340,12 +348,12 @@ class ToolCaller:
                     yield
                 finally:
                     current.set_attribute("toolpark.outcome", call.outcome)
-                    if call.outcome not in _SUCCEEDED:
-                        failed(current, _ERROR_TYPES.get(call.outcome, call.outcome))
+                    if error := _error_type(call.outcome):
+                        failed(current, error)
         finally:
             current_tool.reset(calling)
             elapsed = time.perf_counter() - started
-            error = "" if call.outcome in _SUCCEEDED else _ERROR_TYPES.get(call.outcome, call.outcome)
+            error = _error_type(call.outcome)
             metrics.in_flight.labels(plugin).dec()
             metrics.calls.labels(plugin, name, call.outcome).inc()
             metrics.latency.labels("tools/call", name, error, plugin).observe(elapsed)

@@ -39,7 +39,7 @@ from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
 from toolpark.host.spill import SPILL_TEMPLATE
 from toolpark.host.tasks import TasksExtension
-from toolpark.host.toolsearch import CALL_TOOL, SEARCH_TOOL, ToolIndex, found_tools
+from toolpark.host.toolsearch import CALL_TOOL, SEARCH_LISTING, SEARCH_TOOL, ToolIndex, found_tools
 from toolpark.operations.traces import header_context
 from toolpark.security.tenancy import TenantScope
 
@@ -174,7 +174,7 @@ class _Listing:
 
 
 async def _search_listing(_: ServerRequestContext[Any, Any], __: PaginatedRequestParams | None) -> ListToolsResult:
-    return ListToolsResult(tools=[SEARCH_TOOL, CALL_TOOL])
+    return ListToolsResult(tools=list(SEARCH_LISTING))
 
 
 class _SearchingCaller:

@@ -38,7 +38,7 @@ from toolpark.host.shared_events import SharedEvents
 from toolpark.host.shared_ledger import SharedLedger
 from toolpark.host.spill import Spills
 from toolpark.host.tasks import Tasks
-from toolpark.host.toolsearch import CALL_TOOL, SEARCH_TOOL
+from toolpark.host.toolsearch import SEARCH_LISTING
 from toolpark.operations.budget import tool_list_tokens
 from toolpark.operations.metrics import current_tool
 from toolpark.security.auth import Authenticator, AuthMiddleware
@@ -85,7 +85,8 @@ class Host:
         self.resolver = resolver
         self.authenticator = Authenticator(self.config.auth)
         per_minute = self.settings.rate_limit_per_minute
-        shared = self.settings.shared_database_url
+        secret = self.settings.shared_database_url
+        shared = secret.get_secret_value() if secret else None
         replicas = ",".join(sorted(r.name for r in runtimes))  # replicas of one server serve the same plugins
         self.services = Services(
             tenancy=self.config.tenancy,
@@ -94,15 +95,15 @@ class Host:
                 ttl_s=self.settings.task_ttl_s,
                 per_caller=self.settings.tasks_per_caller,
                 ledger=TaskLedger(self.settings.tasks_path) if self.settings.tasks_path and not shared else None,
-                shared=SharedLedger(shared.get_secret_value(), replicas) if shared else None,
+                shared=SharedLedger(shared, replicas) if shared else None,
             ),
             spills=Spills(
                 ttl_s=self.settings.spill_ttl_s,
                 max_bytes=self.settings.spill_max_bytes,
-                shared_url=shared.get_secret_value() if shared else None,
+                shared_url=shared,
             ),
             rate_limiter=RateLimiter(per_minute, self.settings.rate_limit_burst) if per_minute else None,
-            events=SharedEvents(shared.get_secret_value(), replicas) if shared else None,
+            events=SharedEvents(shared, replicas) if shared else None,
         )
 
     def server(self, runtime: PluginRuntime) -> MCPServer[Any]:
@@ -120,7 +121,7 @@ class Host:
     async def listed(self, server: MCPServer[Any], *, combined: bool = False) -> list[McpTool]:
         """The tools an endpoint lists, before a caller's grants and enums (tool search lists two)."""
         if combined and self.settings.tool_search:
-            return [SEARCH_TOOL, CALL_TOOL]
+            return list(SEARCH_LISTING)
         return await server.list_tools()
 
     def _state_keys(self) -> list[str]:

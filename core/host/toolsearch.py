@@ -18,7 +18,7 @@ from typing import Any
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from mcp_types import Tool as McpTool
 
-__all__ = ["CALL_TOOL", "SEARCH_TOOL", "ToolIndex", "found_tools"]
+__all__ = ["CALL_TOOL", "SEARCH_LISTING", "SEARCH_TOOL", "ToolIndex", "found_tools"]
 
 SEARCH_TOOL = McpTool(
     name="search_tools",
@@ -48,6 +48,9 @@ CALL_TOOL = McpTool(
         "required": ["name"],
     },
 )
+
+SEARCH_LISTING = (SEARCH_TOOL, CALL_TOOL)
+"""What the combined endpoint lists with tool search on."""
 
 _WORD = re.compile(r"[a-z0-9]+")
 

@@ -153,19 +153,20 @@ class Authenticator:
 
     def _key_identity(self, key: ApiKey, headers: Mapping[str, str]) -> Identity:
         grants = frozenset(key.scopes)
+        from_key = f"the scopes of API key {key.name!r}"
         if not key.trusted_frontend:
             self._refuse_user_headers(headers, f"API key {key.name!r}")
             # A key's scopes are also its roles, so tenancy rules can open shared namespaces to it.
             return Identity(
                 subject=f"key:{key.name}", method="api_key", roles=grants, grants=grants, via=key.name,
-                grants_from=f"the scopes of API key {key.name!r}",
+                grants_from=from_key,
             )  # fmt: skip
         s = self.settings
         user = headers.get(s.user_header.lower())
         if not user:
             return Identity(
                 subject=f"key:{key.name}", method="api_key", grants=grants, via=key.name,
-                grants_from=f"the scopes of API key {key.name!r}",
+                grants_from=from_key,
             )  # fmt: skip
         try:
             roles_header = decode_header_value(headers.get(s.user_roles_header.lower(), ""))
@@ -178,8 +179,7 @@ class Authenticator:
                 roles=roles,
                 grants=grants | roles,
                 via=key.name,
-                grants_from=f"the {s.user_roles_header} header your front end sent and the scopes of its API key "
-                f"{key.name!r}",
+                grants_from=f"the {s.user_roles_header} header your front end sent and {from_key}",
             )
         except ValueError as exc:
             raise Unauthorized(str(exc), "bad_user_header", status=400) from exc
