@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from tests.webhost import in_background
+from tests.webhost import in_background, respond
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,7 @@ def otlp_receiver() -> Iterator[Receiver]:
                             )
                         )  # fmt: skip
             answer = ExportTraceServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            respond(self, 200, answer, {"Content-Type": "application/x-protobuf"})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     received.url = f"http://127.0.0.1:{server.server_address[1]}"

@@ -32,6 +32,17 @@ class WebHost:
         return f"http://{self.host}:{self.port}"
 
 
+def respond(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:
+    """Answer the request `handler` holds: status, headers, the body and its length (none on a 304)."""
+    handler.send_response(status)
+    for key, value in headers.items():
+        handler.send_header(key, value)
+    if status != 304:
+        handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 def _handler(web: WebHost) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -40,13 +51,7 @@ def _handler(web: WebHost) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            for key, value in {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}.items():
-                self.send_header(key, value)
-            if status != 304:
-                self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            respond(self, status, body, {"Content-Type": "text/plain; charset=utf-8", **(headers or {})})
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.webhost import web_host
+from tests.webhost import in_background, respond, web_host
 from toolpark.mcp_servers.extract import plugin as extract
 from toolpark.testing import RunningHost, free_port, http_client, serve_http
 
@@ -248,7 +248,6 @@ async def test_describe_against_an_openai_compatible_stand_in(toolpark_http: Cal
     API in its shape, and the test checks the request the tool sends (the vLLM issue runs the real one)."""
     import json
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from threading import Thread
 
     seen: list[dict[str, Any]] = []
 
@@ -259,15 +258,10 @@ async def test_describe_against_an_openai_compatible_stand_in(toolpark_http: Cal
         def do_POST(self) -> None:
             seen.append({"path": self.path, "body": json.loads(self.rfile.read(int(self.headers["Content-Length"])))})
             body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "A page of text."}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            respond(self, 200, body, {"Content-Type": "application/json"})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
-    Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with in_background(server):
         vision = f"http://127.0.0.1:{server.server_address[1]}/v1"
         host = toolpark_http(
             extract, settings={"extract": {"vision_url": vision, "vision_model": "qwen-vl"}}, documents={"workers": 1}
@@ -276,8 +270,6 @@ async def test_describe_against_an_openai_compatible_stand_in(toolpark_http: Cal
         without = toolpark_http(extract, documents={"workers": 1})
         async with http_client(without.url("extract")) as client:
             names = {t.name for t in (await client.list_tools()).tools}
-    finally:
-        server.shutdown()
     assert not result.is_error and text_of(result) == "A page of text."
     (request,) = seen
     assert request["path"] == "/v1/chat/completions" and request["body"]["model"] == "qwen-vl"

@@ -16,7 +16,7 @@ import pypdfium2 as pdfium
 import pytest
 
 from tests.nodejs import run_node
-from tests.webhost import web_host
+from tests.webhost import in_background, respond, web_host
 from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.operations.embedded import postgres
 from toolpark.security.auth import hash_key
@@ -259,7 +259,6 @@ def test_reranking_against_a_rerank_endpoint_stand_in(tmp_path: Path) -> None:
     order wins. The vLLM issue runs the real thing."""
     import json as jsonlib
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from threading import Thread
 
     seen: list[dict[str, Any]] = []
 
@@ -274,14 +273,9 @@ def test_reranking_against_a_rerank_endpoint_stand_in(tmp_path: Path) -> None:
                 {"index": i, "relevance_score": 0.9 if "E4711" in d else 0.1} for i, d in enumerate(body["documents"])
             ]
             answer = jsonlib.dumps({"results": scored}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            respond(self, 200, answer, {"Content-Type": "application/json"})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Rerank)
-    Thread(target=server.serve_forever, daemon=True).start()
     rerank_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
 
     async def scenario(database_url: str) -> tuple[Any, Any]:
@@ -296,11 +290,8 @@ def test_reranking_against_a_rerank_endpoint_stand_in(tmp_path: Path) -> None:
             )
         return reranked, plain
 
-    try:
-        with postgres(tmp_path / "pg") as database:
-            reranked, plain = anyio.run(scenario, database.url)
-    finally:
-        server.shutdown()
+    with in_background(server), postgres(tmp_path / "pg") as database:
+        reranked, plain = anyio.run(scenario, database.url)
     assert NEEDLE in reranked.structured_content["passages"][0]["text"]
     assert reranked.structured_content["passages"][0]["citation"]["score"] == 0.9
     assert NEEDLE not in plain.structured_content["passages"][0]["text"]
