@@ -27,7 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder
 from toolpark.mcp_servers.retrieval.filters import Condition
-from toolpark.mcp_servers.retrieval.migrations import apply_migrations
+from toolpark.mcp_servers.retrieval.stores.migrations import apply_migrations
 from toolpark.mcp_servers.retrieval.store import Store
 from toolpark.operations.embedded import postgres
 

@@ -123,4 +123,4 @@ def test_the_wheel_installs_only_toolpark_and_every_source_file(tmp_path: Path) 
     }
     assert sources - set(names) == set(), "a source folder is missing from [tool.setuptools] packages"
     assert "toolpark/plugins/template/__module__/plugin.py" in names
-    assert "toolpark/mcp_servers/retrieval/migrations/0001_schema.sql" in names
+    assert "toolpark/mcp_servers/retrieval/stores/migrations/0001_schema.sql" in names

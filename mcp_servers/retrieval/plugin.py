@@ -5,19 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
-from psycopg_pool import AsyncConnectionPool
 from pydantic import Field, SecretStr
 
 from toolpark import Plugin
 from toolpark.clients import api_client, probe
 from toolpark.mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, WhileAway
-from toolpark.mcp_servers.retrieval.migrations import apply_migrations
 from toolpark.mcp_servers.retrieval.rerank import Reranker
-from toolpark.mcp_servers.retrieval.store import Store
-from toolpark.operations.embedded import data_dir, postgres
+from toolpark.mcp_servers.retrieval.stores import Backend, Store, open_store
 from toolpark.security.tenancy import TenantScope
 from toolpark.storage.client import S3Client
 from toolpark.storage.urls import S3Inputs, s3_inputs
@@ -26,11 +22,22 @@ __all__ = ["RetrievalSettings", "State", "plugin"]
 
 
 class RetrievalSettings(S3Inputs):
-    """`TOOLPARK_RETRIEVAL_*`, or `[plugins.retrieval]`. Without `database_url` an embedded PostgreSQL serves."""
+    """`TOOLPARK_RETRIEVAL_*`, or `[plugins.retrieval]`. Without a URL the chosen store runs embedded."""
 
     call_timeout_s: float = Field(600.0, gt=0, description="Seconds a tool call may run before it is cancelled.")
-    database_url: SecretStr | None = Field(None, description="PostgreSQL with pgvector; none: the embedded one.")
-    pool_size: int = Field(8, ge=1, description="Database connections kept open.")
+    store: Backend = Field(
+        "pgvector", description="The vector database: pgvector (the reference), chroma, qdrant or milvus."
+    )
+    store_url: str | None = Field(
+        None,
+        description="The store's server: a PostgreSQL URL, Chroma's http://host:8000, Qdrant's http://host:6333, "
+        "Milvus's http://host:19530; none: embedded under the data folder.",
+    )
+    store_api_key: SecretStr | None = Field(None, description="Key for a Chroma, Qdrant or Milvus server.")
+    database_url: SecretStr | None = Field(
+        None, description="PostgreSQL with pgvector, for store pgvector (a secret: store_url's alternative)."
+    )
+    pool_size: int = Field(8, ge=1, description="Database connections kept open (calls at a time on other servers).")
     database_timeout_s: float = Field(
         10.0, gt=0, description="Seconds a call waits for a database connection before it says the database is down."
     )
@@ -79,7 +86,7 @@ class State:
 plugin: Plugin[RetrievalSettings, State] = Plugin(
     "retrieval",
     version="0.1.0",
-    description="Searches an organisation's documents (hybrid vector and keyword search over pgvector) with citations.",
+    description="Searches an organisation's documents (hybrid vector and keyword search) with citations.",
     settings=RetrievalSettings,
     instructions=(
         "search finds passages with citations; cite source_uri and page. list_collections shows what you may "
@@ -91,28 +98,13 @@ plugin: Plugin[RetrievalSettings, State] = Plugin(
 @plugin.lifespan
 async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
     async with AsyncExitStack() as stack:
-        if settings.database_url:
-            url = settings.database_url.get_secret_value()
-        else:
-            service = await anyio.to_thread.run_sync(lambda: stack.enter_context(postgres(data_dir("postgres"))))
-            url = service.url
-
-        async def open_pool(wait_s: float = 5.0) -> AsyncConnectionPool[Any]:
-            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-                url, min_size=1, max_size=settings.pool_size, open=False, timeout=settings.database_timeout_s,
-                check=AsyncConnectionPool.check_connection, kwargs={"connect_timeout": 5},
-            )  # fmt: skip
-            try:
-                await pool.open(wait=True, timeout=wait_s)
-            except BaseException:
-                await pool.close()
-                raise
-            return pool
-
-        pool = await open_pool(30.0)
-        stack.push_async_callback(pool.close)
-        async with pool.connection() as conn:
-            await apply_migrations(conn)
+        url = settings.store_url
+        if settings.store == "pgvector" and settings.database_url:
+            url = url or settings.database_url.get_secret_value()
+        key = settings.store_api_key.get_secret_value() if settings.store_api_key else None
+        store = await stack.enter_async_context(
+            open_store(settings.store, url, key, pool_size=settings.pool_size, timeout_s=settings.database_timeout_s)
+        )
         embedder: Embedder
         if settings.embedding_url:
             client = await stack.enter_async_context(
@@ -127,11 +119,7 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
                 embedder = WhileAway(endpoint, fallback=fallback, status_url=settings.embedding_status_url)
         else:
             embedder = await anyio.to_thread.run_sync(LocalEmbedder)
-        state = State(Store(pool), embedder, storage=s3_inputs(settings))
-        stack.push_async_callback(lambda: state.store.pool.close())  # the one in use, if keep_connected swapped it
-        tasks = await stack.enter_async_context(anyio.create_task_group())
-        tasks.start_soon(state.store.keep_connected, open_pool)
-        stack.callback(tasks.cancel_scope.cancel)
+        state = State(store, embedder, storage=s3_inputs(settings))
         if settings.rerank_url:
             reranking = await stack.enter_async_context(api_client(settings.rerank_url, settings.rerank_api_key))
             state.reranker = Reranker(reranking, model=settings.rerank_model or "default")
@@ -146,13 +134,7 @@ async def dependencies_answer(state: State) -> None:
         await probe(state.embedder.client, "embedding endpoint")
     if state.reranker is not None:
         await probe(state.reranker.client, "rerank endpoint")
-    try:
-        with anyio.fail_after(3):
-            async with state.store.connection() as conn:
-                await conn.execute("SELECT 1")
-    except TimeoutError:
-        state.store.lost = True
-        raise RuntimeError("the database does not answer") from None
+    await state.store.ready()
 
 
 @plugin.choices("collection")

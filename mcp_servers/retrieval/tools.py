@@ -17,7 +17,8 @@ from toolpark.documents.html import convert_html
 from toolpark.mcp_servers.retrieval.chunking import approximate_tokens, chunk_pages
 from toolpark.mcp_servers.retrieval.filters import Filters
 from toolpark.mcp_servers.retrieval.plugin import RetrievalSettings, State, plugin
-from toolpark.mcp_servers.retrieval.store import Citation, Collection, CollectionInfo, Hit
+from toolpark.mcp_servers.retrieval.stores import Citation, Collection, CollectionInfo, Hit
+from toolpark.mcp_servers.retrieval.stores.model import StoredChunk, collection_named
 from toolpark.storage.urls import read_s3_url
 
 Ctx = ToolContext[RetrievalSettings, State]
@@ -36,7 +37,7 @@ def _info(c: Collection) -> CollectionInfo:
 async def _collection(ctx: Ctx, name: str, *, write: bool = False) -> Collection:
     scope = ctx.tenant
     namespaces = [scope.own, *sorted((scope.writable if write else scope.readable) - {scope.own})]
-    found = await ctx.state.store.collection(namespaces, name)
+    found = await collection_named(ctx.state.store, namespaces, name)
     if found.embedding_model != ctx.state.embedder.model:
         raise ToolError(
             f"Collection {name!r} was embedded with {found.embedding_model!r}, but this server embeds with "
@@ -253,27 +254,27 @@ async def get_document(
     whole = _reassemble(chunks)
     part = paginate(whole, start_index=start_index, max_length=max_length)
     meta = DocumentPage(
-        document_id=document_id, source_uri=found["source_uri"], title=found["title"], metadata=found["metadata"],
+        document_id=document_id, source_uri=found.source_uri, title=found.title, metadata=found.metadata,
         start_index=start_index, next_index=part.next_index, total_length=part.total_length,
     )  # fmt: skip
     return text_result(part.text, meta)
 
 
-def _reassemble(chunks: list[dict[str, Any]]) -> str:
+def _reassemble(chunks: list[StoredChunk]) -> str:
     """The document's text from its overlapping chunks, by character offsets (per page)."""
     pieces: list[str] = []
     end, page = 0, object()
     for chunk in chunks:
-        if chunk["page"] != page:
-            end, page = 0, chunk["page"]
+        if chunk.page != page:
+            end, page = 0, chunk.page
             if pieces:
                 pieces.append("\n\n")
-        if chunk["char_end"] <= end:
+        if chunk.char_end <= end:
             continue
-        skip = max(0, end - chunk["char_start"])
-        gap = "\n\n" if chunk["char_start"] > end and end else ""
-        pieces.append(gap + chunk["text"][skip:])
-        end = chunk["char_end"]
+        skip = max(0, end - chunk.char_start)
+        gap = "\n\n" if chunk.char_start > end and end else ""
+        pieces.append(gap + chunk.text[skip:])
+        end = chunk.char_end
     return "".join(pieces)
 
 
@@ -291,7 +292,13 @@ async def list_documents(
     """The documents of a collection: id, source, title, metadata, chunk count."""
     target = await _collection(ctx, collection)
     rows = await ctx.state.store.documents(target, limit=limit, offset=offset)
-    return DocumentList(documents=[{**r, "updated_at": r["updated_at"].isoformat()} for r in rows])
+    return DocumentList(
+        documents=[
+            {"id": r.id, "source_uri": r.source_uri, "title": r.title, "metadata": r.metadata,
+             "updated_at": r.updated_at.isoformat(), "chunks": r.chunks}
+            for r in rows
+        ]
+    )  # fmt: skip
 
 
 @plugin.tool(destructive=True, idempotent=True, when=writable)

@@ -9,7 +9,7 @@ import anyio
 import psycopg
 import pytest
 
-from toolpark.mcp_servers.retrieval.migrations import apply_migrations, available
+from toolpark.mcp_servers.retrieval.stores.migrations import apply_migrations, available
 from toolpark.operations.embedded import PostgresService, postgres
 
 pytestmark = pytest.mark.anyio

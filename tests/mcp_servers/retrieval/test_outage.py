@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from toolpark import ToolError
 from toolpark.mcp_servers.retrieval import plugin as retrieval
-from toolpark.mcp_servers.retrieval.store import Store
+from toolpark.mcp_servers.retrieval.stores.pgvector import PgvectorStore
 from toolpark.testing import http_client, serve_http
 
 pytestmark = pytest.mark.anyio
@@ -27,7 +27,7 @@ async def test_an_unreachable_database_is_named_within_the_pool_timeout(tmp_path
         kwargs={"connect_timeout": 1},
     )  # fmt: skip
     await pool.open(wait=False)
-    store = Store(pool)
+    store = PgvectorStore(pool)
     began = time.monotonic()
     with pytest.raises(ToolError, match="The database is unavailable; try again shortly"):
         async with store.connection() as conn:

@@ -10,89 +10,57 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import anyio
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from pydantic import BaseModel, ConfigDict
 
 from toolpark.contract.errors import ToolError
 from toolpark.mcp_servers.retrieval.chunking import Chunk
 from toolpark.mcp_servers.retrieval.filters import Condition, compile_filters
+from toolpark.mcp_servers.retrieval.stores.migrations import apply_migrations
+from toolpark.mcp_servers.retrieval.stores.model import (
+    Citation,
+    Collection,
+    DocumentRow,
+    Hit,
+    Mode,
+    StoredChunk,
+    check_filter_types,
+    fuse,
+)
+from toolpark.operations.embedded import data_dir, postgres
 
-__all__ = ["Citation", "Collection", "CollectionInfo", "Hit", "Store"]
+__all__ = ["PgvectorStore", "open_pgvector"]
 
-Mode = Literal["hybrid", "vector", "keyword"]
-RRF_K = 60
 EXACT_BELOW = 20_000  # filtered vector searches over fewer chunks are ranked exactly
 
 
-class CollectionInfo(BaseModel):
-    """A collection as callers see it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    namespace: str
-    embedding_model: str
-    dimension: int
-    language: str
-    description: str
-
-
-class Collection(CollectionInfo):
-    """A stored collection: what callers see, and its row id."""
-
-    id: int
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> Collection:
-        """From `id, name, namespace, embedding_model, dimension, language, description`."""
-        names = ("id", "name", "namespace", "embedding_model", "dimension", "language", "description")
-        return cls(**dict(zip(names, row, strict=True)))
-
-    @property
-    def vector_type(self) -> str:
-        # HNSW indexes vectors of up to 2,000 dimensions; half precision goes to 4,000.
-        return f"halfvec({self.dimension})" if self.dimension > 2000 else f"vector({self.dimension})"
-
-
-class Citation(BaseModel):
-    """Where a passage comes from: enough to cite it and to read the document around it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    document_id: int
-    chunk_id: int
-    source_uri: str
-    title: str | None
-    page: int | None
-    char_start: int
-    char_end: int
-    score: float
-
-
-@dataclass(frozen=True)
-class Hit:
-    text: str
-    citation: Citation
-
-
-class Store:
+class PgvectorStore:
     """The retrieval tables behind a connection pool.
 
     An outage of the database is a named, transient error for the call (never an incident), and
     marks the pool `lost`; `keep_connected` then replaces it once the database answers again.
     """
 
+    name = "pgvector"
+
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
         self.lost = False
+
+    async def ready(self) -> None:
+        try:
+            with anyio.fail_after(3):
+                async with self.connection() as conn:
+                    await conn.execute("SELECT 1")
+        except TimeoutError:
+            self.lost = True
+            raise RuntimeError("the database does not answer") from None
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
@@ -166,13 +134,6 @@ class Store:
                 (list(namespaces), limit),
             )
             return [row[0] for row in await cursor.fetchall()]
-
-    async def collection(self, namespaces: Sequence[str], name: str) -> Collection:
-        found = [c for c in await self.collections(namespaces) if c.name == name]
-        if not found:
-            raise ToolError(f"No collection {name!r} that you may read; list_collections shows them.")
-        own = [c for c in found if c.namespace == namespaces[0]]
-        return (own or found)[0]
 
     async def stored_hash(self, collection: Collection, source_uri: str) -> str | None:
         """The content hash of the stored document from `source_uri`, if there is one."""
@@ -248,10 +209,9 @@ class Store:
         vector: Sequence[float] | None,
         k: int,
         filters: list[Condition] | None,
-        weights: tuple[float, float] = (1.0, 1.0),
     ) -> list[Hit]:
         condition, params = compile_filters(filters)
-        await self._check_filter_types(collection, filters)
+        await check_filter_types(self, collection, filters)
         pool_size = k if mode != "hybrid" else max(4 * k, 50)
         async with self.connection() as conn, conn.transaction():
             await conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(200, 2 * pool_size))))
@@ -266,13 +226,14 @@ class Store:
             lexical = (
                 await self._keyword(conn, collection, query, pool_size, condition, params) if mode != "vector" else []
             )
+        rows = {row["id"]: row for row in (*semantic, *lexical)}
         if mode == "vector":
-            ranked = [(row, 1.0 - row["distance"]) for row in semantic]
+            ranked = [(row["id"], 1.0 - row["distance"]) for row in semantic]
         elif mode == "keyword":
-            ranked = [(row, row["rank"]) for row in lexical]
+            ranked = [(row["id"], row["rank"]) for row in lexical]
         else:
-            ranked = _fuse(semantic, lexical, weights)
-        return [_hit(row, score) for row, score in ranked[:k]]
+            ranked = fuse([(row["id"], 0.0) for row in semantic], [(row["id"], 0.0) for row in lexical])
+        return [_hit(rows[chunk_id], score) for chunk_id, score in ranked[:k]]
 
     async def _few(self, conn: Any, collection: Collection, condition: Any, params: list[Any]) -> bool:
         """Whether at most EXACT_BELOW chunks of the collection pass the filter."""
@@ -330,31 +291,21 @@ class Store:
             )
             return list(await cur.fetchall())
 
-    async def _check_filter_types(self, collection: Collection, filters: list[Condition] | None) -> None:
-        """A range filter on a field whose stored values are of another type is a mistake worth naming."""
-        for condition in filters or []:
-            if condition.op in ("eq", "in"):
-                continue
-            field = condition.field
-            wanted = "number" if isinstance(condition.value, int | float) else "string"
-            async with self.connection() as conn:
-                cursor = await conn.execute(
-                    "SELECT DISTINCT jsonb_typeof(metadata->%s) FROM chunks WHERE collection_id = %s "
-                    "AND metadata ? %s LIMIT 3",
-                    (field, collection.id, field),
-                )
-                kinds = {row[0] for row in await cursor.fetchall()}
-            if kinds and wanted not in kinds:
-                raise ToolError(
-                    f"Filter {field} {condition.op} compares with a {wanted}, but {field!r} holds "
-                    f"{'/'.join(sorted(kinds))} values in this collection."
-                )
+    async def field_types(self, collection: Collection, fields: Sequence[str]) -> dict[str, set[str]]:
+        async with self.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT f.field, array(SELECT DISTINCT jsonb_typeof(metadata->f.field) FROM chunks "
+                "WHERE collection_id = %s AND metadata ? f.field LIMIT 3) FROM unnest(%s::text[]) AS f(field)",
+                (collection.id, list(fields)),
+            )
+            return {row[0]: set(row[1]) for row in await cursor.fetchall()}
 
-    async def document(self, collection: Collection, document_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    async def document(self, collection: Collection, document_id: int) -> tuple[DocumentRow, list[StoredChunk]]:
         async with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "SELECT id, source_uri, title, metadata, created_at, updated_at FROM documents "
-                "WHERE id = %s AND collection_id = %s",
+                "SELECT d.id, d.source_uri, d.title, d.metadata, d.updated_at, "
+                "(SELECT count(*) FROM chunks c WHERE c.document_id = d.id) AS chunks FROM documents d "
+                "WHERE d.id = %s AND d.collection_id = %s",
                 (document_id, collection.id),
             )
             found = await cur.fetchone()
@@ -365,17 +316,18 @@ class Store:
                 "ORDER BY position",
                 (document_id,),
             )
-            return found, list(await cur.fetchall())
+            return DocumentRow(**found), [StoredChunk(**row) for row in await cur.fetchall()]
 
-    async def documents(self, collection: Collection, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    async def documents(self, collection: Collection, *, limit: int, offset: int) -> list[DocumentRow]:
         async with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "SELECT d.id, d.source_uri, d.title, d.metadata, d.updated_at, count(c.id) AS chunks FROM documents d "
+                "SELECT d.id, d.source_uri, d.title, d.metadata, d.updated_at, count(c.id) AS chunks "
+                "FROM documents d "
                 "LEFT JOIN chunks c ON c.document_id = d.id WHERE d.collection_id = %s GROUP BY d.id "
                 "ORDER BY d.id LIMIT %s OFFSET %s",
                 (collection.id, limit, offset),
             )
-            return list(await cur.fetchall())
+            return [DocumentRow(**row) for row in await cur.fetchall()]
 
     async def delete(self, collection: Collection, document_id: int) -> bool:
         async with self.connection() as conn, conn.transaction():
@@ -384,6 +336,40 @@ class Store:
                 "DELETE FROM documents WHERE id = %s AND collection_id = %s", (document_id, collection.id)
             )
             return bool(cursor.rowcount > 0)
+
+
+@asynccontextmanager
+async def open_pgvector(url: str | None, *, pool_size: int, timeout_s: float) -> AsyncIterator[PgvectorStore]:
+    """The store on the PostgreSQL at `url` (none: an embedded one under the data folder), its
+    migrations applied, reconnecting after an outage while it is open."""
+    async with AsyncExitStack() as stack:
+        if url is None:
+            service = await anyio.to_thread.run_sync(lambda: stack.enter_context(postgres(data_dir("postgres"))))
+            url = service.url
+        location = url
+
+        async def open_pool(wait_s: float = 5.0) -> AsyncConnectionPool[Any]:
+            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                location, min_size=1, max_size=pool_size, open=False, timeout=timeout_s,
+                check=AsyncConnectionPool.check_connection, kwargs={"connect_timeout": 5},
+            )  # fmt: skip
+            try:
+                await pool.open(wait=True, timeout=wait_s)
+            except BaseException:
+                await pool.close()
+                raise
+            return pool
+
+        pool = await open_pool(30.0)
+        stack.push_async_callback(pool.close)
+        async with pool.connection() as conn:
+            await apply_migrations(conn)
+        store = PgvectorStore(pool)
+        stack.push_async_callback(lambda: store.pool.close())  # the one in use, if keep_connected swapped it
+        tasks = await stack.enter_async_context(anyio.create_task_group())
+        tasks.start_soon(store.keep_connected, open_pool)
+        stack.callback(tasks.cancel_scope.cancel)
+        yield store
 
 
 async def _count_terms(conn: Any, document_id: int, sign: int) -> None:
@@ -423,19 +409,6 @@ async def _count_terms(conn: Any, document_id: int, sign: int) -> None:
 
 def _literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
-
-
-def _fuse(
-    semantic: list[dict[str, Any]], lexical: list[dict[str, Any]], weights: tuple[float, float]
-) -> list[tuple[dict[str, Any], float]]:
-    """Reciprocal rank fusion: each list adds weight / (60 + rank) to the chunks it ranks."""
-    scores: dict[int, float] = {}
-    rows: dict[int, dict[str, Any]] = {}
-    for weight, ranked in zip(weights, (semantic, lexical), strict=True):
-        for rank, row in enumerate(ranked, start=1):
-            scores[row["id"]] = scores.get(row["id"], 0.0) + weight / (RRF_K + rank)
-            rows[row["id"]] = row
-    return sorted(((rows[i], s) for i, s in scores.items()), key=lambda pair: -pair[1])
 
 
 def _hit(row: dict[str, Any], score: float) -> Hit:

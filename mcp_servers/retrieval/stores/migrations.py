@@ -21,7 +21,7 @@ _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 def available() -> list[tuple[int, str, str]]:
     """`(version, file name, SQL)` of every migration shipped, in order."""
     found = []
-    for entry in files("toolpark.mcp_servers.retrieval").joinpath("migrations").iterdir():
+    for entry in files("toolpark.mcp_servers.retrieval.stores").joinpath("migrations").iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))

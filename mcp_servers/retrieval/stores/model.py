@@ -1,0 +1,215 @@
+"""What every vector store gives the retrieval tools: collections, citations, hits, and the `Store`
+interface the tools call. One implementation per database (pgvector, Chroma, Qdrant, Milvus); the
+tools and their guarantees (tenant namespaces, filters in every mode, citations, atomic re-ingest,
+delete) do not change with the choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from toolpark.contract.errors import ToolError
+from toolpark.mcp_servers.retrieval.chunking import Chunk
+from toolpark.mcp_servers.retrieval.filters import Condition
+
+__all__ = [
+    "Citation",
+    "Collection",
+    "CollectionInfo",
+    "DocumentRow",
+    "Hit",
+    "Mode",
+    "Store",
+    "StoredChunk",
+    "check_filter_types",
+    "fuse",
+]
+
+Mode = Literal["hybrid", "vector", "keyword"]
+RRF_K = 60
+
+
+class CollectionInfo(BaseModel):
+    """A collection as callers see it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    namespace: str
+    embedding_model: str
+    dimension: int
+    language: str
+    description: str
+
+
+class Collection(CollectionInfo):
+    """A stored collection: what callers see, and its id in the store."""
+
+    id: int
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Collection:
+        """From `id, name, namespace, embedding_model, dimension, language, description`."""
+        names = ("id", "name", "namespace", "embedding_model", "dimension", "language", "description")
+        return cls(**dict(zip(names, row, strict=True)))
+
+    @property
+    def vector_type(self) -> str:
+        # HNSW indexes vectors of up to 2,000 dimensions; half precision goes to 4,000.
+        return f"halfvec({self.dimension})" if self.dimension > 2000 else f"vector({self.dimension})"
+
+
+class Citation(BaseModel):
+    """Where a passage comes from: enough to cite it and to read the document around it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    document_id: int
+    chunk_id: int
+    source_uri: str
+    title: str | None
+    page: int | None
+    char_start: int
+    char_end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Hit:
+    text: str
+    citation: Citation
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    """A stored document without its text."""
+
+    id: int
+    source_uri: str
+    title: str | None
+    metadata: dict[str, Any]
+    updated_at: datetime
+    chunks: int
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """One chunk of a stored document, as `get_document` reassembles them."""
+
+    id: int
+    position: int
+    page: int | None
+    char_start: int
+    char_end: int
+    text: str
+
+
+class Store(Protocol):
+    """The retrieval tools' view of a vector database. Ingest is all or nothing: a failed or
+    cancelled one leaves the stored document as it was; an unchanged one (same content hash)
+    writes nothing."""
+
+    name: str
+
+    async def ready(self) -> None:
+        """Raise unless the database answers now."""
+        ...
+
+    async def create_collection(
+        self, *, namespace: str, name: str, model: str, dimension: int, language: str, description: str
+    ) -> Collection: ...
+
+    async def collections(self, namespaces: Sequence[str]) -> list[Collection]: ...
+
+    async def metadata_fields(self, namespaces: Sequence[str], limit: int = 200) -> list[str]: ...
+
+    async def field_types(self, collection: Collection, fields: Sequence[str]) -> dict[str, set[str]]:
+        """The JSON types (`number`, `string`, ...) the stored metadata holds under each field."""
+        ...
+
+    async def stored_hash(self, collection: Collection, source_uri: str) -> str | None: ...
+
+    async def ingest(
+        self,
+        collection: Collection,
+        *,
+        source_uri: str,
+        title: str | None,
+        content_hash: str,
+        metadata: dict[str, Any],
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]],
+    ) -> tuple[int, str]:
+        """Store a document and its chunks; returns its id and `created`, `replaced` or `unchanged`."""
+        ...
+
+    async def search(
+        self,
+        collection: Collection,
+        *,
+        mode: Mode,
+        query: str,
+        vector: Sequence[float] | None,
+        k: int,
+        filters: list[Condition] | None,
+    ) -> list[Hit]: ...
+
+    async def document(self, collection: Collection, document_id: int) -> tuple[DocumentRow, list[StoredChunk]]: ...
+
+    async def documents(self, collection: Collection, *, limit: int, offset: int) -> list[DocumentRow]: ...
+
+    async def delete(self, collection: Collection, document_id: int) -> bool: ...
+
+
+async def collection_named(store: Store, namespaces: Sequence[str], name: str) -> Collection:
+    """The collection `name` of the first of `namespaces` that has one (the caller's own first)."""
+    found = [c for c in await store.collections(namespaces) if c.name == name]
+    if not found:
+        raise ToolError(f"No collection {name!r} that you may read; list_collections shows them.")
+    own = [c for c in found if c.namespace == namespaces[0]]
+    return (own or found)[0]
+
+
+async def check_filter_types(store: Store, collection: Collection, filters: list[Condition] | None) -> None:
+    """A range filter on a field whose stored values are of another type is a mistake worth naming."""
+    ranges = [c for c in filters or [] if c.op not in ("eq", "in")]
+    if not ranges:
+        return
+    kinds = await store.field_types(collection, [c.field for c in ranges])
+    for condition in ranges:
+        wanted = "number" if isinstance(condition.value, int | float) else "string"
+        held = kinds.get(condition.field, set())
+        if held and wanted not in held:
+            raise ToolError(
+                f"Filter {condition.field} {condition.op} compares with a {wanted}, but {condition.field!r} holds "
+                f"{'/'.join(sorted(held))} values in this collection."
+            )
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a metadata value, as PostgreSQL's jsonb_typeof names it."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "null" if value is None else "object"
+
+
+def fuse(
+    semantic: list[tuple[int, float]], lexical: list[tuple[int, float]], weights: tuple[float, float] = (1.0, 1.0)
+) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of two ranked lists of chunk ids: each adds weight / (60 + rank)."""
+    scores: dict[int, float] = {}
+    for weight, ranked in zip(weights, (semantic, lexical), strict=True):
+        for rank, (chunk_id, _) in enumerate(ranked, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])
