@@ -1,5 +1,7 @@
 """Retrieval quality on the Cranfield collection: keyword, vector and hybrid search through the
-retrieval server's MCP tools, next to a BM25 baseline (the `rank-bm25` library) in the same run.
+retrieval server's MCP tools on every vector store (embedded: pgvector, Chroma, Qdrant's local mode,
+Milvus Lite), next to a BM25 baseline (the `rank-bm25` library) in the same run. Each text is
+embedded once and its vector reused by every store, so the rows compare stores, not embedder runs.
 
 Cranfield: 1,400 aeronautics abstracts, 225 queries, graded judgements. A judgement's query
 number is the query's position in cran.qry (the collection's well-known quirk). Codes 1-4 are
@@ -7,13 +9,15 @@ graded relevance, gain 5 - code for nDCG@10; codes 1-3 count as relevant for rec
 -1 rows (the document a question was written from, by common account) are left out.
 Target: hybrid above both BM25 and vector-only.
 
-    .venv/bin/python bench/retrieval_quality.py [--data ../shared/data] [--queries 225]
+    .venv/bin/python bench/retrieval_quality.py [--data ../shared/data] [--queries 225] [--stores pgvector,chroma]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
+import os
 import re
 import tempfile
 import time
@@ -25,7 +29,8 @@ import anyio
 from rank_bm25 import BM25Okapi
 
 from toolpark.mcp_servers.retrieval import plugin
-from toolpark.operations.embedded import postgres
+from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder
+from toolpark.mcp_servers.retrieval.stores import BACKENDS, Backend
 from toolpark.testing import connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,11 +76,23 @@ def recall100(ranked: list[str], grades: dict[str, int]) -> float:
     return len(relevant & set(ranked[:100])) / len(relevant) if relevant else 0.0
 
 
+class OnceEmbedder(LocalEmbedder):
+    """The local model, each text embedded once across the stores."""
+
+    seen: dict[str, list[float]] = {}  # noqa: RUF012 - shared by every instance on purpose
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.seen]
+        if missing:
+            self.seen.update(zip(missing, await super().embed(missing), strict=True))
+        return [self.seen[t] for t in texts]
+
+
 def tokens(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
-async def run(data: Path, limit: int) -> None:
+async def run(data: Path, limit: int, stores: list[Backend]) -> None:
     docs = smart(data / "cranfield" / "cran.all.1400")
     queries = list(smart(data / "cranfield" / "cran.qry").values())[:limit]
     qrels = judgements(data / "cranfield" / "cranqrel")
@@ -90,23 +107,29 @@ async def run(data: Path, limit: int) -> None:
         ranked = [ids[i] for i in sorted(range(len(ids)), key=lambda i: -ranking[i])[:100]]
         scores["BM25 (rank-bm25)"].append((ndcg10(ranked, qrels[number]), recall100(ranked, qrels[number])))
 
-    with tempfile.TemporaryDirectory() as directory, postgres(Path(directory)) as database:
-        settings = {"database_url": database.url, "max_k": 100, "result_tokens": 1_000_000}
-        async with connect(plugin, settings=settings) as client:
-            await client.call_tool("create_collection", {"name": "cranfield"})
-            started = time.perf_counter()
-            for doc_id, body in texts.items():
-                done = await client.call_tool("ingest", {"collection": "cranfield", "text": body, "source_uri": doc_id})
-                assert not done.is_error, done.content
-            print(f"ingested {len(texts)} documents in {time.perf_counter() - started:.0f} s")
-            for mode in ("keyword", "vector", "hybrid"):
-                for number, query in enumerate(queries, start=1):
-                    found = await client.call_tool(
-                        "search", {"collection": "cranfield", "query": query["W"], "mode": mode, "k": 100}
+    importlib.import_module("toolpark.mcp_servers.retrieval.plugin").LocalEmbedder = OnceEmbedder
+    for backend in stores:
+        with tempfile.TemporaryDirectory() as directory:
+            os.environ["TOOLPARK_DATA_DIR"] = directory
+            settings = {"store": backend, "max_k": 100, "result_tokens": 1_000_000}
+            async with connect(plugin, settings=settings) as client:
+                await client.call_tool("create_collection", {"name": "cranfield"})
+                started = time.perf_counter()
+                for doc_id, body in texts.items():
+                    done = await client.call_tool(
+                        "ingest", {"collection": "cranfield", "text": body, "source_uri": doc_id}
                     )
-                    passages: list[dict[str, Any]] = (found.structured_content or {}).get("passages", [])
-                    ranked = list(dict.fromkeys(p["citation"]["source_uri"] for p in passages))
-                    scores[f"toolpark {mode}"].append((ndcg10(ranked, qrels[number]), recall100(ranked, qrels[number])))
+                    assert not done.is_error, done.content
+                print(f"{backend}: ingested {len(texts)} documents in {time.perf_counter() - started:.0f} s")
+                for mode in ("keyword", "vector", "hybrid"):
+                    for number, query in enumerate(queries, start=1):
+                        found = await client.call_tool(
+                            "search", {"collection": "cranfield", "query": query["W"], "mode": mode, "k": 100}
+                        )
+                        passages: list[dict[str, Any]] = (found.structured_content or {}).get("passages", [])
+                        ranked = list(dict.fromkeys(p["citation"]["source_uri"] for p in passages))
+                        grades = qrels[number]
+                        scores[f"{backend} {mode}"].append((ndcg10(ranked, grades), recall100(ranked, grades)))
 
     print(f"\n{len(queries)} Cranfield queries, {len(texts)} documents")
     print("| ranking | nDCG@10 | recall@100 |")
@@ -120,8 +143,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--queries", type=int, default=225)
+    parser.add_argument("--stores", default=",".join(BACKENDS), help="comma-separated: " + ", ".join(BACKENDS))
     args = parser.parse_args()
-    anyio.run(run, args.data, args.queries)
+    anyio.run(run, args.data, args.queries, [s for s in args.stores.split(",") if s])
 
 
 if __name__ == "__main__":

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from toolpark.compose.secrets import external_secrets
-from toolpark.compose.spec import COMPONENTS, GPU_COMPONENTS, Deployment
+from toolpark.compose.spec import COMPONENTS, ENGINES, GPU_COMPONENTS, ChatModel, Deployment
 from toolpark.compose.topology import Topology
 from toolpark.contract.settings import from_values
 from toolpark.documents.parser import DocumentSettings
 from toolpark.host.loading import PluginLoadError, available_plugins, load_plugins
 from toolpark.security.tenancy import TenancySettings
 
-__all__ = ["Problem", "SpecError", "missing_secrets", "problems", "validation_problems"]
+__all__ = ["Problem", "SpecError", "missing_secrets", "problems", "stored_collection_problems", "validation_problems"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def validation_problems(exc: ValidationError) -> list[Problem]:
 def problems(spec: Deployment) -> list[Problem]:
     """Everything wrong with `spec` itself."""
     found = [*_placement(spec), *_scheduling(spec), *_references(spec), *_port_clashes(spec)]
-    return [*found, *_gpu_memory(spec), *_servers(spec)]
+    return [*found, *_engines(spec), *_gpu_memory(spec), *_servers(spec)]
 
 
 def missing_secrets(spec: Deployment, secrets: Mapping[str, str]) -> list[Problem]:
@@ -68,6 +68,7 @@ def _enabled(spec: Deployment) -> set[str]:
     off |= {"litellm"} if not spec.litellm.enabled else set()
     off |= {"librechat", "mongodb"} if not spec.librechat.enabled else set()
     off |= {"openwebui"} if not spec.openwebui.enabled else set()
+    off |= set(ENGINES) - {m.engine for m in spec.models.by_role().values()}
     return set(COMPONENTS) - off
 
 
@@ -177,11 +178,48 @@ def _port_clashes(spec: Deployment) -> list[Problem]:
     return found
 
 
+def _engines(spec: Deployment) -> list[Problem]:
+    """What a model's engine cannot do, or what the stack would need of it that it lacks."""
+    found = []
+    for role, model in spec.models.by_role().items():
+        field = f"models.{role}"
+        if model.external and model.url is None:
+            found.append(Problem(f"{field}.url", "an endpoint outside the stack (engine openai) needs its url"))
+        if not model.external and model.url is not None:
+            found.append(Problem(f"{field}.url", f"{model.engine} runs in the stack; only engine openai takes a url"))
+        if model.external and model.api_key_secret is None:
+            message = "name the .env secret of the endpoint's key (any value where it checks none, as LM Studio)"
+            found.append(Problem(f"{field}.api_key_secret", message + "; the stack's own key is not sent outside"))
+        if role == "embedding" and model.engine == "tgi":
+            message = "TGI serves no embeddings (Text Embeddings Inference does); use vllm, llamacpp, ollama or openai"
+            found.append(Problem(f"{field}.engine", message))
+        if not isinstance(model, ChatModel):
+            continue
+        if model.engine == "vllm" and model.tool_calls and model.tool_call_parser is None:
+            found.append(Problem(f"{field}.tool_call_parser", "vLLM calls tools only with a --tool-call-parser"))
+        if role == "vision" and model.engine == "llamacpp" and "--mmproj" not in model.extra_args:
+            message = "llama.cpp reads images only with the model's projector: add --mmproj <file> to extra_args"
+            found.append(Problem(f"{field}.extra_args", message))
+    chat = spec.models.chat
+    fronts = [name for name, on in (("LibreChat's agents", spec.librechat.enabled),
+                                    ("Open WebUI's native tool calling", spec.openwebui.enabled)) if on]  # fmt: skip
+    if not chat.tool_calls and fronts:
+        found.append(
+            Problem(
+                "models.chat.tool_calls",
+                f"{' and '.join(fronts)} reach toolpark's tools through the chat model's tool calls, and "
+                f"{chat.served_name} on {chat.engine} makes none: the tools could not be used",
+            )
+        )
+    if (node := spec.scheduled_node) and chat.engine != "vllm" and chat.engine in spec.nodes[node].services:
+        message = "the scheduler tells the scheduled node ready and idle by vLLM's /health and /metrics"
+        found.append(Problem("models.chat.engine", f"{message}; run the chat model there on vllm"))
+    return found
+
+
 def _gpu_memory(spec: Deployment) -> list[Problem]:
     """The vLLM processes share the node's GPUs: each takes its fraction of the memory up front."""
-    models = {f"models.{n}": m for n, m in (("chat", spec.models.chat), ("embedding", spec.models.embedding))}
-    if spec.models.vision is not None:
-        models["models.vision"] = spec.models.vision
+    models = {f"models.{role}": m for role, m in spec.models.by_role().items() if m.engine == "vllm"}
     total = sum(m.gpu_memory_utilization for m in models.values())
     if total > 0.95:
         field = f"{list(models)[-1]}.gpu_memory_utilization"
@@ -214,3 +252,38 @@ def _servers(spec: Deployment) -> list[Problem]:
             except ValidationError as exc:
                 found += [Problem(f"{field}.{section}.{p.field}", p.message) for p in validation_problems(exc)]
     return found
+
+
+async def stored_collection_problems(spec: Deployment, store_url: str) -> list[Problem]:
+    """What the spec's embedding model cannot do with the collections already in the retrieval store
+    at `store_url` (of the kind the spec's retrieval server is set to): search vectors of another
+    model, or of another width."""
+    from toolpark.mcp_servers.retrieval.stores import BACKENDS, open_store
+
+    server = spec.toolpark.servers.get("retrieval")
+    chosen = (server.settings if server else {}).get("store", "pgvector")
+    backend = next((b for b in BACKENDS if b == chosen), None)
+    if backend is None:
+        return [Problem("toolpark.servers.retrieval.settings.store", f"{chosen!r} is not one of {', '.join(BACKENDS)}")]
+    async with open_store(backend, store_url, None, pool_size=1, timeout_s=10) as store:
+        stored = await store.collections(None)
+    model = spec.models.embedding
+    unlike: dict[tuple[str, int], list[str]] = {}
+    for collection in stored:
+        if (
+            collection.embedding_model != model.served_name
+            or (model.dimension or collection.dimension) != collection.dimension
+        ):
+            unlike.setdefault((collection.embedding_model, collection.dimension), []).append(
+                f"{collection.namespace}/{collection.name}"
+            )
+    return [
+        Problem(
+            "models.embedding",
+            f"{len(names)} stored collection(s) ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}) hold "
+            f"{dimension}-dimensional vectors of {stored_model}; {model.served_name}"
+            + (f" ({model.dimension} dimensions)" if model.dimension else "")
+            + " would not search them: keep that model, or create new collections and ingest again",
+        )
+        for (stored_model, dimension), names in sorted(unlike.items())
+    ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+import anyio
 import click
 
-from toolpark.compose.checks import SpecError, missing_secrets
+from toolpark.compose.checks import SpecError, missing_secrets, stored_collection_problems
 from toolpark.compose.files import read_env, read_spec, write_deployment
 from toolpark.compose.render import TARGETS, Target
 from toolpark.compose.spec import Deployment
@@ -42,11 +43,20 @@ def _spec(path: Path) -> Deployment:
 @compose.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--env", "env_file", type=click.Path(path_type=Path), help="The .env whose secrets to check too.")
-def check(spec: Path, env_file: Path | None) -> None:
-    """Validate SPEC; every problem is named by its field."""
+@click.option(
+    "--collections-at",
+    "store_url",
+    help="The running retrieval store's URL (its DATABASE_URL for pgvector): check the embedding model "
+    "against the collections stored there.",
+)
+def check(spec: Path, env_file: Path | None, store_url: str | None) -> None:
+    """Validate SPEC; every problem is named by its field, with what the combination cannot do."""
     deployment = _spec(spec)
-    if env_file is not None and (missing := missing_secrets(deployment, read_env(env_file))):
-        raise click.ClickException(str(SpecError(missing, str(spec))))
+    found = missing_secrets(deployment, read_env(env_file)) if env_file is not None else []
+    if store_url is not None:
+        found += anyio.run(stored_collection_problems, deployment, store_url)
+    if found:
+        raise click.ClickException(str(SpecError(found, str(spec))))
     click.echo(f"{spec}: ok ({len(deployment.nodes)} node(s), {len(deployment.toolpark.servers)} toolpark server(s))")
 
 

@@ -28,6 +28,9 @@ def _headers(topology: Topology) -> dict[str, str]:
     }
 
 
+ENGINE_LABELS = {"vllm": "vLLM", "ollama": "Ollama", "llamacpp": "llama.cpp", "tgi": "TGI", "openai": "Models"}
+
+
 def _endpoint(name: str, base_url: str, models: list[str], title_model: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -40,16 +43,17 @@ def _endpoint(name: str, base_url: str, models: list[str], title_model: str) -> 
 
 
 def _endpoints(topology: Topology) -> list[dict[str, Any]]:
-    """LiteLLM routes every model behind one endpoint; without it each vLLM process is one."""
+    """LiteLLM routes every model behind one endpoint; without it each model's server is one."""
     spec = topology.spec
     chat, vision = spec.models.chat.served_name, spec.models.vision
     if spec.litellm.enabled:
         models = [chat] + ([vision.served_name] if vision else [])
         return [_endpoint("LiteLLM", topology.url("librechat", "litellm", "/v1"), models, chat)]
-    found = [_endpoint("vLLM", topology.url("librechat", "vllm-chat", "/v1"), [chat], chat)]
+    label = ENGINE_LABELS[spec.models.chat.engine]
+    found = [_endpoint(label, topology.model_url("librechat", "chat"), [chat], chat)]
     if vision is not None:
-        url = topology.url("librechat", "vllm-vision", "/v1")
-        found.append(_endpoint("vLLM vision", url, [vision.served_name], vision.served_name))
+        url = topology.model_url("librechat", "vision")
+        found.append(_endpoint(f"{ENGINE_LABELS[vision.engine]} vision", url, [vision.served_name], vision.served_name))
     return found
 
 

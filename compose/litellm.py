@@ -1,10 +1,11 @@
-"""LiteLLM's config.yaml: every vLLM model behind one OpenAI-compatible API with keys and spend."""
+"""LiteLLM's config.yaml: every model behind one OpenAI-compatible API with keys and spend."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from toolpark.compose.references import mcp_path
+from toolpark.compose.secrets import model_key_secret
 from toolpark.compose.topology import Topology
 
 __all__ = ["litellm_config"]
@@ -12,21 +13,19 @@ __all__ = ["litellm_config"]
 
 def litellm_config(topology: Topology) -> dict[str, Any]:
     spec = topology.spec
-    served = [("vllm-chat", spec.models.chat, "chat"), ("vllm-embedding", spec.models.embedding, "embedding")]
-    if spec.models.vision is not None:
-        served.append(("vllm-vision", spec.models.vision, "chat"))
     config: dict[str, Any] = {
         "model_list": [
             {
                 "model_name": model.served_name,
                 "litellm_params": {
-                    "model": f"hosted_vllm/{model.served_name}",
-                    "api_base": topology.url("litellm", service, "/v1"),
-                    "api_key": "os.environ/VLLM_API_KEY",
+                    # vLLM has its own provider in LiteLLM; the others speak the OpenAI API at /v1.
+                    "model": f"{'hosted_vllm' if model.engine == 'vllm' else 'openai'}/{model.served_name}",
+                    "api_base": topology.model_url("litellm", role),
+                    "api_key": f"os.environ/{model_key_secret(model)}",
                 },
-                "model_info": {"mode": mode},
+                "model_info": {"mode": "embedding" if role == "embedding" else "chat"},
             }
-            for service, model, mode in served
+            for role, model in spec.models.by_role().items()
         ],
         "litellm_settings": {"drop_params": True},
         "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from toolpark.compose.references import issuer, mcp_path, secret
+from toolpark.compose.secrets import model_key_secret
 from toolpark.compose.topology import Topology
 
 __all__ = ["openwebui_environment", "tool_server_connections"]
@@ -63,9 +64,9 @@ def openwebui_environment(topology: Topology) -> dict[str, str]:
         chat_url = embed_url = topology.url("openwebui", "litellm", "/v1")
         key = secret("LITELLM_MASTER_KEY")
     else:
-        chat_url = topology.url("openwebui", "vllm-chat", "/v1")
-        embed_url = topology.url("openwebui", "vllm-embedding", "/v1")
-        key = secret("VLLM_API_KEY")
+        chat_url = topology.model_url("openwebui", "chat")
+        embed_url = topology.model_url("openwebui", "embedding")
+        key = secret(model_key_secret(spec.models.chat))
     tools = owui.tools if owui.tools is not None else list(spec.toolpark.servers)
     params: dict[str, Any] = {"function_calling": "native", **owui.model_params}
     if owui.tool_choice in ("auto", "required", "none"):

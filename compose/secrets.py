@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 
 from toolpark.compose.postgres import database_roles, password_secret
-from toolpark.compose.spec import Deployment
+from toolpark.compose.spec import Deployment, Model
 from toolpark.security.auth import hash_key, new_api_key
 
-__all__ = ["complete", "external_secrets", "format_env", "generated_secrets", "parse_env"]
+__all__ = ["complete", "external_secrets", "format_env", "generated_secrets", "model_key_secret", "parse_env"]
 
 
 def _token() -> str:
@@ -59,6 +59,12 @@ def generated_secrets(spec: Deployment) -> list[str]:
     return names
 
 
+def model_key_secret(model: Model) -> str:
+    """The secret a model's clients send as its key: the stack's inference key (VLLM_API_KEY, which
+    every in-stack engine that checks keys is given), or an outside endpoint's own."""
+    return model.api_key_secret or "VLLM_API_KEY"
+
+
 def _toolpark_keys(spec: Deployment) -> list[tuple[str, str, bool]]:
     """The API keys the toolpark servers accept: owner, secret, and whether the owner is a trusted
     front end (one that names its user in X-User-* headers). The operator's comes first."""
@@ -76,6 +82,9 @@ def _toolpark_keys(spec: Deployment) -> list[tuple[str, str, bool]]:
 def external_secrets(spec: Deployment) -> dict[str, str]:
     """Secrets only the operator can supply, with the spec field that makes them necessary."""
     found = {"S3_ACCESS_KEY_ID": "s3", "S3_SECRET_ACCESS_KEY": "s3"} if spec.s3 is not None else {}
+    for role, model in spec.models.by_role().items():
+        if model.api_key_secret:
+            found[model.api_key_secret] = f"models.{role}.api_key_secret"
     if spec.scheduled_node:
         from toolpark.compose.scheduler.providers import ProviderError, provider_module
 

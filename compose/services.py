@@ -19,9 +19,10 @@ from typing import Any
 from toolpark.compose.openwebui import openwebui_environment
 from toolpark.compose.postgres import database_roles, password_secret
 from toolpark.compose.references import issuer, secret
+from toolpark.compose.secrets import model_key_secret
 from toolpark.compose.spec import ChatModel, Model
 from toolpark.compose.topology import Topology
-from toolpark.compose.wiring import SERVICE_OF, WIRING, Fact, Source
+from toolpark.compose.wiring import ROLE_OF, WIRING, Fact, Source, service_of
 from toolpark.contract.settings import env_prefix
 
 SCHEDULER_FOLDER = "/deploy"
@@ -76,6 +77,13 @@ def _postgres(topology: Topology) -> ServiceDef:
     )
 
 
+def _gpus(topology: Topology, service: str) -> dict[str, Any]:
+    """The compose keys that lend the node's GPUs to a model server."""
+    node = topology.spec.nodes[topology.node_of(service)]
+    gpus = {"driver": "nvidia", "count": node.gpus, "capabilities": ["gpu"]}
+    return {"deploy": {"resources": {"reservations": {"devices": [gpus]}}}}
+
+
 def _vllm(topology: Topology, model: Model, service: str) -> ServiceDef:
     spec = topology.spec
     args = ["--model", model.model, "--served-model-name", model.served_name, "--host", topology.bind_host]
@@ -83,11 +91,10 @@ def _vllm(topology: Topology, model: Model, service: str) -> ServiceDef:
     if model.max_model_len:
         args += ["--max-model-len", str(model.max_model_len)]
     if isinstance(model, ChatModel):
+        assert model.tool_call_parser is not None  # checks: vLLM chat models name theirs
         args += ["--enable-auto-tool-choice", "--tool-call-parser", model.tool_call_parser]
     else:
         args += ["--runner", "pooling"]
-    node = spec.nodes[topology.node_of(service)]
-    gpus = {"driver": "nvidia", "count": node.gpus, "capabilities": ["gpu"]}
     return ServiceDef(
         image=spec.images.vllm,
         command=[*args, *model.extra_args],
@@ -96,8 +103,77 @@ def _vllm(topology: Topology, model: Model, service: str) -> ServiceDef:
         # Downloading and loading weights takes minutes; a short start period would restart it forever.
         start_s=900,
         volumes={"hf-cache": "/root/.cache/huggingface"},
-        container={"ipc": "host", "deploy": {"resources": {"reservations": {"devices": [gpus]}}}},
+        container={"ipc": "host", **_gpus(topology, service)},
     )
+
+
+LLAMACPP_MODELS = "/models"
+
+
+def _llamacpp(topology: Topology, model: Model, service: str) -> ServiceDef:
+    """llama.cpp's llama-server: one GGUF from the `models` volume. Chat models use the GGUF's own
+    Jinja chat template, which is what gives llama-server tool calls; embedding models pool by mean."""
+    path = model.model if model.model.startswith("/") else f"{LLAMACPP_MODELS}/{model.model}"
+    args = ["--model", path, "--alias", model.served_name]
+    args += ["--host", topology.bind_host, "--port", str(model.port), "--ctx-size", str(model.max_model_len or 4096)]
+    args += ["--jinja"] if isinstance(model, ChatModel) else ["--embeddings", "--pooling", "mean"]
+    if topology.spec.nodes[topology.node_of(service)].gpus:
+        args += ["--n-gpu-layers", "999"]
+    return ServiceDef(
+        image=topology.spec.images.llamacpp,
+        command=[*args, *model.extra_args],
+        # llama-server reads LLAMA_ARG_API_KEY; llama-cpp-python's server (the processes target) API_KEY.
+        environment={"LLAMA_ARG_API_KEY": secret("VLLM_API_KEY"), "API_KEY": secret("VLLM_API_KEY")},
+        # A connection: llama-cpp-python's server (the processes target) has no /health, and listens
+        # once its model is loaded; compose asks llama-server's /health (503 while it loads).
+        probe=Probe(model.port),
+        start_s=300,
+        volumes={"models": LLAMACPP_MODELS},
+        healthcheck=["CMD", "curl", "-fsS", f"http://localhost:{model.port}/health"],  # the image has no Python
+        container=_gpus(topology, service) if topology.spec.nodes[topology.node_of(service)].gpus else {},
+    )
+
+
+def _ollama(topology: Topology, model: Model, service: str) -> ServiceDef:
+    """Ollama: it serves what it has pulled, so the container pulls the model (once: the volume keeps
+    it) and names it `served_name` before it reports healthy. Ollama checks no API key: it listens
+    on the node's network only, never published beyond the nodes that call it."""
+    start = (
+        "ollama serve & server=$$!; until ollama list >/dev/null 2>&1; do sleep 1; done; "
+        f"ollama pull {model.model} && ollama cp {model.model} {model.served_name} && wait $$server"
+    )
+    environment = {"OLLAMA_HOST": f"{topology.bind_host}:{model.port}", "OLLAMA_KEEP_ALIVE": "-1"}
+    if model.max_model_len:
+        environment["OLLAMA_CONTEXT_LENGTH"] = str(model.max_model_len)
+    return ServiceDef(
+        image=topology.spec.images.ollama,
+        command=[start],
+        environment=environment,
+        probe=Probe(model.port, "/api/version"),
+        start_s=900,
+        volumes={"ollama": "/root/.ollama"},
+        healthcheck=["CMD", "ollama", "show", model.served_name],  # up, and the model pulled
+        container={"entrypoint": ["/bin/sh", "-c"], **_gpus(topology, service)},
+    )
+
+
+def _tgi(topology: Topology, model: Model, service: str) -> ServiceDef:
+    """Hugging Face's text-generation-inference: chat (tools by grammar), no embeddings (checks)."""
+    args = ["--model-id", model.model, "--hostname", topology.bind_host, "--port", str(model.port)]
+    if model.max_model_len:
+        args += ["--max-total-tokens", str(model.max_model_len)]
+    return ServiceDef(
+        image=topology.spec.images.tgi,
+        command=[*args, *model.extra_args],
+        environment={"HF_TOKEN": "${HF_TOKEN:-}"},
+        probe=Probe(model.port, "/health"),
+        start_s=900,
+        volumes={"hf-cache": "/data"},
+        container={"shm_size": "1g", **_gpus(topology, service)},
+    )
+
+
+_ENGINES = {"vllm": _vllm, "llamacpp": _llamacpp, "ollama": _ollama, "tgi": _tgi}
 
 
 def _litellm(topology: Topology) -> ServiceDef:
@@ -105,7 +181,7 @@ def _litellm(topology: Topology) -> ServiceDef:
     env = {
         "LITELLM_MASTER_KEY": secret("LITELLM_MASTER_KEY"),
         "LITELLM_SALT_KEY": secret("LITELLM_SALT_KEY"),
-        "VLLM_API_KEY": secret("VLLM_API_KEY"),
+        **{name: secret(name) for name in sorted({model_key_secret(m) for m in spec.models.by_role().values()})},
         "STORE_MODEL_IN_DB": "False",
     }
     if spec.litellm.database:
@@ -156,7 +232,7 @@ def _librechat(topology: Topology) -> ServiceDef:
         "JWT_REFRESH_SECRET": secret("JWT_REFRESH_SECRET"),
         "SEARCH": "false",
     }
-    env["LLM_API_KEY"] = secret("LITELLM_MASTER_KEY" if spec.litellm.enabled else "VLLM_API_KEY")
+    env["LLM_API_KEY"] = secret("LITELLM_MASTER_KEY" if spec.litellm.enabled else model_key_secret(spec.models.chat))
     if spec.auth_mode == "api-key":
         env["TOOLPARK_LIBRECHAT_KEY"] = secret("TOOLPARK_LIBRECHAT_KEY")
     if spec.keycloak.enabled:
@@ -315,14 +391,19 @@ def _source_facts(topology: Topology, consumer: str, source: Source) -> dict[Fac
             "secret_access_key": secret("S3_SECRET_ACCESS_KEY"), "buckets": spec.s3.bucket,
             "region": spec.s3.region, "path_style": str(spec.s3.path_style).lower(),
         }  # fmt: skip
-    model = spec.models.embedding if source == "embeddings" else spec.models.vision
+    role = ROLE_OF[source]
+    model = spec.models.by_role().get(role)
     if model is None:
         return None
     facts: dict[Fact, str] = {
-        "url": topology.url(consumer, SERVICE_OF[source], "/v1"), "model": model.served_name,
-        "api_key": secret("VLLM_API_KEY"), "truncate": "true",
+        "url": topology.model_url(consumer, role), "model": model.served_name,
+        "api_key": secret(model_key_secret(model)),
+        # vLLM refuses over-long inputs unless asked to cut them; llama.cpp and Ollama cut them
+        # themselves, and an OpenAI-style endpoint may refuse the unknown field.
+        "truncate": str(model.engine == "vllm").lower(),
     }  # fmt: skip
-    if topology.on_scheduled_node(SERVICE_OF[source]) and not topology.on_scheduled_node(consumer):
+    service = service_of(spec, source)
+    if service and topology.on_scheduled_node(service) and not topology.on_scheduled_node(consumer):
         facts["status_url"] = topology.url(consumer, "scheduler", "/status")
         if source == "embeddings" and spec.scheduler.embedding_fallback:
             facts["fallback_local"] = "true"
@@ -375,10 +456,9 @@ def _scheduler(topology: Topology) -> ServiceDef:
 def service_definition(topology: Topology, name: str) -> ServiceDef:
     spec = topology.spec
     component = topology.services[name].component
-    if component == "vllm":
-        model = {"vllm-chat": spec.models.chat, "vllm-embedding": spec.models.embedding}.get(name, spec.models.vision)
-        assert model is not None  # vllm-vision exists only with a vision model
-        return _vllm(topology, model, name)
+    if component in _ENGINES:
+        model = spec.models.by_role()[name.removeprefix(f"{component}-")]
+        return _ENGINES[component](topology, model, name)
     if component == "toolpark":
         return _toolpark(topology, name.removeprefix("toolpark-"))
     builders = {

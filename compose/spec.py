@@ -19,6 +19,7 @@ from toolpark.compose.scheduler.calendar import parse_dated_window, parse_window
 
 __all__ = [
     "COMPONENTS",
+    "ENGINES",
     "GPU_COMPONENTS",
     "S3",
     "TOOL_CALL_PARSERS",
@@ -38,11 +39,15 @@ __all__ = [
     "Toolpark",
 ]
 
+# The inference servers the stack can run a model on (one process per model); `openai` is an
+# OpenAI-compatible endpoint outside the stack (LM Studio, text-generation-webui, a hosted API).
+ENGINES = ("vllm", "ollama", "llamacpp", "tgi")
+Engine = Literal["vllm", "ollama", "llamacpp", "tgi", "openai"]
 # What can be placed on a node. `toolpark` stands for every enabled toolpark server.
 COMPONENTS = (
-    "caddy", "postgres", "keycloak", "toolpark", "vllm", "litellm", "librechat", "mongodb", "openwebui"
+    "caddy", "postgres", "keycloak", "toolpark", *ENGINES, "litellm", "librechat", "mongodb", "openwebui"
 )  # fmt: skip
-GPU_COMPONENTS = frozenset({"vllm"})
+GPU_COMPONENTS = frozenset(ENGINES)
 
 # The tool-call parsers vLLM 0.32 (the pinned image) registers (`--tool-call-parser`); a test compares this list with
 # the installed vLLM's registry, so a parser vLLM does not know is caught here, before deployment.
@@ -130,23 +135,53 @@ class Node(_Strict):
 
 
 class Model(_Strict):
-    """One vLLM process: vLLM serves one model per process."""
+    """One model, served by one inference-server process (each serves one model per process), or
+    by an OpenAI-compatible endpoint outside the stack (`engine = "openai"` with `url`)."""
 
-    model: str = Field(min_length=1, description="Hugging Face id or path inside the model volume.")
+    engine: Engine = Field(
+        "vllm", description="vllm, ollama, llamacpp (llama.cpp's server), tgi, or openai: an endpoint at url."
+    )
+    model: str = Field(
+        min_length=1,
+        description="vllm, tgi: Hugging Face id or path in the model volume; llamacpp: a GGUF file in the model "
+        "volume; ollama: a model tag it pulls (qwen2.5:7b); openai: the endpoint's model name.",
+    )
     served_name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._:/-]+$")
-    port: Port
+    port: Port = Field(8000, description="Its port; unused for an endpoint outside the stack.")
+    url: str | None = Field(
+        None, pattern=r"^https?://", description="engine openai: the endpoint's base URL, e.g. http://lmstudio:1234/v1."
+    )
+    api_key_secret: str | None = Field(
+        None, pattern=r"^[A-Z][A-Z0-9_]*$", description="engine openai: the .env secret holding the endpoint's key."
+    )
     max_model_len: int | None = Field(None, ge=256)
-    gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
-    extra_args: list[str] = Field(default_factory=list, description="Further vLLM arguments, passed as they are.")
+    dimension: int | None = Field(
+        None, ge=1, description="An embedding model's vector width, where known: checked against stored collections."
+    )
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="vllm only: its share of the GPU.")
+    extra_args: list[str] = Field(
+        default_factory=list, description="Further arguments of the inference server, passed as they are."
+    )
+
+    @property
+    def external(self) -> bool:
+        return self.engine == "openai"
 
 
 class ChatModel(Model):
-    tool_call_parser: str = Field(description="vLLM --tool-call-parser: hermes (Qwen2.5), llama3_json, mistral, ...")
+    tool_call_parser: str | None = Field(
+        None, description="vllm --tool-call-parser (needed there): hermes (Qwen2.5), llama3_json, mistral, ..."
+    )
+    tool_calls: bool = Field(
+        True,
+        description="Whether the model calls tools on its engine (llama.cpp through its Jinja chat template, "
+        "Ollama for models with a tools template, TGI by grammar); LibreChat's agents need it.",
+    )
 
     @field_validator("tool_call_parser")
     @classmethod
-    def _known_parser(cls, value: str) -> str:
-        if value not in TOOL_CALL_PARSERS:
+    def _known_parser(cls, value: str | None) -> str | None:
+        if value is not None and value not in TOOL_CALL_PARSERS:
             raise ValueError(f"vLLM has no tool-call parser {value!r}; known: {', '.join(sorted(TOOL_CALL_PARSERS))}")
         return value
 
@@ -155,6 +190,17 @@ class Models(_Strict):
     chat: ChatModel
     embedding: Model
     vision: ChatModel | None = Field(None, description="Optional vision model for extract's describe tool.")
+
+    def by_role(self) -> dict[str, Model]:
+        """chat, embedding and (if any) vision, each with its model."""
+        found: dict[str, Model] = {"chat": self.chat, "embedding": self.embedding}
+        return found | ({"vision": self.vision} if self.vision is not None else {})
+
+    def service(self, role: str) -> str | None:
+        """The stack's service serving `role` (`vllm-chat`, `llamacpp-embedding`, ...); none for an
+        endpoint outside the stack or a role without a model."""
+        model = self.by_role().get(role)
+        return None if model is None or model.external else f"{model.engine}-{role}"
 
 
 class LiteLLM(_Strict):
@@ -210,6 +256,11 @@ class Processes(_Strict):
 
     first_port: Port = Field(8080, description="Caddy's sites listen on consecutive loopback ports from here.")
     vllm: list[str] = Field(default_factory=lambda: ["vllm", "serve"], min_length=1)
+    llamacpp: list[str] = Field(
+        default_factory=lambda: ["python3", "-m", "llama_cpp.server"],
+        min_length=1,
+        description="llama-cpp-python's server, which stands in for the image's llama-server.",
+    )
     litellm: list[str] = Field(default_factory=lambda: ["litellm"], min_length=1)
     openwebui: list[str] = Field(default_factory=lambda: ["open-webui"], min_length=1)
     caddy: list[str] = Field(default_factory=lambda: ["caddy"], min_length=1)
@@ -366,6 +417,9 @@ class Images(_Strict):
     """Pinned images; `latest` is refused so a redeploy never changes versions by surprise."""
 
     vllm: str = "vllm/vllm-openai:v0.32.0"
+    ollama: str = "ollama/ollama:0.12.6"
+    llamacpp: str = "ghcr.io/ggml-org/llama.cpp:server-b6770"
+    tgi: str = "ghcr.io/huggingface/text-generation-inference:3.3.6"
     litellm: str = "ghcr.io/berriai/litellm:main-v1.77.7-stable"
     librechat: str = "ghcr.io/danny-avila/librechat:v0.8.0"
     mongodb: str = "mongo:8.0.15"

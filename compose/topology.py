@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from toolpark.compose.spec import Deployment
-from toolpark.compose.wiring import SERVICE_OF, WIRING
+from toolpark.compose.wiring import WIRING, service_of
 
 __all__ = ["Link", "Service", "Topology"]
 
@@ -47,19 +47,20 @@ class Topology:
     @cached_property
     def services(self) -> dict[str, Service]:
         spec = self.spec
-        found = [
-            Service("postgres", "postgres", spec.postgres.port, "postgres.port"),
-            Service("vllm-chat", "vllm", spec.models.chat.port, "models.chat.port"),
-            Service("vllm-embedding", "vllm", spec.models.embedding.port, "models.embedding.port"),
-            Service("caddy", "caddy", 443, "(caddy's ports 80 and 443)"),
-        ]
+        found = [Service("postgres", "postgres", spec.postgres.port, "postgres.port")]
+        for role in ("chat", "embedding"):
+            if (name := spec.models.service(role)) is not None:
+                model = spec.models.by_role()[role]
+                found.append(Service(name, model.engine, model.port, f"models.{role}.port"))
+        found.append(Service("caddy", "caddy", 443, "(caddy's ports 80 and 443)"))
         if spec.librechat.enabled:
             found.append(Service("librechat", "librechat", spec.librechat.port, "librechat.port"))
             found.append(Service("mongodb", "mongodb", 27017, "(mongodb's port 27017)"))
         if spec.openwebui.enabled:
             found.append(Service("openwebui", "openwebui", spec.openwebui.port, "openwebui.port"))
-        if spec.models.vision is not None:
-            found.append(Service("vllm-vision", "vllm", spec.models.vision.port, "models.vision.port"))
+        if (vision := spec.models.service("vision")) is not None:
+            assert spec.models.vision is not None
+            found.append(Service(vision, spec.models.vision.engine, spec.models.vision.port, "models.vision.port"))
         if spec.litellm.enabled:
             found.append(Service("litellm", "litellm", spec.litellm.port, "litellm.port"))
         if spec.keycloak.enabled:
@@ -95,18 +96,19 @@ class Topology:
         """Who calls whom inside the deployment (public traffic enters through Caddy)."""
         spec = self.spec
         toolpark = [f"toolpark-{name}" for name in spec.toolpark.servers]
-        models = [s for s in ("vllm-chat", "vllm-vision") if s in self.services]
+        models = [s for s in (spec.models.service("chat"), spec.models.service("vision")) if s in self.services]
+        embedding = [s for s in [spec.models.service("embedding")] if s in self.services]
         fronts = [s for s in ("librechat", "openwebui") if s in self.services]
         links = [Link("caddy", s) for s in fronts]
         if spec.librechat.enabled:
             links.append(Link("librechat", "mongodb"))
         links += [Link(front, s) for front in fronts for s in toolpark]
         if spec.openwebui.enabled and not spec.litellm.enabled:  # its document search embeds too
-            links.append(Link("openwebui", "vllm-embedding"))
+            links += [Link("openwebui", s) for s in embedding]
         if spec.litellm.enabled:
             links += [Link(front, "litellm") for front in fronts]
             links += [Link("litellm", "postgres")]
-            links += [Link("litellm", s) for s in [*models, "vllm-embedding"]]
+            links += [Link("litellm", s) for s in [*models, *embedding]]
             if spec.litellm.mcp_gateway:
                 links += [Link("litellm", s) for s in toolpark]
             if spec.llm_hostname:
@@ -120,11 +122,11 @@ class Topology:
         if spec.tools_hostname:
             links += [Link("caddy", s) for s in toolpark]
         if "scheduler" in self.services:
-            links += [Link("scheduler", "postgres"), Link("scheduler", "vllm-chat")]
+            links += [Link("scheduler", "postgres"), *(Link("scheduler", s) for s in models[:1])]
             if any(link.consumer == "caddy" and self.on_scheduled_node(link.provider) for link in links):
                 links.append(Link("caddy", "scheduler"))  # the offline page
         for feed in WIRING:  # a server the stack feeds calls the feeding service
-            wired = Link(f"toolpark-{feed.server}", SERVICE_OF.get(feed.source, ""))
+            wired = Link(f"toolpark-{feed.server}", service_of(spec, feed.source) or "")
             if feed.server in spec.toolpark.servers and wired.provider in self.services and wired not in links:
                 links.append(wired)
         return links
@@ -140,6 +142,15 @@ class Topology:
 
     def url(self, consumer: str, provider: str, path: str = "") -> str:
         return f"http://{self.address(consumer, provider)}{path}"
+
+    def model_url(self, consumer: str, role: str) -> str:
+        """The OpenAI base URL (…/v1) at which `consumer` reaches the model of `role`."""
+        model = self.spec.models.by_role()[role]
+        service = self.spec.models.service(role)
+        if service is None:
+            assert model.url is not None  # an endpoint outside the stack has one (checks)
+            return model.url
+        return self.url(consumer, service, "/v1")
 
     def published(self, service: str) -> bool:
         """Whether a service on another node calls this one, so its port must be published. The

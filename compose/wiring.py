@@ -8,9 +8,12 @@ the server's own settings model, so renaming a setting breaks a test, not a depl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-__all__ = ["SERVICE_OF", "WIRING", "Fact", "Feed", "Source"]
+if TYPE_CHECKING:
+    from toolpark.compose.spec import Deployment
+
+__all__ = ["ROLE_OF", "WIRING", "Fact", "Feed", "Source", "service_of"]
 
 Source = Literal["database", "embeddings", "vision", "s3"]
 Fact = Literal[
@@ -18,8 +21,14 @@ Fact = Literal[
     "status_url", "fallback_local",
 ]  # fmt: skip
 
-SERVICE_OF: dict[Source, str] = {"database": "postgres", "embeddings": "vllm-embedding", "vision": "vllm-vision"}
-"""The stack's service behind a source; S3 is outside the stack (the spec's endpoint)."""
+ROLE_OF: dict[Source, str] = {"embeddings": "embedding", "vision": "vision"}
+
+
+def service_of(spec: Deployment, source: Source) -> str | None:
+    """The stack's service behind a source; none for S3 and models outside the stack."""
+    if source == "database":
+        return "postgres"
+    return spec.models.service(ROLE_OF[source]) if source in ROLE_OF else None
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ WIRING: tuple[Feed, ...] = (
     Feed("retrieval", "embedding_url", "embeddings", "url"),
     Feed("retrieval", "embedding_model", "embeddings", "model"),
     Feed("retrieval", "embedding_api_key", "embeddings", "api_key"),
-    # vLLM refuses, rather than cuts, inputs over the model's window.
+    # vLLM refuses, rather than cuts, inputs over the model's window (unless asked).
     Feed("retrieval", "embedding_truncate", "embeddings", "truncate"),
     # Where the embedding model's node is scheduled: when it is back, and what stands in meanwhile.
     Feed("retrieval", "embedding_status_url", "embeddings", "status_url"),

@@ -1,6 +1,7 @@
 """Shared test setup: async tests run on asyncio through anyio's pytest plugin; the tests marked
-`vllm` (a real vLLM on the CPU, minutes to prepare the first time) run only with `--vllm`, and
-those marked `stack` (the whole assistant started end to end) only with `--stack`."""
+`vllm` (a real vLLM on the CPU, minutes to prepare the first time) run only with `--vllm`, those
+marked `llamacpp` (llama.cpp's server, built from source the first time) only with `--llamacpp`,
+and those marked `stack` (the whole assistant started end to end) only with `--stack`."""
 
 import os
 
@@ -10,10 +11,15 @@ import pytest
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--vllm", action="store_true", help="Also run the tests against a real vLLM (scripts/test does).")
     parser.addoption("--stack", action="store_true", help="Also run the whole stack end to end (scripts/test does).")
+    parser.addoption(
+        "--llamacpp",
+        action="store_true",
+        help="Also run the tests against a real llama.cpp server (scripts/test does).",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for marker in ("vllm", "stack"):
+    for marker in ("vllm", "stack", "llamacpp"):
         if config.getoption(f"--{marker}") or marker in (config.getoption("-m") or ""):
             continue
         chosen = [item for item in items if item.get_closest_marker(marker) is None]

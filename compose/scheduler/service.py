@@ -103,7 +103,7 @@ class SchedulerService:
         self.history = History(database_url, self.spec.name)
         context = ProviderContext(self.spec.name, node, folder, self.secrets)
         provider = load_provider(settings.provider, settings.provider_settings, context)
-        self.vllm = self.topology.url("scheduler", "vllm-chat")
+        self.vllm = self.topology.model_url("scheduler", "chat").removesuffix("/v1")
         self.reconciler = Reconciler(
             deployment=self.spec.name,
             node=node,

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SPECS = {
     "entry-gpu": ROOT / "compose" / "example.toml",  # the example `toolpark compose init` writes
     "single-node": Path(__file__).parent / "specs" / "single-node.toml",
+    "engines": Path(__file__).parent / "specs" / "engines.toml",
 }
 GOLDEN = Path(__file__).parent / "golden"
 

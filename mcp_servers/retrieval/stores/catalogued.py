@@ -104,7 +104,9 @@ class Engine(Protocol):
 
     def get(self, ids: Sequence[int]) -> list[Record]: ...
 
-    def find(self, kind: str, keys: Sequence[str], limit: int) -> list[Record]: ...
+    def find(self, kind: str, keys: Sequence[str] | None, limit: int) -> list[Record]:
+        """Records of `kind` with one of `keys` (None: any)."""
+        ...
 
     def remove(self, record_id: int) -> None: ...
 
@@ -174,10 +176,10 @@ class CatalogStore:
         await self._run(self.engine.put, Record(collection_id, COLLECTION, namespace, body))
         return collection
 
-    async def _collection_records(self, namespaces: Sequence[str]) -> list[Record]:
-        return await self._run(self.engine.find, COLLECTION, list(namespaces), 10_000)
+    async def _collection_records(self, namespaces: Sequence[str] | None) -> list[Record]:
+        return await self._run(self.engine.find, COLLECTION, None if namespaces is None else list(namespaces), 10_000)
 
-    async def collections(self, namespaces: Sequence[str]) -> list[Collection]:
+    async def collections(self, namespaces: Sequence[str] | None) -> list[Collection]:
         found = [
             Collection(id=r.id, **{k: v for k, v in r.body.items() if k != "fields"})
             for r in await self._collection_records(namespaces)

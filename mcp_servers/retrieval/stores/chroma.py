@@ -92,8 +92,10 @@ class ChromaEngine:
             return []
         return self._records(self.catalog.get(ids=[str(i) for i in ids], include=["metadatas"]))
 
-    def find(self, kind: str, keys: Sequence[str], limit: int) -> list[Record]:
-        where = {"$and": [{"kind": kind}, {"key": {"$in": list(keys)}}]}
+    def find(self, kind: str, keys: Sequence[str] | None, limit: int) -> list[Record]:
+        where: dict[str, Any] = {"kind": kind}
+        if keys is not None:
+            where = {"$and": [where, {"key": {"$in": list(keys)}}]}
         return self._records(self.catalog.get(where=where, limit=limit, include=["metadatas"]))
 
     def remove(self, record_id: int) -> None:

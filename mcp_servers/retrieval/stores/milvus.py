@@ -83,8 +83,8 @@ class MilvusEngine:
             self._records(self.client.get(CATALOG, ids=list(ids), output_fields=["kind", "key", "body"])) if ids else []
         )
 
-    def find(self, kind: str, keys: Sequence[str], limit: int) -> list[Record]:
-        where = f"kind == {literal(kind)} and key in {literal(list(keys))}"
+    def find(self, kind: str, keys: Sequence[str] | None, limit: int) -> list[Record]:
+        where = f"kind == {literal(kind)}" + (f" and key in {literal(list(keys))}" if keys is not None else "")
         rows = self.client.query(
             CATALOG, filter=where, output_fields=["kind", "key", "body"], limit=min(limit, MAX_QUERY)
         )

@@ -116,12 +116,12 @@ class PgvectorStore:
             )
             return collection
 
-    async def collections(self, namespaces: Sequence[str]) -> list[Collection]:
+    async def collections(self, namespaces: Sequence[str] | None) -> list[Collection]:
         async with self.connection() as conn:
             cursor = await conn.execute(
                 "SELECT id, name, namespace, embedding_model, dimension, language::text, description FROM collections "
-                "WHERE namespace = ANY(%s) ORDER BY namespace, name",
-                (list(namespaces),),
+                "WHERE %s::text[] IS NULL OR namespace = ANY(%s) ORDER BY namespace, name",
+                (None if namespaces is None else list(namespaces),) * 2,
             )
             return [Collection.from_row(row) for row in await cursor.fetchall()]
 

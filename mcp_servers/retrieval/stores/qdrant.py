@@ -88,10 +88,11 @@ class QdrantEngine:
         points = self.client.retrieve(CATALOG, ids=list(ids), with_payload=True) if ids else []
         return [_record(p) for p in points]
 
-    def find(self, kind: str, keys: Sequence[str], limit: int) -> list[Record]:
-        where = models.Filter(
-            must=[_is("kind", kind), models.FieldCondition(key="key", match=models.MatchAny(any=list(keys)))]
-        )
+    def find(self, kind: str, keys: Sequence[str] | None, limit: int) -> list[Record]:
+        must: list[models.Condition] = [_is("kind", kind)]
+        if keys is not None:
+            must.append(models.FieldCondition(key="key", match=models.MatchAny(any=list(keys))))
+        where = models.Filter(must=must)
         found: list[Record] = []
         offset = None
         while len(found) < limit:

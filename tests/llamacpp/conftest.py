@@ -1,0 +1,30 @@
+"""Session-wide llama.cpp servers for the `llamacpp` tests (opt-in: `pytest --llamacpp`, as scripts/test runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.llamacpp_server import LlamaCppServer, llamacpp_server, prepare
+
+
+@pytest.fixture(scope="session")
+def llamacpp_home() -> Path:
+    return prepare()
+
+
+@pytest.fixture(scope="session")
+def llamacpp_chat(llamacpp_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppServer]:
+    log = tmp_path_factory.mktemp("llamacpp") / "chat.log"
+    with llamacpp_server(llamacpp_home, "smollm2", "--ctx-size", "8192", "--jinja", log=log) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def llamacpp_embeddings(llamacpp_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppServer]:
+    log = tmp_path_factory.mktemp("llamacpp") / "embeddings.log"
+    args = ["--ctx-size", "2048", "--embeddings", "--pooling", "mean"]
+    with llamacpp_server(llamacpp_home, "smollm2-embed", *args, log=log) as server:
+        yield server
