@@ -23,39 +23,17 @@ from toolpark.compose.services import ServiceDef, service_definition
 from toolpark.compose.spec import Processes
 from toolpark.compose.topology import Topology
 
-__all__ = ["CONFIG", "llama_cpp_python", "supervisor_config", "unstarted"]
+__all__ = ["CONFIG", "supervisor_config", "unstarted"]
 
 CONFIG = "supervisord.conf"
 _HERE = "%(here)s"
 _INITDB = "/docker-entrypoint-initdb.d/"
 
-# llama-server's options under the names llama-cpp-python's server gives the same settings.
-_LLAMA_CPP_PYTHON = {"--alias": "--model_alias", "--ctx-size": "--n_ctx", "--n-gpu-layers": "--n_gpu_layers"}
-
-
-def llama_cpp_python(processes: Processes, command: list[str]) -> list[str]:
-    """llama-cpp-python's server in place of the image's llama-server. Tool calls go through its
-    ChatML function-calling format (llama-server applies the GGUF's Jinja template, which the
-    Python server cannot turn into tool calls); ChatML is the template of SmolLM2, Qwen and Hermes."""
-    found: list[str] = []
-    args = iter(command)
-    for arg in args:
-        if arg == "--jinja":
-            found += ["--chat_format", "chatml-function-calling"]
-        elif arg == "--embeddings":
-            found += ["--embedding", "true"]
-        elif arg == "--pooling":
-            next(args)  # it pools an embedding model's output as the model says
-        else:
-            found.append(_LLAMA_CPP_PYTHON.get(arg, arg))
-    return [*processes.llamacpp, *found]
-
-
 # The program that stands in for each image's entry point, given the service's command.
 _Local = Callable[[Processes, ServiceDef, list[str]], list[str]]
 _LOCAL: dict[str, _Local] = {
     "vllm": lambda p, d, command: [*p.vllm, *command],
-    "llamacpp": lambda p, d, command: llama_cpp_python(p, command),
+    "llamacpp": lambda p, d, command: [*p.llamacpp, *command],
     "litellm": lambda p, d, command: [*p.litellm, *command],
     "toolpark": lambda p, d, command: [*p.toolpark, *command],
     "scheduler": lambda p, d, command: [*p.toolpark, *command],

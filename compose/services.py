@@ -122,11 +122,8 @@ def _llamacpp(topology: Topology, model: Model, service: str) -> ServiceDef:
     return ServiceDef(
         image=topology.spec.images.llamacpp,
         command=[*args, *model.extra_args],
-        # llama-server reads LLAMA_ARG_API_KEY; llama-cpp-python's server (the processes target) API_KEY.
-        environment={"LLAMA_ARG_API_KEY": secret("VLLM_API_KEY"), "API_KEY": secret("VLLM_API_KEY")},
-        # A connection: llama-cpp-python's server (the processes target) has no /health, and listens
-        # once its model is loaded; compose asks llama-server's /health (503 while it loads).
-        probe=Probe(model.port),
+        environment={"LLAMA_ARG_API_KEY": secret("VLLM_API_KEY")},
+        probe=Probe(model.port, "/health"),  # 503 while the model loads; public, the key is not asked
         start_s=300,
         volumes={"models": LLAMACPP_MODELS},
         healthcheck=["CMD", "curl", "-fsS", f"http://localhost:{model.port}/health"],  # the image has no Python

@@ -256,11 +256,7 @@ class Processes(_Strict):
 
     first_port: Port = Field(8080, description="Caddy's sites listen on consecutive loopback ports from here.")
     vllm: list[str] = Field(default_factory=lambda: ["vllm", "serve"], min_length=1)
-    llamacpp: list[str] = Field(
-        default_factory=lambda: ["python3", "-m", "llama_cpp.server"],
-        min_length=1,
-        description="llama-cpp-python's server, which stands in for the image's llama-server.",
-    )
+    llamacpp: list[str] = Field(default_factory=lambda: ["llama-server"], min_length=1)
     litellm: list[str] = Field(default_factory=lambda: ["litellm"], min_length=1)
     openwebui: list[str] = Field(default_factory=lambda: ["open-webui"], min_length=1)
     caddy: list[str] = Field(default_factory=lambda: ["caddy"], min_length=1)

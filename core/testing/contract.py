@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from mcp import Client
 
 from toolpark.clients import http_client
+from toolpark.host.server import grammar_safe
 
 __all__ = ["check_mcp_contract"]
 
@@ -45,6 +46,9 @@ async def _check_tools(client: Client) -> list[str]:
             if schema is not None:
                 Draft202012Validator.check_schema(schema)  # raises SchemaError naming the fault
                 assert schema.get("type") == "object", f"{tool.name}: the {kind} schema is not an object"
+        assert grammar_safe(tool.input_schema) == tool.input_schema, (
+            f"{tool.name}: a maxLength llama.cpp cannot compile"
+        )
         assert tool.description, f"{tool.name} has no description for the model to read"
         required = tool.input_schema.get("required", [])
         if required:  # leaving out a required argument is the bad call every tool can be given

@@ -1,7 +1,7 @@
-"""`retrieval`: RAG over PostgreSQL with pgvector.
+"""`retrieval`: RAG over a vector store: pgvector (the reference), Chroma, Qdrant or Milvus.
 
 Collections per tenant namespace, structure-aware chunking, local or OpenAI-compatible embeddings,
-hybrid (HNSW + full text, fused by reciprocal rank) search with metadata filters and citations.
+hybrid (vector + keyword, fused by reciprocal rank) search with metadata filters and citations.
 """
 
 from toolpark.mcp_servers.retrieval import tools

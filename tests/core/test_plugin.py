@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from toolpark import Plugin, PluginSettings, ToolContext
 from toolpark.testing import connect
@@ -94,3 +96,28 @@ async def test_annotations_and_context_reach_the_client() -> None:
     assert (look_hints.read_only_hint, look_hints.destructive_hint, look_hints.idempotent_hint) == (True, False, True)
     assert (wipe_hints.read_only_hint, wipe_hints.destructive_hint, wipe_hints.open_world_hint) == (False, True, True)
     assert result.content[0].text == "demo:3:7.0"  # type: ignore[union-attr]
+
+
+async def test_long_string_bounds_are_enforced_but_not_published() -> None:
+    """llama.cpp compiles a tool's schema into a grammar and refuses repetitions of 2,000 or more:
+    with `maxLength: 2000` published, every call of the tool failed on llama-server. Such a bound
+    is kept out of `tools/list` and still enforced; shorter bounds are published as they are."""
+    demo = make()
+
+    @demo.tool()
+    async def find(
+        ctx: ToolContext[PluginSettings, None],
+        query: Annotated[str, Field(max_length=2000)],
+        label: Annotated[str, Field(max_length=100)] = "",
+    ) -> str:
+        """Find something."""
+        return query
+
+    async with connect(demo) as client:
+        (tool,) = (await client.list_tools()).tools
+        too_long = await client.call_tool("find", {"query": "x" * 2001})
+        fits = await client.call_tool("find", {"query": "x" * 2000})
+    properties = tool.input_schema["properties"]
+    assert "maxLength" not in properties["query"] and properties["label"]["maxLength"] == 100
+    assert too_long.is_error and "query" in too_long.content[0].text  # type: ignore[union-attr]
+    assert not fits.is_error

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.llamacpp_server import LlamaCppServer, llamacpp_server, prepare
+from tests.llamacpp_server import LlamaCppServer, llamacpp_server, prepare, rendered_command
 
 
 @pytest.fixture(scope="session")
@@ -18,13 +18,14 @@ def llamacpp_home() -> Path:
 @pytest.fixture(scope="session")
 def llamacpp_chat(llamacpp_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppServer]:
     log = tmp_path_factory.mktemp("llamacpp") / "chat.log"
-    with llamacpp_server(llamacpp_home, "smollm2", "--ctx-size", "8192", "--jinja", log=log) as server:
+    command = rendered_command(llamacpp_home, "chat", "smollm2")
+    with llamacpp_server(llamacpp_home, "smollm2", command, log) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def llamacpp_embeddings(llamacpp_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppServer]:
     log = tmp_path_factory.mktemp("llamacpp") / "embeddings.log"
-    args = ["--ctx-size", "2048", "--embeddings", "--pooling", "mean"]
-    with llamacpp_server(llamacpp_home, "smollm2-embed", *args, log=log) as server:
+    command = rendered_command(llamacpp_home, "embedding", "smollm2-embed")
+    with llamacpp_server(llamacpp_home, "smollm2-embed", command, log) as server:
         yield server
