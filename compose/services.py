@@ -122,7 +122,7 @@ def _llamacpp(topology: Topology, model: Model, service: str) -> ServiceDef:
     return ServiceDef(
         image=topology.spec.images.llamacpp,
         command=[*args, *model.extra_args],
-        environment={"LLAMA_ARG_API_KEY": secret("VLLM_API_KEY")},
+        environment={"LLAMA_API_KEY": secret("VLLM_API_KEY")},
         probe=Probe(model.port, "/health"),  # 503 while the model loads; public, the key is not asked
         start_s=300,
         volumes={"models": LLAMACPP_MODELS},

@@ -10,6 +10,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def env_folder(script: str) -> Path:
+    """The folder `scripts/<script>` prepares once per machine and prints (minutes the first time)."""
+    done = subprocess.run([str(ROOT / "scripts" / script)], capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"scripts/{script} failed:\n{done.stderr[-3000:]}")
+    return Path(done.stdout.strip().splitlines()[-1])
+
 
 def spawn(command: list[str], log: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:

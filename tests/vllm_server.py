@@ -18,9 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import env_folder
 from toolpark.operations.embedded import free_ports
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -50,12 +49,7 @@ class VllmServer:
 
 
 def prepare() -> VllmEnv:
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "vllm-env")], capture_output=True, text=True, timeout=1800, check=False
-    )
-    if done.returncode != 0:
-        pytest.fail(f"scripts/vllm-env failed:\n{done.stderr[-3000:]}")
-    return VllmEnv(Path(done.stdout.strip().splitlines()[-1]))
+    return VllmEnv(env_folder("vllm-env"))
 
 
 @contextmanager

@@ -129,13 +129,14 @@ class Agent:
             known = ", ".join(sorted(self.toolbox.routes)) or "none"
             raise ValueError(f"no tool named {tool_choice!r}; tools offered: {known}")
         self.messages.append({"role": "user", "content": question})
-        choice: str | dict[str, Any] | None = (
-            {"type": "function", "function": {"name": tool_choice}} if tool_choice else None
-        )
+        # A named tool is forced as the one tool offered with "required": the object form
+        # ({"type": "function", ...}) is refused by llama.cpp's server, which takes strings only.
+        choice: str | None = "required" if tool_choice else None
+        only = tool_choice
         for round_number in range(self.max_tool_rounds + 1):
             if round_number == self.max_tool_rounds:
                 choice = "none"  # the rounds are spent: answer with what the tools gave
-            completion = await self._complete(choice)
+            completion = await self._complete(choice, only)
             self.messages.append(completion.as_message())
             if not completion.tool_calls:
                 return completion.text
@@ -143,15 +144,16 @@ class Agent:
                 self.messages.append(
                     {"role": "tool", "tool_call_id": call.id, "content": await self._run(call.name, call.arguments)}
                 )
-            choice = None
+            choice, only = None, None
         raise AssertionError("unreachable: the last round forbids tool calls")  # pragma: no cover
 
-    async def _complete(self, choice: str | dict[str, Any] | None) -> Completion:
+    async def _complete(self, choice: str | None, only: str | None) -> Completion:
+        tools = [f for f in self.toolbox.functions if only in (None, f["function"]["name"])]
         return await stream_chat(
             self.llm,
             model=self.model,
             messages=self.messages,
-            tools=self.toolbox.functions,
+            tools=tools,
             tool_choice=choice,
             max_tokens=self.max_tokens,
             temperature=self.temperature,

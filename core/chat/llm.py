@@ -66,7 +66,7 @@ async def stream_chat(
     model: str,
     messages: Sequence[dict[str, Any]],
     tools: Sequence[dict[str, Any]] = (),
-    tool_choice: str | dict[str, Any] | None = None,
+    tool_choice: str | None = None,
     max_tokens: int | None = None,
     temperature: float | None = None,
     on_text: Callable[[str], None] = lambda _: None,

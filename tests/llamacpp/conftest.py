@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.llamacpp_server import LlamaCppServer, llamacpp_server, prepare, rendered_command
+from tests.llamacpp_server import LlamaCppServer, llamacpp_server, rendered_command
+from tests.processes import env_folder
 
 
 @pytest.fixture(scope="session")
 def llamacpp_home() -> Path:
-    return prepare()
+    return env_folder("llamacpp-env")  # bin/llama-server and models/
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,8 @@ import boto3
 import pytest
 import yaml
 
-from tests.vllm_server import ROOT, prepare
+from tests.processes import env_folder
+from tests.vllm_server import prepare
 from toolpark.compose.files import read_env
 from toolpark.compose.secrets import format_env
 from toolpark.operations.embedded import free_ports, seaweedfs
@@ -30,18 +31,9 @@ SERVERS = ("retrieval", "web", "extract", "s3")
 BUCKET = "assistant-files"
 
 
-def stack_home() -> Path:
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "stack-env")], capture_output=True, text=True, timeout=1800, check=False
-    )
-    if done.returncode != 0:
-        pytest.fail(f"scripts/stack-env failed:\n{done.stderr[-3000:]}")
-    return Path(done.stdout.strip().splitlines()[-1])
-
-
 def spec(ports: list[int], s3_url: str) -> dict[str, Any]:
     """A single-node spec: every service of the design that runs here, LibreChat's files rendered."""
-    vllm, home = prepare(), stack_home()
+    vllm, home = prepare(), env_folder("stack-env")
     chat, embed, litellm, librechat, webui, postgres, *servers = ports
     first = _consecutive_free(4)
     return {

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from tests.nodejs import run_node
+from tests.processes import ROOT
 from tests.stack.stack import SERVERS, Stack, prepared, running, whole_stack
-from tests.vllm_server import ROOT
 from toolpark.clients import http_client
 
 pytestmark = [pytest.mark.stack, pytest.mark.node]

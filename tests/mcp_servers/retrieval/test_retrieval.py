@@ -15,6 +15,7 @@ import anyio
 import pypdfium2 as pdfium
 import pytest
 
+from tests.mcp_servers.retrieval.calls import FRONTEND, FRONTEND_KEYS, GENERIC, NEEDLE, call, collection_with, text
 from tests.nodejs import run_node
 from tests.webhost import in_background, respond, web_host
 from toolpark.mcp_servers.retrieval import plugin as retrieval
@@ -23,14 +24,6 @@ from toolpark.security.auth import hash_key
 from toolpark.testing import RunningHost, connect, http_client, serve_http
 
 pytestmark = pytest.mark.anyio
-
-FRONTEND = "tpk_frontend"
-GENERIC = [
-    f"Widget model {n} is a reliable household device. It is easy to clean and it comes with a two-year "
-    f"warranty. Customers like its quiet motor and its compact design for small kitchens."
-    for n in range(30)
-]
-NEEDLE = "If the display shows error E4711, the widget motor has overheated and needs a ten minute pause."
 
 
 @pytest.fixture(scope="module")
@@ -43,29 +36,11 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
             settings={
                 "retrieval": {"database_url": database.url, "chunk_tokens": 60, "chunk_overlap": 10, "task_after_s": 0}
             },
-            auth={"api_keys": [{"name": "librechat", "hash": hash_key(FRONTEND), "trusted_frontend": True}]},
+            auth=FRONTEND_KEYS,
             egress={"allow": "127.0.0.1"},
         ) as host,
     ):
         yield host
-
-
-async def call(running: RunningHost, tool: str, user: str = "alice", roles: str = "", **arguments: Any) -> Any:
-    headers = {"Authorization": f"Bearer {FRONTEND}", "X-User-ID": user, "X-User-Roles": roles}
-    async with http_client(running.url("retrieval"), headers=headers) as client:
-        return await client.call_tool(tool, arguments)
-
-
-def text(result: Any) -> str:
-    return "\n".join(b.text for b in result.content if b.type == "text")
-
-
-async def collection_with(running: RunningHost, name: str, user: str = "alice", **documents: str) -> None:
-    created = await call(running, "create_collection", user=user, name=name)
-    assert not created.is_error, text(created)
-    for source, body in documents.items():
-        added = await call(running, "ingest", user=user, collection=name, text=body, source_uri=source, title=source)
-        assert not added.is_error, text(added)
 
 
 @pytest.mark.parametrize(
@@ -301,7 +276,7 @@ def test_a_restart_ends_a_running_ingest_task_and_keeps_finished_ones(tmp_path: 
     """With a task ledger, a restarted host still answers for its tasks: a finished one with its
     result, one that was running as failed, saying so. The interrupted ingest stored nothing (one
     transaction), and calling it again stores the document whole."""
-    auth = {"api_keys": [{"name": "librechat", "hash": hash_key(FRONTEND), "trusted_frontend": True}]}
+    auth = FRONTEND_KEYS
     with postgres(tmp_path / "pg") as database:
         options: dict[str, Any] = {
             "settings": {"retrieval": {"database_url": database.url, "task_after_s": 0}},

@@ -22,22 +22,15 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.mcp_servers.retrieval.calls import FRONTEND_KEYS, GENERIC, NEEDLE, call, collection_with, text
 from tests.processes import spawn, wait_ok
 from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.mcp_servers.retrieval.chunking import chunk_text
 from toolpark.operations.embedded import postgres, stop_process
-from toolpark.security.auth import hash_key
-from toolpark.testing import RunningHost, free_port, http_client, serve_http
+from toolpark.testing import RunningHost, free_port, serve_http
 
 pytestmark = pytest.mark.anyio
 
-FRONTEND = "tpk_frontend"
-GENERIC = [
-    f"Widget model {n} is a reliable household device. It is easy to clean and it comes with a two-year "
-    f"warranty. Customers like its quiet motor and its compact design for small kitchens."
-    for n in range(30)
-]
-NEEDLE = "If the display shows error E4711, the widget motor has overheated and needs a ten minute pause."
 STORES = ["pgvector", "chroma", "chroma-server", "qdrant-local-mode-not-server", "milvus-lite-not-server"]
 
 
@@ -68,27 +61,9 @@ def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             serve_http(
                 retrieval,
                 settings={"retrieval": settings},
-                auth={"api_keys": [{"name": "librechat", "hash": hash_key(FRONTEND), "trusted_frontend": True}]},
+                auth=FRONTEND_KEYS,
             )
         )
-
-
-async def call(running: RunningHost, tool: str, user: str = "alice", **arguments: Any) -> Any:
-    headers = {"Authorization": f"Bearer {FRONTEND}", "X-User-ID": user}
-    async with http_client(running.url("retrieval"), headers=headers) as client:
-        return await client.call_tool(tool, arguments)
-
-
-def text(result: Any) -> str:
-    return "\n".join(b.text for b in result.content if b.type == "text")
-
-
-async def collection_with(running: RunningHost, name: str, user: str = "alice", **documents: str) -> None:
-    created = await call(running, "create_collection", user=user, name=name)
-    assert not created.is_error, text(created)
-    for source, body in documents.items():
-        added = await call(running, "ingest", user=user, collection=name, text=body, source_uri=source, title=source)
-        assert not added.is_error, text(added)
 
 
 def sources(found: Any) -> list[str]:
