@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.compose.rendering import SPECS, fixed_secrets
-from tests.stack.stack import stack_home
+from tests.processes import env_folder
 from toolpark.compose.files import read_spec
 from toolpark.compose.render import render
 from toolpark.compose.spec import Deployment
@@ -42,7 +42,7 @@ def test_open_webui_reads_the_rendered_sso_and_tool_servers(tmp_path: Path) -> N
     }
     (tmp_path / "data").mkdir()
     env |= {"DATA_DIR": str(tmp_path / "data"), "FROM_INIT_PY": "true", "PATH": "/usr/bin:/bin"}
-    python = stack_home() / "openwebui" / "bin" / "python"
+    python = env_folder("stack-env") / "openwebui" / "bin" / "python"
     done = subprocess.run([str(python), "-c", _READ], env=env, cwd=tmp_path, capture_output=True, text=True,
                           timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
