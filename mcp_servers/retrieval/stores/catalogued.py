@@ -264,6 +264,8 @@ class CatalogStore:
 
     async def _record_fields(self, collection: Collection, meta: dict[str, Any]) -> None:
         """Note new metadata fields and value types in the collection's record (for filter checks)."""
+        if not meta:  # nothing to note: no read of the record on an ingest without metadata
+            return
         (record,) = await self._run(self.engine.get, [collection.id])
         fields: dict[str, list[str]] = dict(record.body.get("fields", {}))
         changed = False
@@ -312,7 +314,7 @@ class CatalogStore:
         elif mode == "keyword":
             ranked = [(f.id, f.score) for f in lexical]
         else:
-            ranked = fuse([(f.id, f.score) for f in semantic[:pool]], [(f.id, f.score) for f in lexical[:pool]])
+            ranked = fuse([f.id for f in semantic[:pool]], [f.id for f in lexical[:pool]])
         hits = []
         for chunk_id, score in ranked[:k]:
             chunk, document = found[chunk_id], current[chunk_id]

@@ -207,11 +207,11 @@ def json_type(value: Any) -> str:
 
 
 def fuse(
-    semantic: list[tuple[int, float]], lexical: list[tuple[int, float]], weights: tuple[float, float] = (1.0, 1.0)
+    semantic: Sequence[int], lexical: Sequence[int], weights: tuple[float, float] = (1.0, 1.0)
 ) -> list[tuple[int, float]]:
     """Reciprocal rank fusion of two ranked lists of chunk ids: each adds weight / (60 + rank)."""
     scores: dict[int, float] = {}
     for weight, ranked in zip(weights, (semantic, lexical), strict=True):
-        for rank, (chunk_id, _) in enumerate(ranked, start=1):
+        for rank, chunk_id in enumerate(ranked, start=1):
             scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank)
     return sorted(scores.items(), key=lambda pair: -pair[1])

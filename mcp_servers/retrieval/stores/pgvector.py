@@ -232,7 +232,7 @@ class PgvectorStore:
         elif mode == "keyword":
             ranked = [(row["id"], row["rank"]) for row in lexical]
         else:
-            ranked = fuse([(row["id"], 0.0) for row in semantic], [(row["id"], 0.0) for row in lexical])
+            ranked = fuse([row["id"] for row in semantic], [row["id"] for row in lexical])
         return [_hit(rows[chunk_id], score) for chunk_id, score in ranked[:k]]
 
     async def _few(self, conn: Any, collection: Collection, condition: Any, params: list[Any]) -> bool:
