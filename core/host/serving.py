@@ -16,7 +16,7 @@ import anyio
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import RequestBodyLimitMiddleware, TransportSecuritySettings
 from mcp_types import Tool as McpTool
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -29,6 +29,7 @@ from toolpark.documents.parser import Documents
 from toolpark.host.config import HostConfig
 from toolpark.host.connections import BodyTimeout, header_timeout_protocol
 from toolpark.host.events import MemoryEventStore
+from toolpark.host.exchange import StatelessJson
 from toolpark.host.ledger import TaskLedger
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.server import build_server, lowlevel
@@ -196,6 +197,10 @@ class Host:
             )
             managers.append(manager)
             app: ASGIApp = StreamableHTTPASGIApp(manager)
+            if stateless and settings.json_response:
+                app = RequestBodyLimitMiddleware(
+                    StatelessJson(manager, lowlevel(server), app), manager.max_request_body_size
+                )
             if not stateless:
                 refused = self.services.metrics.sessions_refused.labels(name)
                 app = SessionQuota(app, manager, limit=settings.sessions_per_caller, on_refusal=refused.inc)
