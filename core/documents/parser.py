@@ -41,6 +41,9 @@ class DocumentSettings(SectionSettings):
     ocr_languages: str = Field("eng+deu", description="Tesseract languages, joined with +.")
     ocr_dpi: int = Field(300, ge=72, le=600, description="Resolution pages are rendered at for OCR.")
     ocr_min_chars: int = Field(20, ge=0, description="Pages with less text in their text layer are OCRed.")
+    ocr_threads: int = Field(
+        1, ge=0, le=64, description="Tesseract threads per page (0: its default); pages run side by side in workers."
+    )
     max_image_pixels: int = Field(100_000_000, ge=1, description="Largest image decoded (decompression bombs).")
 
 
@@ -49,7 +52,7 @@ class Documents:
 
     def __init__(self, settings: DocumentSettings) -> None:
         self.settings = settings
-        self.ocr = OcrOptions(settings.ocr_languages, settings.ocr_dpi, settings.ocr_min_chars)
+        self.ocr = OcrOptions(settings.ocr_languages, settings.ocr_dpi, settings.ocr_min_chars, settings.ocr_threads)
         self.workers: WorkerPool | None = None  # started on first use
         self._lock = anyio.Lock()
 
@@ -91,12 +94,23 @@ class Documents:
         if pages is None:
             count = (await self.facts(data, password=password))["pages"]
             pages = list(range(1, (count if max_pages is None else min(count, max_pages)) + 1))
-        found: list[PageText] = await self._run(pdf.page_texts, data, password, pages, ocr, self.ocr)
-        return found
+        layers: list[tuple[int, str]] = await self._run(pdf.page_texts, data, password, pages)
+        texts = dict(layers)
+        wanted = {n for n, text in layers if ocr == "always" or (ocr == "auto" and len(text) < self.ocr.min_chars)}
+
+        async def recognized(number: int) -> None:
+            texts[number] = await self._run(pdf.page_ocr, data, password, number, self.ocr)
+
+        # One job per page, so scanned pages are read side by side by the pool's workers (each job
+        # also has its own time limit, where one job for every page would run out on long scans).
+        async with anyio.create_task_group() as group:
+            for number in wanted:
+                group.start_soon(recognized, number)
+        return [(number, texts[number], number in wanted) for number in pages]
 
     async def image_text(self, data: bytes) -> str:
         """The text OCR reads in an image."""
-        text: str = await self._run(pdf.image_text, data, self.ocr.languages, self.settings.max_image_pixels)
+        text: str = await self._run(pdf.image_text, data, self.ocr, self.settings.max_image_pixels)
         return text
 
     async def image_size(self, data: bytes) -> tuple[int, int]:

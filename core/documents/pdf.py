@@ -13,7 +13,9 @@ from toolpark.contract.errors import ToolError
 from toolpark.documents.images import encode, fit, open_image
 from toolpark.documents.ocr import OcrOptions, recognize
 
-__all__ = ["document_facts", "image_render", "image_size", "image_text", "page_texts", "render", "tables"]
+__all__ = [
+    "document_facts", "image_render", "image_size", "image_text", "page_ocr", "page_texts", "render", "tables",
+]  # fmt: skip
 
 POINTS_PER_INCH = 72
 
@@ -66,20 +68,21 @@ def _page_image(pdf: pdfium.PdfDocument, number: int, dpi: int, max_pixels: int)
     return page.render(scale=scale).to_pil()
 
 
-def page_texts(
-    data: bytes, password: str | None, pages: list[int], ocr: str, options: OcrOptions
-) -> list[tuple[int, str, bool]]:
-    """`(page, text, ocr_used)` for each page; OCR runs on pages whose text layer is under `min_chars`."""
+def page_texts(data: bytes, password: str | None, pages: list[int]) -> list[tuple[int, str]]:
+    """`(page, text of its text layer)` for each page."""
     pdf = _open(data, password)
     try:
-        found = []
-        for number in pages:
-            text = pdf[number - 1].get_textpage().get_text_bounded().replace("\r\n", "\n").strip()
-            used_ocr = ocr == "always" or (ocr == "auto" and len(text) < options.min_chars)
-            if used_ocr:
-                text = recognize(_page_image(pdf, number, options.dpi, 50_000_000), options.languages).strip()
-            found.append((number, text, used_ocr))
-        return found
+        return [(n, pdf[n - 1].get_textpage().get_text_bounded().replace("\r\n", "\n").strip()) for n in pages]
+    finally:
+        pdf.close()
+
+
+def page_ocr(data: bytes, password: str | None, number: int, options: OcrOptions) -> str:
+    """The text OCR reads on one page, rendered at the configured resolution."""
+    pdf = _open(data, password)
+    try:
+        image = _page_image(pdf, number, options.dpi, 50_000_000)
+        return recognize(image, options.languages, threads=options.threads).strip()
     finally:
         pdf.close()
 
@@ -132,8 +135,8 @@ def _explode(rows: list[list[str]]) -> list[list[str]]:
     return out
 
 
-def image_text(data: bytes, languages: str, max_pixels: int) -> str:
-    return recognize(open_image(data, max_pixels), languages).strip()
+def image_text(data: bytes, options: OcrOptions, max_pixels: int) -> str:
+    return recognize(open_image(data, max_pixels), options.languages, threads=options.threads).strip()
 
 
 def image_size(data: bytes, max_pixels: int) -> tuple[int, int]:
