@@ -87,7 +87,11 @@ class LocalEmbedder:
             try:
                 vectors = await anyio.to_thread.run_sync(
                     lambda: self._model.encode(
-                        inputs, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+                        inputs,
+                        batch_size=self.batch_size,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,  # no tqdm bars in a server's output, whatever the log level
                     ).tolist()
                 )
             except Exception as exc:

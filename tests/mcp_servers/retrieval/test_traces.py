@@ -16,6 +16,7 @@ import pytest
 from tests.otlp import ReceivedSpan, Receiver, otlp_receiver
 from tests.processes import spawn, wait_ok
 from toolpark.clients import http_client
+from toolpark.mcp_servers.retrieval.embeddings import LOCAL_MODEL as MODEL
 from toolpark.operations.embedded import free_ports, postgres, stop_process
 
 pytestmark = pytest.mark.anyio
@@ -45,11 +46,13 @@ def traced(tmp_path: Path) -> Iterator[tuple[str, Receiver]]:
             stop_process(process, grace_s=30)
 
 
-def _spans_of(receiver: Receiver, trace_id: str, wanted: int) -> list[ReceivedSpan]:
+def _spans_of(receiver: Receiver, trace_id: str, *wanted: str) -> list[ReceivedSpan]:
+    """The trace's spans once those named `wanted` have arrived (the request span, ended after the
+    response is sent, may come after the others), or whatever arrived within 15 s."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         found = [span for span in list(receiver.spans) if span.trace_id == trace_id]
-        if len(found) >= wanted:
+        if set(wanted) <= {span.name for span in found}:
             return found
         time.sleep(0.1)
     return [span for span in list(receiver.spans) if span.trace_id == trace_id]
@@ -77,7 +80,7 @@ async def test_a_search_is_traced_from_the_clients_span_to_the_database(traced: 
         found = await client.call_tool("search", {"collection": "manuals", "query": "error E4711"}, meta=context)
     assert not found.is_error and "E4711" in found.content[0].text  # type: ignore[union-attr]
 
-    spans = _spans_of(receiver, trace_id, wanted=5)
+    spans = _spans_of(receiver, trace_id, "tools/call search", "execute_tool search", "embeddings " + MODEL)
     (request,) = [s for s in spans if s.name == "tools/call search"]
     assert request.parent_id == parent and request.kind == SERVER  # a child of the client's span
     assert request.attributes["mcp.method.name"] == "tools/call" and request.attributes["gen_ai.tool.name"] == "search"
@@ -96,7 +99,7 @@ async def test_a_trace_context_in_http_headers_is_honoured(traced: tuple[str, Re
     async with http_client(url, headers={"traceparent": f"00-{trace_id}-{parent}-01"}) as client:
         listed = await client.call_tool("list_collections", {})
     assert not listed.is_error
-    spans = _spans_of(receiver, trace_id, wanted=2)
+    spans = _spans_of(receiver, trace_id, "tools/call list_collections", "execute_tool list_collections")
     (request,) = [s for s in spans if s.name == "tools/call list_collections"]
     assert request.parent_id == parent
     assert any(s.name == "execute_tool list_collections" and s.parent_id == request.span_id for s in spans)
