@@ -24,7 +24,6 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from markitdown import MarkItDown
 
-from toolpark.documents.ocr import OcrOptions
 from toolpark.documents.pdf import page_texts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +34,7 @@ def toolpark(path: Path) -> str:
     data = path.read_bytes()
     count = len(pdfium.PdfDocument(data))
     pages = list(range(1, count + 1))
-    return "\n\n".join(text for _, text, _ in page_texts(data, None, pages, "never", OcrOptions("eng", 300, 0)))
+    return "\n\n".join(text for _, text in page_texts(data, None, pages))  # the text layers, no OCR
 
 
 def markitdown(path: Path, converter: MarkItDown = MarkItDown()) -> str:  # noqa: B008 - one converter for all

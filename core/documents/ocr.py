@@ -22,13 +22,13 @@ class OcrOptions:
     languages: str
     dpi: int
     min_chars: int
-    threads: int = 1
+    threads: int
 
 
-def recognize(image: Image.Image, languages: str, timeout_s: float = 120.0, threads: int = 1) -> str:
-    """The text Tesseract reads in `image`; `languages` like "eng+deu".
+def recognize(image: Image.Image, options: OcrOptions, timeout_s: float = 120.0) -> str:
+    """The text Tesseract reads in `image`, in `options.languages` (like "eng+deu").
 
-    `threads` caps Tesseract's OpenMP threads (0: its default, every core). One thread per page, with
+    `options.threads` caps Tesseract's OpenMP threads (0: its default, every core). One thread per page, with
     pages side by side in the host's workers: on this project's 2-core machine Tesseract's own threads
     made a 300-dpi page take 33 s where one thread takes 3.2 s for the same text (its threads
     spin-wait on each other)."""
@@ -39,12 +39,12 @@ def recognize(image: Image.Image, languages: str, timeout_s: float = 120.0, thre
     image.convert("L").save(buffer, "PNG")
     try:
         done = subprocess.run(
-            [binary, "stdin", "stdout", "-l", languages, "--psm", "3"],
+            [binary, "stdin", "stdout", "-l", options.languages, "--psm", "3"],
             input=buffer.getvalue(),
             capture_output=True,
             timeout=timeout_s,
             check=False,
-            env=os.environ | {"OMP_THREAD_LIMIT": str(threads)} if threads else None,
+            env=os.environ | {"OMP_THREAD_LIMIT": str(options.threads)} if options.threads else None,
         )
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"OCR took longer than {timeout_s:g} s and was stopped.") from exc

@@ -82,7 +82,7 @@ def page_ocr(data: bytes, password: str | None, number: int, options: OcrOptions
     pdf = _open(data, password)
     try:
         image = _page_image(pdf, number, options.dpi, 50_000_000)
-        return recognize(image, options.languages, threads=options.threads).strip()
+        return recognize(image, options).strip()
     finally:
         pdf.close()
 
@@ -136,7 +136,7 @@ def _explode(rows: list[list[str]]) -> list[list[str]]:
 
 
 def image_text(data: bytes, options: OcrOptions, max_pixels: int) -> str:
-    return recognize(open_image(data, max_pixels), options.languages, threads=options.threads).strip()
+    return recognize(open_image(data, max_pixels), options).strip()
 
 
 def image_size(data: bytes, max_pixels: int) -> tuple[int, int]:
