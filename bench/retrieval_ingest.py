@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import anyio
-import httpx
 
 from toolpark.mcp_servers.retrieval import plugin
 from toolpark.mcp_servers.retrieval.chunking import chunk_text
@@ -36,6 +35,7 @@ from toolpark.testing import connect, free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from retrieval_quality import smart
+from s3_overhead import wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = RetrievalSettings()
@@ -74,11 +74,7 @@ def many_documents(folder: Path, database_url: str, concurrency: int) -> tuple[f
     command = [sys.executable, "-m", "toolpark", "ingest", str(folder), "--collection", "cranfield", "--create",
                "--concurrency", str(concurrency), "--url", f"http://127.0.0.1:{port}/retrieval/mcp"]  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while not _answers(port):
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the retrieval server did not start")
-            time.sleep(0.3)
+        wait_ready(port)
         seconds = []
         for expected in (f"{files} created", f"{files} unchanged"):
             started = time.perf_counter()
@@ -89,14 +85,6 @@ def many_documents(folder: Path, database_url: str, concurrency: int) -> tuple[f
         server.terminate()
         server.wait(timeout=60)
     return seconds[0], seconds[1]
-
-
-def _answers(port: int) -> bool:
-    try:
-        httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
-    except httpx.TransportError:
-        return False
-    return True
 
 
 async def raw_seconds(embedder: LocalEmbedder, documents: list[str]) -> float:
