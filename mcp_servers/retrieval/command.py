@@ -9,7 +9,7 @@ import click
 
 from toolpark.clients import http_client
 from toolpark.contract.errors import first_leaf
-from toolpark.mcp_servers.retrieval.ingesting import ingest_one, sources
+from toolpark.mcp_servers.retrieval.ingesting import BATCH_DOCUMENTS, calls, ingest_call, sources
 
 __all__ = ["ingest"]
 
@@ -22,8 +22,10 @@ __all__ = ["ingest"]
 @click.option("--url", "endpoint", default="http://127.0.0.1:8765/retrieval/mcp", show_default=True,
               help="The retrieval server's MCP endpoint.")  # fmt: skip
 @click.option("--api-key", envvar="TOOLPARK_API_KEY", help="Bearer key for the server (or TOOLPARK_API_KEY).")
-@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64),
-              help="Documents in flight at once; the server embeds concurrent ones in shared batches.")  # fmt: skip
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Calls in flight at once; the server embeds concurrent calls' documents together.")  # fmt: skip
+@click.option("--batch", default=BATCH_DOCUMENTS, show_default=True, type=click.IntRange(1, BATCH_DOCUMENTS),
+              help="Small text files per call (ingest_documents); PDFs, HTML and URLs go one to a call.")  # fmt: skip
 def ingest(
     inputs: tuple[str, ...],
     collection: str,
@@ -32,6 +34,7 @@ def ingest(
     endpoint: str,
     api_key: str | None,
     concurrency: int,
+    batch: int,
 ) -> None:
     """Add files, directories (their text, HTML and PDF files) and URLs to a collection.
 
@@ -50,16 +53,16 @@ def ingest(
                 made = await client.call_tool("create_collection", arguments)
                 if made.is_error and "already exists" not in str(made.content):
                     raise click.ClickException(str(getattr(made.content[0], "text", made.content)))
-            pending = iter(items)  # shared by the workers: each takes the next source when it is free
+            pending = calls(items, batch)  # shared by the workers: each takes the next call when it is free
             with click.progressbar(length=len(items), label=f"ingesting into {collection}", file=sys.stderr) as bar:
 
                 async def worker() -> None:
-                    for item in pending:
-                        ok, status = await ingest_one(client, collection, item)
-                        counts[status if ok else "failed"] = counts.get(status if ok else "failed", 0) + 1
-                        if not ok:
-                            click.echo(f"\n{item.location}: {status}", err=True)
-                        bar.update(1)
+                    for sources in pending:
+                        for item, ok, status in await ingest_call(client, collection, sources):
+                            counts[status if ok else "failed"] = counts.get(status if ok else "failed", 0) + 1
+                            if not ok:
+                                click.echo(f"\n{item.location}: {status}", err=True)
+                        bar.update(len(sources))
 
                 async with anyio.create_task_group() as group:
                     for _ in range(min(concurrency, len(items))):

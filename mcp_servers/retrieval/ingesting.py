@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import base64
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mcp import Client
+from mcp_types import CallToolResult
 
-__all__ = ["Source", "ingest_one", "sources"]
+__all__ = ["Source", "calls", "ingest_call", "sources"]
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".csv", ".json", ".yaml", ".yml", ".xml"}
 DOCUMENT_SUFFIXES = {".pdf", ".html", ".htm"}
+BATCH_DOCUMENTS = 64  # text files per `ingest_documents` call (its most)
+BATCH_BYTES = 512 * 1024  # and their bytes: JSON escapes stay well within a server's 4 MiB request limit
 
 
 @dataclass(frozen=True)
@@ -42,20 +45,65 @@ def sources(inputs: list[str]) -> Iterator[Source]:
                 yield Source(candidate.resolve().as_uri(), candidate)
 
 
-async def ingest_one(client: Client, collection: str, source: Source) -> tuple[bool, str]:
-    """(ok, status or error message) for one source."""
-    arguments: dict[str, Any] = {"collection": collection, "source_uri": source.location}
-    if source.path is None:
-        arguments["url"] = source.location
-    else:
-        data = source.path.read_bytes()
-        arguments["title"] = source.path.name
-        if source.path.suffix.lower() in TEXT_SUFFIXES:
-            arguments["text"] = data.decode("utf-8", errors="replace")
-        else:
-            arguments["data_base64"] = base64.b64encode(data).decode()
-            arguments["content_type"] = mimetypes.guess_type(source.path.name)[0] or "application/octet-stream"
-    result = await client.call_tool("ingest", arguments)
+def calls(items: Iterable[Source], batch_documents: int = BATCH_DOCUMENTS) -> Iterator[list[Source]]:
+    """The sources grouped into tool calls: small text files `batch_documents` together (one call and
+    one shared embedding for many documents), everything else alone (a PDF or a URL may take minutes)."""
+    batch: list[Source] = []
+    size = 0
+    for source in items:
+        if not _batchable(source):
+            yield [source]
+            continue
+        assert source.path is not None
+        length = source.path.stat().st_size
+        if batch and (len(batch) == batch_documents or size + length > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(source)
+        size += length
+    if batch:
+        yield batch
+
+
+async def ingest_call(client: Client, collection: str, sources: list[Source]) -> list[tuple[Source, bool, str]]:
+    """(source, ok, status or error message) for each of one call's sources: `ingest_documents`
+    for a batch of text files, `ingest` for anything else."""
+    if not _batchable(sources[0]):
+        (source,) = sources
+        result = await client.call_tool("ingest", {"collection": collection} | _document(source))
+        if result.is_error:
+            return [(source, False, _text(result))]
+        return [(source, True, str((result.structured_content or {}).get("status", "done")))]
+    documents = [_document(source) for source in sources]
+    result = await client.call_tool("ingest_documents", {"collection": collection, "documents": documents})
     if result.is_error:
-        return False, " ".join(getattr(block, "text", "") for block in result.content)
-    return True, str((result.structured_content or {}).get("status", "done"))
+        return [(source, False, _text(result)) for source in sources]
+    outcomes = (result.structured_content or {}).get("documents", [])
+    return [
+        (source, outcome["status"] != "failed", outcome.get("error") or outcome["status"])
+        for source, outcome in zip(sources, outcomes, strict=True)
+    ]
+
+
+def _batchable(source: Source) -> bool:
+    return (
+        source.path is not None
+        and source.path.suffix.lower() in TEXT_SUFFIXES
+        and (source.path.stat().st_size <= BATCH_BYTES)
+    )
+
+
+def _document(source: Source) -> dict[str, Any]:
+    """The tools' arguments for one source: its text or bytes read here, or its URL."""
+    if source.path is None:
+        return {"url": source.location, "source_uri": source.location}
+    data = source.path.read_bytes()
+    document: dict[str, Any] = {"source_uri": source.location, "title": source.path.name}
+    if source.path.suffix.lower() in TEXT_SUFFIXES:
+        return document | {"text": data.decode("utf-8", errors="replace")}
+    content_type = mimetypes.guess_type(source.path.name)[0] or "application/octet-stream"
+    return document | {"data_base64": base64.b64encode(data).decode(), "content_type": content_type}
+
+
+def _text(result: CallToolResult) -> str:
+    return " ".join(getattr(block, "text", "") for block in result.content)

@@ -72,7 +72,7 @@ class RetrievalSettings(S3Inputs):
     max_ingest_chars: int = Field(5_000_000, ge=1, description="Longest text one ingest takes.")
     max_k: int = Field(50, ge=1, le=1000, description="Most results one search returns.")
     result_tokens: int = Field(4000, ge=100, description="Default budget of text tokens in one search's results.")
-    read_only: bool = Field(False, description="Hide ingest, create_collection and delete_document.")
+    read_only: bool = Field(False, description="Hide the tools that write (ingest, create, delete).")
 
 
 @dataclass
@@ -90,7 +90,7 @@ plugin: Plugin[RetrievalSettings, State] = Plugin(
     settings=RetrievalSettings,
     instructions=(
         "search finds passages with citations; cite source_uri and page. list_collections shows what you may "
-        "search; ingest adds text or a URL; get_document reads a whole document."
+        "search; ingest adds text or a URL (ingest_documents up to 64 at once); get_document reads a whole document."
     ),
 )
 

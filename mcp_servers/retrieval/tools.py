@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from toolpark import ToolContext, ToolError, paginate, text_result
 from toolpark.documents.decoding import decode, is_textual
 from toolpark.documents.html import convert_html
-from toolpark.mcp_servers.retrieval.chunking import approximate_tokens, chunk_pages
+from toolpark.mcp_servers.retrieval.chunking import Chunk, approximate_tokens, chunk_pages
 from toolpark.mcp_servers.retrieval.filters import Filters
 from toolpark.mcp_servers.retrieval.plugin import RetrievalSettings, State, plugin
 from toolpark.mcp_servers.retrieval.stores import Citation, Collection, CollectionInfo, Hit
@@ -84,6 +84,36 @@ class Ingested(BaseModel):
     chunks: int
 
 
+SourceUri = Annotated[str | None, Field(max_length=2048, description="Identity of the document; default url.")]
+Title = Annotated[str | None, Field(max_length=1000)]
+Metadata = Annotated[dict[str, Any] | None, Field(description="Filterable fields, e.g. {year: 2024}.")]
+
+
+class Document(BaseModel):
+    """One document to add: exactly one of text, url or data_base64."""
+
+    text: Annotated[str | None, Field(description="Plain text or markdown to add.")] = None
+    url: Annotated[str | None, Field(description="An http(s) URL, or s3://bucket/key where enabled.")] = None
+    data_base64: Annotated[str | None, Field(description="A file's bytes (PDF, HTML, text), base64-encoded.")] = None
+    content_type: Annotated[str | None, Field(description="The file's type, e.g. application/pdf.")] = None
+    source_uri: SourceUri = None
+    title: Title = None
+    metadata: Metadata = None
+
+
+@dataclass
+class _Prepared:
+    """A document read and checked against the limits; `chunks` are set by `_chunk_changed` unless
+    the collection holds it unchanged."""
+
+    source: str
+    document: Document
+    content_hash: str
+    pages: list[tuple[int | None, str]]
+    chars: int
+    chunks: list[Chunk] | None = None
+
+
 # A large document takes minutes to parse and embed: for a client that takes tasks it becomes one.
 # It stores in one transaction, so a cancelled or interrupted task leaves nothing behind.
 @plugin.tool(destructive=False, idempotent=True, open_world=True, when=writable, task=True)
@@ -94,63 +124,147 @@ async def ingest(
     url: Annotated[str | None, Field(description="An http(s) URL, or s3://bucket/key where enabled.")] = None,
     data_base64: Annotated[str | None, Field(description="A file's bytes (PDF, HTML, text), base64-encoded.")] = None,
     content_type: Annotated[str | None, Field(description="The file's type, e.g. application/pdf.")] = None,
-    source_uri: Annotated[
-        str | None, Field(max_length=2048, description="Identity of the document; default url.")
-    ] = None,
-    title: Annotated[str | None, Field(max_length=1000)] = None,
-    metadata: Annotated[dict[str, Any] | None, Field(description="Filterable fields, e.g. {year: 2024}.")] = None,
+    source_uri: SourceUri = None,
+    title: Title = None,
+    metadata: Metadata = None,
 ) -> Ingested:
     """Add a document: chunked by its structure, embedded, stored in one transaction. Ingesting the same
     source again replaces it when its content changed and does nothing when it did not."""
-    s = ctx.settings
     target = await _collection(ctx, collection, write=True)
     ctx.tenant.write(target.namespace)
+    document = Document(text=text, url=url, data_base64=data_base64, content_type=content_type,
+                        source_uri=source_uri, title=title, metadata=metadata)  # fmt: skip
+    prepared = await _read(ctx, document)
+    await _chunk_changed(ctx, target, [prepared])
+    (vectors,) = await _embed(ctx, [prepared])
+    return await _store(ctx, target, prepared, vectors)
+
+
+class DocumentOutcome(BaseModel):
+    source_uri: str | None
+    status: Literal["created", "replaced", "unchanged", "failed"]
+    document_id: int | None = None
+    chunks: int = 0
+    error: str | None = None
+
+
+class IngestedDocuments(BaseModel):
+    documents: list[DocumentOutcome]
+
+
+@plugin.tool(destructive=False, idempotent=True, open_world=True, when=writable, task=True)
+async def ingest_documents(
+    ctx: Ctx,
+    collection: CollectionName,
+    documents: Annotated[list[Document], Field(min_length=1, max_length=64, description="Up to 64 documents.")],
+) -> IngestedDocuments:
+    """Add several documents at once (many small files: one call, and their chunks embedded together).
+    Each is stored in its own transaction as ingest does; one that fails is reported and writes nothing."""
+    target = await _collection(ctx, collection, write=True)
+    ctx.tenant.write(target.namespace)
+    outcomes: list[DocumentOutcome | None] = [None] * len(documents)
+    prepared: list[tuple[int, _Prepared]] = []
+    limit, held = ctx.settings.max_ingest_chars, 0  # the call's documents together, as for one document
+    for n, document in enumerate(documents):
+        try:
+            ready = await _read(ctx, document)
+            held += ready.chars
+            if held > limit:
+                raise ToolError(f"The documents of one call hold at most {limit} characters together; "
+                                "this one is past that: send it in another call.")  # fmt: skip
+        except ToolError as exc:
+            outcomes[n] = _failed(document.source_uri or document.url, exc)
+            continue
+        prepared.append((n, ready))
+    await _chunk_changed(ctx, target, [ready for _, ready in prepared])
+    vectors = await _embed(ctx, [ready for _, ready in prepared])
+    for (n, ready), own in zip(prepared, vectors, strict=True):
+        try:
+            done = await _store(ctx, target, ready, own)
+        except ToolError as exc:
+            outcomes[n] = _failed(ready.source, exc)
+            continue
+        outcomes[n] = DocumentOutcome(**done.model_dump())
+    return IngestedDocuments(documents=[outcome for outcome in outcomes if outcome is not None])
+
+
+def _failed(source: str | None, exc: ToolError) -> DocumentOutcome:
+    return DocumentOutcome(source_uri=source, status="failed", error=str(exc))
+
+
+async def _read(ctx: Ctx, document: Document) -> _Prepared:
+    """The document's text read (fetched, parsed) and checked against the limits."""
+    s = ctx.settings
+    max_chars = s.max_ingest_chars
+    text, url, data_base64 = document.text, document.url, document.data_base64
     if sum(source is not None for source in (text, url, data_base64)) != 1:
         raise ToolError("Give exactly one of text, url or data_base64.")
     pages: list[tuple[int | None, str]] = [(None, text or "")]
     if url is not None and url.startswith("s3://"):
-        data, kind = await read_s3_url(ctx.state.storage, s, ctx.identity, url, s.max_ingest_chars * 4)
+        data, kind = await read_s3_url(ctx.state.storage, s, ctx.identity, url, max_chars * 4)
         pages = await _pages(ctx, data, kind, url)
     elif url is not None:
-        fetched = await ctx.egress.fetch(url, max_bytes=s.max_ingest_chars * 4)
+        fetched = await ctx.egress.fetch(url, max_bytes=max_chars * 4)
         if fetched.status_code >= 400:
             raise ToolError(f"Failed to fetch {url} - status code {fetched.status_code}")
         pages = await _pages(ctx, fetched.content, fetched.headers.get("content-type", ""), url)
     elif data_base64 is not None:
-        if len(data_base64) > s.max_ingest_chars * 6:
-            raise ToolError(f"The file is larger than this server's limit ({s.max_ingest_chars * 4} bytes).")
+        if len(data_base64) > max_chars * 6:
+            raise ToolError(f"The file is larger than this server's limit ({max_chars * 4} bytes).")
         try:
             data = base64.b64decode(data_base64, validate=True)
         except ValueError as exc:
             raise ToolError("data_base64 is not valid base64.") from exc
-        pages = await _pages(ctx, data, content_type or "", source_uri)
+        pages = await _pages(ctx, data, document.content_type or "", document.source_uri)
     if url is not None or data_base64 is not None:
         text = "\n\n".join(body for _, body in pages)
     assert text is not None
-    if len(text) > s.max_ingest_chars:
-        raise ToolError(f"The text has {len(text)} characters, over this server's limit of {s.max_ingest_chars}.")
+    if len(text) > max_chars:
+        raise ToolError(f"The text has {len(text)} characters, over this server's limit of {max_chars}.")
     if not text.strip():
         raise ToolError("The text is empty.")
     content_hash = hashlib.sha256(text.encode()).hexdigest()
-    source = source_uri or url or "text:" + content_hash[:16]
-    if await ctx.state.store.stored_hash(target, source) == content_hash:  # nothing to embed again
-        unchanged, _ = await ctx.state.store.ingest(
-            target, source_uri=source, title=title, content_hash=content_hash, metadata=metadata or {}, chunks=[],
-            vectors=[],
-        )  # fmt: skip
-        return Ingested(document_id=unchanged, source_uri=source, status="unchanged", chunks=0)
-    chunks = chunk_pages(pages, max_tokens=s.chunk_tokens, overlap_tokens=min(s.chunk_overlap, s.chunk_tokens - 1))
+    source = document.source_uri or url or "text:" + content_hash[:16]
+    return _Prepared(source, document, content_hash, pages, len(text))
+
+
+async def _chunk_changed(ctx: Ctx, target: Collection, documents: list[_Prepared]) -> None:
+    """Chunk the documents the collection does not hold as they are (one lookup for all of them);
+    the unchanged ones have nothing to embed again."""
+    s = ctx.settings
+    stored = await ctx.state.store.stored_hashes(target, [document.source for document in documents])
+    for document in documents:
+        if stored.get(document.source) != document.content_hash:
+            document.chunks = chunk_pages(
+                document.pages, max_tokens=s.chunk_tokens, overlap_tokens=min(s.chunk_overlap, s.chunk_tokens - 1)
+            )
+
+
+async def _embed(ctx: Ctx, documents: list[_Prepared]) -> list[list[list[float]]]:
+    """Each document's chunk vectors, the chunks of all of them embedded together, with progress."""
+    chunks = [chunk for document in documents for chunk in document.chunks or ()]
     await ctx.progress(0, len(chunks), f"embedding {len(chunks)} chunks")
     vectors: list[list[float]] = []
     for start in range(0, len(chunks), 256):
         batch = chunks[start : start + 256]
         vectors += await ctx.state.embedder.embed([" ".join((*c.headings, c.text)) for c in batch])
         await ctx.progress(len(vectors), len(chunks), "embedding")
+    split, start = [], 0
+    for document in documents:
+        split.append(vectors[start : start + len(document.chunks or ())])
+        start += len(document.chunks or ())
+    return split
+
+
+async def _store(ctx: Ctx, target: Collection, prepared: _Prepared, vectors: list[list[float]]) -> Ingested:
+    """Store a prepared document (in one transaction); an unchanged one only has its id looked up."""
+    document = prepared.document
     document_id, status = await ctx.state.store.ingest(
-        target, source_uri=source, title=title, content_hash=content_hash,
-        metadata=metadata or {}, chunks=chunks, vectors=vectors,
+        target, source_uri=prepared.source, title=document.title, content_hash=prepared.content_hash,
+        metadata=document.metadata or {}, chunks=prepared.chunks or [], vectors=vectors,
     )  # fmt: skip
-    return Ingested(document_id=document_id, source_uri=source, status=status, chunks=len(chunks))
+    chunks = 0 if prepared.chunks is None else len(prepared.chunks)
+    return Ingested(document_id=document_id, source_uri=prepared.source, status=status, chunks=chunks)
 
 
 async def _pages(ctx: Ctx, data: bytes, content_type: str, where: str | None) -> list[tuple[int | None, str]]:

@@ -201,9 +201,14 @@ class CatalogStore:
             return found[0]
         return None
 
-    async def stored_hash(self, collection: Collection, source_uri: str) -> str | None:
-        record = await self._document(collection, stable_id(DOCUMENT, collection.id, source_uri))
-        return None if record is None else str(record.body["content_hash"])
+    async def stored_hashes(self, collection: Collection, source_uris: Sequence[str]) -> dict[str, str]:
+        ids = {stable_id(DOCUMENT, collection.id, uri): uri for uri in source_uris}
+        found = await self._run(self.engine.get, list(ids)) if ids else []
+        return {
+            ids[record.id]: str(record.body["content_hash"])
+            for record in found
+            if record.kind == DOCUMENT and record.key == str(collection.id) and record.id in ids
+        }
 
     async def ingest(
         self,

@@ -134,7 +134,9 @@ class Store(Protocol):
         """The JSON types (`number`, `string`, ...) the stored metadata holds under each field."""
         ...
 
-    async def stored_hash(self, collection: Collection, source_uri: str) -> str | None: ...
+    async def stored_hashes(self, collection: Collection, source_uris: Sequence[str]) -> dict[str, str]:
+        """The content hashes of the stored documents from `source_uris` (those there are)."""
+        ...
 
     async def ingest(
         self,

@@ -9,6 +9,7 @@ every mode, with pgvector's iterative index scans keeping filtered vector search
 from __future__ import annotations
 
 import json
+import select
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -135,15 +136,13 @@ class PgvectorStore:
             )
             return [row[0] for row in await cursor.fetchall()]
 
-    async def stored_hash(self, collection: Collection, source_uri: str) -> str | None:
-        """The content hash of the stored document from `source_uri`, if there is one."""
+    async def stored_hashes(self, collection: Collection, source_uris: Sequence[str]) -> dict[str, str]:
         async with self.connection() as conn:
             cursor = await conn.execute(
-                "SELECT content_hash FROM documents WHERE collection_id = %s AND source_uri = %s",
-                (collection.id, source_uri),
+                "SELECT source_uri, content_hash FROM documents WHERE collection_id = %s AND source_uri = ANY(%s)",
+                (collection.id, list(source_uris)),
             )
-            row = await cursor.fetchone()
-            return None if row is None else str(row[0])
+            return {row[0]: str(row[1]) for row in await cursor.fetchall()}
 
     async def ingest(
         self,
@@ -351,7 +350,7 @@ async def open_pgvector(url: str | None, *, pool_size: int, timeout_s: float) ->
         async def open_pool(wait_s: float = 5.0) -> AsyncConnectionPool[Any]:
             pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
                 location, min_size=1, max_size=pool_size, open=False, timeout=timeout_s,
-                check=AsyncConnectionPool.check_connection, kwargs={"connect_timeout": 5},
+                check=_alive, kwargs={"connect_timeout": 5},
             )  # fmt: skip
             try:
                 await pool.open(wait=True, timeout=wait_s)
@@ -370,6 +369,14 @@ async def open_pgvector(url: str | None, *, pool_size: int, timeout_s: float) ->
         tasks.start_soon(store.keep_connected, open_pool)
         stack.callback(tasks.cancel_scope.cancel)
         yield store
+
+
+async def _alive(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's check of a connection before lending it. A round trip at every checkout was two of
+    a small document's round trips; a connection the server closed (restart, failover, idle kill)
+    has something to read, its last message or the end of the stream, so only then does it get one."""
+    if conn.closed or select.select([conn.fileno()], [], [], 0)[0]:
+        await AsyncConnectionPool.check_connection(conn)
 
 
 async def _count_terms(conn: Any, document_id: int, sign: int) -> None:

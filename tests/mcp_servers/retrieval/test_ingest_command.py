@@ -15,6 +15,7 @@ from tests.mcp_servers.retrieval.calls import GENERIC, NEEDLE
 from toolpark.devtools.cli import main
 from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder
+from toolpark.mcp_servers.retrieval.ingesting import BATCH_BYTES, BATCH_DOCUMENTS, calls, sources
 from toolpark.operations.embedded import postgres
 from toolpark.security.auth import hash_key
 from toolpark.testing import serve_http
@@ -56,7 +57,7 @@ def test_a_folder_is_ingested_concurrently_and_a_failed_document_writes_nothing(
         ) as running,
     ):
         command = [
-            "ingest", str(folder), "--collection", "notes", "--create", "--concurrency", "6",
+            "ingest", str(folder), "--collection", "notes", "--create", "--concurrency", "6", "--batch", "3",
             "--url", running.url("retrieval"), "--api-key", KEY,
         ]  # fmt: skip
         first = CliRunner().invoke(main, command)
@@ -97,3 +98,20 @@ async def test_concurrent_embeds_share_encodes_and_each_gets_its_own_vectors() -
     assert encodes < len(texts)
     for single, shared in zip(alone, together, strict=True):
         assert np.allclose(single, shared, atol=1e-5)
+
+
+def test_small_text_files_go_in_shared_calls_and_everything_else_alone(tmp_path: Path) -> None:
+    for n in range(BATCH_DOCUMENTS + 6):
+        (tmp_path / f"a{n:03}.md").write_text(f"note {n}")
+    (tmp_path / "b.pdf").write_bytes(b"%PDF-1.7")
+    (tmp_path / "c.html").write_text("<p>page</p>")
+    (tmp_path / "d.txt").write_text("x" * (BATCH_BYTES + 1))  # too big to share a call
+    (tmp_path / "e.md").write_text("y" * (BATCH_BYTES - 10))  # fits, but not beside the six before it
+    (tmp_path / "f.md").write_text("last")
+    grouped = [[s.location.rsplit("/", 1)[-1] for s in group] for group in calls(sources([str(tmp_path)]))]
+    assert grouped == [
+        [f"a{n:03}.md" for n in range(BATCH_DOCUMENTS)],
+        ["b.pdf"], ["c.html"], ["d.txt"],
+        [f"a{n:03}.md" for n in range(BATCH_DOCUMENTS, BATCH_DOCUMENTS + 6)],
+        ["e.md", "f.md"],
+    ]  # fmt: skip

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from toolpark import ToolError
 from toolpark.mcp_servers.retrieval import plugin as retrieval
-from toolpark.mcp_servers.retrieval.stores.pgvector import PgvectorStore
+from toolpark.mcp_servers.retrieval.stores.pgvector import PgvectorStore, open_pgvector
+from toolpark.operations.embedded import postgres
 from toolpark.testing import http_client, serve_http
 
 pytestmark = pytest.mark.anyio
@@ -34,6 +36,21 @@ async def test_an_unreachable_database_is_named_within_the_pool_timeout(tmp_path
             await conn.execute("SELECT 1")
     assert time.monotonic() - began < 5 and store.lost
     await pool.close()
+
+
+async def test_a_pooled_connection_the_server_ended_is_replaced_before_use(tmp_path: Path) -> None:
+    """The pool looks at a connection before lending it without a round trip; one whose backend the
+    server ended while it sat in the pool (an idle kill, a failover) is replaced, not lent."""
+    with postgres(tmp_path / "pg") as database:
+        async with open_pgvector(database.url, pool_size=1, timeout_s=5) as store:
+            async with store.connection() as conn:
+                backend = (await (await conn.execute("SELECT pg_backend_pid()")).fetchone())[0]
+            async with await psycopg.AsyncConnection.connect(database.url, autocommit=True) as other:
+                await other.execute("SELECT pg_terminate_backend(%s)", (backend,))
+            await anyio.sleep(0.2)  # the termination message reaches the pooled connection's socket
+            async with store.connection() as conn:
+                again = (await (await conn.execute("SELECT pg_backend_pid()")).fetchone())[0]
+    assert again != backend
 
 
 async def search(url: str) -> Any:

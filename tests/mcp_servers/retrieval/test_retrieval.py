@@ -99,6 +99,65 @@ async def test_uploaded_files_are_ingested(running: RunningHost) -> None:
     assert image.is_error and "image/png; ingest takes text, HTML and PDF" in text(image)
 
 
+LIGHTHOUSE = "Lighthouse keepers trim the lamp wick at dusk and log the weather every four hours."
+
+
+async def test_a_batch_of_documents_is_stored_each_on_its_own(running: RunningHost) -> None:
+    """`ingest_documents` embeds a call's documents together but stores each alone: the failed ones
+    are reported in their places and write nothing, each stored one finds its own text, and the
+    same call again finds the stored ones unchanged."""
+    documents = [
+        {"text": NEEDLE, "source_uri": "needle.txt", "title": "Error codes"},
+        {"text": "   ", "source_uri": "blank.txt"},
+        {"text": GENERIC[2], "source_uri": "widget.txt", "metadata": {"year": 2020}},
+        {"text": "x", "url": "http://example.org/", "source_uri": "both"},
+        {"data_base64": base64.b64encode(b"\x89PNG").decode(), "content_type": "image/png", "source_uri": "pixel.png"},
+        {"text": LIGHTHOUSE, "source_uri": "lighthouse.txt"},
+    ]
+    await call(running, "create_collection", name="batch")
+    first = await call(running, "ingest_documents", collection="batch", documents=documents)
+    again = await call(running, "ingest_documents", collection="batch", documents=documents)
+    listed = await call(running, "list_documents", collection="batch")
+    tops = {
+        source: (await call(running, "search", collection="batch", query=body, mode="vector", k=1)).structured_content[
+            "passages"
+        ][0]["citation"]["source_uri"]
+        for source, body in [("needle.txt", NEEDLE), ("widget.txt", GENERIC[2]), ("lighthouse.txt", LIGHTHOUSE)]
+    }
+    assert not first.is_error, text(first)
+    outcomes = first.structured_content["documents"]
+    assert [(o["source_uri"], o["status"]) for o in outcomes] == [
+        ("needle.txt", "created"), ("blank.txt", "failed"), ("widget.txt", "created"), ("both", "failed"),
+        ("pixel.png", "failed"), ("lighthouse.txt", "created"),
+    ]  # fmt: skip
+    assert "The text is empty" in outcomes[1]["error"] and "exactly one of text, url" in outcomes[3]["error"]
+    assert "image/png; ingest takes text, HTML and PDF" in outcomes[4]["error"]
+    assert all(o["chunks"] >= 1 for o in outcomes if o["status"] == "created")
+    assert [o["status"] for o in again.structured_content["documents"]] == [
+        "unchanged", "failed", "unchanged", "failed", "failed", "unchanged"
+    ]  # fmt: skip
+    stored = {d["source_uri"]: d for d in listed.structured_content["documents"]}
+    assert set(stored) == {"needle.txt", "widget.txt", "lighthouse.txt"}  # nothing of the failed ones
+    assert stored["widget.txt"]["metadata"] == {"year": 2020} and stored["needle.txt"]["title"] == "Error codes"
+    assert tops == {source: source for source in tops}  # each document's chunks carry its own vectors
+
+
+async def test_a_batch_holds_at_most_one_documents_worth_of_text(tmp_path: Path) -> None:
+    documents = [{"text": f"{body} " * 3, "source_uri": f"n{n}"} for n, body in enumerate(GENERIC[:3])]
+    limit = len(documents[0]["text"]) * 2 + 10  # room for two of the three
+    with postgres(tmp_path / "pg") as database:
+        settings = {"database_url": database.url, "max_ingest_chars": limit}
+        async with connect(retrieval, settings=settings) as client:
+            await client.call_tool("create_collection", {"name": "capped"})
+            result = await client.call_tool("ingest_documents", {"collection": "capped", "documents": documents})
+            many = await client.call_tool("ingest_documents", {"collection": "capped", "documents": documents * 22})
+    assert result.structured_content is not None
+    outcomes = result.structured_content["documents"]
+    assert [o["status"] for o in outcomes] == ["created", "created", "failed"]
+    assert f"at most {limit} characters together" in outcomes[2]["error"]
+    assert many.is_error and "documents" in many.content[0].text  # type: ignore[union-attr]
+
+
 def test_toolpark_ingest_adds_a_folder_and_resumes(tmp_path: Path) -> None:
     """The CLI ingests a folder's text, HTML and PDF files through a running server with an API key;
     running it again finds everything unchanged, and a wrong key is a clear error."""
