@@ -57,12 +57,12 @@ def ingest(
             with click.progressbar(length=len(items), label=f"ingesting into {collection}", file=sys.stderr) as bar:
 
                 async def worker() -> None:
-                    for sources in pending:
-                        for item, ok, status in await ingest_call(client, collection, sources):
+                    for call in pending:
+                        for item, ok, status in await ingest_call(client, collection, call):
                             counts[status if ok else "failed"] = counts.get(status if ok else "failed", 0) + 1
                             if not ok:
                                 click.echo(f"\n{item.location}: {status}", err=True)
-                        bar.update(len(sources))
+                        bar.update(len(call.sources))
 
                 async with anyio.create_task_group() as group:
                     for _ in range(min(concurrency, len(items))):

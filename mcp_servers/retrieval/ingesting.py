@@ -16,7 +16,7 @@ from typing import Any
 from mcp import Client
 from mcp_types import CallToolResult
 
-__all__ = ["Source", "calls", "ingest_call", "sources"]
+__all__ = ["Call", "Source", "calls", "ingest_call", "sources"]
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".csv", ".json", ".yaml", ".yml", ".xml"}
 DOCUMENT_SUFFIXES = {".pdf", ".html", ".htm"}
@@ -45,52 +45,50 @@ def sources(inputs: list[str]) -> Iterator[Source]:
                 yield Source(candidate.resolve().as_uri(), candidate)
 
 
-def calls(items: Iterable[Source], batch_documents: int = BATCH_DOCUMENTS) -> Iterator[list[Source]]:
+@dataclass(frozen=True)
+class Call:
+    """One tool call's sources: small text files together (`ingest_documents`), or one source alone."""
+
+    sources: list[Source]
+    batched: bool
+
+
+def calls(items: Iterable[Source], batch_documents: int = BATCH_DOCUMENTS) -> Iterator[Call]:
     """The sources grouped into tool calls: small text files `batch_documents` together (one call and
     one shared embedding for many documents), everything else alone (a PDF or a URL may take minutes)."""
     batch: list[Source] = []
     size = 0
     for source in items:
-        if not _batchable(source):
-            yield [source]
+        length = source.path.stat().st_size if source.path is not None else 0
+        if source.path is None or source.path.suffix.lower() not in TEXT_SUFFIXES or length > BATCH_BYTES:
+            yield Call([source], batched=False)
             continue
-        assert source.path is not None
-        length = source.path.stat().st_size
         if batch and (len(batch) == batch_documents or size + length > BATCH_BYTES):
-            yield batch
+            yield Call(batch, batched=True)
             batch, size = [], 0
         batch.append(source)
         size += length
     if batch:
-        yield batch
+        yield Call(batch, batched=True)
 
 
-async def ingest_call(client: Client, collection: str, sources: list[Source]) -> list[tuple[Source, bool, str]]:
-    """(source, ok, status or error message) for each of one call's sources: `ingest_documents`
-    for a batch of text files, `ingest` for anything else."""
-    if not _batchable(sources[0]):
-        (source,) = sources
+async def ingest_call(client: Client, collection: str, call: Call) -> list[tuple[Source, bool, str]]:
+    """(source, ok, status or error message) for each of the call's sources."""
+    if not call.batched:
+        (source,) = call.sources
         result = await client.call_tool("ingest", {"collection": collection} | _document(source))
         if result.is_error:
             return [(source, False, _text(result))]
         return [(source, True, str((result.structured_content or {}).get("status", "done")))]
-    documents = [_document(source) for source in sources]
+    documents = [_document(source) for source in call.sources]
     result = await client.call_tool("ingest_documents", {"collection": collection, "documents": documents})
     if result.is_error:
-        return [(source, False, _text(result)) for source in sources]
+        return [(source, False, _text(result)) for source in call.sources]
     outcomes = (result.structured_content or {}).get("documents", [])
     return [
         (source, outcome["status"] != "failed", outcome.get("error") or outcome["status"])
-        for source, outcome in zip(sources, outcomes, strict=True)
+        for source, outcome in zip(call.sources, outcomes, strict=True)
     ]
-
-
-def _batchable(source: Source) -> bool:
-    return (
-        source.path is not None
-        and source.path.suffix.lower() in TEXT_SUFFIXES
-        and (source.path.stat().st_size <= BATCH_BYTES)
-    )
 
 
 def _document(source: Source) -> dict[str, Any]:

@@ -84,6 +84,11 @@ class Ingested(BaseModel):
     chunks: int
 
 
+# The fields of a document, as `ingest` takes them one by one and `ingest_documents` in a list.
+Text = Annotated[str | None, Field(description="Plain text or markdown to add.")]
+Url = Annotated[str | None, Field(description="An http(s) URL, or s3://bucket/key where enabled.")]
+DataBase64 = Annotated[str | None, Field(description="A file's bytes (PDF, HTML, text), base64-encoded.")]
+ContentType = Annotated[str | None, Field(description="The file's type, e.g. application/pdf.")]
 SourceUri = Annotated[str | None, Field(max_length=2048, description="Identity of the document; default url.")]
 Title = Annotated[str | None, Field(max_length=1000)]
 Metadata = Annotated[dict[str, Any] | None, Field(description="Filterable fields, e.g. {year: 2024}.")]
@@ -92,10 +97,10 @@ Metadata = Annotated[dict[str, Any] | None, Field(description="Filterable fields
 class Document(BaseModel):
     """One document to add: exactly one of text, url or data_base64."""
 
-    text: Annotated[str | None, Field(description="Plain text or markdown to add.")] = None
-    url: Annotated[str | None, Field(description="An http(s) URL, or s3://bucket/key where enabled.")] = None
-    data_base64: Annotated[str | None, Field(description="A file's bytes (PDF, HTML, text), base64-encoded.")] = None
-    content_type: Annotated[str | None, Field(description="The file's type, e.g. application/pdf.")] = None
+    text: Text = None
+    url: Url = None
+    data_base64: DataBase64 = None
+    content_type: ContentType = None
     source_uri: SourceUri = None
     title: Title = None
     metadata: Metadata = None
@@ -120,10 +125,10 @@ class _Prepared:
 async def ingest(
     ctx: Ctx,
     collection: CollectionName,
-    text: Annotated[str | None, Field(description="Plain text or markdown to add.")] = None,
-    url: Annotated[str | None, Field(description="An http(s) URL, or s3://bucket/key where enabled.")] = None,
-    data_base64: Annotated[str | None, Field(description="A file's bytes (PDF, HTML, text), base64-encoded.")] = None,
-    content_type: Annotated[str | None, Field(description="The file's type, e.g. application/pdf.")] = None,
+    text: Text = None,
+    url: Url = None,
+    data_base64: DataBase64 = None,
+    content_type: ContentType = None,
     source_uri: SourceUri = None,
     title: Title = None,
     metadata: Metadata = None,
@@ -176,8 +181,9 @@ async def ingest_documents(
             outcomes[n] = _failed(document.source_uri or document.url, exc)
             continue
         prepared.append((n, ready))
-    await _chunk_changed(ctx, target, [ready for _, ready in prepared])
-    vectors = await _embed(ctx, [ready for _, ready in prepared])
+    readied = [ready for _, ready in prepared]
+    await _chunk_changed(ctx, target, readied)
+    vectors = await _embed(ctx, readied)
     for (n, ready), own in zip(prepared, vectors, strict=True):
         try:
             done = await _store(ctx, target, ready, own)

@@ -108,10 +108,11 @@ def test_small_text_files_go_in_shared_calls_and_everything_else_alone(tmp_path:
     (tmp_path / "d.txt").write_text("x" * (BATCH_BYTES + 1))  # too big to share a call
     (tmp_path / "e.md").write_text("y" * (BATCH_BYTES - 10))  # fits, but not beside the six before it
     (tmp_path / "f.md").write_text("last")
-    grouped = [[s.location.rsplit("/", 1)[-1] for s in group] for group in calls(sources([str(tmp_path)]))]
+    found = calls(sources([str(tmp_path)]))
+    grouped = [([s.location.rsplit("/", 1)[-1] for s in call.sources], call.batched) for call in found]
     assert grouped == [
-        [f"a{n:03}.md" for n in range(BATCH_DOCUMENTS)],
-        ["b.pdf"], ["c.html"], ["d.txt"],
-        [f"a{n:03}.md" for n in range(BATCH_DOCUMENTS, BATCH_DOCUMENTS + 6)],
-        ["e.md", "f.md"],
+        ([f"a{n:03}.md" for n in range(BATCH_DOCUMENTS)], True),
+        (["b.pdf"], False), (["c.html"], False), (["d.txt"], False),
+        ([f"a{n:03}.md" for n in range(BATCH_DOCUMENTS, BATCH_DOCUMENTS + 6)], True),
+        (["e.md", "f.md"], True),
     ]  # fmt: skip
