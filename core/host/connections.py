@@ -5,23 +5,23 @@ of its body. uvicorn has neither (its keep-alive timeout starts only after a fir
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = ["BodyTimeout", "header_timeout_protocol"]
 
 
-def header_timeout_protocol(seconds: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol, closing a connection whose next request's headers take longer than
-    `seconds` to arrive (counted from the connection, or from the previous response)."""
+def header_timeout_protocol(seconds: float) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol (the one it picks when installed, a C parser), closing a
+    connection whose next request's headers take longer than `seconds` to arrive (counted from the
+    connection, or from the previous response)."""
 
-    class HeaderTimeoutProtocol(H11Protocol):
+    class HeaderTimeoutProtocol(HttpToolsProtocol):
         _header_deadline: asyncio.TimerHandle | None = None
 
-        def connection_made(self, transport: Any) -> None:
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._arm()
 
@@ -29,9 +29,9 @@ def header_timeout_protocol(seconds: float) -> type[H11Protocol]:
             super().on_response_complete()
             self._arm()
 
-        def handle_events(self) -> None:
+        def data_received(self, data: bytes) -> None:
             before = self.cycle
-            super().handle_events()
+            super().data_received(data)
             if self.cycle is not before:  # a request's headers arrived
                 self._disarm()
 
