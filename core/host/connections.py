@@ -16,7 +16,8 @@ __all__ = ["BodyTimeout", "header_timeout_protocol"]
 def header_timeout_protocol(seconds: float) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol (the one it picks when installed, a C parser), closing a
     connection whose next request's headers take longer than `seconds` to arrive (counted from the
-    connection, or from the previous response)."""
+    connection, or from the previous response), and reading header values without surrounding
+    whitespace."""
 
     class HeaderTimeoutProtocol(HttpToolsProtocol):
         _header_deadline: asyncio.TimerHandle | None = None
@@ -28,6 +29,11 @@ def header_timeout_protocol(seconds: float) -> type[HttpToolsProtocol]:
         def on_response_complete(self) -> None:
             super().on_response_complete()
             self._arm()
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            # RFC 9110 5.5: a field value excludes the whitespace around it; llhttp keeps trailing
+            # whitespace (h11 strips it), and the SDK compares Mcp-Name and Mcp-Method verbatim.
+            super().on_header(name, value.strip(b" \t"))
 
         def data_received(self, data: bytes) -> None:
             before = self.cycle
