@@ -1,5 +1,6 @@
 """An S3 client for servers: boto3 calls in worker threads behind a limiter, with every failure
-turned into a message a model can act on."""
+turned into a message a model can act on. Reads of objects and listings, on the path of most
+tool calls, go through `SignedReads` (boto3 names their URLs and credentials, but does not send them)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ConnectTimeoutError, ReadTimeoutError
 
 from toolpark.contract.errors import ToolError
+from toolpark.storage.reads import S3Failure, SignedReads, Unreachable
 
 __all__ = ["ObjectHead", "S3Client"]
 
@@ -52,14 +54,13 @@ class S3Client:
             max_pool_connections=parallel_requests,
         )
         self.endpoint = endpoint or "AWS"
-        self.boto: Any = boto3.client(  # boto3 ships no types
-            "s3",
-            endpoint_url=endpoint,
-            region_name=region,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            config=config,
+        # One session, so boto3's client and the signed reads use the same credentials (the chain's,
+        # refreshed as boto3 refreshes them, when no key is given).
+        session = boto3.session.Session(
+            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region
         )
+        self.boto: Any = session.client("s3", endpoint_url=endpoint, config=config)  # boto3 ships no types
+        self.reads = SignedReads(self.boto, session.get_credentials(), connections=parallel_requests)
         self._limiter = anyio.CapacityLimiter(parallel_requests)
 
     async def run(self, work: Callable[[], T]) -> T:
@@ -86,16 +87,28 @@ class S3Client:
             arguments["Bucket"] = bucket
         if key is not None:
             arguments["Key"] = key
+        return await self._answer(lambda: getattr(self.boto, method)(**arguments), method, bucket, key)
+
+    async def _answer(self, work: Callable[[], T], method: str, bucket: str | None, key: str | None) -> T:
+        """`work()` in a worker thread, its failures (boto3's or the signed reads') as ToolErrors."""
         try:
-            return await self.run(lambda: getattr(self.boto, method)(**arguments))
+            return await self.run(work)
         except ClientError as exc:
-            raise _refusal(exc, method, bucket, key) from exc
-        except _UNREACHABLE as exc:
-            raise ToolError(
-                f"The S3 endpoint {self.endpoint} is unreachable ({type(exc).__name__}); try again later."
-            ) from exc
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            raise _refusal(str(exc.response.get("Error", {}).get("Code", "")), status, method, bucket, key) from exc
+        except S3Failure as exc:
+            if exc.code == "NoCredentials":
+                raise ToolError("The S3 request failed: NoCredentialsError.") from exc
+            raise _refusal(exc.code, exc.status, method, bucket, key) from exc
+        except (*_UNREACHABLE, Unreachable) as exc:
+            cause = exc.args[0] if isinstance(exc, Unreachable) else type(exc).__name__
+            raise ToolError(f"The S3 endpoint {self.endpoint} is unreachable ({cause}); try again later.") from exc
         except BotoCoreError as exc:
             raise ToolError(f"The S3 request failed: {type(exc).__name__}.") from exc
+
+    async def list_objects(self, bucket: str, **arguments: Any) -> dict[str, Any]:
+        """A ListObjectsV2 page (`Prefix`, `Delimiter`, `MaxKeys`, `ContinuationToken`) in boto3's shape."""
+        return await self._answer(lambda: self.reads.list_objects(bucket, **arguments), "list_objects_v2", bucket, None)
 
     async def head(self, bucket: str, key: str) -> ObjectHead:
         found = await self.call("head_object", bucket=bucket, key=key)
@@ -107,21 +120,13 @@ class S3Client:
             metadata=dict(found.get("Metadata") or {}),
         )
 
-    async def get(self, bucket: str, key: str, **arguments: Any) -> tuple[bytes, dict[str, Any]]:
-        """The object's bytes (a `Range` among `arguments` for part of it) and the response's fields."""
-        found = await self.call("get_object", bucket=bucket, key=key, **arguments)
-        body = found.pop("Body")
-        try:
-            data: bytes = await self.run(body.read)
-        finally:
-            body.close()
-        return data, found
+    async def get(self, bucket: str, key: str, byte_range: str | None = None) -> tuple[bytes, dict[str, Any]]:
+        """The object's bytes (those of `byte_range`, an HTTP Range, when given) and the response's
+        fields (ContentType, ContentLength, ContentRange, ETag), requested and read in one thread."""
+        return await self._answer(lambda: self.reads.get_object(bucket, key, byte_range), "get_object", bucket, key)
 
 
-def _refusal(exc: ClientError, method: str, bucket: str | None, key: str | None) -> ToolError:
-    error = exc.response.get("Error", {})
-    code = str(error.get("Code", ""))
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+def _refusal(code: str, status: int | None, method: str, bucket: str | None, key: str | None) -> ToolError:
     if code in ("NoSuchBucket",) or (status == 404 and key is None):
         return ToolError(f"No bucket named {bucket!r}; list_buckets shows the ones you may use.")
     if code in ("NoSuchKey", "404", "NotFound") or status == 404:

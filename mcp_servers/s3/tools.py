@@ -82,7 +82,7 @@ async def list_objects(
         arguments["Delimiter"] = delimiter
     if continuation_token:
         arguments["ContinuationToken"] = continuation_token
-    page = await ctx.state.call("list_objects_v2", bucket=name, **arguments)
+    page = await ctx.state.list_objects(name, **arguments)
     objects = [
         Entry(key=o["Key"], size=o["Size"], modified=_iso(o.get("LastModified")), etag=o.get("ETag", "").strip('"'))
         for o in page.get("Contents", [])
@@ -149,7 +149,7 @@ def _utf8_whole(chunk: bytes) -> bytes:
 async def _ranged(ctx: Ctx, name: str, key: str, start: int, length: int) -> tuple[bytes, int, str | None]:
     """One GET for `length` bytes from `start`: the bytes, the object's whole size and its type."""
     try:
-        data, found = await ctx.state.get(name, key, Range=f"bytes={start}-{start + length - 1}")
+        data, found = await ctx.state.get(name, key, f"bytes={start}-{start + length - 1}")
     except ToolError as exc:
         if start == 0 and "past the end" in str(exc):  # an empty object has no byte 0
             head = await _head(ctx, name, key)
@@ -310,7 +310,7 @@ async def search_keys(
         arguments: dict[str, Any] = {"Prefix": prefix, "MaxKeys": 1000}
         if token:
             arguments["ContinuationToken"] = token
-        page = await ctx.state.call("list_objects_v2", bucket=name, **arguments)
+        page = await ctx.state.list_objects(name, **arguments)
         for found in page.get("Contents", []):
             scanned += 1
             key = found["Key"]

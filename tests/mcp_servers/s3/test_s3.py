@@ -120,6 +120,41 @@ async def test_listing_pages_through_more_than_one_page(serve: Callable[..., Run
     assert "many/" in root["folders"] and "users/" in root["folders"]
 
 
+ODD_KEYS = ["odd/a b.txt", "odd/a+b.txt", "odd/100%.txt", "odd/q?x=1&y=2.txt", "odd/grüße/ü.txt", "odd/~tilde.txt"]
+
+
+async def test_listings_and_reads_see_keys_as_boto3_does(serve: Callable[..., RunningHost], store: S3Service) -> None:
+    """Listings and reads are sent without boto3 (toolpark.storage.reads); keys that need escaping
+    (space, plus, percent, query characters, non-ASCII) come back as boto3 lists them, pages included."""
+    client = direct(store)
+    for n, key in enumerate(ODD_KEYS):
+        client.put_object(Bucket="other", Key=key, Body=f"body {n}".encode())
+    running = serve()
+    pages = [await call(running, "list_objects", bucket="other", prefix="odd/", page_size=4)]
+    while token := pages[-1].structured_content["next_token"]:
+        pages.append(
+            await call(running, "list_objects", bucket="other", prefix="odd/", page_size=4, continuation_token=token)
+        )
+    expected = client.list_objects_v2(Bucket="other", Prefix="odd/", Delimiter="/")
+    listed = [o for page in pages for o in page.structured_content["objects"]]
+    assert len(pages) == 2
+    assert [(o["key"], o["size"], o["etag"], o["modified"]) for o in listed] == [
+        (o["Key"], o["Size"], o["ETag"].strip('"'), o["LastModified"].isoformat()) for o in expected["Contents"]
+    ]
+    assert [f for page in pages for f in page.structured_content["folders"]] == ["odd/grüße/"]
+    for n, key in enumerate(ODD_KEYS):
+        read = await call(running, "read_object", bucket="other", key=key)
+        assert text(read) == f"body {n}", key
+
+
+async def test_credentials_the_store_refuses_are_named(serve: Callable[..., RunningHost]) -> None:
+    running = serve(secret_access_key="not-the-secret")
+    listing = await call(running, "list_objects", bucket="docs")
+    read = await call(running, "read_object", bucket="docs", key="latin.txt")
+    for refused in (listing, read):
+        assert refused.is_error and "refused access to 'docs'" in text(refused)
+
+
 async def test_ranged_read_of_a_large_object_loads_only_the_range(serve: Callable[..., RunningHost]) -> None:
     running = serve(max_read_bytes=100_000)
     tracemalloc.start()
