@@ -4,9 +4,10 @@ page of a listing, sent without boto3's per-call machinery.
 boto3 spends about 0.4 ms building and sending a ranged GET, and about 4.5 ms turning a 100-key
 listing's XML into dicts (with a datetime per key), where the store itself answers in under 2 ms;
 measured with `bench/s3_overhead.py`. boto3 still decides everything that differs between stores
-and deployments: the request's URL (endpoint, path or virtual-host addressing, region) comes from
-its presigner, and the credentials from its chain; this module only signs (botocore's SigV4, in
-headers), sends through a urllib3 pool and reads the answer. Failures come back as `S3Failure`
+and deployments: where a bucket's keys live (endpoint, path or virtual-host addressing, region)
+comes from its presigner, once per bucket, and the credentials from its chain; this module only
+builds the URL below that, signs (botocore's SigV4, in headers), sends through a urllib3 pool and
+reads the answer. Failures come back as `S3Failure`
 with the store's error code, for the caller to word as boto3's would be.
 """
 
@@ -17,7 +18,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 import urllib3
 from botocore.auth import S3SigV4Auth
@@ -28,7 +29,11 @@ from botocore.httpsession import get_cert_path
 __all__ = ["S3Failure", "SignedReads", "Unreachable"]
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-_QUERY_SIGNATURE_V2 = ("AWSAccessKeyId", "Signature", "Expires")  # boto3 presigns with V2 where the store takes it
+_LISTING_PARAMETERS = {
+    "Prefix": "prefix", "Delimiter": "delimiter", "MaxKeys": "max-keys",
+    "ContinuationToken": "continuation-token",
+}  # fmt: skip
+_KNOWN_BUCKETS = 256  # bucket locations kept; past that the cache starts over (bucket names come from callers)
 
 
 @dataclass
@@ -57,10 +62,13 @@ class SignedReads:
             cert_reqs="CERT_REQUIRED",
             ca_certs=get_cert_path(True),
         )
+        self._locations: dict[str, tuple[str, str, str]] = {}
 
     def get_object(self, bucket: str, key: str, byte_range: str | None = None) -> tuple[bytes, dict[str, Any]]:
         """The object's bytes (those of `byte_range`, an HTTP Range, when given) and its fields."""
-        response = self._get("get_object", {"Bucket": bucket, "Key": key}, {"Range": byte_range} if byte_range else {})
+        scheme, host, path = self._location(bucket)
+        url = urlunsplit((scheme, host, path + quote(key, safe="/~"), "", ""))  # as botocore escapes keys
+        response = self._get(url, {"Range": byte_range} if byte_range else {})
         headers = response.headers
         found: dict[str, Any] = {
             "ContentType": headers.get("Content-Type"),
@@ -74,7 +82,10 @@ class SignedReads:
     def list_objects(self, bucket: str, **arguments: Any) -> dict[str, Any]:
         """A ListObjectsV2 page in boto3's shape: Contents (Key, Size, LastModified, ETag),
         CommonPrefixes, IsTruncated, NextContinuationToken."""
-        response = self._get("list_objects_v2", {"Bucket": bucket, **arguments, "EncodingType": "url"}, {})
+        scheme, host, path = self._location(bucket)
+        query = [("list-type", "2"), *((_LISTING_PARAMETERS[k], str(v)) for k, v in arguments.items())]
+        signed_query = urlencode([*query, ("encoding-type", "url")], quote_via=quote, safe="~")  # as SigV4 escapes
+        response = self._get(urlunsplit((scheme, host, path.rstrip("/") or "/", signed_query, "")), {})
         root = ElementTree.fromstring(response.data)
         page: dict[str, Any] = {
             "Contents": [
@@ -95,11 +106,20 @@ class SignedReads:
             page["NextContinuationToken"] = token
         return page
 
-    def _get(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
-        """GET the URL boto3 would send `method` to, signed in headers; the response, or S3Failure."""
+    def _location(self, bucket: str) -> tuple[str, str, str]:
+        """Scheme, host and path prefix of `bucket`'s keys, read off the URL boto3 presigns for a
+        one-letter key (`/bucket/k` path-style, `/k` on a virtual host)."""
+        if (known := self._locations.get(bucket)) is None:
+            if len(self._locations) >= _KNOWN_BUCKETS:
+                self._locations.clear()
+            url = urlsplit(self.boto.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}))
+            known = self._locations[bucket] = (url.scheme, url.netloc, url.path.removesuffix("k"))
+        return known
+
+    def _get(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+        """GET `url` signed in headers; the response, or S3Failure."""
         if self.signer is None:
             raise S3Failure("NoCredentials", 0)
-        url = _unsigned(self.boto.generate_presigned_url(method, Params=params, ExpiresIn=60))
         request = AWSRequest("GET", url, headers=headers)
         self.signer.add_auth(request)
         try:
@@ -112,17 +132,6 @@ class SignedReads:
                 code = _text(ElementTree.fromstring(response.data), "Code", namespace="")
             raise S3Failure(code or str(response.status), response.status)
         return response
-
-
-def _unsigned(presigned: str) -> str:
-    """The presigned URL without its query-string signature (the request is signed in headers)."""
-    parts = urlsplit(presigned)
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.lower().startswith("x-amz-") and k not in _QUERY_SIGNATURE_V2
-    ]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="~")))
 
 
 def _text(element: ElementTree.Element, name: str, *, namespace: str = _NS) -> str:

@@ -142,6 +142,9 @@ async def test_listings_and_reads_see_keys_as_boto3_does(serve: Callable[..., Ru
         (o["Key"], o["Size"], o["ETag"].strip('"'), o["LastModified"].isoformat()) for o in expected["Contents"]
     ]
     assert [f for page in pages for f in page.structured_content["folders"]] == ["odd/grüße/"]
+    for prefix, key in (("odd/a ", "odd/a b.txt"), ("odd/a+", "odd/a+b.txt"), ("odd/q?x=1&", "odd/q?x=1&y=2.txt")):
+        found = (await call(running, "list_objects", bucket="other", prefix=prefix)).structured_content
+        assert [o["key"] for o in found["objects"]] == [key]
     for n, key in enumerate(ODD_KEYS):
         read = await call(running, "read_object", bucket="other", key=key)
         assert text(read) == f"body {n}", key
