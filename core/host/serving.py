@@ -38,6 +38,7 @@ from toolpark.host.sessions import SessionQuota
 from toolpark.host.shared_events import SharedEvents
 from toolpark.host.shared_ledger import SharedLedger
 from toolpark.host.spill import Spills
+from toolpark.host.sse import use_fast_line_split
 from toolpark.host.tasks import Tasks
 from toolpark.host.toolsearch import SEARCH_LISTING
 from toolpark.operations.budget import tool_list_tokens
@@ -178,6 +179,7 @@ class Host:
     def http_app(self) -> Starlette:
         """The ASGI app: `/<plugin>/mcp` per plugin, `/mcp` when combined, `/healthz`, `/readyz`, `/metrics`."""
         self.check_binding()
+        use_fast_line_split()
         security = self.transport_security()
         failures = self.services.metrics.auth_failures
         stateless = self.settings.stateless
