@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import anyio
 import boto3
 import httpx
 from botocore.config import Config
+from mcp import Client
 
 from toolpark.operations.embedded import seaweedfs
 from toolpark.testing import free_port, http_client
@@ -43,57 +45,102 @@ def percentile(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
 
+class TypeScriptClient:
+    """The TypeScript SDK client (tests/node, installed by scripts/test) in a Node process of its
+    own, connected once; each call is timed inside Node and handed back, one at a time, so its
+    calls interleave with the others."""
+
+    def __init__(self, url: str) -> None:
+        node_dir = Path(__file__).resolve().parents[1] / "tests" / "node"
+        (node,) = sorted((node_dir / "node_modules").glob("node-linux-*/bin/node"))[:1]
+        self.process = subprocess.Popen(
+            [str(node), "bench-calls.mjs", url], cwd=node_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        if self._line() != "ready":
+            raise RuntimeError(f"the TypeScript client could not connect to {url}")
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the TypeScript client stopped (exit {self.process.wait(10)})")
+        return line.strip()
+
+    def call(self, name: str, arguments: dict[str, Any]) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"name": name, "arguments": arguments}) + "\n")
+        self.process.stdin.flush()
+        return float(self._line()) / 1000
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(30)
+
+
 async def measure(urls: dict[str, str], client: Any, reads: int, lists: int) -> dict[str, dict[str, list[float]]]:
-    """Interleaves boto3 and each host's tool call, so drift in the machine hits all alike."""
-    ways = ["boto3", *urls]
+    """Interleaves boto3 and each host's tool call through each client, so drift in the machine
+    (and the store's pace, which slows after idle gaps) hits all alike."""
+    ways = ["boto3", *(f"{host}{suffix}" for suffix in ("", ", TS client") for host in urls)]
     times: dict[str, dict[str, list[float]]] = {
         operation: {w: [] for w in ways} for operation in ("no-op (floor)", "read 1 MB", "read 64 KB", "list 100")
     }
-    offsets = [random.randrange(0, SIZE - RANGE) for _ in range(reads)]
+    del times["no-op (floor)"]["boto3"]
+    listing = {"bucket": "bench", "prefix": "keys/", "page_size": 100}
     async with AsyncExitStack() as stack:
-        mcps = {name: await stack.enter_async_context(http_client(url, mode="legacy")) for name, url in urls.items()}
-        floors = {n: await stack.enter_async_context(http_client(noop_url(u), mode="legacy")) for n, u in urls.items()}
-        for name, mcp in mcps.items():  # as LibreChat connects; the first call warms the connection up
-            await mcp.call_tool("list_objects", {"bucket": "bench", "prefix": "keys/", "page_size": 100})
-            await floors[name].call_tool(NOOP["name"], NOOP["arguments"])
-        del times["no-op (floor)"]["boto3"]
-        for offset in offsets:
-            for name, mcp in mcps.items():
-                started = time.perf_counter()
-                await floors[name].call_tool(NOOP["name"], NOOP["arguments"])
-                times["no-op (floor)"][name].append(time.perf_counter() - started)
+        # Each way: a client for the s3 tools and one for the no-op, on the same host.
+        callers: dict[str, tuple[Callable[..., Awaitable[float]], Callable[..., Awaitable[float]]]] = {}
+        for host, url in urls.items():
+            python = await stack.enter_async_context(http_client(url, mode="legacy"))
+            python_floor = await stack.enter_async_context(http_client(noop_url(url), mode="legacy"))
+            callers[host] = (timed_python(python), timed_python(python_floor))
+            typescript, typescript_floor = TypeScriptClient(url), TypeScriptClient(noop_url(url))
+            stack.callback(typescript.close)
+            stack.callback(typescript_floor.close)
+            callers[f"{host}, TS client"] = (timed_node(typescript), timed_node(typescript_floor))
+        for tool, floor in callers.values():  # as LibreChat connects; the first call warms the connection up
+            await tool("list_objects", listing)
+            await floor(NOOP["name"], NOOP["arguments"])
+        for _ in range(reads):
+            offset = random.randrange(0, SIZE - RANGE)
+            for way, (tool, floor) in callers.items():
+                times["no-op (floor)"][way].append(await floor(NOOP["name"], NOOP["arguments"]))
                 for operation, length in (("read 1 MB", RANGE), ("read 64 KB", SMALL)):
                     arguments = {"bucket": "bench", "key": "big.txt", "start": offset, "max_bytes": length}
-                    started = time.perf_counter()
-                    result = await mcp.call_tool("read_object", arguments)
-                    times[operation][name].append(time.perf_counter() - started)
-                    assert not result.is_error
+                    times[operation][way].append(await tool("read_object", arguments))
             for operation, length in (("read 1 MB", RANGE), ("read 64 KB", SMALL)):
                 started = time.perf_counter()
                 body = client.get_object(Bucket="bench", Key="big.txt", Range=f"bytes={offset}-{offset + length - 1}")
                 body["Body"].read().decode()
                 times[operation]["boto3"].append(time.perf_counter() - started)
         for _ in range(lists):
-            for name, mcp in mcps.items():
-                started = time.perf_counter()
-                result = await mcp.call_tool("list_objects", {"bucket": "bench", "prefix": "keys/", "page_size": 100})
-                times["list 100"][name].append(time.perf_counter() - started)
-                assert len(result.structured_content["objects"]) == 100  # type: ignore[index]
+            for way, (tool, _) in callers.items():
+                times["list 100"][way].append(await tool("list_objects", listing))
             started = time.perf_counter()
             client.list_objects_v2(Bucket="bench", Prefix="keys/", MaxKeys=100, Delimiter="/")
             times["list 100"]["boto3"].append(time.perf_counter() - started)
     return times
 
 
-def ts_client_times(url: str, calls: list[dict[str, Any]]) -> list[float]:
-    """Seconds per call through the TypeScript SDK client (tests/node, installed by scripts/test)."""
-    node_dir = Path(__file__).resolve().parents[1] / "tests" / "node"
-    (node,) = sorted((node_dir / "node_modules").glob("node-linux-*/bin/node"))[:1]
-    done = subprocess.run(
-        [str(node), "bench-calls.mjs", url], cwd=node_dir, input=json.dumps(calls),
-        capture_output=True, text=True, timeout=600, check=True,
-    )  # fmt: skip
-    return [ms / 1000 for ms in json.loads(done.stdout)]
+def timed_python(mcp: Client) -> Callable[[str, dict[str, Any]], Awaitable[float]]:
+    async def call(name: str, arguments: dict[str, Any]) -> float:
+        started = time.perf_counter()
+        result = await mcp.call_tool(name, arguments)
+        elapsed = time.perf_counter() - started
+        if result.is_error:
+            raise RuntimeError(f"{name} failed: {result.content}")
+        if name == "list_objects":
+            assert len(result.structured_content["objects"]) == 100  # type: ignore[index]
+        return elapsed
+
+    return call
+
+
+def timed_node(client: TypeScriptClient) -> Callable[[str, dict[str, Any]], Awaitable[float]]:
+    async def call(name: str, arguments: dict[str, Any]) -> float:
+        return client.call(name, arguments)
+
+    return call
 
 
 def noop_url(s3_url: str) -> str:
@@ -152,22 +199,6 @@ def main() -> None:
         try:
             urls = {f"toolpark ({mode})": url for mode, (_, url) in hosts.items()}
             times = anyio.run(measure, urls, client, args.reads, args.lists)
-            # The same calls through the client LibreChat uses, right after, against both hosts.
-            starts = random.sample(range(SIZE - RANGE), args.reads)
-            listing = {"name": "list_objects", "arguments": {"bucket": "bench", "prefix": "keys/", "page_size": 100}}
-            for mode, (_, url) in hosts.items():
-                way = f"toolpark ({mode}), TS client"
-                times["no-op (floor)"][way] = ts_client_times(noop_url(url), [NOOP] * args.reads)
-                for operation, length in (("read 1 MB", RANGE), ("read 64 KB", SMALL)):
-                    calls = [
-                        {
-                            "name": "read_object",
-                            "arguments": {"bucket": "bench", "key": "big.txt", "start": n, "max_bytes": length},
-                        }
-                        for n in starts
-                    ]
-                    times[operation][way] = ts_client_times(url, calls)
-                times["list 100"][way] = ts_client_times(url, [listing] * args.lists)
         finally:
             for host, _ in hosts.values():
                 host.terminate()
@@ -176,19 +207,26 @@ def main() -> None:
     print("host in its own process; sse: the default response stream, json: TOOLPARK_JSON_RESPONSE) vs the same")
     print("boto3 calls made directly from this process. The Python SDK client validates each structured result")
     print("with jsonschema (~3 ms for a 100-key listing); the TypeScript SDK client, LibreChat's, compiles its")
-    print("validators. Ratios are of means.")
-    print("| operation | way | p50 ms | p99 ms | vs boto3 | (tool - boto3) / floor |")
-    print("|---|---|---|---|---|---|")
-    floors = {way: statistics.mean(values) for way, values in times.pop("no-op (floor)").items()}
-    for way, floor in floors.items():
-        print(f"| no-op (floor) | {way} | {floor * 1000:.1f} (mean) | | | |")
+    print("validators. Every way's calls and boto3's are interleaved, one of each in turn.")
+    print("| operation | way | mean ms | p50 ms | p99 ms | vs boto3 | (tool - boto3) / floor, of means | of p50s |")
+    print("|---|---|---|---|---|---|---|---|")
+    floors = times.pop("no-op (floor)")
+    for way, values in floors.items():
+        mean, p50, p99 = statistics.mean(values) * 1000, percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
+        print(f"| no-op (floor) | {way} | {mean:.1f} | {p50:.1f} | {p99:.1f} | | | |")
     for operation, by_way in times.items():
-        base = statistics.mean(by_way["boto3"])
+        base, base_p50 = statistics.mean(by_way["boto3"]), percentile(by_way["boto3"], 0.5)
         for way, values in by_way.items():
-            p50, p99 = (percentile(values, q) * 1000 for q in (0.5, 0.99))
-            mean = statistics.mean(values)
-            beyond = f"{(mean - base) / floors[way]:.2f}" if way in floors else ""
-            print(f"| {operation} | {way} | {p50:.1f} | {p99:.1f} | {mean / base:.2f}x | {beyond} |")
+            mean, p50, p99 = statistics.mean(values), percentile(values, 0.5), percentile(values, 0.99)
+            beyond = ""
+            if way in floors:
+                of_means = (mean - base) / statistics.mean(floors[way])
+                of_p50s = (p50 - base_p50) / percentile(floors[way], 0.5)
+                beyond = f"{of_means:.2f} | {of_p50s:.2f}"
+            print(
+                f"| {operation} | {way} | {mean * 1000:.1f} | {p50 * 1000:.1f} | {p99 * 1000:.1f} | {mean / base:.2f}x "
+                f"| {beyond or ' |'} |"
+            )
     print("\ntarget: (tool - boto3) / floor <= 1.2 for list 100 and read 64 KB, TypeScript client, sse")
 
 
