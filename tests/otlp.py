@@ -6,6 +6,7 @@ does (protobuf in, an empty `ExportTraceServiceResponse` out) and keeps every sp
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,3 +75,24 @@ def otlp_receiver() -> Iterator[Receiver]:
     received.url = f"http://127.0.0.1:{server.server_address[1]}"
     with in_background(server):
         yield received
+
+
+def spans_of(receiver: Receiver, trace_id: str, *wanted: str) -> list[ReceivedSpan]:
+    """The trace's spans once those named `wanted` have arrived (the request span, ended after the
+    response is sent, may come after the others), or whatever arrived within 15 s."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = [span for span in list(receiver.spans) if span.trace_id == trace_id]
+        if set(wanted) <= {span.name for span in found}:
+            return found
+        time.sleep(0.1)
+    return [span for span in list(receiver.spans) if span.trace_id == trace_id]
+
+
+def under(span: ReceivedSpan, ancestor: ReceivedSpan, spans: list[ReceivedSpan]) -> bool:
+    by_id = {s.span_id: s for s in spans}
+    while span.parent_id in by_id:
+        span = by_id[span.parent_id]
+        if span is ancestor:
+            return True
+    return False

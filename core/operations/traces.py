@@ -5,7 +5,8 @@ conventions' `mcp.method.name`, `gen_ai.tool.name`, and the client's trace conte
 toolpark adds: the trace context of HTTP headers (`traceparent`) when `_meta` carries none; a
 span per tool run (`execute_tool <tool>`, which outlives the request when the call became a task);
 and, through the official instrumentations, spans of every database query (psycopg), S3 call
-(botocore) and outbound HTTP request (httpx: fetched pages, OpenAI-compatible model calls). Local
+(botocore, and the object reads and listings `toolpark.storage.reads` sends itself)
+and outbound HTTP request (httpx: fetched pages, OpenAI-compatible model calls). Local
 model calls (embeddings on the CPU) get a span of their own.
 
 Configured by the standard variables (`OTEL_EXPORTER_OTLP_ENDPOINT` or

@@ -25,6 +25,9 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.httpsession import get_cert_path
+from opentelemetry.trace import SpanKind
+
+from toolpark.operations.traces import failed, span
 
 __all__ = ["S3Failure", "SignedReads", "Unreachable"]
 
@@ -68,7 +71,7 @@ class SignedReads:
         """The object's bytes (those of `byte_range`, an HTTP Range, when given) and its fields."""
         scheme, host, path = self._location(bucket)
         url = urlunsplit((scheme, host, path + quote(key, safe="/~"), "", ""))  # as botocore escapes keys
-        response = self._get(url, {"Range": byte_range} if byte_range else {})
+        response = self._get("GetObject", bucket, url, {"Range": byte_range} if byte_range else {})
         headers = response.headers
         found: dict[str, Any] = {
             "ContentType": headers.get("Content-Type"),
@@ -85,7 +88,9 @@ class SignedReads:
         scheme, host, path = self._location(bucket)
         query = [("list-type", "2"), *((_LISTING_PARAMETERS[k], str(v)) for k, v in arguments.items())]
         signed_query = urlencode([*query, ("encoding-type", "url")], quote_via=quote, safe="~")  # as SigV4 escapes
-        response = self._get(urlunsplit((scheme, host, path.rstrip("/") or "/", signed_query, "")), {})
+        response = self._get(
+            "ListObjectsV2", bucket, urlunsplit((scheme, host, path.rstrip("/") or "/", signed_query, "")), {}
+        )
         root = ElementTree.fromstring(response.data)
         page: dict[str, Any] = {
             "Contents": [
@@ -116,22 +121,28 @@ class SignedReads:
             known = self._locations[bucket] = (url.scheme, url.netloc, url.path.removesuffix("k"))
         return known
 
-    def _get(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
-        """GET `url` signed in headers; the response, or S3Failure."""
+    def _get(self, operation: str, bucket: str, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+        """GET `url` signed in headers, traced as botocore's instrumentation traces its calls; the
+        response, or S3Failure."""
         if self.signer is None:
             raise S3Failure("NoCredentials", 0)
-        request = AWSRequest("GET", url, headers=headers)
-        self.signer.add_auth(request)
-        try:
-            response = self.pool.request("GET", url, headers=dict(request.headers.items()))
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise Unreachable(type(exc).__name__) from exc
-        if response.status >= 300:
-            code = ""
-            with suppress(ElementTree.ParseError):  # a proxy's page, or no body: the status says enough
-                code = _text(ElementTree.fromstring(response.data), "Code", namespace="")
-            raise S3Failure(code or str(response.status), response.status)
-        return response
+        attributes = {"rpc.system": "aws-api", "rpc.service": "S3", "rpc.method": operation, "aws.s3.bucket": bucket}
+        with span(f"S3.{operation}", kind=SpanKind.CLIENT, attributes=attributes) as current:
+            request = AWSRequest("GET", url, headers=headers)
+            self.signer.add_auth(request)
+            try:
+                response = self.pool.request("GET", url, headers=dict(request.headers.items()))
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                failed(current, type(exc).__name__)
+                raise Unreachable(type(exc).__name__) from exc
+            current.set_attribute("http.response.status_code", response.status)
+            if response.status >= 300:
+                code = ""
+                with suppress(ElementTree.ParseError):  # a proxy's page, or no body: the status says enough
+                    code = _text(ElementTree.fromstring(response.data), "Code", namespace="")
+                failed(current, code or str(response.status))
+                raise S3Failure(code or str(response.status), response.status)
+            return response
 
 
 def _text(element: ElementTree.Element, name: str, *, namespace: str = _NS) -> str:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.otlp import ReceivedSpan, Receiver, otlp_receiver
+from tests.otlp import Receiver, otlp_receiver, spans_of, under
 from tests.processes import spawn, wait_ok
 from toolpark.clients import http_client
 from toolpark.mcp_servers.retrieval.embeddings import LOCAL_MODEL as MODEL
@@ -46,27 +45,6 @@ def traced(tmp_path: Path) -> Iterator[tuple[str, Receiver]]:
             stop_process(process, grace_s=30)
 
 
-def _spans_of(receiver: Receiver, trace_id: str, *wanted: str) -> list[ReceivedSpan]:
-    """The trace's spans once those named `wanted` have arrived (the request span, ended after the
-    response is sent, may come after the others), or whatever arrived within 15 s."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        found = [span for span in list(receiver.spans) if span.trace_id == trace_id]
-        if set(wanted) <= {span.name for span in found}:
-            return found
-        time.sleep(0.1)
-    return [span for span in list(receiver.spans) if span.trace_id == trace_id]
-
-
-def _under(span: ReceivedSpan, ancestor: ReceivedSpan, spans: list[ReceivedSpan]) -> bool:
-    by_id = {s.span_id: s for s in spans}
-    while span.parent_id in by_id:
-        span = by_id[span.parent_id]
-        if span is ancestor:
-            return True
-    return False
-
-
 async def test_a_search_is_traced_from_the_clients_span_to_the_database(traced: tuple[str, Receiver]) -> None:
     url, receiver = traced
     async with http_client(url) as client:
@@ -80,16 +58,16 @@ async def test_a_search_is_traced_from_the_clients_span_to_the_database(traced: 
         found = await client.call_tool("search", {"collection": "manuals", "query": "error E4711"}, meta=context)
     assert not found.is_error and "E4711" in found.content[0].text  # type: ignore[union-attr]
 
-    spans = _spans_of(receiver, trace_id, "tools/call search", "execute_tool search", "embeddings " + MODEL)
+    spans = spans_of(receiver, trace_id, "tools/call search", "execute_tool search", "embeddings " + MODEL)
     (request,) = [s for s in spans if s.name == "tools/call search"]
     assert request.parent_id == parent and request.kind == SERVER  # a child of the client's span
     assert request.attributes["mcp.method.name"] == "tools/call" and request.attributes["gen_ai.tool.name"] == "search"
     (tool,) = [s for s in spans if s.name == "execute_tool search"]
     assert tool.parent_id == request.span_id and tool.attributes["toolpark.outcome"] == "ok"
     database = [s for s in spans if "postgresql" in (s.attributes.get("db.system"), s.attributes.get("db.system.name"))]
-    assert database and all(_under(s, tool, spans) and s.kind == CLIENT for s in database)
+    assert database and all(under(s, tool, spans) and s.kind == CLIENT for s in database)
     (model,) = [s for s in spans if s.name.startswith("embeddings ")]
-    assert _under(model, tool, spans) and model.attributes["gen_ai.operation.name"] == "embeddings"
+    assert under(model, tool, spans) and model.attributes["gen_ai.operation.name"] == "embeddings"
     assert {s.service for s in spans} == {"toolpark-retrieval"}
 
 
@@ -99,7 +77,7 @@ async def test_a_trace_context_in_http_headers_is_honoured(traced: tuple[str, Re
     async with http_client(url, headers={"traceparent": f"00-{trace_id}-{parent}-01"}) as client:
         listed = await client.call_tool("list_collections", {})
     assert not listed.is_error
-    spans = _spans_of(receiver, trace_id, "tools/call list_collections", "execute_tool list_collections")
+    spans = spans_of(receiver, trace_id, "tools/call list_collections", "execute_tool list_collections")
     (request,) = [s for s in spans if s.name == "tools/call list_collections"]
     assert request.parent_id == parent
     assert any(s.name == "execute_tool list_collections" and s.parent_id == request.span_id for s in spans)
