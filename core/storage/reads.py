@@ -7,8 +7,8 @@ measured with `bench/s3_overhead.py`. boto3 still decides everything that differ
 and deployments: where a bucket's keys live (endpoint, path or virtual-host addressing, region)
 comes from its presigner, once per bucket, and the credentials from its chain; this module only
 builds the URL below that, signs (botocore's SigV4, in headers), sends through a urllib3 pool and
-reads the answer. Failures come back as `S3Failure`
-with the store's error code, for the caller to word as boto3's would be.
+reads the answer. Failures come back as `S3Failure` with the store's error code, for the caller
+to word as boto3's would be.
 """
 
 from __future__ import annotations
