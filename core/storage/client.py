@@ -97,8 +97,6 @@ class S3Client:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             raise _refusal(str(exc.response.get("Error", {}).get("Code", "")), status, method, bucket, key) from exc
         except S3Failure as exc:
-            if exc.code == "NoCredentials":
-                raise ToolError("The S3 request failed: NoCredentialsError.") from exc
             raise _refusal(exc.code, exc.status, method, bucket, key) from exc
         except (*_UNREACHABLE, Unreachable) as exc:
             cause = exc.args[0] if isinstance(exc, Unreachable) else type(exc).__name__

@@ -24,6 +24,7 @@ import urllib3
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import NoCredentialsError
 from botocore.httpsession import get_cert_path
 from opentelemetry.trace import SpanKind
 
@@ -125,7 +126,7 @@ class SignedReads:
         """GET `url` signed in headers, traced as botocore's instrumentation traces its calls; the
         response, or S3Failure."""
         if self.signer is None:
-            raise S3Failure("NoCredentials", 0)
+            raise NoCredentialsError  # as boto3 raises it, and worded where boto3's is
         attributes = {"rpc.system": "aws-api", "rpc.service": "S3", "rpc.method": operation, "aws.s3.bucket": bucket}
         with span(f"S3.{operation}", kind=SpanKind.CLIENT, attributes=attributes) as current:
             request = AWSRequest("GET", url, headers=headers)
