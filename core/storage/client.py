@@ -1,15 +1,17 @@
 """An S3 client for servers: boto3 calls in worker threads behind a limiter, with every failure
 turned into a message a model can act on. Reads of objects and listings, on the path of most
-tool calls, go through `SignedReads` (boto3 names their URLs and credentials, but does not send them)."""
+tool calls, go through `SignedReads` on the event loop (boto3 names their URLs and credentials,
+but does not send them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ConnectTimeoutError, ReadTimeoutError
 
@@ -34,7 +36,8 @@ class ObjectHead:
 
 
 class S3Client:
-    """One S3 endpoint. `parallel_requests` bounds the calls in flight (and boto3's connection pool)."""
+    """One S3 endpoint. `parallel_requests` bounds the calls in flight (and the connection pools).
+    An async context manager: leaving it closes the connections of the signed reads."""
 
     def __init__(
         self,
@@ -55,13 +58,25 @@ class S3Client:
         )
         self.endpoint = endpoint or "AWS"
         # One session, so boto3's client and the signed reads use the same credentials (the chain's,
-        # refreshed as boto3 refreshes them, when no key is given).
+        # refreshed as boto3 refreshes them, when no key is given) and the same CA bundle
+        # (AWS_CA_BUNDLE or the config file's ca_bundle: a private store's own CA).
+        core = botocore.session.get_session()
         session = boto3.session.Session(
-            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region
-        )
+            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region,
+            botocore_session=core,
+        )  # fmt: skip
         self.boto: Any = session.client("s3", endpoint_url=endpoint, config=config)  # boto3 ships no types
-        self.reads = SignedReads(self.boto, session.get_credentials(), connections=parallel_requests)
+        self.reads = SignedReads(
+            self.boto, session.get_credentials(), connections=parallel_requests,
+            ca_bundle=core.get_config_variable("ca_bundle"),
+        )  # fmt: skip
         self._limiter = anyio.CapacityLimiter(parallel_requests)
+
+    async def __aenter__(self) -> S3Client:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.reads.__aexit__(*exc_info)
 
     async def run(self, work: Callable[[], T]) -> T:
         """`work()` (blocking boto3 code) in a worker thread, within the limit of calls in flight."""
@@ -87,12 +102,15 @@ class S3Client:
             arguments["Bucket"] = bucket
         if key is not None:
             arguments["Key"] = key
-        return await self._answer(lambda: getattr(self.boto, method)(**arguments), method, bucket, key)
+        operation = getattr(self.boto, method)
+        return await self._answer(lambda: anyio.to_thread.run_sync(lambda: operation(**arguments)), method, bucket, key)
 
-    async def _answer(self, work: Callable[[], T], method: str, bucket: str | None, key: str | None) -> T:
-        """`work()` in a worker thread, its failures (boto3's or the signed reads') as ToolErrors."""
+    async def _answer(self, work: Callable[[], Awaitable[T]], method: str, bucket: str | None, key: str | None) -> T:
+        """`await work()` within the limit of calls in flight, its failures (boto3's or the signed
+        reads') as ToolErrors."""
         try:
-            return await self.run(work)
+            async with self._limiter:
+                return await work()
         except ClientError as exc:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             raise _refusal(str(exc.response.get("Error", {}).get("Code", "")), status, method, bucket, key) from exc
@@ -120,7 +138,7 @@ class S3Client:
 
     async def get(self, bucket: str, key: str, byte_range: str | None = None) -> tuple[bytes, dict[str, Any]]:
         """The object's bytes (those of `byte_range`, an HTTP Range, when given) and the response's
-        fields (ContentType, ContentLength, ContentRange, ETag), requested and read in one thread."""
+        fields (ContentType, ContentLength, ContentRange, ETag)."""
         return await self._answer(lambda: self.reads.get_object(bucket, key, byte_range), "get_object", bucket, key)
 
 

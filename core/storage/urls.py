@@ -3,6 +3,9 @@ the same allowlist form and per-user folders as the s3 server's tools."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from pydantic import Field, SecretStr
 
 from toolpark.contract.errors import ToolError
@@ -26,14 +29,17 @@ class S3Inputs(PluginSettings):
     )
 
 
-def s3_inputs(settings: S3Inputs) -> S3Client | None:
-    """A client for s3:// inputs, when an endpoint is configured."""
+@asynccontextmanager
+async def s3_inputs(settings: S3Inputs) -> AsyncIterator[S3Client | None]:
+    """A client for s3:// inputs while the server runs, when an endpoint is configured."""
     if not settings.s3_endpoint_url:
-        return None
+        yield None
+        return
     secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None
-    return S3Client(
+    async with S3Client(
         settings.s3_endpoint_url, access_key_id=settings.s3_access_key_id, secret_access_key=secret, parallel_requests=4
-    )
+    ) as client:
+        yield client
 
 
 async def read_s3_url(

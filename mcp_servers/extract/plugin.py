@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -74,12 +75,11 @@ plugin: Plugin[ExtractSettings, State] = Plugin(
 
 @plugin.lifespan
 async def open_state(settings: ExtractSettings) -> AsyncIterator[State]:
-    state = State(None, storage=s3_inputs(settings), limit=settings.cache_entries)
-    if settings.vision_url:
-        async with api_client(settings.vision_url, settings.vision_api_key, timeout_s=120.0) as vision:
-            state.vision = vision
-            yield state
-    else:
+    async with AsyncExitStack() as stack:
+        state = State(None, storage=await stack.enter_async_context(s3_inputs(settings)), limit=settings.cache_entries)
+        if settings.vision_url:
+            vision = api_client(settings.vision_url, settings.vision_api_key, timeout_s=120.0)
+            state.vision = await stack.enter_async_context(vision)
         yield state
 
 

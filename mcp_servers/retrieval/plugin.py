@@ -119,7 +119,7 @@ async def open_state(settings: RetrievalSettings) -> AsyncIterator[State]:
                 embedder = WhileAway(endpoint, fallback=fallback, status_url=settings.embedding_status_url)
         else:
             embedder = await anyio.to_thread.run_sync(LocalEmbedder)
-        state = State(store, embedder, storage=s3_inputs(settings))
+        state = State(store, embedder, storage=await stack.enter_async_context(s3_inputs(settings)))
         if settings.rerank_url:
             reranking = await stack.enter_async_context(api_client(settings.rerank_url, settings.rerank_api_key))
             state.reranker = Reranker(reranking, model=settings.rerank_model or "default")

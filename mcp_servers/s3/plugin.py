@@ -65,10 +65,11 @@ async def open_state(settings: S3Settings) -> AsyncIterator[S3Client]:
         else:
             service = await anyio.to_thread.run_sync(lambda: stack.enter_context(seaweedfs(data_dir("s3"))))
             endpoint, key, secret = service.endpoint_url, service.access_key_id, service.secret_access_key
-        yield S3Client(
+        async with S3Client(
             endpoint, region=settings.region, access_key_id=key, secret_access_key=secret,
             path_style=settings.path_style, parallel_requests=settings.parallel_requests,
-        )  # fmt: skip
+        ) as client:  # fmt: skip
+            yield client
 
 
 @plugin.ready

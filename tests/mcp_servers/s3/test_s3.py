@@ -339,6 +339,30 @@ async def test_endpoint_down_mid_run_then_back(toolpark_http: Callable[..., Runn
     assert not back.is_error and text(back) == "still here"
 
 
+async def test_a_read_the_store_never_answers_ends_at_the_call_timeout(
+    toolpark_http: Callable[..., RunningHost], tmp_path: Path
+) -> None:
+    """Reads are sent on the event loop, so the call's timeout cancels one the store never answers
+    (a read in a worker thread held its call until the 30 s socket timeout), and the connection it
+    was on is not reused."""
+    with seaweedfs(tmp_path) as service:
+        direct(service).create_bucket(Bucket="bkt")
+        direct(service).put_object(Bucket="bkt", Key="k.txt", Body=b"still here")
+        running = toolpark_http(s3_plugin, settings={"s3": settings(service, call_timeout_s=2)})
+        async with http_client(running.url("s3")) as client:
+            assert text(await client.call_tool("read_object", {"bucket": "bkt", "key": "k.txt"})) == "still here"
+            service.process.send_signal(signal.SIGSTOP)  # frozen: connections open, nothing answers
+            try:
+                began = time.monotonic()
+                frozen = await client.call_tool("read_object", {"bucket": "bkt", "key": "k.txt"})
+                waited = time.monotonic() - began
+            finally:
+                service.process.send_signal(signal.SIGCONT)
+            again = await client.call_tool("read_object", {"bucket": "bkt", "key": "k.txt"})
+    assert frozen.is_error and "did not finish within 2 s" in text(frozen) and waited < 10, (waited, text(frozen))
+    assert not again.is_error and text(again) == "still here"
+
+
 async def test_extract_reads_s3_uris_under_the_same_rules(
     toolpark_http: Callable[..., RunningHost], store: S3Service
 ) -> None:
