@@ -6,6 +6,9 @@ lists a 100-key page (list_objects vs boto3 list_objects_v2). The protocol floor
 the same run: a no-op tool (`greet` of the everything plugin, served by the same host process),
 through the same clients. Target: for the listing and the 64 KB read through the TypeScript SDK
 client (LibreChat's) in the default response mode, tool time - boto3 time <= 1.2x the floor.
+The first table interleaves every way's calls; the others time the target's way and boto3 with
+each operation's calls in a row, in a tight loop and after a few milliseconds of idleness (as a
+chat's tool calls come), since the floor itself depends on how warm the machine is.
 
     .venv/bin/python bench/s3_overhead.py [--reads 50] [--lists 50]
 """
@@ -39,6 +42,7 @@ SIZE = 64 * 1024 * 1024
 RANGE = 1_000_000
 SMALL = 64 * 1024
 NOOP = {"name": "greet", "arguments": {"name": "bench"}}
+GAPS_S = (0.0, 0.004, 0.02)  # idleness before each call in the in-a-row tables
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -122,26 +126,40 @@ async def measure(urls: dict[str, str], client: Any, reads: int, lists: int) -> 
     return times
 
 
-def back_to_back(url: str, client: Any, calls: int) -> dict[str, dict[str, list[float]]]:
-    """The target's way (TypeScript client, SSE) and boto3, each operation's calls in a row."""
+def back_to_back(url: str, client: Any, calls: int, gap_s: float) -> dict[str, dict[str, list[float]]]:
+    """The target's way (TypeScript client, SSE) and boto3, each operation's calls in a row, each
+    call after `gap_s` of idleness (none: a tight loop)."""
     way, listing = "toolpark (sse), TS client", {"bucket": "bench", "prefix": "keys/", "page_size": 100}
     typescript, typescript_floor = TypeScriptClient(url), TypeScriptClient(noop_url(url))
+
+    def paced(call: Callable[[], float]) -> list[float]:
+        times = []
+        for _ in range(calls):
+            time.sleep(gap_s)
+            times.append(call())
+        return times
+
+    def boto3_read(offset: int) -> float:
+        started = time.perf_counter()
+        answer = client.get_object(Bucket="bench", Key="big.txt", Range=f"bytes={offset}-{offset + SMALL - 1}")
+        answer["Body"].read().decode()
+        return time.perf_counter() - started
+
+    def boto3_list() -> float:
+        started = time.perf_counter()
+        client.list_objects_v2(Bucket="bench", Prefix="keys/", MaxKeys=100, Delimiter="/")
+        return time.perf_counter() - started
+
     try:
         typescript.call("list_objects", listing)  # warm-up, as in the interleaved rounds
         typescript_floor.call(NOOP["name"], NOOP["arguments"])
-        times = {"no-op (floor)": {way: [typescript_floor.call(NOOP["name"], NOOP["arguments"]) for _ in range(calls)]}}
-        reads = [random.randrange(0, SIZE - SMALL) for _ in range(calls)]
-        arguments = [{"bucket": "bench", "key": "big.txt", "start": n, "max_bytes": SMALL} for n in reads]
-        times["read 64 KB"] = {way: [typescript.call("read_object", a) for a in arguments], "boto3": []}
-        for n in reads:
-            started = time.perf_counter()
-            client.get_object(Bucket="bench", Key="big.txt", Range=f"bytes={n}-{n + SMALL - 1}")["Body"].read().decode()
-            times["read 64 KB"]["boto3"].append(time.perf_counter() - started)
-        times["list 100"] = {way: [typescript.call("list_objects", listing) for _ in range(calls)], "boto3": []}
-        for _ in range(calls):
-            started = time.perf_counter()
-            client.list_objects_v2(Bucket="bench", Prefix="keys/", MaxKeys=100, Delimiter="/")
-            times["list 100"]["boto3"].append(time.perf_counter() - started)
+        times = {"no-op (floor)": {way: paced(lambda: typescript_floor.call(NOOP["name"], NOOP["arguments"]))}}
+        read = {"bucket": "bench", "key": "big.txt", "max_bytes": SMALL}
+        times["read 64 KB"] = {
+            way: paced(lambda: typescript.call("read_object", {**read, "start": random.randrange(0, SIZE - SMALL)})),
+            "boto3": paced(lambda: boto3_read(random.randrange(0, SIZE - SMALL))),
+        }
+        times["list 100"] = {way: paced(lambda: typescript.call("list_objects", listing)), "boto3": paced(boto3_list)}
         return times
     finally:
         typescript.close()
@@ -247,7 +265,7 @@ def main() -> None:
         try:
             urls = {f"toolpark ({mode})": url for mode, (_, url) in hosts.items()}
             times = anyio.run(measure, urls, client, args.reads, args.lists)
-            warm = back_to_back(hosts["sse"][1], client, args.reads)
+            in_a_row = {gap: back_to_back(hosts["sse"][1], client, args.reads, gap) for gap in GAPS_S}
         finally:
             for host, _ in hosts.values():
                 host.terminate()
@@ -258,8 +276,12 @@ def main() -> None:
     print("with jsonschema (~3 ms for a 100-key listing); the TypeScript SDK client, LibreChat's, compiles its")
     print("validators. Every way's calls and boto3's are interleaved, one of each in turn.")
     table(times)
-    print("\nThe same calls back to back, each way's in a row (a warmer path than interleaved calls):")
-    table(warm)
+    for gap, times in in_a_row.items():
+        pacing = f"each call after {gap * 1000:g} ms idle" if gap else "back to back"
+        print(f"\nThe target's way and boto3, each operation's calls in a row, {pacing}:")
+        table(times)
+    print("\nA no-op costs less the less the machine idled before it: in a tight loop it runs on warm caches")
+    print("and busy cores, where a call that waits on the store, or follows a chat turn, does not.")
     print("\ntarget: (tool - boto3) / floor <= 1.2 for list 100 and read 64 KB, TypeScript client, sse")
 
 
