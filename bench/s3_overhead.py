@@ -126,7 +126,7 @@ async def measure(urls: dict[str, str], client: Any, reads: int, lists: int) -> 
     return times
 
 
-def back_to_back(url: str, client: Any, calls: int, gap_s: float) -> dict[str, dict[str, list[float]]]:
+def in_a_row(url: str, client: Any, calls: int, gap_s: float) -> dict[str, dict[str, list[float]]]:
     """The target's way (TypeScript client, SSE) and boto3, each operation's calls in a row, each
     call after `gap_s` of idleness (none: a tight loop)."""
     way, listing = "toolpark (sse), TS client", {"bucket": "bench", "prefix": "keys/", "page_size": 100}
@@ -265,7 +265,7 @@ def main() -> None:
         try:
             urls = {f"toolpark ({mode})": url for mode, (_, url) in hosts.items()}
             times = anyio.run(measure, urls, client, args.reads, args.lists)
-            in_a_row = {gap: back_to_back(hosts["sse"][1], client, args.reads, gap) for gap in GAPS_S}
+            by_gap = {gap: in_a_row(hosts["sse"][1], client, args.reads, gap) for gap in GAPS_S}
         finally:
             for host, _ in hosts.values():
                 host.terminate()
@@ -276,7 +276,7 @@ def main() -> None:
     print("with jsonschema (~3 ms for a 100-key listing); the TypeScript SDK client, LibreChat's, compiles its")
     print("validators. Every way's calls and boto3's are interleaved, one of each in turn.")
     table(times)
-    for gap, times in in_a_row.items():
+    for gap, times in by_gap.items():
         pacing = f"each call after {gap * 1000:g} ms idle" if gap else "back to back"
         print(f"\nThe target's way and boto3, each operation's calls in a row, {pacing}:")
         table(times)

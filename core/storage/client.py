@@ -76,7 +76,7 @@ class S3Client:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.reads.__aexit__(*exc_info)
+        await self.reads.aclose()
 
     async def run(self, work: Callable[[], T]) -> T:
         """`work()` (blocking boto3 code) in a worker thread, within the limit of calls in flight."""

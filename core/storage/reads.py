@@ -70,8 +70,8 @@ class _Location:
 
 
 class SignedReads:
-    """GETs signed with `credentials` for the client whose presigner names the URLs. An async
-    context manager: the connection pool opens on first use and closes on exit."""
+    """GETs signed with `credentials` for the client whose presigner names the URLs. The
+    connection pool opens on first use; `aclose` closes it."""
 
     def __init__(
         self, boto: Any, credentials: Credentials | None, *, connections: int, ca_bundle: str | None = None
@@ -83,10 +83,7 @@ class SignedReads:
         self._http: aiohttp.ClientSession | None = None
         self._locations: dict[str, _Location] = {}
 
-    async def __aenter__(self) -> SignedReads:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def aclose(self) -> None:
         if self._http is not None:
             await self._http.close()
             self._http = None
