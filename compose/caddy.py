@@ -20,14 +20,19 @@ def _proxy(upstream: str, indent: str = "\t", *options: str) -> list[str]:
 
 
 def _site(topology: Topology, service: str) -> list[str]:
-    body = _proxy(topology.address("caddy", service))
-    if topology.on_scheduled_node(service):
-        # While the scheduled node is away its upstream does not answer (502): the scheduler says
-        # why and when it is back, as a page or as JSON, and counts the request as demand.
-        upstream = topology.address("caddy", "scheduler")
+    own = topology.address("caddy", service)
+    if not topology.on_scheduled_node(service):
+        return _proxy(own)
+    # While the scheduled node is away its upstream does not answer (502): the scheduler says why
+    # and when it is back, as a page or as JSON, and wakes it for a signed-in user or a key holder.
+    # The page's button posts to /.toolpark/wake, which goes to the scheduler always.
+    scheduler = topology.address("caddy", "scheduler")
+    return [
+        *["\thandle /.toolpark/wake {", "\t\trewrite * /wake", *_proxy(scheduler, "\t\t"), "\t}"],
+        *["\thandle {", *_proxy(own, "\t\t"), "\t}"],
         # GET: the request's body went to the first upstream and cannot be read again.
-        body += ["\thandle_errors {", "\t\trewrite * /offline", *_proxy(upstream, "\t\t", "method GET"), "\t}"]
-    return body
+        *["\thandle_errors {", "\t\trewrite * /offline", *_proxy(scheduler, "\t\t", "method GET"), "\t}"],
+    ]
 
 
 def sites(topology: Topology) -> list[tuple[str, list[str]]]:

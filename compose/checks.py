@@ -108,6 +108,9 @@ def _scheduling(spec: Deployment) -> list[Problem]:
         if component in spec.nodes[name].services:
             found.append(Problem(f"nodes.{name}.services", f"{component} must run on an always-on node"))
     found += _provider_settings(spec)
+    if spec.scheduler.wake_on_demand and spec.scheduler.budget_hours is None:
+        message = "wake_on_demand needs a monthly budget_hours: without one, wake-ups have no bound on cost"
+        found.append(Problem("scheduler.budget_hours", message))
     if spec.scheduler.fallback_model and spec.litellm.enabled and "litellm" in spec.nodes[name].services:
         message = "LiteLLM runs on the scheduled node; it is away with the model it would fall back from"
         found.append(Problem("scheduler.fallback_model", message))

@@ -293,8 +293,11 @@ class Scheduler(_Strict):
     hourly_price: float = Field(0, ge=0, description="What the node costs per hour, to report cost.")
     currency: str = "EUR"
     wake_on_demand: bool = Field(
-        False, description="Start the node when a request needs it outside a window; stop it after idle_minutes."
+        False,
+        description="Start the node when a signed-in user or a key holder needs it outside a window; stop it after "
+        "idle_minutes. Needs budget_hours: wake-ups spend only the hours the month's windows leave over.",
     )
+    wake_daily_cap: int = Field(4, ge=1, description="Wake-ups one user or key may cause in 24 hours.")
     idle_minutes: int = Field(30, ge=1)
     provider: str = Field(
         "local", pattern=r"^[a-z][a-z0-9_-]*$", description="local, hetzner, scaleway, or a plugin's."

@@ -125,3 +125,13 @@ class Calendar:
     def next_start(self, now: datetime) -> datetime | None:
         """When the next window after `now` opens; None if none within a year."""
         return next((i.start for i in self.around(now, _HORIZON_DAYS) if i.start > now), None)
+
+    def hours_between(self, now: datetime, end: datetime) -> float:
+        """Window hours from `now` to `end`: what the schedule will still spend in that time."""
+        days = (end.astimezone(self.zone).date() - now.astimezone(self.zone).date()).days + 1
+        seconds = sum(
+            (min(i.end, end) - max(i.start, now)).total_seconds()
+            for i in self.around(now, max(days, 1))
+            if i.end > now and i.start < end
+        )
+        return seconds / 3600

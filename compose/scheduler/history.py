@@ -1,5 +1,5 @@
 """The scheduler's history in PostgreSQL: every node it asked for, what became of it, the
-operator's overrides, demand, and events. With the provider's labels this is what lets a
+operator's overrides, demand and who woke the node, and events. With the provider's labels this is what lets a
 restarted scheduler carry on: a node requested but not yet seen is still accounted for, and the
 hours a month has used survive restarts.
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import psycopg
@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS gpu_demand (
     deployment text PRIMARY KEY,
     last_at timestamptz NOT NULL
 );
+CREATE TABLE IF NOT EXISTS gpu_wakes (
+    deployment text NOT NULL,
+    caller text NOT NULL,
+    at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gpu_wakes_by_caller ON gpu_wakes (deployment, caller, at);
 CREATE TABLE IF NOT EXISTS gpu_bootstrap (
     token_hash text PRIMARY KEY,
     node text NOT NULL,
@@ -59,6 +65,7 @@ CREATE TABLE IF NOT EXISTS gpu_events (
 );
 """
 
+_WAKES_KEPT = timedelta(days=2)  # the daily cap looks back one day
 _NODE_COLUMNS = "name, requested_at, ready_at, delete_requested_at"
 
 
@@ -180,6 +187,22 @@ class History:
                 " DO UPDATE SET last_at = greatest(gpu_demand.last_at, excluded.last_at)",
                 (self.deployment, at),
             )
+
+    def woken(self, caller: str, at: datetime) -> None:
+        """A wake-up `caller` caused: demand, and one more towards the caller's daily cap."""
+        with self._connection() as c, c.transaction():
+            row = (self.deployment, caller, at)
+            c.execute("INSERT INTO gpu_wakes (deployment, caller, at) VALUES (%s, %s, %s)", row)
+            c.execute("DELETE FROM gpu_wakes WHERE deployment = %s AND at < %s", (self.deployment, at - _WAKES_KEPT))
+        self.demand(at)
+
+    def wakes_since(self, caller: str, since: datetime) -> int:
+        with self._connection() as c:
+            row = c.execute(
+                "SELECT count(*) AS n FROM gpu_wakes WHERE deployment = %s AND caller = %s AND at >= %s",
+                (self.deployment, caller, since),
+            ).fetchone()
+        return int(row["n"]) if row else 0
 
     def last_demand(self) -> datetime | None:
         with self._connection() as c:

@@ -34,7 +34,7 @@ _MAX_BACKOFF = timedelta(minutes=30)
 STATES = ("off", "starting", "ready", "draining", "deleting")
 
 
-Cause = Literal["held down", "budget", "held up", "window", "demand", "off", "provider"]
+Cause = Literal["held down", "budget", "held up", "window", "demand", "reserved", "off", "provider"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,11 @@ def month_start(now: datetime, calendar: Calendar) -> datetime:
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def month_end(now: datetime, calendar: Calendar) -> datetime:
+    start = month_start(now, calendar)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
 class Reconciler:
     def __init__(
         self,
@@ -122,6 +127,16 @@ class Reconciler:
     def hours_this_month(self, now: datetime) -> float:
         return self.history.hours_since(month_start(now, self.calendar), now)
 
+    def spare_hours(self, now: datetime) -> float | None:
+        """The budget's hours this month beyond what the rest of its windows need: all that a
+        wake-up may spend, so that wake-ups can never leave the windows without hours. None
+        without a budget."""
+        budget = self.settings.budget_hours
+        if budget is None:
+            return None
+        reserved = self.calendar.hours_between(now, month_end(now, self.calendar))
+        return budget - self.hours_this_month(now) - reserved
+
     def decide(self, now: datetime) -> Decision:
         override = self.history.override(now)
         zone = self.calendar.zone
@@ -144,6 +159,9 @@ class Reconciler:
         if self.settings.wake_on_demand and (demand := self.history.last_demand()) is not None:
             idle_until = demand + timedelta(minutes=self.settings.idle_minutes)
             if now < idle_until:
+                if (spare := self.spare_hours(now)) is not None and spare <= 0:
+                    reason = "outside the windows; the budget's hours left this month are kept for the windows"
+                    return Decision(False, reason, "reserved")
                 reason = f"woken on demand; idle stop at {idle_until.astimezone(zone):%H:%M}"
                 return Decision(True, reason, "demand")
         return Decision(False, "outside the windows", "off")

@@ -5,8 +5,11 @@ scheduler's port answers:
 - `GET /status`: what runs, why, the next window, hours and cost this month, recent events;
 - `GET /metrics`: the same for Prometheus;
 - `/offline` (any method): Caddy sends a request here when the scheduled node does not answer;
-  a page or an OpenAI-style JSON error saying when the model is back (and, with wake on demand,
-  that it is starting: the request counts as demand);
+  a page or an OpenAI-style JSON error saying when the model is back. With wake on demand, a
+  request from a signed-in user or a key holder (`wakers`) starts it, within the caller's daily
+  cap and the budget's hours the month's windows leave over; anyone else is told how to;
+- `POST /wake`: the offline page's button (Caddy maps `/.toolpark/wake` on the node's sites here),
+  with the session cookie or a key typed into the form;
 - `POST /override`: the operator's `toolpark gpu up|down|auto` (bearer: TOOLPARK_OPS_KEY);
 - `GET /bootstrap`: the booting node trades its one-time token for its files.
 """
@@ -24,7 +27,8 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
+from urllib.parse import parse_qs
 
 import anyio
 import httpx
@@ -42,16 +46,37 @@ from toolpark.compose.scheduler.files import SPEC_FILE, TOKEN_PLACEHOLDER, bundl
 from toolpark.compose.scheduler.history import History
 from toolpark.compose.scheduler.providers import ProviderContext, load_provider
 from toolpark.compose.scheduler.reconciler import STATES, Activity, Reconciler
+from toolpark.compose.scheduler.wakers import Wakers
 from toolpark.compose.spec import Deployment
 from toolpark.compose.topology import Topology
 
-__all__ = ["SchedulerService", "load_deployment"]
+__all__ = ["Offline", "SchedulerService", "load_deployment"]
 
 log = logging.getLogger("toolpark.scheduler")
 
 _BOOTSTRAP_VALID = timedelta(hours=1)
+_DAY = timedelta(days=1)
+_FORM_BYTES = 4096  # the wake form holds one key
 _LONGEST = timedelta(days=31).total_seconds()  # an override for longer is a change of the schedule
 _METRIC = re.compile(r"^(vllm:request_success_total|vllm:num_requests_running)\{[^}]*\}\s+([0-9.eE+-]+)$", re.M)
+
+
+class Offline(NamedTuple):
+    """What the offline page says, whether the node is (now) on its way, and whether the page
+    offers its button (to one who could wake the node by proving who they are)."""
+
+    text: str
+    starting: bool
+    wake_form: bool = False
+
+
+# The offline page's button: the browser sends its session cookie along; one without a session
+# types a key of this deployment (LiteLLM's or toolpark's).
+_WAKE_FORM = (
+    '<form method="post" action="/.toolpark/wake"><p>Start it now: press the button if you are signed in, '
+    'or enter your key.</p><input type="password" name="key" autocomplete="off" aria-label="key">'
+    "<button>Start the model</button></form>"
+)
 
 
 def load_deployment(folder: Path) -> tuple[Deployment, Topology]:
@@ -99,6 +124,7 @@ class SchedulerService:
             raise ValueError(f"{folder / SPEC_FILE}: no node has lifecycle = 'scheduled'")
         self.node = node
         self.secrets = read_env(folder / ".env")
+        self.wakers = Wakers(self.secrets)
         settings = self.spec.scheduler
         self.history = History(database_url, self.spec.name)
         context = ProviderContext(self.spec.name, node, folder, self.secrets)
@@ -212,32 +238,68 @@ class SchedulerService:
     def _metrics(self, request: Request) -> Response:
         return PlainTextResponse(generate_latest(self.registry).decode(), media_type="text/plain; version=0.0.4")
 
-    def offline_message(self, now: datetime) -> tuple[str, bool]:
-        """What the offline page says, and whether the node is (now) on its way."""
+    def offline_message(self, now: datetime, caller: str | None = None) -> Offline:
+        """What the offline page says to `caller` (None: one who proved nothing). A proven caller's
+        request outside the windows wakes the node."""
         settings, reconciler = self.spec.scheduler, self.reconciler
         decision = reconciler.decide(now)
+        refusal = ""
         if not decision.up and settings.wake_on_demand and decision.cause == "off":
-            self.history.demand(now)
-            self._wake.set()
-            decision = reconciler.decide(now)
+            if caller is None:
+                refusal = "Signed-in users, and requests with a key of this deployment, start it now."
+            else:
+                refusal = self._wake_up(now, caller)
+                decision = reconciler.decide(now)
         if decision.up:
-            return "The model is starting; it usually takes a few minutes. Try again shortly.", True
+            return Offline("The model is starting; it usually takes a few minutes. Try again shortly.", True)
         start = reconciler.next_start(now)
         zone = reconciler.calendar.zone
         when = f"{start.astimezone(zone):%A %d %B %H:%M} ({settings.timezone})" if start else "further notice"
         text = f"The model is offline until {when}: {decision.reason}."
-        if decision.cause != "budget":
+        if refusal:
+            text += f" {refusal}"
+        elif decision.cause not in ("budget", "reserved"):
             text += " An operator can start it now with `toolpark gpu up`."
-        return text, False
+        return Offline(text, False, wake_form=caller is None and bool(refusal))
+
+    def _wake_up(self, now: datetime, caller: str) -> str:
+        """Wakes the node for `caller`; what stands in the way otherwise."""
+        settings = self.spec.scheduler
+        if (spare := self.reconciler.spare_hours(now)) is not None and spare <= 0:
+            return "The budget's hours left this month are kept for the windows."
+        if self.history.wakes_since(caller, now - _DAY) >= settings.wake_daily_cap:
+            self._report("wake-refused", None, f"{caller} reached the daily cap of wake-ups", False)
+            return f"You started it {settings.wake_daily_cap} times in the last 24 hours, the most allowed."
+        self.history.woken(caller, now)
+        self._report("woken", None, f"woken on demand by {caller}", False)
+        self._wake.set()
+        return ""
+
+    def _caller(self, request: Request, key: str = "") -> str | None:
+        return self.wakers.caller(request.headers.getlist("authorization"), request.cookies, key)
+
+    def _answer(self, request: Request, caller: str | None) -> Response:
+        answer = self.offline_message(datetime.now(UTC), caller)
+        headers = {"Retry-After": "60" if answer.starting else "600", "Cache-Control": "no-store"}
+        if "text/html" in request.headers.get("accept", ""):
+            text = html.escape(answer.text)
+            page = f"<!doctype html><title>Model offline</title><h1>The model is away</h1><p>{text}</p>"
+            return HTMLResponse(page + (_WAKE_FORM if answer.wake_form else ""), status_code=503, headers=headers)
+        error = {"message": answer.text, "type": "model_starting" if answer.starting else "model_offline", "code": 503}
+        return JSONResponse({"error": error}, status_code=503, headers=headers)
 
     def _offline(self, request: Request) -> Response:
-        text, starting = self.offline_message(datetime.now(UTC))
-        headers = {"Retry-After": "60" if starting else "600", "Cache-Control": "no-store"}
-        if "text/html" in request.headers.get("accept", ""):
-            page = f"<!doctype html><title>Model offline</title><h1>The model is away</h1><p>{html.escape(text)}</p>"
-            return HTMLResponse(page, status_code=503, headers=headers)
-        error = {"message": text, "type": "model_starting" if starting else "model_offline", "code": 503}
-        return JSONResponse({"error": error}, status_code=503, headers=headers)
+        return self._answer(request, self._caller(request))
+
+    async def _wake_form(self, request: Request) -> Response:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > _FORM_BYTES:
+                return PlainTextResponse("the form is larger than a key\n", status_code=413)
+        key = parse_qs(body.decode("latin-1")).get("key", [""])[0].strip()
+        caller = self._caller(request, key)
+        return await anyio.to_thread.run_sync(self._answer, request, caller)
 
     def _operator(self, request: Request) -> bool:
         key = self.secrets.get("TOOLPARK_OPS_KEY", "")
@@ -290,6 +352,7 @@ class SchedulerService:
                 Route("/status", self._status),
                 Route("/metrics", self._metrics),
                 Route("/offline", self._offline, methods=methods),
+                Route("/wake", self._wake_form, methods=["POST"]),
                 Route("/override", self._override, methods=["POST"]),
                 Route("/bootstrap", self._bootstrap),
             ]

@@ -2,8 +2,8 @@
 PostgreSQL, toolpark, the scheduler) under `toolpark compose up`, and the GPU node (vLLM on the
 CPU, LiteLLM) started and stopped by the scheduler as a supervisord of its own. A window opens and
 closes, with the scheduler killed (SIGKILL; supervisord starts it again) during the create, the
-health wait and the delete; a request outside the window wakes the node, and the idle timeout
-stops it again."""
+health wait and the delete; outside the window a request with a key wakes the node (one without
+wakes nothing), and the idle timeout stops it again."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def scheduled(data: dict[str, Any], start: datetime, end: datetime) -> dict[str,
         "windows": [],
         "extra_windows": [f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}"],
         "wake_on_demand": True,
+        "budget_hours": 50,
         "idle_minutes": 1,
         "interval_s": 2,
         "drain_s": 5,
@@ -194,11 +195,22 @@ def test_a_request_outside_the_windows_wakes_the_node_and_idling_stops_it(
     _until("off", lambda: _status(url).get("state") == "off" and not _nodes(ready), 420, log)
     lines = log.read_text().splitlines()
     sites = {line.split()[0]: line.rsplit(" ", 1)[1] for line in lines if " is served at " in line}
-    offline = httpx.post(f"{sites['llm.example.org']}/v1/chat/completions", json={"model": "smollm2"}, timeout=30)
-    assert offline.status_code == 503, offline.text
-    assert offline.json()["error"]["type"] == "model_starting", offline.text
-    page = httpx.get(sites["chat.example.org"], headers={"Accept": "text/html"}, timeout=30)
-    assert page.status_code == 503 and "The model is starting" in page.text
+    completions = f"{sites['llm.example.org']}/v1/chat/completions"
+    # A request that proves nothing is told how to start the model, and wakes nothing.
+    anonymous = httpx.post(completions, json={"model": "smollm2"}, timeout=30)
+    assert anonymous.status_code == 503, anonymous.text
+    assert anonymous.json()["error"]["type"] == "model_offline", anonymous.text
+    assert "Signed-in users" in anonymous.json()["error"]["message"]
+    assert not _status(url)["wanted"]
+    # The offline page's button, through Caddy's /.toolpark/wake route, with a key typed in.
+    master = read_env(ready.folder / ".env")["LITELLM_MASTER_KEY"]
+    page = httpx.post(f"{sites['chat.example.org']}/.toolpark/wake", data={"key": master}, timeout=30,
+                      headers={"Accept": "text/html"})  # fmt: skip
+    assert page.status_code == 503 and "The model is starting" in page.text, page.text
+    keyed = httpx.post(
+        completions, json={"model": "smollm2"}, headers={"Authorization": f"Bearer {master}"}, timeout=30
+    )
+    assert keyed.json()["error"]["type"] == "model_starting", keyed.text
 
     _until("woken", lambda: _status(url).get("state") == "ready", 600, log)
     woke = time.monotonic()

@@ -21,11 +21,13 @@ from typing import Any, ClassVar
 
 import anyio
 import httpx
+import jwt
 import pytest
 import uvicorn
 from starlette.testclient import TestClient
 
 from tests.compose.rendering import SPECS
+from toolpark.compose.checks import problems
 from toolpark.compose.files import read_env, write_deployment
 from toolpark.compose.scheduler.files import TOKEN_PLACEHOLDER
 from toolpark.compose.scheduler.replay import Exchange, Replay, recorded
@@ -50,7 +52,9 @@ def database(tmp_path: Path) -> Iterator[PostgresService]:
             _OPEN.pop().history.close()
 
 
-def _service(tmp_path: Path, database: PostgresService, **scheduler: Any) -> SchedulerService:
+def _service(
+    tmp_path: Path, database: PostgresService, secrets: dict[str, str] | None = None, **scheduler: Any
+) -> SchedulerService:
     data = tomllib.loads(SPECS["entry-gpu"].read_text())
     data["scheduler"] |= {"provider": "hetzner", **scheduler}
     data["scheduler"]["provider_settings"] = {
@@ -58,7 +62,7 @@ def _service(tmp_path: Path, database: PostgresService, **scheduler: Any) -> Sch
     }  # fmt: skip
     folder = tmp_path / "deploy"
     folder.mkdir()
-    (folder / ".env").write_text(format_env({"HCLOUD_TOKEN": "token-of-the-project"}))
+    (folder / ".env").write_text(format_env({"HCLOUD_TOKEN": "token-of-the-project", **(secrets or {})}))
     write_deployment(Deployment.model_validate(data), folder)
     _OPEN.append(SchedulerService(folder, database.url))
     return _OPEN[-1]
@@ -75,8 +79,8 @@ def test_a_used_budget_stops_every_start_with_a_clear_message(tmp_path: Path, da
         decision = service.reconciler.tick()
     assert len(replay.sent) == 1 and "label_selector" in replay.sent[0].url
     assert not decision.up and "budget of 1.5 GPU hours is used (2.0 h)" in decision.reason
-    text, starting = service.offline_message(now)
-    assert not starting and "budget" in text and "toolpark gpu up" not in text
+    answer = service.offline_message(now, "key:operator")
+    assert not answer.starting and "budget" in answer.text and "toolpark gpu up" not in answer.text
     assert service.history.last_demand() is None  # a request does not wake a node the budget forbids
 
 
@@ -145,13 +149,117 @@ def test_the_offline_page_says_when_the_model_is_back(tmp_path: Path, database: 
     assert error["type"] == "model_offline" and "toolpark gpu up" in error["message"]
 
 
-def test_a_request_outside_the_windows_wakes_the_node(tmp_path: Path, database: PostgresService) -> None:
+def _session(secret: str, user: str, minutes: int = 60) -> str:
+    """A front-end session as LibreChat (refreshToken: `{id, sessionId}`, JWT_REFRESH_SECRET) and Open
+    WebUI (token: `{id}`, WEBUI_SECRET_KEY) sign them: HS256 JWTs, jsonwebtoken's and PyJWT's default."""
+    claims = {"id": user, "sessionId": "s1", "exp": datetime.now(UTC) + timedelta(minutes=minutes)}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def test_only_a_signed_in_user_or_a_key_holder_wakes_the_node(tmp_path: Path, database: PostgresService) -> None:
     service = _service(tmp_path, database, windows=[], wake_on_demand=True, idle_minutes=20)
-    error = TestClient(service.app()).get("/offline").json()["error"]
-    assert error["type"] == "model_starting"
+    client = TestClient(service.app())
+    master, refresh = service.secrets["LITELLM_MASTER_KEY"], service.secrets["JWT_REFRESH_SECRET"]
+    # Anyone else, by any method, is told how to start it, and nothing is counted.
+    page = client.get("/offline", headers={"Accept": "text/html"})
+    assert page.status_code == 503 and 'action="/.toolpark/wake"' in page.text
+    assert "Signed-in users, and requests with a key of this deployment, start it now" in page.text
+    strangers: list[dict[str, str]] = [
+        {},
+        {"Authorization": "Bearer sk-guessed"},
+        {"Authorization": f"Basic {master}"},
+        {"Cookie": f"refreshToken={_session('not-the-secret-of-this-deployment-at-all', 'mallory')}"},
+        {"Cookie": f"refreshToken={_session(refresh, 'ada', minutes=-5)}"},  # expired
+        {"Cookie": f"token={_session(refresh, 'ada')}"},  # LibreChat's secret on Open WebUI's cookie
+    ]
+    for headers in strangers:
+        error = client.post("/offline", json={"model": "qwen"}, headers=headers).json()["error"]
+        assert error["type"] == "model_offline", headers
+    # Two Authorization headers prove nothing: which one a proxy passes on is its own choice.
+    two = client.post("/offline", headers=[("Authorization", f"Bearer {master}"), ("Authorization", "Bearer x")])
+    assert two.json()["error"]["type"] == "model_offline"
+    assert service.history.last_demand() is None
+    assert not service.reconciler.decide(datetime.now(UTC)).up
+
+    # A LibreChat session wakes it, and the event names who.
+    woken = client.get("/offline", headers={"Cookie": f"refreshToken={_session(refresh, 'ada')}"})
+    assert woken.json()["error"]["type"] == "model_starting"
     decision = service.reconciler.decide(datetime.now(UTC))
     assert decision.up and decision.reason.startswith("woken on demand")
     assert not service.reconciler.decide(datetime.now(UTC) + timedelta(minutes=21)).up
+    assert "woken on demand by librechat:ada" in [e.message for e in service.history.events()]
+
+
+@pytest.mark.parametrize("proof", ["master key", "toolpark key", "form key", "open webui session"])
+def test_each_kind_of_proof_wakes_the_node(tmp_path: Path, database: PostgresService, proof: str) -> None:
+    toolpark_key = "tpk_the-operators-key-for-this-test"
+    webui = "open-webui-secret-of-this-deployment"
+    keys = {"TOOLPARK_OPS_KEY": toolpark_key, "OPENWEBUI_SECRET_KEY": webui}
+    service = _service(tmp_path, database, keys, windows=[], wake_on_demand=True)
+    client = TestClient(service.app())
+    master = service.secrets["LITELLM_MASTER_KEY"]
+    if proof == "form key":
+        # The offline page's button: no JSON, no session, the key typed into its form.
+        answer = client.post("/wake", data={"key": toolpark_key}, headers={"Accept": "text/html"})
+        assert answer.status_code == 503 and "The model is starting" in answer.text
+        assert client.post("/wake", content=b"key=" + b"x" * 5000).status_code == 413
+    else:
+        headers = {
+            "master key": {"Authorization": f"Bearer {master}"},
+            "toolpark key": {"Authorization": f"Bearer {toolpark_key}"},
+            "open webui session": {"Cookie": f"token={_session(webui, 'grace')}"},
+        }[proof]
+        assert client.post("/offline", headers=headers).json()["error"]["type"] == "model_starting"
+    who = {"master key": "key:litellm-master", "open webui session": "openwebui:grace"}.get(proof, "key:operator")
+    assert f"woken on demand by {who}" in [e.message for e in service.history.events()]
+
+
+def test_a_caller_wakes_the_node_at_most_the_daily_cap(tmp_path: Path, database: PostgresService) -> None:
+    service = _service(tmp_path, database, windows=[], wake_on_demand=True, idle_minutes=1, wake_daily_cap=2)
+    now = datetime.now(UTC)
+    for hours_ago in (20, 10):  # two wake-ups today, each long idle since
+        service.history.woken("librechat:ada", now - timedelta(hours=hours_ago))
+    answer = service.offline_message(now, "librechat:ada")
+    assert not answer.starting and "You started it 2 times in the last 24 hours" in answer.text
+    assert not service.reconciler.decide(now).up
+    assert service.offline_message(now, "librechat:grace").starting  # the cap is per caller
+    later = now + timedelta(hours=4, minutes=1)  # the first one is more than a day old by then
+    assert service.offline_message(later, "librechat:ada").starting
+
+
+def test_wake_ups_never_spend_the_hours_the_windows_need(tmp_path: Path, database: PostgresService) -> None:
+    # Mid-month, 10 h used; the rest of the month's window (evenings, 2 h a day) needs the rest.
+    now = datetime.now(UTC).replace(day=10, hour=12, minute=0, second=0, microsecond=0)
+    days_left = (now.replace(month=now.month % 12 + 1, day=1, year=now.year + (now.month == 12)) - now).days
+    windows_need = 2 * days_left
+    scheduler = {"timezone": "UTC", "windows": ["daily 20:00-22:00"], "days_off": [], "wake_on_demand": True}
+    service = _service(tmp_path, database, budget_hours=10 + windows_need + 0.25, **scheduler)
+    service.history.requested("assistant-gpu-earlier", "hetzner", now - timedelta(hours=11))
+    service.history.ended("assistant-gpu-earlier", now - timedelta(hours=1), "deleted")
+    spare = service.reconciler.spare_hours(now)
+    assert spare == pytest.approx(0.25, abs=0.01)
+    assert service.offline_message(now, "key:operator").starting  # a quarter hour is left to spend
+    # Once the spare hours are spent, a woken node stops and no caller wakes it again ...
+    spent = now + timedelta(minutes=20)
+    service.history.requested("assistant-gpu-woken", "hetzner", now)
+    decision = service.reconciler.decide(spent)
+    assert not decision.up and decision.cause == "reserved", decision
+    answer = service.offline_message(spent, "key:litellm-master")
+    assert not answer.starting and "kept for the windows" in answer.text
+    # ... while the window still opens: its hours were kept.
+    assert service.reconciler.decide(spent.replace(hour=20, minute=30)).up
+
+
+def test_wake_on_demand_without_a_budget_is_refused_by_compose_check() -> None:
+    data = tomllib.loads(SPECS["entry-gpu"].read_text())
+    del data["scheduler"]["budget_hours"]
+    found = problems(Deployment.model_validate(data))
+    message = "wake_on_demand needs a monthly budget_hours: without one, wake-ups have no bound on cost"
+    assert [(p.field, p.message) for p in found if p.field.startswith("scheduler")] == [
+        ("scheduler.budget_hours", message)
+    ]
+    data["scheduler"]["wake_on_demand"] = False
+    assert not [p for p in problems(Deployment.model_validate(data)) if p.field.startswith("scheduler")]
 
 
 class _Hook(BaseHTTPRequestHandler):
