@@ -86,7 +86,9 @@ def load_deployment(folder: Path) -> tuple[Deployment, Topology]:
 
 
 def _bearer(request: Request) -> str:
-    return request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    """The bearer credential; none when two Authorization headers leave which one counts open."""
+    sent = request.headers.getlist("authorization")
+    return sent[0].removeprefix("Bearer ").strip() if len(sent) == 1 else ""
 
 
 def _hash(token: str) -> str:

@@ -1,6 +1,8 @@
-"""Slow clients cannot hold connections: a deadline for a request's headers, and one for each part
-of its body. uvicorn has neither (its keep-alive timeout starts only after a first response), so
-400 connections trickling bytes could be held open for as long as they liked."""
+"""Slow or oversized clients cannot hold connections or memory: a deadline for a request's headers,
+one for each part of its body, and a cap on the headers' bytes and count. uvicorn has none of these
+(its keep-alive timeout starts only after a first response; httptools buffers a header of any size
+until it ends), so 400 connections trickling bytes could be held open for as long as they liked,
+and a 64 MB header was read whole before authentication saw it."""
 
 from __future__ import annotations
 
@@ -10,17 +12,40 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["BodyTimeout", "header_timeout_protocol"]
+__all__ = ["MAX_HEADERS", "MAX_HEADER_BYTES", "BodyTimeout", "header_timeout_protocol"]
+
+# What a request line and its headers may take, as proxies cap them (nginx 4 x 8 KiB buffers by
+# default, Node.js 16 KiB): room for a long OIDC token and a front end's user headers.
+MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADERS = 100
+_TOO_LARGE = b"request header fields too large"
+
+
+class _HeadersTooLarge(Exception):
+    """Raised from a parser callback: httptools stops, and uvicorn answers through send_400_response."""
 
 
 def header_timeout_protocol(seconds: float) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol (the one it picks when installed, a C parser), closing a
     connection whose next request's headers take longer than `seconds` to arrive (counted from the
-    connection, or from the previous response), and reading header values without surrounding
-    whitespace."""
+    connection, or from the previous response), answering 431 to a request line and headers past
+    MAX_HEADER_BYTES or MAX_HEADERS before they are read whole, and reading header values without
+    surrounding whitespace."""
 
     class HeaderTimeoutProtocol(HttpToolsProtocol):
         _header_deadline: asyncio.TimerHandle | None = None
+        _in_headers = False  # between a request's first byte and the end of its headers
+        _header_bytes = 0
+        _header_count = 0
+        _too_large = False
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_headers, self._header_bytes, self._header_count = True, 0, 0
+
+        def on_headers_complete(self) -> None:
+            self._in_headers = False
+            super().on_headers_complete()
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -31,6 +56,10 @@ def header_timeout_protocol(seconds: float) -> type[HttpToolsProtocol]:
             self._arm()
 
         def on_header(self, name: bytes, value: bytes) -> None:
+            self._header_count += 1
+            if self._header_count > MAX_HEADERS:
+                self._too_large = True
+                raise _HeadersTooLarge
             # RFC 9110 5.5: a field value excludes the whitespace around it; llhttp keeps trailing
             # whitespace (h11 strips it), and the SDK compares Mcp-Name and Mcp-Method verbatim.
             super().on_header(name, value.strip(b" \t"))
@@ -40,6 +69,24 @@ def header_timeout_protocol(seconds: float) -> type[HttpToolsProtocol]:
             super().data_received(data)
             if self.cycle is not before:  # a request's headers arrived
                 self._disarm()
+            if self._in_headers and not self.transport.is_closing():
+                # Headers still incomplete: httptools holds them until they end, so they are
+                # counted as they come (the chunk may also hold the end of an earlier request's
+                # body: counted too, which errs on the safe side).
+                self._header_bytes += len(data)
+                if self._header_bytes > MAX_HEADER_BYTES:
+                    self._too_large = True
+                    self.send_400_response("")
+
+        def send_400_response(self, msg: str) -> None:
+            if not self._too_large:
+                super().send_400_response(msg)
+                return
+            self.transport.write(
+                b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TOO_LARGE), _TOO_LARGE)
+            )
+            self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -114,6 +114,22 @@ class Authenticator:
                 required_roles=frozenset(settings.oidc_required_roles),
                 leeway_s=settings.oidc_leeway_s,
             )
+
+    def refuse_repeated(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        """A request naming its credential or its user twice is refused: which of two a proxy on the
+        way passes on, or a framework keeps, differs, so either could be the one that counts."""
+        s = self.settings
+        if not s.enabled:
+            return
+        watched = {"authorization", *(h.lower() for h in (s.user_header, s.user_name_header, s.user_email_header,
+                                                          s.user_roles_header))}  # fmt: skip
+        seen: set[str] = set()
+        for key, _ in raw:
+            name = key.decode("latin-1").lower()
+            if name in watched:
+                if name in seen:
+                    raise Unauthorized(f"send one {name} header, not several", "repeated_header", status=400)
+                seen.add(name)
 
     async def identify(self, headers: Mapping[str, str]) -> Identity:
         if not self.settings.enabled:
@@ -217,6 +233,7 @@ class AuthMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
+            self.authenticator.refuse_repeated(scope["headers"])
             identity = await self.authenticator.identify(headers)
         except Unauthorized as exc:
             self.on_failure(exc.reason)

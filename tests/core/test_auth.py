@@ -212,6 +212,23 @@ def test_user_header_from_anyone_else_is_refused(secured: RunningHost, signer: S
         assert response.status_code == 403 and "not a trusted front end" in response.json()["error_description"]
 
 
+def test_a_credential_or_user_named_twice_is_refused(secured: RunningHost) -> None:
+    """Which of two Authorization (or X-User-ID) headers counts differs from proxy to framework; the
+    host kept the last, so a proxy that checks the first could be passed with another's key."""
+    params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    message = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
+    accept = ("Accept", "application/json, text/event-stream")
+    twice = [
+        [("Authorization", f"Bearer {USER_KEY}"), ("Authorization", f"Bearer {ADMIN_KEY}")],
+        [("Authorization", f"Bearer {FRONTEND_KEY}"), ("X-User-ID", "ada"), ("x-user-id", "grace")],
+    ]
+    for headers in twice:
+        response = httpx.post(secured.url("everything"), json=message, headers=[accept, *headers])
+        assert response.status_code == 400, response.text
+        assert "send one" in response.json()["error_description"]
+    assert initialize(secured, **bearer(ADMIN_KEY)).status_code == 200
+
+
 async def test_anonymous_callers_cannot_name_a_user(toolpark_http: Callable[..., RunningHost]) -> None:
     running = toolpark_http(everything)
     me = await whoami(running, **{"X-User-ID": "alice"})

@@ -93,6 +93,8 @@ def test_the_operator_holds_the_node_up_or_down_with_a_key_and_it_expires(
     wrong = {"Authorization": "Bearer sk-not-the-key"}
     assert client.post("/override", json={"state": "up"}, headers=wrong).status_code == 401
     key = {"Authorization": f"Bearer {service.secrets['TOOLPARK_OPS_KEY']}"}
+    twice = [("Authorization", key["Authorization"]), ("Authorization", "Bearer sk-not-the-key")]
+    assert client.post("/override", json={"state": "up"}, headers=twice).status_code == 401
     status = client.post("/override", json={"state": "up", "for_s": 3600, "by": "ops"}, headers=key).json()
     assert status["wanted"] and status["reason"].startswith("held up by ops until")
     now = datetime.now(UTC)
