@@ -46,6 +46,7 @@ from toolpark.compose.scheduler.files import SPEC_FILE, TOKEN_PLACEHOLDER, bundl
 from toolpark.compose.scheduler.history import History
 from toolpark.compose.scheduler.providers import ProviderContext, load_provider
 from toolpark.compose.scheduler.reconciler import STATES, Activity, Reconciler
+from toolpark.compose.scheduler.refusals import Refusals
 from toolpark.compose.scheduler.wakers import Wakers
 from toolpark.compose.spec import Deployment
 from toolpark.compose.topology import Topology
@@ -56,7 +57,7 @@ log = logging.getLogger("toolpark.scheduler")
 
 _BOOTSTRAP_VALID = timedelta(hours=1)
 _DAY = timedelta(days=1)
-_FORM_BYTES = 4096  # the wake form holds one key
+_BODY_BYTES = 4096
 _LONGEST = timedelta(days=31).total_seconds()  # an override for longer is a change of the schedule
 _METRIC = re.compile(r"^(vllm:request_success_total|vllm:num_requests_running)\{[^}]*\}\s+([0-9.eE+-]+)$", re.M)
 
@@ -77,6 +78,23 @@ _WAKE_FORM = (
     'or enter your key.</p><input type="password" name="key" autocomplete="off" aria-label="key">'
     "<button>Start the model</button></form>"
 )
+
+
+async def _read_small(request: Request) -> bytes | None:
+    """The request's body, or None past _BODY_BYTES: the forms and overrides here are a few words."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _BODY_BYTES:
+            return None
+    return body
+
+
+def _json(body: bytes | None) -> Any:
+    try:
+        return json.loads(body) if body is not None else None
+    except (ValueError, RecursionError):  # deeply nested arrays exhaust the parser's recursion
+        return None
 
 
 def load_deployment(folder: Path) -> tuple[Deployment, Topology]:
@@ -127,6 +145,7 @@ class SchedulerService:
         self.node = node
         self.secrets = read_env(folder / ".env")
         self.wakers = Wakers(self.secrets)
+        self.refusals = Refusals()
         settings = self.spec.scheduler
         self.history = History(database_url, self.spec.name)
         context = ProviderContext(self.spec.name, node, folder, self.secrets)
@@ -294,11 +313,9 @@ class SchedulerService:
         return self._answer(request, self._caller(request))
 
     async def _wake_form(self, request: Request) -> Response:
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > _FORM_BYTES:
-                return PlainTextResponse("the form is larger than a key\n", status_code=413)
+        body = await _read_small(request)
+        if body is None:
+            return PlainTextResponse("the form is larger than a key\n", status_code=413)
         key = parse_qs(body.decode("latin-1")).get("key", [""])[0].strip()
         caller = self._caller(request, key)
         return await anyio.to_thread.run_sync(self._answer, request, caller)
@@ -310,10 +327,7 @@ class SchedulerService:
     async def _override(self, request: Request) -> Response:
         if not self._operator(request):
             return JSONResponse({"error": "the operator key (TOOLPARK_OPS_KEY) is needed"}, status_code=401)
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
+        body = _json(await _read_small(request))
         state, seconds = (body.get("state"), body.get("for_s")) if isinstance(body, dict) else ("?", None)
         number = isinstance(seconds, int | float) and not isinstance(seconds, bool) and 0 < seconds <= _LONGEST
         if state not in ("up", "down", None) or (seconds is not None and not number):
@@ -337,11 +351,15 @@ class SchedulerService:
         return JSONResponse(self.status())
 
     def _bootstrap(self, request: Request) -> Response:
+        # The TCP peer: the node reaches this port directly, and no forwarded header is believed.
+        peer = request.client.host if request.client else "?"
+        if self.refusals.throttled(peer):
+            return PlainTextResponse("too many bootstrap requests without a valid token\n", status_code=429)
         token = _bearer(request)
         name = self.history.redeem(_hash(token), datetime.now(UTC)) if token else None
         if name is None:
-            peer = request.client.host if request.client else "?"
-            self._report("bootstrap-refused", None, f"a bootstrap request from {peer} had no valid token", True)
+            if summary := self.refusals.refused(peer):
+                self._report("bootstrap-refused", None, summary, True)
             return PlainTextResponse("unknown, used or expired bootstrap token\n", status_code=403)
         self._report("bootstrap", name, "the node fetched its files", False)
         data = bundle(self.folder, self.topology, self.node, self.secrets)
@@ -364,7 +382,8 @@ class SchedulerService:
         thread = threading.Thread(target=self.loop, name="reconciler", daemon=True)
         thread.start()
         host, port = self.topology.bind_host, self.spec.scheduler.port
-        config = uvicorn.Config(self.app(), host=host, port=port, log_level="warning")
+        # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any loopback peer.
+        config = uvicorn.Config(self.app(), host=host, port=port, log_level="warning", proxy_headers=False)
         try:
             uvicorn.Server(config).run()
         finally:

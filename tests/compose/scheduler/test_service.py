@@ -103,6 +103,8 @@ def test_the_operator_holds_the_node_up_or_down_with_a_key_and_it_expires(
     for bad in ({"state": "sideways"}, {"state": "up", "for_s": -5}, {"state": "up", "for_s": True}, ["up"]):
         assert client.post("/override", json=bad, headers=key).status_code == 400, bad
     assert client.post("/override", content=b"{up", headers=key).status_code == 400
+    for body in (b"[" * 100_000 + b"]" * 100_000, b"[" * 2000 + b"]" * 2000):  # too large; too deep
+        assert client.post("/override", content=body, headers=key).status_code == 400
     status = client.post("/override", json={"state": None}, headers=key).json()
     assert not status["wanted"] and status["reason"] == "outside the windows" and status["override"] is None
     assert [e["kind"] for e in status["events"]][:2] == ["override", "override"]
@@ -135,7 +137,7 @@ def test_the_node_trades_a_one_time_token_for_its_files_and_only_its_secrets(
     again = client.get("/bootstrap", headers={"Authorization": f"Bearer {token.group(1)}"})
     assert again.status_code == 403  # once only
     kinds = [event.kind for event in service.history.events()]
-    assert kinds.count("bootstrap") == 1 and kinds.count("bootstrap-refused") == 3
+    assert kinds.count("bootstrap") == 1 and kinds.count("bootstrap-refused") == 1  # reported once, counted
 
 
 def test_the_offline_page_says_when_the_model_is_back(tmp_path: Path, database: PostgresService) -> None:
@@ -294,6 +296,31 @@ def test_a_provider_failure_is_counted_logged_and_posted_to_the_webhook(
     assert "toolpark_gpu_provider_errors_total 1.0" in metrics
     assert 'toolpark_gpu_node_state{state="off"} 1.0' in metrics
     assert "toolpark_gpu_hours_this_month 0.0" in metrics and "toolpark_gpu_cost_this_month 0.0" in metrics
+
+
+def test_guessed_bootstrap_tokens_are_counted_and_throttled_not_posted_each(
+    tmp_path: Path, database: PostgresService
+) -> None:
+    hook = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    _Hook.received.clear()
+    try:
+        service = _service(tmp_path, database, webhook=f"http://127.0.0.1:{hook.server_port}/hook")
+        client = TestClient(service.app())
+        answers = [client.get("/bootstrap", headers={"Authorization": f"Bearer guess-{n}"}) for n in range(200)]
+        # A forwarded header names nobody: the peer is the connection's own.
+        spoofed = client.get("/bootstrap", headers={"Authorization": "Bearer x", "X-Forwarded-For": "10.9.9.9"})
+        statuses = [answer.status_code for answer in answers]
+        assert statuses[:20] == [403] * 20 and set(statuses[20:]) == {429} and spoofed.status_code == 429
+        refused = [e for e in service.history.events(50) if e.kind == "bootstrap-refused"]
+        assert len(refused) == 1 and "from testclient" in refused[0].message
+        assert [event["event"] for event in _Hook.received] == ["gpu.bootstrap-refused"]
+        # A period on, the peer is heard again, and the report counts the refusals not yet reported.
+        service.refusals.clock = lambda: time.monotonic() + 601
+        assert client.get("/bootstrap").status_code == 403
+    finally:
+        hook.shutdown()
+    assert "20 bootstrap request(s) without a valid token" in service.history.events(1)[0].message
 
 
 def _until_started(server: uvicorn.Server) -> None:
