@@ -60,9 +60,11 @@ def write_deployment(spec: Deployment, out: Path, target: Target = "compose") ->
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")
-        # .env holds every secret: readable by its owner only, from the first byte on.
+        # .env holds every secret: readable by its owner only, from the first byte on. The
+        # temporary file is made new (O_EXCL), never opened through a link planted in its place.
         mode = 0o600 if relative == ENV_FILE else (0o755 if relative.endswith(".sh") else 0o644)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        temporary.unlink(missing_ok=True)  # a left-over file, or a link: the link itself goes
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
         os.chmod(temporary, mode)

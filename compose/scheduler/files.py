@@ -32,6 +32,7 @@ _START = """#!/bin/sh
 # The scheduled node's start: wait for the private network, fetch the node's files from the
 # scheduler with the one-time token, pull the pinned images, start.
 set -eu
+umask 077  # before the first byte of the bundle (it holds the node's secrets) is written
 token="$1"
 for i in $(seq 1 90); do
     ip -o addr show | grep -q " {address}/" && break
@@ -42,7 +43,6 @@ for i in $(seq 1 30); do
     curl -fsS --max-time 60 -H "Authorization: Bearer $token" -o bundle.tar.gz {url} && break
     echo "the scheduler at {url} did not answer ($i)"; sleep 10
 done
-umask 077
 tar -xzf bundle.tar.gz && rm bundle.tar.gz
 docker compose -f {compose} pull
 docker compose -f {compose} up -d

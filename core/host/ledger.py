@@ -11,6 +11,7 @@ Writes are a few hundred bytes on each change of state, small enough to make in 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -45,7 +46,11 @@ class TaskLedger:
     def open(self) -> list[Task]:
         """Open the file and return every task recorded; one that was still running ends `failed`,
         saying why."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Results are kept in clear: the file is its owner's alone from its first byte (SQLite
+        # gives its -wal and -shm files the database file's permissions).
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+        os.chmod(self.path, 0o600)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(_SCHEMA)

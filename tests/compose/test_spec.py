@@ -200,3 +200,15 @@ def test_secrets_are_generated_once_and_kept(tmp_path: Path) -> None:
     third = write_deployment(spec, out)
     result = parse_env(env.read_text())
     assert third.generated == ["JWT_SECRET"] and result["POSTGRES_PASSWORD"] == "mine" and result["OLD"] == "x"
+
+
+def test_rendering_never_writes_through_a_link_planted_at_its_temporary_file(tmp_path: Path) -> None:
+    """`.env.tmp` opened without O_EXCL followed a link: the secrets went wherever it pointed."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.write_text("someone else's file\n")
+    (out / f"{ENV_FILE}.tmp").symlink_to(elsewhere)
+    write_deployment(read_spec(SPECS["entry-gpu"]), out)
+    assert elsewhere.read_text() == "someone else's file\n"
+    assert "POSTGRES_PASSWORD" in parse_env((out / ENV_FILE).read_text())
+    assert not (out / f"{ENV_FILE}.tmp").exists() and stat.S_IMODE((out / ENV_FILE).stat().st_mode) == 0o600

@@ -4,14 +4,17 @@ Raw 2026-07-28 requests over HTTP, so the wire itself is what is checked."""
 
 from __future__ import annotations
 
+import stat
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from mcp.shared.exceptions import MCPError
 
 from tests.core.taskwire import AUTH, get, request, settled, start
-from toolpark.host.tasks import KEPT_PER_CALLER, Tasks
+from toolpark.host.ledger import TaskLedger
+from toolpark.host.tasks import KEPT_PER_CALLER, Task, Tasks
 from toolpark.plugins.everything import plugin as everything
 from toolpark.testing import RunningHost
 
@@ -97,3 +100,20 @@ async def test_a_caller_keeps_a_bounded_number_of_finished_tasks() -> None:
         await tasks.find("api_key:ada", made[0])
     assert (await tasks.find("api_key:ada", made[-1])).status == "completed"
     assert (await tasks.find("api_key:bob", other.id)).status == "working"
+
+
+def test_the_task_ledger_keeps_results_readable_by_its_owner_alone(tmp_path: Path) -> None:
+    """Task results are kept in clear; the ledger was created 0644 (the umask's default)."""
+    path = tmp_path / "state" / "tasks.sqlite"
+    ledger = TaskLedger(path)
+    ledger.open()
+    ledger.save(Task(id="t1", owner="key:ada", tool="ingest", ttl_ms=60_000, poll_ms=500, result={"secret": "x"}))
+    written = [path, path.with_name("tasks.sqlite-wal")]
+    assert all(stat.S_IMODE(file.stat().st_mode) == 0o600 for file in written), [oct(f.stat().st_mode) for f in written]
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    ledger.db.close()
+    # An existing ledger made before is narrowed when opened.
+    path.chmod(0o644)
+    again = TaskLedger(path)
+    assert [task.id for task in again.open()] == ["t1"] and stat.S_IMODE(path.stat().st_mode) == 0o600
+    again.db.close()

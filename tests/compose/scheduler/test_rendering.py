@@ -47,6 +47,14 @@ def test_caddy_sends_the_routes_to_the_node_to_the_offline_page_and_no_others() 
     sites = {block.split(" {", 1)[0]: block for block in caddyfile.split("\n\n") if " {" in block}
     assert "rewrite * /offline" in sites["chat.example.org"]  # LibreChat is on the GPU node
     assert "rewrite * /offline" not in sites["sso.example.org"]  # Keycloak is on the entry node
+    assert "handle /.toolpark/wake {\n\t\trewrite * /wake" in sites["chat.example.org"]  # the page's button
+    assert "/.toolpark/wake" not in sites["sso.example.org"]
+
+
+def test_the_node_writes_its_secrets_bundle_only_after_umask_077() -> None:
+    user_data = yaml.safe_load(_render(example())["scheduler/gpu.cloud-init.yaml"])
+    script = user_data["write_files"][0]["content"]
+    assert script.index("umask 077") < script.index("-o bundle.tar.gz") < script.index("tar -xzf")
 
 
 def test_retrieval_asks_the_scheduler_when_search_is_back() -> None:
