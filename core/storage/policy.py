@@ -77,9 +77,12 @@ class Access:
         return chosen
 
     def key(self, bucket: str, key: str) -> str:
-        """`key` when it is canonical and this caller may use it; a ToolError otherwise."""
+        """`key` when it is canonical and this caller may use it; a ToolError otherwise. Under the
+        user root that is the caller's own folder's contents only: the folders above it show in
+        listings, but an object named like one of them (`users`, `users/`) is no one's to read."""
         check_key(key)
-        if not self.visible(bucket, key):
+        own = self.own_folder
+        if not self.visible(bucket, key) or (own and self._under_users(key) and not key.startswith(own)):
             raise ToolError(f"Object {key!r} in {bucket!r} is outside what you may read.")
         return key
 
@@ -102,11 +105,16 @@ class Access:
         prefixes = self._prefixes(bucket)
         if prefixes and not any(key.startswith(p) for p in prefixes):
             return False
-        own, users = self.own_folder, self.users
-        if own and users and key.startswith(users):
+        own = self.own_folder
+        if own and self._under_users(key):
             # The folders above one's own (`users/`) show in listings; no other name there does.
             return key.startswith(own) or (key.endswith("/") and own.startswith(key))
         return True
+
+    def _under_users(self, key: str) -> bool:
+        """Whether `key` is in the user root, or names the root itself (`users`)."""
+        users = self.users
+        return users is not None and (key.startswith(users) or key == users.rstrip("/"))
 
     def _prefixes(self, bucket: str) -> list[str]:
         """The allowed prefixes in `bucket`: [""] for the whole bucket, [] if not allowed at all."""

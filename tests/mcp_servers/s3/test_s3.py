@@ -254,6 +254,26 @@ async def test_each_user_sees_only_their_own_folder(serve: Callable[..., Running
     assert found.structured_content["keys"] == ["users/bob/plan.txt"]
 
 
+async def test_no_user_reads_an_object_named_as_the_user_root(
+    serve: Callable[..., RunningHost], store: S3Service
+) -> None:
+    """`users` (the root itself) and `users/` (a folder marker with a body) are in no one's folder:
+    `users` passed the rule, which only looked at keys starting `users/`."""
+    client = direct(store)
+    client.create_bucket(Bucket="roots")
+    # In a bucket of its own: SeaweedFS cannot hold a file and a folder of one name side by side.
+    client.put_object(Bucket="roots", Key="users", Body=b"the root's own object")
+    running = serve()
+    read = await call(running, "read_object", user="alice", bucket="roots", key="users")
+    head = await call(running, "head_object", user="alice", bucket="roots", key="users")
+    listing = await call(running, "list_objects", user="alice", bucket="roots")
+    assert read.is_error and "outside what you may read" in text(read) and "root's own" not in text(read)
+    assert head.is_error
+    assert "users" not in [entry["key"] for entry in listing.structured_content["objects"]]
+    marker = await call(running, "read_object", user="alice", bucket="docs", key="users/")
+    assert marker.is_error and "outside what you may read" in text(marker)
+
+
 @pytest.mark.parametrize("key", ["../etc/passwd", "a/../b", "bad\nkey", "x\x00y", "/many/item-001.txt", "a\\b"])
 async def test_key_games_are_refused(serve: Callable[..., RunningHost], key: str) -> None:
     result = await call(serve(), "read_object", bucket="docs", key=key)
