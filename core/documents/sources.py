@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolpark.contract.errors import ToolError
+from toolpark.contract.text import has_control_characters
 from toolpark.security.egress import Egress
 
 __all__ = ["Document", "load"]
@@ -67,7 +68,7 @@ async def load(
 def _local(path: str, allowed_dir: Path | None, max_bytes: int) -> Document:
     if allowed_dir is None:
         raise ToolError("Reading local files is not enabled on this server; send the document as data_base64 or a URL.")
-    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+    if has_control_characters(path):
         raise ToolError("A path may not contain control characters (such as a NUL byte).")
     root = allowed_dir.resolve()
     target = (root / path).resolve()

@@ -216,6 +216,6 @@ class Spills:
 def _number(name: str, value: str, default: int) -> int:
     if value == "":
         return default
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # str.isdigit also takes '²', which int() refuses
         raise ResourceNotFoundError(f"{name} must be a whole number of bytes, not {value!r}")
     return min(int(value), _LARGEST)

@@ -29,6 +29,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, InputRequest, RequestParams
 from pydantic import Field
 
+from toolpark.contract.text import has_control_characters
 from toolpark.host.asking import Answer, parse_answer
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 
 KEPT_PER_CALLER = 100
+_LONGEST_ID = 64  # ours are 24 characters; anything longer is no task of ours
 """Finished tasks kept for one caller at most; the oldest go first (memory stays bounded whatever the TTL)."""
 
 Status = Literal["working", "input_required", "completed", "failed", "cancelled"]
@@ -276,6 +278,8 @@ class Tasks:
     async def find(self, owner: str, task_id: str) -> Task:
         """The caller's task `task_id`; an unknown id and another caller's id get the same answer."""
         self._forget_expired()
+        if not 0 < len(task_id) <= _LONGEST_ID or has_control_characters(task_id):  # PostgreSQL refuses NUL
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown task {task_id[:_LONGEST_ID]!r} (or it expired)")
         task = self._tasks.get(task_id)
         if self._shared is not None:
             if task is None:

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from toolpark.contract.settings import CommaList, SectionSettings
-from toolpark.security.identity import ANONYMOUS, Identity, decode_header_value
+from toolpark.security.identity import ANONYMOUS, Identity, check_subject, decode_header_value
 from toolpark.security.oidc import InvalidToken, Jwks, TokenVerifier
 
 __all__ = ["ApiKey", "AuthMiddleware", "AuthSettings", "Authenticator", "hash_key", "new_api_key"]
@@ -147,8 +147,12 @@ class Authenticator:
             except InvalidToken as exc:
                 raise Unauthorized(str(exc), exc.reason) from exc
             self._refuse_user_headers(headers, "an OIDC token")
+            try:
+                subject = check_subject(token.subject, "the token's sub claim")
+            except ValueError as exc:
+                raise Unauthorized(str(exc), "bad_subject") from exc
             return Identity(
-                subject=token.subject,
+                subject=subject,
                 method="oidc",
                 name=token.name,
                 email=token.email,
@@ -188,7 +192,7 @@ class Authenticator:
             roles_header = decode_header_value(headers.get(s.user_roles_header.lower(), ""))
             roles = frozenset(r.strip() for r in roles_header.split(",") if r.strip())
             return Identity(
-                subject=decode_header_value(user),
+                subject=check_subject(decode_header_value(user), s.user_header),
                 method="frontend",
                 name=_optional(headers.get(s.user_name_header.lower())),
                 email=_optional(headers.get(s.user_email_header.lower())),

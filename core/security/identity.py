@@ -7,7 +7,9 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["ANONYMOUS", "LOCAL", "Identity", "decode_header_value"]
+from toolpark.contract.text import has_control_characters
+
+__all__ = ["ANONYMOUS", "LOCAL", "Identity", "check_subject", "decode_header_value"]
 
 Method = Literal["none", "stdio", "api_key", "oidc", "frontend"]
 
@@ -47,6 +49,19 @@ class Identity:
 
 ANONYMOUS = Identity(subject="anonymous", method="none")
 LOCAL = Identity(subject="local", method="stdio")
+
+
+_LONGEST_SUBJECT = 256
+
+
+def check_subject(value: str, source: str) -> str:
+    """`value` as a subject, or a ValueError naming `source`: a blank subject would be one shared
+    identity, and control characters (NUL above all) break the stores that key by it."""
+    if not value.strip():
+        raise ValueError(f"{source} names no user (it is empty)")
+    if len(value) > _LONGEST_SUBJECT or has_control_characters(value):
+        raise ValueError(f"{source} must be at most {_LONGEST_SUBJECT} characters, none of them control characters")
+    return value
 
 
 def decode_header_value(value: str) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from toolpark.contract.errors import ToolError
+from toolpark.contract.text import has_control_characters
 from toolpark.security.identity import Identity
 
 __all__ = ["Access", "check_key", "folder_prefix"]
@@ -27,7 +28,7 @@ def check_key(key: str, *, what: str = "Object key") -> str:
     """`key` when it is canonical; a ToolError naming what is wrong otherwise."""
     if not key or len(key.encode()) > 1024:
         raise ToolError(f"{what} must be 1 to 1024 bytes long.")
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in key):
+    if has_control_characters(key):
         raise ToolError(f"{what} may not contain control characters.")
     if "\\" in key:
         raise ToolError(f"{what} {key!r} has a backslash; use '/' between folders.")

@@ -13,13 +13,23 @@ import json
 from typing import Annotated, Literal
 
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from toolpark.contract.errors import ToolError
+from toolpark.contract.text import has_control_characters
 
 __all__ = ["Condition", "Filters", "compile_filters"]
 
-Scalar = Annotated[str, Field(max_length=200)] | int | float | bool
+
+def _printable(value: str) -> str:
+    # NUL is refused by PostgreSQL's jsonb and breaks Milvus's expression escaping; no stored
+    # metadata value holds control characters, so a filter with one can only be a mistake.
+    if has_control_characters(value):
+        raise ValueError("a filter value may not contain control characters")
+    return value
+
+
+Scalar = Annotated[str, Field(max_length=200), AfterValidator(_printable)] | int | float | bool
 _RANGE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 

@@ -43,7 +43,7 @@ def stream(target: RunningHost | str, who: str, method: str, params: dict[str, A
         "Accept": "application/json, text/event-stream",
         "MCP-Protocol-Version": "2026-07-28",
         "Mcp-Method": method,
-        **({"Mcp-Name": named} if named else {}),
+        **({"Mcp-Name": named} if named and named.isprintable() else {}),  # NUL: in the body alone
     }
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
     url = target if isinstance(target, str) else target.url("everything")

@@ -229,6 +229,16 @@ def test_a_credential_or_user_named_twice_is_refused(secured: RunningHost) -> No
     assert initialize(secured, **bearer(ADMIN_KEY)).status_code == 200
 
 
+def test_a_front_end_naming_no_user_or_one_with_control_characters_is_refused(secured: RunningHost) -> None:
+    def b64(text: str) -> str:
+        return "b64:" + base64.b64encode(text.encode()).decode()
+
+    for user in ("b64:", b64("   "), b64("ada\x00admin"), b64("ada\nadmin"), "x" * 300):
+        response = initialize(secured, **bearer(FRONTEND_KEY), **{"X-User-ID": user})
+        assert response.status_code == 400, (user, response.text)
+        assert "X-User-ID" in response.json()["error_description"]
+
+
 async def test_anonymous_callers_cannot_name_a_user(toolpark_http: Callable[..., RunningHost]) -> None:
     running = toolpark_http(everything)
     me = await whoami(running, **{"X-User-ID": "alice"})

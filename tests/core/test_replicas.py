@@ -57,6 +57,9 @@ def test_any_replica_reads_and_cancels_a_task_another_runs(
     assert runtime.limiter.borrowed_tokens == 0
     quick = start(first, "ada", 0.2)
     assert settled(second, "ada", quick["taskId"])["result"]["content"][0]["text"].endswith("done after 0.2 s")
+    for odd in ("a\x00b", "\x1b[2J"):  # PostgreSQL refused NUL with an internal error
+        refused = get(second, "ada", odd)["error"]
+        assert refused["code"] == -32602 and "Unknown task" in refused["message"], refused
 
 
 def test_a_question_asked_on_one_replica_is_answered_on_another(

@@ -117,6 +117,10 @@ async def test_filters_apply_in_every_mode(running: RunningHost) -> None:
         running, "search", collection="years", query="x", filters=[{"field": "year", "op": "gte", "value": "2020"}]
     )
     assert wrong.is_error and "holds number values" in text(wrong)
+    # NUL was PostgreSQL's DataError and a control character Milvus's escape error: internal errors.
+    for condition in ({"field": "kind", "value": "memo\x00"}, {"field": "kind", "op": "in", "value": ["a", "\x1b"]}):
+        controlled = await call(running, "search", collection="years", query="x", filters=[condition])
+        assert controlled.is_error and "may not contain control characters" in text(controlled), text(controlled)
 
 
 async def test_users_see_only_their_own_collections(running: RunningHost) -> None:
