@@ -15,7 +15,15 @@ from toolpark.documents.parser import DocumentSettings
 from toolpark.host.loading import PluginLoadError, available_plugins, load_plugins
 from toolpark.security.tenancy import TenancySettings
 
-__all__ = ["Problem", "SpecError", "missing_secrets", "problems", "stored_collection_problems", "validation_problems"]
+__all__ = [
+    "Problem",
+    "SpecError",
+    "access_notes",
+    "missing_secrets",
+    "problems",
+    "stored_collection_problems",
+    "validation_problems",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,26 @@ def problems(spec: Deployment) -> list[Problem]:
     """Everything wrong with `spec` itself."""
     found = [*_placement(spec), *_scheduling(spec), *_references(spec), *_port_clashes(spec)]
     return [*found, *_engines(spec), *_gpu_memory(spec), *_servers(spec)]
+
+
+_SIGNUP = {
+    "closed": "only its admin adds accounts",
+    "approval": "anyone may sign up, and waits until its admin lets them in",
+    "open": "anyone may sign up and at once calls every toolpark server as a user",
+}
+
+
+def access_notes(spec: Deployment) -> list[str]:
+    """Who can get in where the spec leaves it a choice: what `compose check` says besides "ok"."""
+    notes = []
+    owui = spec.openwebui
+    if owui.enabled and not spec.keycloak.enabled:
+        admin = owui.admin_email or spec.acme_email
+        notes.append(
+            f"openwebui.signup = {owui.signup!r}: {_SIGNUP[owui.signup]}; the admin is {admin} "
+            "(password OPENWEBUI_ADMIN_PASSWORD in .env)"
+        )
+    return notes
 
 
 def missing_secrets(spec: Deployment, secrets: Mapping[str, str]) -> list[Problem]:

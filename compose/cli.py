@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import click
 
-from toolpark.compose.checks import SpecError, missing_secrets, stored_collection_problems
+from toolpark.compose.checks import SpecError, access_notes, missing_secrets, stored_collection_problems
 from toolpark.compose.files import read_env, read_spec, write_deployment
 from toolpark.compose.render import TARGETS, Target
 from toolpark.compose.spec import Deployment
@@ -58,6 +58,8 @@ def check(spec: Path, env_file: Path | None, store_url: str | None) -> None:
     if found:
         raise click.ClickException(str(SpecError(found, str(spec))))
     click.echo(f"{spec}: ok ({len(deployment.nodes)} node(s), {len(deployment.toolpark.servers)} toolpark server(s))")
+    for note in access_notes(deployment):
+        click.echo(f"  - {note}")
 
 
 _TARGET = click.option(

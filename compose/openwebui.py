@@ -116,6 +116,12 @@ def openwebui_environment(topology: Topology) -> dict[str, str]:
             "OAUTH_ADMIN_ROLES": "admin" if "admin" in kc.roles else "",
         }
     else:
-        # Its own accounts: the first to sign up becomes the admin, later ones are users.
-        env |= {"ENABLE_SIGNUP": "true", "DEFAULT_USER_ROLE": "user"}
+        # Its own accounts. The admin is made at the first start, before the site opens: otherwise
+        # the first stranger to sign up would become it. Later sign-ups as the spec says.
+        env |= {
+            "WEBUI_ADMIN_EMAIL": owui.admin_email or spec.acme_email,
+            "WEBUI_ADMIN_PASSWORD": secret("OPENWEBUI_ADMIN_PASSWORD"),
+            "ENABLE_SIGNUP": "false" if owui.signup == "closed" else "true",
+            "DEFAULT_USER_ROLE": "user" if owui.signup == "open" else "pending",
+        }
     return env

@@ -47,6 +47,8 @@ def generated_secrets(spec: Deployment) -> list[str]:
         names += ["MONGO_PASSWORD", "CREDS_KEY", "CREDS_IV", "JWT_SECRET", "JWT_REFRESH_SECRET"]
     if spec.openwebui.enabled:
         names.append("OPENWEBUI_SECRET_KEY")
+        if not spec.keycloak.enabled:
+            names.append("OPENWEBUI_ADMIN_PASSWORD")
     names += [key for _, key, _ in _toolpark_keys(spec)[1:]]
     if spec.keycloak.enabled:
         names.append("KEYCLOAK_ADMIN_PASSWORD")

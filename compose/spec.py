@@ -248,6 +248,18 @@ class OpenWebUI(_Strict):
     model_params: dict[str, float | int | str] = Field(
         default_factory=dict, description="Parameters every chat sends the model, e.g. {temperature = 0}."
     )
+    signup: Literal["closed", "approval", "open"] = Field(
+        "approval",
+        description="Without Keycloak, who may make an account: closed (only the admin adds users), approval "
+        "(anyone signs up, and waits as 'pending' until an admin lets them in), open (anyone signs up and at once "
+        "calls every toolpark server as a user).",
+    )
+    admin_email: str | None = Field(
+        None,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="Without Keycloak, the admin account made before the site opens (its password: "
+        "OPENWEBUI_ADMIN_PASSWORD in .env), so no stranger's first sign-up becomes the admin; default acme_email.",
+    )
 
 
 class Processes(_Strict):

@@ -29,6 +29,7 @@ from toolpark.compose.files import read_env
 from toolpark.compose.processes import CONFIG, unstarted
 from toolpark.compose.render import ENV_FILE
 from toolpark.compose.services import Probe, service_definition
+from toolpark.compose.supervise import clean_environment
 from toolpark.compose.topology import Topology
 
 __all__ = ["Watched", "log_tail", "run_stack", "supervisord_command", "supervisord_environment", "watched"]
@@ -99,9 +100,10 @@ def _die_with_parent() -> None:
 
 
 def supervisord_environment(folder: Path) -> dict[str, str]:
-    """What supervisord runs with: this environment, the deployment's .env (its %(ENV_...)s
-    references), and this installation's programs (toolpark, supervisord) first on the PATH."""
-    env = {**os.environ, **read_env(folder / ENV_FILE)}
+    """What supervisord, and so every program, runs with: this environment cut to what
+    `clean_environment` lets through (no secret: the .env reaches the config's references only,
+    in `toolpark.compose.supervise`), and this installation's programs first on the PATH."""
+    env = clean_environment(os.environ, read_env(folder / ENV_FILE))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -111,7 +113,7 @@ def supervisord_command(folder: Path, config: str) -> list[str]:
     and data folders it is given."""
     for sub in ("logs", "run", "data"):
         (folder / sub).mkdir(exist_ok=True)
-    return [sys.executable, "-m", "supervisor.supervisord", "-c", str(folder / config)]
+    return [sys.executable, "-m", "toolpark.compose.supervise", str(folder / config)]
 
 
 def _supervisord(folder: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:

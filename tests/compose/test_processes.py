@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,10 @@ from toolpark.compose.files import read_spec
 from toolpark.compose.processes import CONFIG, unstarted
 from toolpark.compose.render import render
 from toolpark.compose.scheduler.providers.local import local_config
-from toolpark.compose.secrets import parse_env
+from toolpark.compose.secrets import format_env, parse_env
 from toolpark.compose.spec import Deployment
 from toolpark.compose.topology import Topology
+from toolpark.compose.up import supervisord_command, supervisord_environment
 
 
 def _write(files: dict[str, str], folder: Path) -> Path:
@@ -133,3 +136,45 @@ def test_secrets_are_references_in_the_config_not_values(tmp_path: Path) -> None
     config = render(spec, secrets, "processes")[CONFIG]
     leaked = [k for k, v in secrets.items() if len(v) > 8 and v in config]
     assert not leaked and "%(ENV_VLLM_API_KEY)s" in config
+
+
+def test_each_program_gets_only_the_secrets_its_definition_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real supervisord as `toolpark compose up` starts it: supervisord passed the whole .env
+    (and the operator's environment) to every program; now each sees the secrets its own
+    `environment=` names, and of the caller's environment only what engines read."""
+    (tmp_path / ".env").write_text(format_env({"A_KEY": "value-of-a", "B_KEY": "value-of-b", "C_KEY": "value-of-c"}))
+    (tmp_path / "out").mkdir()
+    dump = "env > %(here)s/out/%(program_name)s.env; sleep 60"
+    config = [
+        "[supervisord]", "nodaemon=true", "silent=true", f"logfile={tmp_path}/supervisord.log",
+        f"pidfile={tmp_path}/supervisord.pid", "",
+        "[program:first]", f"command=sh -c {shlex.quote(dump)}", "environment=MINE='%(ENV_A_KEY)s'",
+        "stopasgroup=true", "",
+        "[program:second]", f"command=sh -c {shlex.quote(dump)}",
+        "environment=DATABASE_URL='postgresql://u:%(ENV_B_KEY)s@db/x'", "stopasgroup=true", "",
+    ]  # fmt: skip
+    (tmp_path / CONFIG).write_text("\n".join(config))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # an engine's switch: passed on
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-operators-own")  # not the programs' business
+    monkeypatch.setenv("C_KEY", "value-of-c")  # exported in the shell as well: still not passed
+    process = subprocess.Popen(supervisord_command(tmp_path, CONFIG), env=supervisord_environment(tmp_path))
+    try:
+        seen: dict[str, dict[str, str]] = {}
+        deadline = time.monotonic() + 30
+        while len(seen) < 2 and time.monotonic() < deadline:
+            for name in ("first", "second"):
+                dumped = tmp_path / "out" / f"{name}.env"
+                text = dumped.read_text() if dumped.exists() else ""
+                if "SUPERVISOR_PROCESS_NAME" in text:
+                    seen[name] = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(30)
+    first, second = seen["first"], seen["second"]
+    assert first["MINE"] == "value-of-a" and second["DATABASE_URL"] == "postgresql://u:value-of-b@db/x"
+    for env, others in ((first, ("value-of-b", "value-of-c")), (second, ("value-of-a", "value-of-c"))):
+        assert not [name for name, value in env.items() if any(o in value for o in others)], env
+        assert "AWS_SECRET_ACCESS_KEY" not in env and env["HF_HUB_OFFLINE"] == "1" and "PATH" in env

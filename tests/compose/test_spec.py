@@ -141,6 +141,32 @@ def test_check_reports_every_problem_at_once(tmp_path: Path) -> None:
     assert "toolpark.servers.nope: no toolpark server named 'nope'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("signup", "enabled", "role", "said"),
+    [
+        (None, "true", "pending", "anyone may sign up, and waits until its admin lets them in"),
+        ("closed", "false", "pending", "only its admin adds accounts"),
+        ("open", "true", "user", "anyone may sign up and at once calls every toolpark server as a user"),
+    ],
+)
+def test_open_webui_sign_ups_wait_for_an_admin_unless_the_spec_opens_them(
+    tmp_path: Path, signup: str | None, enabled: str, role: str, said: str
+) -> None:
+    """Sign-up was on with role `user`: every stranger called every toolpark server, and the first
+    became the admin. The admin is now made before the site opens; `compose check` names the choice."""
+    data = example()
+    data["keycloak"]["enabled"] = False
+    data["nodes"]["entry"]["services"].remove("keycloak")
+    data["openwebui"] = {"enabled": True, "hostname": "webui.example.org"} | ({"signup": signup} if signup else {})
+    data["nodes"]["gpu"]["services"].append("openwebui")
+    env = yaml.safe_load(render_spec(read_spec(spec_file(tmp_path, data)))["compose.gpu.yaml"])["services"]
+    env = env["openwebui"]["environment"]
+    assert (env["ENABLE_SIGNUP"], env["DEFAULT_USER_ROLE"]) == (enabled, role)
+    assert env["WEBUI_ADMIN_EMAIL"] == "ops@example.org" and env["WEBUI_ADMIN_PASSWORD"].startswith("${OPENWEBUI_ADMIN")
+    checked = CliRunner().invoke(main, ["compose", "check", str(spec_file(tmp_path, data))])
+    assert checked.exit_code == 0 and said in checked.output and "the admin is ops@example.org" in checked.output
+
+
 def test_init_writes_the_example_and_refuses_to_overwrite(tmp_path: Path) -> None:
     runner = CliRunner()
     target = tmp_path / "deploy.toml"

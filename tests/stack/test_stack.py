@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import anyio
 import httpx
+import psutil
 import pytest
 import yaml
 
@@ -21,6 +23,7 @@ from tests.nodejs import run_node
 from tests.processes import ROOT
 from tests.stack.stack import SERVERS, Stack, prepared, running, whole_stack
 from toolpark.clients import http_client
+from toolpark.compose.processes import CONFIG
 
 pytestmark = [pytest.mark.stack, pytest.mark.node]
 
@@ -74,6 +77,29 @@ def test_every_service_comes_up_healthy(stack: Stack) -> None:
     assert "not started here (they need containers; their files are rendered): librechat, mongodb" in log
 
 
+def test_each_running_program_holds_only_the_secrets_its_definition_names(stack: Stack) -> None:
+    """supervisord started with the whole .env, so Caddy, Open WebUI and every server received the
+    PostgreSQL superuser's password, the operator key and the state key. Each program's process,
+    read from /proc: no secret value but those its section's environment= references."""
+    config = (stack.folder / CONFIG).read_text()
+    named = {
+        section: set(re.findall(r"%\(ENV_([A-Za-z0-9_]+)\)s", body))
+        for section, body in re.findall(r"^\[program:([^\]]+)\]\n(.*?)(?=^\[|\Z)", config, re.M | re.S)
+    }
+    secrets = {name: value for name, value in stack.env.items() if len(value) >= 12}
+    programs = {}
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        env = process.info["environ"] or {}
+        if env.get("SUPERVISOR_PROCESS_NAME") in named and str(stack.folder) in env.get("SUPERVISOR_SERVER_URL", ""):
+            programs.setdefault(env["SUPERVISOR_PROCESS_NAME"], env)
+    assert set(programs) == set(named), (sorted(programs), sorted(named))
+    for program, env in programs.items():
+        text = "\n".join(env.values())
+        held = sorted(name for name, value in secrets.items() if value in text and name not in named[program])
+        assert not held, f"{program} holds {held}"
+    assert "POSTGRES_PASSWORD" in named["postgres"] and "POSTGRES_PASSWORD" not in named["openwebui"]
+
+
 def test_litellm_serves_chat_and_embeddings_with_its_key_only(stack: Stack) -> None:
     llm = stack.site("llm.example.org")
     key = {"Authorization": f"Bearer {stack.env['LITELLM_MASTER_KEY']}"}
@@ -118,7 +144,9 @@ def _ingest(stack: Stack, tmp_path: Path) -> None:
 
 
 def test_open_webui_in_a_browser_answers_from_the_ingested_document(stack: Stack, tmp_path: Path) -> None:
-    """Ingest through Caddy, sign up in Open WebUI, then in headless Chromium log in, ask, and see the
+    """Ingest through Caddy; a stranger's sign-up to Open WebUI waits as 'pending' (the render made the
+    admin before the site opened, so no first sign-up becomes it); the admin in headless Chromium logs
+    in, asks, and sees the
     retrieval tool's call and the fact in its result. SmolLM2-135M does not choose a tool itself: the
     spec's `openwebui.tool_choice` makes it call `retrieval_search` (Open WebUI's name for it), and
     with one round of tool calls (`max_tool_calls`) the page ends with Open WebUI's "Tool-call limit
@@ -126,9 +154,10 @@ def test_open_webui_in_a_browser_answers_from_the_ingested_document(stack: Stack
     repeats the fact; the result the page shows is."""
     _ingest(stack, tmp_path)
     webui = stack.site("webui.example.org")
-    account = {"name": "Ada Admin", "email": "ada@example.org", "password": "correct-horse-battery"}
-    signup = httpx.post(f"{webui}/api/v1/auths/signup", json=account, timeout=60)
-    assert signup.status_code == 200, signup.text
+    stranger = {"name": "Mallory", "email": "mallory@example.org", "password": "correct-horse-battery"}
+    signup = httpx.post(f"{webui}/api/v1/auths/signup", json=stranger, timeout=60)
+    assert signup.status_code == 200 and signup.json()["role"] == "pending", signup.text
+    account = {"email": stack.spec["acme_email"], "password": stack.env["OPENWEBUI_ADMIN_PASSWORD"]}
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS / "openwebui-chat.png"
     question = "Who keeps the lighthouse on Quillmoor Island?"
