@@ -79,6 +79,11 @@ def access_notes(spec: Deployment) -> list[str]:
             f"openwebui.signup = {owui.signup!r}: {_SIGNUP[owui.signup]}; the admin is {admin} "
             "(password OPENWEBUI_ADMIN_PASSWORD in .env)"
         )
+    if spec.litellm.enabled and spec.litellm.mcp_gateway:
+        notes.append(
+            "litellm.mcp_gateway: LiteLLM calls the servers with one key for all its users (it cannot name them), "
+            "so they share one namespace and one rate limit, and it may call read-only tools only"
+        )
     return notes
 
 

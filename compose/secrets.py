@@ -108,6 +108,9 @@ def api_keys_setting(spec: Deployment, values: Mapping[str, str]) -> str:
             "hash": hash_key(values[secret]),
             "scopes": ["operator"] if owner == "operator" else [],
             "trusted_frontend": frontend,
+            # LiteLLM's MCP gateway calls with one key for all its users and cannot name them: what
+            # it writes would be every user's at once, so it reads only.
+            **({"read_only": True} if owner == "litellm" else {}),
         }
         for owner, secret, frontend in _toolpark_keys(spec)
     ]

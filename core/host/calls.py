@@ -45,7 +45,7 @@ from toolpark.security.auth import identity_from_scope
 from toolpark.security.identity import LOCAL, Identity
 from toolpark.security.ratelimit import RateLimiter
 
-__all__ = ["Entry", "ToolCaller", "caller", "missing_grants", "owner_of", "owner_of_request", "result_size"]
+__all__ = ["Entry", "ToolCaller", "callable_by", "caller", "owner_of", "owner_of_request", "result_size"]
 
 logger = logging.getLogger("toolpark.calls")
 
@@ -111,6 +111,12 @@ def missing_grants(spec: ToolSpec, identity: Identity) -> list[str]:
     return [need for need in spec.requires if not identity.may(need)]
 
 
+def callable_by(spec: ToolSpec, identity: Identity) -> bool:
+    """Whether `identity` may call the tool at all: it holds what the tool requires, and a
+    read-only caller calls read-only tools only."""
+    return not missing_grants(spec, identity) and not (identity.read_only and not spec.annotations.read_only_hint)
+
+
 def result_size(result: CallToolResult) -> int:
     """Bytes the result's payload takes on the wire, near enough to enforce a cap."""
     size = 0
@@ -129,6 +135,12 @@ def result_size(result: CallToolResult) -> int:
 
 def authorize(call: Call) -> None:
     identity = call.identity
+    if identity.read_only and not call.entry.spec.annotations.read_only_hint:
+        raise Refused(
+            "denied",
+            f"Tool '{call.name}' changes data, and {identity.via or identity.subject!r} may call read-only tools "
+            "only: it speaks for many people at once. Call it with your own credentials.",
+        )
     missing = missing_grants(call.entry.spec, identity)
     if not missing:
         return
@@ -271,7 +283,7 @@ class ToolCaller:
                 return refused.result
 
     def _unknown(self, name: str, identity: Identity) -> CallToolResult:
-        known = sorted(n for n, e in self.entries.items() if not missing_grants(e.spec, identity))
+        known = sorted(n for n, e in self.entries.items() if callable_by(e.spec, identity))
         return error_result(f"Unknown tool '{name}'. Available tools: {', '.join(known) or 'none'}.")
 
     async def _run(self, call: Call) -> Result | Task:

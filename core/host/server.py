@@ -34,7 +34,7 @@ from mcp_types import Tool as McpTool
 
 from toolpark.contract.errors import error_result
 from toolpark.contract.plugin import ToolSpec
-from toolpark.host.calls import Entry, ToolCaller, caller, missing_grants, owner_of_request
+from toolpark.host.calls import Entry, ToolCaller, callable_by, caller, owner_of_request
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
 from toolpark.host.spill import SPILL_TEMPLATE
@@ -163,7 +163,7 @@ class _Listing:
 
     async def visible(self, ctx: ServerRequestContext[Any, Any]) -> list[McpTool]:
         identity, entries = caller(ctx), self.entries
-        tools = [t for t in await self.server.list_tools() if not missing_grants(entries[t.name].spec, identity)]
+        tools = [t for t in await self.server.list_tools() if callable_by(entries[t.name].spec, identity)]
         choices = _Choices(TenantScope.of(identity, self.services.tenancy))
         return [
             _with_task_support(await choices.offered(t, entries[t.name].runtime), entries[t.name].spec) for t in tools

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from toolpark.contract.settings import CommaList, SectionSettings
-from toolpark.security.identity import ANONYMOUS, Identity, check_subject, decode_header_value
+from toolpark.security.identity import ANONYMOUS, RESERVED_PREFIX, Identity, check_subject, decode_header_value
 from toolpark.security.oidc import InvalidToken, Jwks, TokenVerifier
 
 __all__ = ["ApiKey", "AuthMiddleware", "AuthSettings", "Authenticator", "hash_key", "new_api_key"]
@@ -49,6 +49,7 @@ class ApiKey(BaseModel):
     hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     scopes: list[str] = Field(default_factory=list)
     trusted_frontend: bool = Field(False, description="May name the end user in X-User-* headers.")
+    read_only: bool = Field(False, description="May call read-only tools only (a gateway speaking for many users).")
 
 
 class AuthSettings(SectionSettings):
@@ -58,7 +59,7 @@ class AuthSettings(SectionSettings):
 
     api_keys: list[ApiKey] = Field(
         default_factory=list,
-        description="API keys as JSON: name, hash (`toolpark auth new-key`), scopes, trusted_frontend.",
+        description="API keys as JSON: name, hash (`toolpark auth new-key`), scopes, trusted_frontend, read_only.",
     )
     oidc_issuer: str | None = Field(None, description="Issuer URL of OIDC tokens, e.g. https://sso/realms/main.")
     oidc_audience: str | None = Field(None, description="Client id tokens must be issued for.")
@@ -178,15 +179,15 @@ class Authenticator:
             self._refuse_user_headers(headers, f"API key {key.name!r}")
             # A key's scopes are also its roles, so tenancy rules can open shared namespaces to it.
             return Identity(
-                subject=f"key:{key.name}", method="api_key", roles=grants, grants=grants, via=key.name,
-                grants_from=from_key,
+                subject=f"{RESERVED_PREFIX}{key.name}", method="api_key", roles=grants, grants=grants, via=key.name,
+                grants_from=from_key, read_only=key.read_only,
             )  # fmt: skip
         s = self.settings
         user = headers.get(s.user_header.lower())
         if not user:
             return Identity(
-                subject=f"key:{key.name}", method="api_key", grants=grants, via=key.name,
-                grants_from=from_key,
+                subject=f"{RESERVED_PREFIX}{key.name}", method="api_key", grants=grants, via=key.name,
+                grants_from=from_key, read_only=key.read_only,
             )  # fmt: skip
         try:
             roles_header = decode_header_value(headers.get(s.user_roles_header.lower(), ""))
@@ -200,6 +201,7 @@ class Authenticator:
                 grants=grants | roles,
                 via=key.name,
                 grants_from=f"the {s.user_roles_header} header your front end sent and {from_key}",
+                read_only=key.read_only,
             )
         except ValueError as exc:
             raise Unauthorized(str(exc), "bad_user_header", status=400) from exc

@@ -9,7 +9,7 @@ from typing import Literal
 
 from toolpark.contract.text import has_control_characters
 
-__all__ = ["ANONYMOUS", "LOCAL", "Identity", "check_subject", "decode_header_value"]
+__all__ = ["ANONYMOUS", "LOCAL", "RESERVED_PREFIX", "Identity", "check_subject", "decode_header_value"]
 
 Method = Literal["none", "stdio", "api_key", "oidc", "frontend"]
 
@@ -23,6 +23,8 @@ class Identity:
     named by a trusted front end such as LibreChat, on behalf of its API key, `via`).
     `grants` are the scopes and roles per-tool requirements are checked against; `grants_from`
     says where they came from, so a refusal can name the claim or header that carried none.
+    `read_only`: the caller may call read-only tools only (a key that speaks for many people at
+    once, such as LiteLLM's MCP gateway, whose users would otherwise share one writable space).
     """
 
     subject: str
@@ -33,6 +35,7 @@ class Identity:
     grants: frozenset[str] = field(default_factory=frozenset)
     via: str | None = None
     grants_from: str = ""
+    read_only: bool = False
 
     @property
     def authenticated(self) -> bool:
@@ -52,13 +55,20 @@ LOCAL = Identity(subject="local", method="stdio")
 
 
 _LONGEST_SUBJECT = 256
+RESERVED_PREFIX = "key:"  # an API key's subject is key:<its name>
 
 
 def check_subject(value: str, source: str) -> str:
-    """`value` as a subject, or a ValueError naming `source`: a blank subject would be one shared
-    identity, and control characters (NUL above all) break the stores that key by it."""
+    """`value` as the subject of a user named by a front end or a token, or a ValueError naming
+    `source`. A blank subject would be one shared identity; control characters (NUL above all)
+    break the stores that key by it; and the subjects toolpark gives its own identities (`key:<name>`
+    for an API key, `anonymous`, `local`) are reserved: per-user spaces are keyed by the subject
+    alone (`user:<subject>`, `users/<subject>/`), so a front-end user named `key:ada` would own API
+    key ada's notes, collections and S3 folder."""
     if not value.strip():
         raise ValueError(f"{source} names no user (it is empty)")
+    if value.startswith(RESERVED_PREFIX) or value in (ANONYMOUS.subject, LOCAL.subject):
+        raise ValueError(f"{source} {value!r} is a name toolpark keeps for its own identities (API keys)")
     if len(value) > _LONGEST_SUBJECT or has_control_characters(value):
         raise ValueError(f"{source} must be at most {_LONGEST_SUBJECT} characters, none of them control characters")
     return value

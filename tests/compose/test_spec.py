@@ -3,6 +3,7 @@ file that uses it; secrets are generated once and never overwritten."""
 
 from __future__ import annotations
 
+import json
 import stat
 import tomllib
 from pathlib import Path
@@ -165,6 +166,16 @@ def test_open_webui_sign_ups_wait_for_an_admin_unless_the_spec_opens_them(
     assert env["WEBUI_ADMIN_EMAIL"] == "ops@example.org" and env["WEBUI_ADMIN_PASSWORD"].startswith("${OPENWEBUI_ADMIN")
     checked = CliRunner().invoke(main, ["compose", "check", str(spec_file(tmp_path, data))])
     assert checked.exit_code == 0 and said in checked.output and "the admin is ops@example.org" in checked.output
+
+
+def test_litellms_gateway_key_is_read_only_and_compose_check_says_why(tmp_path: Path) -> None:
+    data = example()
+    data["litellm"]["mcp_gateway"] = True
+    env = parse_env(render_spec(read_spec(spec_file(tmp_path, data)))[ENV_FILE])
+    keys = {key["name"]: key for key in json.loads(env["TOOLPARK_AUTH_API_KEYS"])}
+    assert keys["litellm"]["read_only"] is True and not keys["operator"].get("read_only")
+    checked = CliRunner().invoke(main, ["compose", "check", str(spec_file(tmp_path, data))])
+    assert "cannot name them" in checked.output and "read-only tools only" in checked.output
 
 
 def test_init_writes_the_example_and_refuses_to_overwrite(tmp_path: Path) -> None:

@@ -27,10 +27,12 @@ pytestmark = pytest.mark.anyio
 ISSUER = "https://sso.example.test/realms/main"
 AUDIENCE = "toolpark"
 ADMIN_KEY, USER_KEY, FRONTEND_KEY = "tpk_admin-secret-1", "tpk_user-secret-2", "tpk_frontend-secret-3"
+GATEWAY_KEY = "tpk_gateway-secret-4"
 API_KEYS = [
     {"name": "ops", "hash": hash_key(ADMIN_KEY), "scopes": ["admin"]},
     {"name": "script", "hash": hash_key(USER_KEY)},
     {"name": "librechat", "hash": hash_key(FRONTEND_KEY), "trusted_frontend": True},
+    {"name": "litellm", "hash": hash_key(GATEWAY_KEY), "read_only": True},
 ]
 
 
@@ -237,6 +239,32 @@ def test_a_front_end_naming_no_user_or_one_with_control_characters_is_refused(se
         response = initialize(secured, **bearer(FRONTEND_KEY), **{"X-User-ID": user})
         assert response.status_code == 400, (user, response.text)
         assert "X-User-ID" in response.json()["error_description"]
+
+
+async def test_no_user_takes_the_subject_of_an_api_key_or_of_the_local_user(
+    secured: RunningHost, signer: Signer
+) -> None:
+    """Per-user spaces are keyed by subject: a front-end user (or a token's sub) named `key:script`
+    owned API key script's notes, collections and S3 folder."""
+    for user in ("key:script", "key:", "anonymous", "local"):
+        response = initialize(secured, **bearer(FRONTEND_KEY), **{"X-User-ID": user})
+        assert response.status_code == 400 and "keeps for its own identities" in response.text, (user, response.text)
+    token = initialize(secured, **bearer(signer.token(sub="key:ops")))
+    assert token.status_code == 401 and "keeps for its own identities" in token.text
+    assert (await whoami(secured, **bearer(USER_KEY)))["subject"] == "key:script"
+
+
+async def test_a_read_only_key_sees_and_calls_read_only_tools_only(secured: RunningHost) -> None:
+    """LiteLLM's gateway calls for all its users with one key: whatever it wrote would be everyone's."""
+    async with http_client(secured.url("everything"), headers=bearer(GATEWAY_KEY)) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        refused = await client.call_tool("confirm_delete", {"filename": "report.txt"})
+        me = await client.call_tool("whoami", {})
+    assert "whoami" in names and "confirm_delete" not in names
+    assert refused.is_error and "may call read-only tools only" in refused.content[0].text  # type: ignore[union-attr]
+    assert not me.is_error
+    async with http_client(secured.url("everything"), headers=bearer(USER_KEY)) as client:
+        assert "confirm_delete" in {tool.name for tool in (await client.list_tools()).tools}
 
 
 async def test_anonymous_callers_cannot_name_a_user(toolpark_http: Callable[..., RunningHost]) -> None:

@@ -128,6 +128,8 @@ def test_litellms_mcp_gateway_lists_and_calls_the_servers_tools(stack: Stack) ->
 
     names, is_error, text = anyio.run(session)
     assert {"retrieval-search", "web-fetch", "extract-extract_text", "s3-list_buckets"} <= set(names), names
+    # One key for all its users, who cannot be told apart: it may read, never write for all of them.
+    assert not {"retrieval-ingest", "retrieval-create_collection"} & set(names), names
     # The call went through LiteLLM to the web server, whose egress policy refused loopback.
     assert is_error and "127.0.0.1" in text, text
 
