@@ -99,7 +99,9 @@ class HostSettings(SectionSettings):
         600.0, gt=0, description="Seconds a result too large for one message is kept for its caller to read in ranges."
     )
     spill_max_bytes: int = Field(
-        256 * 1024 * 1024, ge=0, description="Bytes of such results kept at once; the oldest go first (0: none)."
+        256 * 1024 * 1024,
+        ge=0,
+        description="Bytes of such results kept at once, a quarter per caller; the oldest go first (0: none).",
     )
     tasks_path: Path | None = Field(
         None, description="SQLite file keeping tasks and their results across restarts; default: memory only."

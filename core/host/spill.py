@@ -5,9 +5,11 @@ thrown away: the host keeps the whole result, as the JSON of its `CallToolResult
 and answers with a `resource_link` to it. The caller reads it with `resources/read` in ranges of at
 most the cap (`toolpark://results/<id>?offset=0&length=<cap>`, then the next offset), joins the
 text and parses it. Only the caller who got the link may read it; another caller, an expired id and
-an unknown one get the same answer. The store is bounded: the oldest results go first, and a result
-larger than the whole store is refused as before. Kept in memory, or, for replicas behind a load
-balancer (`shared_database_url`), in a PostgreSQL table any replica reads.
+an unknown one get the same answer. The store is bounded, and so is each caller's part of it (a
+quarter): a caller's own oldest results go first, then the oldest of all, so one caller's large
+results never evict everyone else's; a result larger than a caller's part is refused as before.
+Kept in memory, or, for replicas behind a load balancer (`shared_database_url`), in a PostgreSQL
+table any replica reads.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ __all__ = ["SPILL_TEMPLATE", "Spills", "spill_uri"]
 
 SPILL_TEMPLATE = "toolpark://results/{result_id}{?offset,length}"
 _LARGEST = 2**31 - 2  # offsets and lengths beyond any result, within PostgreSQL's integer
+_SHARES = 4  # a caller holds at most this fraction of the store
+
+
+def caller_share(max_bytes: int) -> int:
+    return max_bytes // _SHARES
 
 
 def spill_uri(result_id: str) -> str:
@@ -70,7 +77,7 @@ class _Memory:
         self._size = 0
 
     async def put(self, result_id: str, owner: str, text: str, page: int) -> None:
-        self._forget(len(text))
+        self._forget(len(text), owner)
         self._kept[result_id] = _Kept(owner, text, page, time.monotonic() + self.ttl_s)
         self._size += len(text)
 
@@ -81,14 +88,20 @@ class _Memory:
             return None
         return _Slice(kept.owner, len(kept.text), kept.text[start : start + min(size, kept.page)])
 
-    def _forget(self, room: int) -> None:
-        """Drop expired results, then the oldest until `room` more bytes fit."""
-        now = time.monotonic()
+    def _forget(self, room: int, owner: str | None = None) -> None:
+        """Drop expired results; then `owner`'s oldest until `room` more bytes fit its share, and
+        the oldest of all until they fit the store. All live as long: the oldest expire first."""
+        now, share = time.monotonic(), caller_share(self.max_bytes)
+        held = sum(len(k.text) for k in self._kept.values() if k.owner == owner)
         for result_id, kept in list(self._kept.items()):
             if kept.expires > now and self._size + room <= self.max_bytes:
-                break
+                if held + room <= share:
+                    break
+                if kept.owner != owner:
+                    continue
             del self._kept[result_id]
             self._size -= len(kept.text)
+            held -= len(kept.text) if kept.owner == owner else 0
 
 
 _SCHEMA = """
@@ -97,6 +110,7 @@ CREATE TABLE IF NOT EXISTS toolpark_results (
     created timestamptz NOT NULL DEFAULT now(), expires timestamptz NOT NULL, text text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS toolpark_results_created ON toolpark_results (created);
+CREATE INDEX IF NOT EXISTS toolpark_results_owner ON toolpark_results (owner, created);
 """
 
 
@@ -134,7 +148,13 @@ class _Table:
     async def put(self, result_id: str, owner: str, text: str, page: int) -> None:
         async with self.pool.connection() as db:
             await db.execute("DELETE FROM toolpark_results WHERE expires < now()")
-            # The newest first: whatever no longer fits beside the new one goes.
+            # The newest first: whatever of the owner's no longer fits its share beside the new one
+            # goes, then whatever of all no longer fits the store.
+            await db.execute(
+                "DELETE FROM toolpark_results WHERE id IN (SELECT id FROM (SELECT id, sum(size) OVER "
+                "(ORDER BY created DESC, id) AS held FROM toolpark_results WHERE owner = %s) newest WHERE held > %s)",
+                (owner, caller_share(self.max_bytes) - len(text)),
+            )
             await db.execute(
                 "DELETE FROM toolpark_results WHERE id IN (SELECT id FROM (SELECT id, sum(size) OVER "
                 "(ORDER BY created DESC, id) AS held FROM toolpark_results) newest WHERE held > %s)",
@@ -158,7 +178,8 @@ class _Table:
 
 
 class Spills:
-    """Oversized results of one host (or of all replicas), at most `max_bytes` together, each kept `ttl_s`."""
+    """Oversized results of one host (or of all replicas), at most `max_bytes` together and a quarter
+    of that per caller, each kept `ttl_s`."""
 
     def __init__(self, *, ttl_s: float, max_bytes: int, shared_url: str | None = None) -> None:
         self.ttl_s = ttl_s
@@ -178,7 +199,7 @@ class Spills:
         """The answer that links to `result`, kept for `owner`; None when the store cannot hold it."""
         wire = result.model_dump(mode="json", by_alias=True, exclude_none=True)
         text = json.dumps(wire, ensure_ascii=True, separators=(",", ":"))
-        if len(text) > self.max_bytes:
+        if len(text) > caller_share(self.max_bytes):
             return None
         result_id = secrets.token_urlsafe(18)
         await self._store.put(result_id, owner, text, page)

@@ -111,7 +111,9 @@ async def test_an_oversized_result_is_kept_and_linked_not_cut(connected: Connect
     assert not fits.is_error and fits.content[0].type == "text"
 
 
-def test_a_result_larger_than_the_whole_store_is_refused(toolpark_http: Callable[..., RunningHost]) -> None:
+def test_a_result_larger_than_a_callers_share_of_the_store_is_refused(
+    toolpark_http: Callable[..., RunningHost],
+) -> None:
     running = toolpark_http(plugin, settings={"everything": LIMITS}, spill_max_bytes=100_000)
 
     async def call() -> CallToolResult:

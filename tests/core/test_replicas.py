@@ -156,17 +156,23 @@ async def test_a_result_kept_by_one_replica_is_read_on_another(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("where", ["memory", "table"])
-async def test_kept_results_are_bounded_oldest_first(database: str, where: str) -> None:
-    spills = Spills(ttl_s=60, max_bytes=100_000, shared_url=database if where == "table" else None)
+async def test_kept_results_are_bounded_per_caller_and_oldest_first(database: str, where: str) -> None:
+    """One caller's large results used to evict every other caller's: each now holds a quarter of the store."""
+    spills = Spills(ttl_s=60, max_bytes=400_000, shared_url=database if where == "table" else None)
+
+    async def keep(owner: str, n: int, size: int) -> str:
+        result = CallToolResult(content=[TextContent(type="text", text=str(n) * size)])
+        kept = await spills.keep(owner, "generate", result, page=50_000)
+        assert kept is not None
+        return next(b for b in kept.content if isinstance(b, ResourceLink)).uri.split("/")[-1]
+
     async with spills.running():
-        links = []
-        for n in range(3):  # each ~40 kB: the third pushes the first out
-            result = CallToolResult(content=[TextContent(type="text", text=str(n) * 40_000)])
-            kept = await spills.keep("api_key:ada", "generate", result, page=50_000)
-            assert kept is not None
-            links.append(next(b for b in kept.content if isinstance(b, ResourceLink)).uri.split("/")[-1])
-        with pytest.raises(ResourceNotFoundError):
-            await spills.read("api_key:ada", links[0], "", "")
-        assert json.loads(await spills.read("api_key:ada", links[2], "", ""))["content"][0]["text"][0] == "2"
-        too_big = CallToolResult(content=[TextContent(type="text", text="x" * 200_000)])
+        bobs = await keep("api_key:bob", 9, 30_000)
+        adas = [await keep("api_key:ada", n, 40_000) for n in range(8)]  # 320 kB: past her 100 kB
+        for gone in adas[:-2]:  # her own oldest went, two fit her share
+            with pytest.raises(ResourceNotFoundError):
+                await spills.read("api_key:ada", gone, "", "")
+        assert json.loads(await spills.read("api_key:ada", adas[-1], "", ""))["content"][0]["text"][0] == "7"
+        assert json.loads(await spills.read("api_key:bob", bobs, "", ""))["content"][0]["text"][0] == "9"
+        too_big = CallToolResult(content=[TextContent(type="text", text="x" * 120_000)])  # more than a share
         assert await spills.keep("api_key:ada", "generate", too_big, page=50_000) is None
