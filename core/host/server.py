@@ -17,6 +17,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.tools import Tool
+from mcp.shared.exceptions import MCPError
 from mcp_types import (
     CallToolRequestParams,
     CompleteRequestParams,
@@ -152,6 +153,9 @@ async def _header_trace_context(ctx: ServerRequestContext[Any, Any], call_next: 
     return await header_context(headers, ctx.meta, lambda: call_next(ctx))
 
 
+RATE_LIMITED = -32000  # JSON-RPC's range for server errors: MCP names no code for a rate limit
+
+
 class _Listing:
     """The tools a caller may call, so a model is not offered what it will be refused, with the
     values a plugin offers this caller (`Plugin.choices`) as enums."""
@@ -160,6 +164,16 @@ class _Listing:
         self.server = server
         self.entries = entries
         self.services = services
+
+    def throttled(self, ctx: ServerRequestContext[Any, Any]) -> str | None:
+        """Why the caller must wait before listing again, or None. A listing asks each plugin's
+        choices (database queries) for the caller: counted in a bucket of the caller's own,
+        apart from its tool calls, at the rate the host gives those."""
+        limiter = self.services.rate_limiter
+        if limiter is None or not (wait := limiter.take(f"tools/list:{owner_of_request(ctx)}")):
+            return None
+        self.services.metrics.rate_limited.labels("*", "tools/list", "listing").inc()
+        return f"Rate limit reached: too many tool listings from you in the last minute. Try again in {wait:.0f} s."
 
     async def visible(self, ctx: ServerRequestContext[Any, Any]) -> list[McpTool]:
         identity, entries = caller(ctx), self.entries
@@ -170,6 +184,8 @@ class _Listing:
         ]
 
     async def handle(self, ctx: ServerRequestContext[Any, Any], _: PaginatedRequestParams | None) -> ListToolsResult:
+        if refusal := self.throttled(ctx):
+            raise MCPError(code=RATE_LIMITED, message=refusal)
         return ListToolsResult(tools=await self.visible(ctx))
 
 
@@ -191,6 +207,8 @@ class _SearchingCaller:
             query, limit = arguments.get("query"), arguments.get("limit", 5)
             if not isinstance(query, str) or not query.strip() or not isinstance(limit, int) or not 1 <= limit <= 20:
                 return error_result("search_tools needs a query (what the tool should do) and a limit from 1 to 20.")
+            if refusal := self.listing.throttled(ctx):
+                return error_result(refusal)
             return found_tools(query, ToolIndex(await self.listing.visible(ctx)).search(query[:500], limit))
         if params.name == CALL_TOOL.name:
             name, inner = arguments.get("name"), arguments.get("arguments", {})

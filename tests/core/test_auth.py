@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from tests.nodejs import run_node
 from tests.signing import Signer
@@ -325,6 +326,28 @@ async def test_rate_limit_per_caller_and_plugin(toolpark_http: Callable[..., Run
     assert not other.is_error and not elsewhere.is_error
     metrics = (await running.get("/metrics")).text
     assert 'toolpark_rate_limited_total{limit="plugin",plugin="everything",tool="echo"} 1.0' in metrics
+
+
+async def test_tool_listings_and_tool_searches_are_rate_limited_per_caller(
+    toolpark_http: Callable[..., RunningHost],
+) -> None:
+    """Each listing asks every plugin's choices for the caller (database queries): it had no limit."""
+    options = {"auth": {"api_keys": API_KEYS}, "rate_limit_per_minute": 6, "rate_limit_burst": 3}
+    running = toolpark_http(everything, **options)
+    async with http_client(running.url("everything"), headers=bearer(USER_KEY)) as client:
+        for _ in range(3):
+            await client.list_tools()
+        with pytest.raises(MCPError) as refused:
+            await client.list_tools()
+        assert not (await client.call_tool("echo", {"text": "x"})).is_error  # calls have their own budget
+    async with http_client(running.url("everything"), headers=bearer(ADMIN_KEY)) as client:
+        await client.list_tools()  # another caller, another bucket
+    assert "too many tool listings" in refused.value.error.message
+    searching = toolpark_http([everything, notes], combined=True, tool_search=True, **options)
+    async with http_client(searching.url(), headers=bearer(USER_KEY)) as client:
+        found = [await client.call_tool("search_tools", {"query": "echo a text"}) for _ in range(4)]
+    assert [r.is_error for r in found] == [False, False, False, True]
+    assert "too many tool listings" in found[3].content[0].text  # type: ignore[union-attr]
 
 
 async def test_a_tool_with_its_own_rate_limit_refuses_only_itself(toolpark_http: Callable[..., RunningHost]) -> None:
