@@ -19,17 +19,36 @@ def _proxy(upstream: str, indent: str = "\t", *options: str) -> list[str]:
     return [f"{indent}reverse_proxy {upstream} {{", *(f"{indent}\t{option}" for option in options), f"{indent}}}"]
 
 
+# What LiteLLM's public site serves: its OpenAI-compatible API (with and without /v1) and, with the
+# gateway on, /mcp. Its admin UI and management routes (/ui, /key, /user, /team, /spend, ...) are
+# guarded by the master key alone, which the front ends hold too: they stay on the private network.
+_LITELLM_API = ("/v1/*", "/chat/completions", "/completions", "/embeddings", "/models", "/responses", "/responses/*")
+
+
+def _published(topology: Topology, service: str) -> tuple[str, ...] | None:
+    """The paths a site publishes of its service; None: all of them."""
+    if service != "litellm":
+        return None
+    return _LITELLM_API + (("/mcp", "/mcp/*") if topology.spec.litellm.mcp_gateway else ())
+
+
 def _site(topology: Topology, service: str) -> list[str]:
     own = topology.address("caddy", service)
+    paths = _published(topology, service)
+    if paths is None:
+        serve = ["\thandle {", *_proxy(own, "\t\t"), "\t}"]
+    else:
+        serve = [f"\t@published path {' '.join(paths)}", "\thandle @published {", *_proxy(own, "\t\t"), "\t}"]
+        serve += ["\thandle {", "\t\trespond 404", "\t}"]
     if not topology.on_scheduled_node(service):
-        return _proxy(own)
+        return _proxy(own) if paths is None else serve
     # While the scheduled node is away its upstream does not answer (502): the scheduler says why
     # and when it is back, as a page or as JSON, and wakes it for a signed-in user or a key holder.
     # The page's button posts to /.toolpark/wake, which goes to the scheduler always.
     scheduler = topology.address("caddy", "scheduler")
     return [
         *["\thandle /.toolpark/wake {", "\t\trewrite * /wake", *_proxy(scheduler, "\t\t"), "\t}"],
-        *["\thandle {", *_proxy(own, "\t\t"), "\t}"],
+        *serve,
         # GET: the request's body went to the first upstream and cannot be read again.
         *["\thandle_errors {", "\t\trewrite * /offline", *_proxy(scheduler, "\t\t", "method GET"), "\t}"],
     ]

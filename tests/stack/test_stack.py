@@ -116,6 +116,12 @@ def test_litellm_serves_chat_and_embeddings_with_its_key_only(stack: Stack) -> N
     )
     # Without its database LiteLLM knows only the master key: any other is refused (as "No connected db").
     assert wrong.status_code in (400, 401) and "choices" not in wrong.json(), wrong.text
+    # The public site is the OpenAI-compatible API: LiteLLM's admin UI and key management, guarded by
+    # the master key alone, are not published (they answered through Caddy before).
+    assert httpx.get(f"{llm}/v1/models", headers=key, timeout=30).status_code == 200
+    for method, path in (("GET", "/ui/"), ("POST", "/key/generate"), ("GET", "/user/list"), ("GET", "/spend/logs")):
+        hidden = httpx.request(method, f"{llm}{path}", headers=key, json={}, timeout=30)
+        assert hidden.status_code == 404, (path, hidden.status_code, hidden.text[:200])
 
 
 def test_litellms_mcp_gateway_lists_and_calls_the_servers_tools(stack: Stack) -> None:

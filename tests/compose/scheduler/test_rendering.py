@@ -51,6 +51,17 @@ def test_caddy_sends_the_routes_to_the_node_to_the_offline_page_and_no_others() 
     assert "/.toolpark/wake" not in sites["sso.example.org"]
 
 
+def test_litellms_public_site_publishes_its_openai_api_and_no_admin_routes() -> None:
+    data = example()
+    data["llm_hostname"] = "llm.example.org"
+    data["litellm"]["mcp_gateway"] = True
+    caddyfile = _render(data)["caddy/Caddyfile"]
+    site = next(block for block in caddyfile.split("\n\n") if block.startswith("llm.example.org {"))
+    assert "\t@published path /v1/* /chat/completions /completions /embeddings /models" in site
+    assert "/mcp /mcp/*" in site and "handle {\n\t\trespond 404" in site
+    assert "handle /.toolpark/wake" in site  # LiteLLM is on the scheduled node here
+
+
 def test_the_node_writes_its_secrets_bundle_only_after_umask_077() -> None:
     user_data = yaml.safe_load(_render(example())["scheduler/gpu.cloud-init.yaml"])
     script = user_data["write_files"][0]["content"]
