@@ -23,7 +23,7 @@ from toolpark.compose.services import ServiceDef, service_definition
 from toolpark.compose.spec import Processes
 from toolpark.compose.topology import Topology
 
-__all__ = ["CONFIG", "supervisor_config", "unstarted"]
+__all__ = ["CONFIG", "deferred", "supervisor_config", "unstarted"]
 
 CONFIG = "supervisord.conf"
 _HERE = "%(here)s"
@@ -51,6 +51,21 @@ _LOCAL: dict[str, _Local] = {
         "--", *command,
     ],
 }  # fmt: skip
+
+
+_HEAVY_START_S = 300  # a service that may take this long to start loads a model: it starts last
+
+
+def deferred(topology: Topology) -> list[str]:
+    """Programs of the main supervisord that `up` starts only once the others are healthy: the
+    model engines, whose loading would starve the light services of CPU on a small machine."""
+    return [
+        name
+        for name, service in topology.services.items()
+        if service.component in _LOCAL
+        and not topology.on_scheduled_node(name)
+        and service_definition(topology, name).start_s >= _HEAVY_START_S
+    ]
 
 
 def unstarted(topology: Topology) -> list[str]:
@@ -131,6 +146,7 @@ def supervisor_config(topology: Topology, node: str | None = None) -> str:
         f"serverurl=unix://{_HERE}/run/supervisor{suffix}.sock",
         "",
     ]
+    later = deferred(topology) if node is None else []
     for name, service in topology.services.items():
         local = _LOCAL.get(service.component)
         if local is None or topology.on_scheduled_node(name) != (node is not None):
@@ -144,6 +160,7 @@ def supervisor_config(topology: Topology, node: str | None = None) -> str:
             f"[program:{name}]",
             # supervisord splits `command` as a POSIX shell would.
             "command=" + shlex.join(command),
+            *(["autostart=false"] if name in later else []),
             f"directory={_HERE}",
             f"environment={_environment(name, env)}",
             f"priority={100 * _depth(topology, name)}",

@@ -21,20 +21,31 @@ import xmlrpc.client
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from toolpark.compose.caddy import site_ports, sites
 from toolpark.compose.files import read_env
-from toolpark.compose.processes import CONFIG, unstarted
+from toolpark.compose.processes import CONFIG, deferred, unstarted
 from toolpark.compose.render import ENV_FILE
 from toolpark.compose.services import Probe, service_definition
+from toolpark.compose.startup import Starting, tree_cpu_s
 from toolpark.compose.supervise import clean_environment
 from toolpark.compose.topology import Topology
 
-__all__ = ["Watched", "log_tail", "run_stack", "supervisord_command", "supervisord_environment", "watched"]
+__all__ = [
+    "Watched",
+    "log_tail",
+    "run_stack",
+    "supervisord_command",
+    "supervisord_environment",
+    "wait_healthy",
+    "watched",
+]
 
 _GAVE_UP = {"FATAL", "EXITED", "STOPPED", "UNKNOWN"}
+_REPORT_S = 30  # how often `up` says what it still waits for
 
 
 @dataclass(frozen=True)
@@ -82,16 +93,26 @@ def _healthy(probe: Probe | None) -> bool:
         return False
 
 
-def _states(folder: Path) -> dict[str, str]:
+def _supervisor(folder: Path) -> Any:
     from supervisor.xmlrpc import SupervisorTransport  # the processes extra
 
     transport = SupervisorTransport(None, None, f"unix://{folder / 'run' / 'supervisor.sock'}")
-    proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+
+
+def _states(folder: Path) -> dict[str, tuple[str, int]]:
+    """Each program's state and pid (0 when it has none)."""
     try:
-        infos: list[dict[str, str]] = proxy.supervisor.getAllProcessInfo()  # type: ignore[assignment]
-        return {info["name"]: info["statename"] for info in infos}
+        infos: list[dict[str, Any]] = _supervisor(folder).getAllProcessInfo()
+        return {info["name"]: (info["statename"], int(info["pid"])) for info in infos}
     except (OSError, xmlrpc.client.Fault):
         return {}  # supervisord is still starting
+
+
+def _start(folder: Path, names: list[str]) -> None:
+    """Starts programs supervisord was told not to start by itself (`deferred`)."""
+    for name in names:
+        _supervisor(folder).startProcess(name, False)
 
 
 def _die_with_parent() -> None:
@@ -122,24 +143,29 @@ def _supervisord(folder: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes
     return subprocess.Popen(command, env=dict(env), start_new_session=True, preexec_fn=preexec)
 
 
-def _wait_healthy(folder: Path, services: list[Watched], say: Callable[[str], None]) -> str | None:
-    """None once every service is healthy; else the name of the first that failed, reported."""
+def wait_healthy(folder: Path, services: list[Watched], say: Callable[[str], None]) -> str | None:
+    """None once every service is healthy; else the name of the first that failed, reported. A
+    service still making progress is waited for (`Starting`), and `up` says what it waits for."""
     started = time.monotonic()
-    pending = {service.name: service for service in services}
+    pending = {s.name: (s, Starting(s.start_s, started, folder / "logs" / f"{s.name}.log")) for s in services}
+    report_at = started + _REPORT_S
     while pending:
-        states = _states(folder)
-        for name, service in list(pending.items()):
-            state = states.get(name)
+        states, now = _states(folder), time.monotonic()
+        cpu = tree_cpu_s([pid for name, (_, pid) in states.items() if name in pending and pid])
+        for name, (service, starting) in list(pending.items()):
+            state, pid = states.get(name, ("STARTING", 0))
             if state in _GAVE_UP:
                 say(f"✗ {name} stopped ({state}); the end of logs/{name}.log:\n{log_tail(folder, name)}")
                 return name
             if state == "RUNNING" and _healthy(service.probe):
-                say(f"✓ {name} healthy after {time.monotonic() - started:.0f} s")
+                say(f"✓ {name} healthy after {now - started:.0f} s")
                 del pending[name]
-            elif time.monotonic() - started > service.start_s:
-                tail = log_tail(folder, name)
-                say(f"✗ {name} not healthy in {service.start_s} s; the end of logs/{name}.log:\n{tail}")
+            elif why := starting.stuck(cpu.get(pid, 0.0), now):
+                say(f"✗ {name} is not healthy: it {why}; the end of logs/{name}.log:\n{log_tail(folder, name)}")
                 return name
+        if pending and now >= report_at:
+            say("… waiting for " + ", ".join(f"{name} ({s.doing(now)})" for name, (_, s) in pending.items()))
+            report_at = now + _REPORT_S
         time.sleep(1)
     return None
 
@@ -194,7 +220,15 @@ def run_stack(folder: Path, topology: Topology, say: Callable[[str], None]) -> i
     # Both, explicitly: a shell that starts `up` in the background leaves SIGINT ignored.
     previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        failed = _wait_healthy(folder, watched(topology), say)
+        # The light services first, then the heavy ones supervisord was told not to start (model
+        # engines): on a small machine they would starve the light ones of CPU.
+        later = deferred(topology)
+        services = watched(topology)
+        failed = wait_healthy(folder, [s for s in services if s.name not in later], say)
+        if failed is None and (heavy := [s for s in services if s.name in later]):
+            say(f"starting {', '.join(s.name for s in heavy)}")
+            _start(folder, [s.name for s in heavy])
+            failed = wait_healthy(folder, heavy, say)
         if failed is not None:
             return 1
         if (broken := _unreachable_sites(topology)) is not None:

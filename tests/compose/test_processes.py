@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,11 @@ from toolpark.compose.processes import CONFIG, unstarted
 from toolpark.compose.render import render
 from toolpark.compose.scheduler.providers.local import local_config
 from toolpark.compose.secrets import format_env, parse_env
+from toolpark.compose.services import Probe
 from toolpark.compose.spec import Deployment
 from toolpark.compose.topology import Topology
-from toolpark.compose.up import supervisord_command, supervisord_environment
+from toolpark.compose.up import Watched, supervisord_command, supervisord_environment, wait_healthy
+from toolpark.operations.embedded import free_ports
 
 
 def _write(files: dict[str, str], folder: Path) -> Path:
@@ -178,3 +181,36 @@ def test_each_program_gets_only_the_secrets_its_definition_names(
     for env, others in ((first, ("value-of-b", "value-of-c")), (second, ("value-of-a", "value-of-c"))):
         assert not [name for name, value in env.items() if any(o in value for o in others)], env
         assert "AWS_SECRET_ACCESS_KEY" not in env and env["HF_HUB_OFFLINE"] == "1" and "PATH" in env
+
+
+def test_up_waits_for_a_service_that_makes_progress_and_names_one_that_makes_none(tmp_path: Path) -> None:
+    """A fixed start budget was a coin toss on a loaded machine (PostgreSQL's first initdb, a
+    server's lifespan): a service busy past its budget now gets its time; one that spends no CPU
+    and logs nothing for its budget is named, with what it did."""
+    (tmp_path / ".env").write_text("")
+    port = free_ports(1)[0]
+    # Busy for 4 s (past its 2 s budget), then serving; and one that only sleeps.
+    busy = "import time, http.server as h; t = time.time(); [0 for _ in iter(lambda: time.time() - t < 4, False)]"
+    slow = f"{busy}; h.test(h.SimpleHTTPRequestHandler, port={port}, bind='127.0.0.1')"
+    config = [
+        "[supervisord]", "nodaemon=true", "silent=true", f"logfile={tmp_path}/supervisord.log",
+        f"pidfile={tmp_path}/supervisord.pid", f"childlogdir={tmp_path}/logs", "",
+        "[unix_http_server]", f"file={tmp_path}/run/supervisor.sock", "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+        "[program:slow]", f"command={sys.executable} -c {shlex.quote(slow)}", "stopasgroup=true", "startsecs=0",
+        "redirect_stderr=true", f"stdout_logfile={tmp_path}/logs/slow.log", "",
+        "[program:stuck]", "command=sleep 60", "stopasgroup=true", "startsecs=0",
+        f"stdout_logfile={tmp_path}/logs/stuck.log", "",
+    ]  # fmt: skip
+    (tmp_path / CONFIG).write_text("\n".join(config))
+    process = subprocess.Popen(supervisord_command(tmp_path, CONFIG), env=supervisord_environment(tmp_path))
+    said: list[str] = []
+    try:
+        slow_ok = wait_healthy(tmp_path, [Watched("slow", Probe(port, "/"), 2)], said.append)
+        stuck = wait_healthy(tmp_path, [Watched("stuck", Probe(free_ports(1)[0], "/"), 2)], said.append)
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert slow_ok is None and said[0].startswith("✓ slow healthy after"), said
+    assert stuck == "stuck" and "✗ stuck is not healthy: it made no progress for 2 s" in said[-1], said
