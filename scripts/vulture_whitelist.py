@@ -38,3 +38,4 @@ _.message_metadata  # unused attribute (core/host/exchange.py: read by the SDK t
 _.cancel_requested  # unused attribute (core/host/exchange.py: the same protocol)
 _.can_send_request  # unused attribute (core/host/exchange.py: the same protocol)
 _.send_raw_request  # unused method (core/host/exchange.py: the same protocol)
+_.environ_expansions  # unused attribute (compose/supervise.py: supervisord reads it when it expands the config's %(ENV_...)s)

@@ -24,7 +24,7 @@ from toolpark.devtools.commands import CommandGroup
 from toolpark.devtools.librechat import mcp_servers_block
 from toolpark.devtools.scaffold import new_plugin
 from toolpark.host.config import SECTIONS, HostConfig, HostSettings
-from toolpark.host.loading import PluginLoadError, available_plugins, load_plugins
+from toolpark.host.loading import PluginLoadError, available_plugins, installed_plugins, load_plugins
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.serving import Host, InsecureBinding
 from toolpark.operations.budget import tool_list_tokens
@@ -52,14 +52,20 @@ def _runtimes(plugins: list[Plugin[Any, Any]], config: dict[str, Any]) -> list[P
 
 
 def _load(names: tuple[str, ...], settings: HostSettings) -> list[Plugin[Any, Any]]:
-    """The plugins named, else those `load_plugins` names, else every installed one."""
+    """The plugins named, else those `load_plugins` names, else every installed one that imports
+    (each that does not is named on stderr)."""
     chosen: list[str] | None = list(names) or None
     if chosen is None and settings.load_plugins:
         chosen = [n.strip() for n in settings.load_plugins.split(",") if n.strip()]
     try:
-        return load_plugins(chosen)
+        if chosen is not None:
+            return load_plugins(chosen)
+        plugins, unavailable = installed_plugins()
     except PluginLoadError as exc:
         raise click.ClickException(str(exc)) from exc
+    for name, why in unavailable.items():
+        click.echo(f"not serving {name}: it {why}", err=True)
+    return plugins
 
 
 @click.group(cls=CommandGroup)
@@ -119,13 +125,17 @@ def _run_http(served: Host) -> None:
 def list_plugins(as_json: bool) -> None:
     """Installed plugins, their tools, and their settings with env var names."""
     try:
-        plugins = load_plugins()
+        plugins, unavailable = installed_plugins()
     except PluginLoadError as exc:
         raise click.ClickException(str(exc)) from exc
     described = [_describe(p) for p in plugins]
     if as_json:
-        click.echo(json.dumps(described, indent=2))
+        click.echo(
+            json.dumps([*described, *({"name": n, "unavailable": why} for n, why in unavailable.items())], indent=2)
+        )
         return
+    for name, why in unavailable.items():
+        click.echo(f"{name}: unavailable, it {why}")
     for plugin in described:
         click.echo(f"{plugin['name']} {plugin['version']}: {plugin['description']}")
         tokens = plugin["tool_list_tokens"]
@@ -160,9 +170,9 @@ def _tool_list_tokens(plugin: Plugin[Any, Any]) -> int | None:
 
 @main.command(name="config-reference")
 def config_reference() -> None:
-    """Print the configuration reference (markdown) of the host and every installed plugin."""
+    """Print the configuration reference (markdown) of the host and every installed plugin that imports."""
     try:
-        plugins = load_plugins()
+        plugins, _ = installed_plugins()
     except PluginLoadError as exc:
         raise click.ClickException(str(exc)) from exc
     sections: list[tuple[str, type[BaseSettings], str]] = [

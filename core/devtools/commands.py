@@ -42,7 +42,18 @@ class CommandGroup(click.Group):
         try:
             command = entry.load()
         except Exception as exc:  # a broken package names itself instead of breaking every command
-            raise click.ClickException(f"command {name!r} ({entry.value}) failed to load: {exc}") from exc
+            return _unavailable(name, f"command {name!r} ({entry.value}) failed to load: {exc}")
         if not isinstance(command, click.Command):
-            raise click.ClickException(f"entry point {name!r} ({entry.value}) is not a click command")
+            return _unavailable(name, f"entry point {name!r} ({entry.value}) is not a click command")
         return command
+
+
+def _unavailable(name: str, why: str) -> click.Command:
+    """A command that says why it cannot run: listed in `--help` as unavailable, the others still work
+    (a command whose libraries are not installed, on a bare `pip install toolpark`)."""
+
+    def refuse() -> None:
+        raise click.ClickException(why)
+
+    return click.Command(name, callback=refuse, help=f"(unavailable) {why}", short_help="(unavailable: see its --help)",
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})  # fmt: skip

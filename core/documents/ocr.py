@@ -7,10 +7,12 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from toolpark.contract.errors import ToolError
+
+if TYPE_CHECKING:  # Pillow comes with the extract extra; the core imports this module without it
+    from PIL import Image
 
 __all__ = ["OcrOptions", "recognize"]
 

@@ -7,14 +7,15 @@ with keyword options; none of them starts parser processes of its own or repeats
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, Literal
 
 import anyio
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from toolpark.contract.errors import ToolError
 from toolpark.contract.settings import SectionSettings
-from toolpark.documents import pdf
 from toolpark.documents.ocr import OcrOptions
 from toolpark.documents.workers import WorkerPool
 
@@ -26,6 +27,19 @@ PageText = tuple[int, str, bool]
 
 PRELOAD = ("toolpark.documents.pdf", "pdfplumber")
 """Modules each worker imports before its first job, so a job's time is its own."""
+
+
+def _pdf() -> ModuleType:
+    """The PDF and image stack (the `extract` extra), imported on first use: the core installs and
+    runs without it, and a tool that reads documents says what to install."""
+    try:
+        from toolpark.documents import pdf
+    except ImportError as exc:
+        raise ToolError(
+            f"Reading documents needs the PDF and image libraries ({exc.name} is missing): "
+            "pip install 'toolpark[extract]'."
+        ) from exc
+    return pdf
 
 
 class DocumentSettings(SectionSettings):
@@ -73,12 +87,13 @@ class Documents:
             self.workers.close()
             self.workers = None
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        return await (await self.pool()).run(fn, *args)
+    async def _run(self, job: str, *args: Any) -> Any:
+        """`pdf.<job>(*args)` in a worker."""
+        return await (await self.pool()).run(getattr(_pdf(), job), *args)
 
     async def facts(self, data: bytes, *, password: str | None = None) -> dict[str, Any]:
         """A PDF's page count, metadata, outline, page size and version."""
-        found: dict[str, Any] = await self._run(pdf.document_facts, data, password)
+        found: dict[str, Any] = await self._run("document_facts", data, password)
         return found
 
     async def page_texts(
@@ -94,12 +109,12 @@ class Documents:
         if pages is None:
             count = (await self.facts(data, password=password))["pages"]
             pages = list(range(1, (count if max_pages is None else min(count, max_pages)) + 1))
-        layers: list[tuple[int, str]] = await self._run(pdf.page_texts, data, password, pages)
+        layers: list[tuple[int, str]] = await self._run("page_texts", data, password, pages)
         texts = dict(layers)
         wanted = {n for n, text in layers if ocr == "always" or (ocr == "auto" and len(text) < self.ocr.min_chars)}
 
         async def recognized(number: int) -> None:
-            texts[number] = await self._run(pdf.page_ocr, data, password, number, self.ocr)
+            texts[number] = await self._run("page_ocr", data, password, number, self.ocr)
 
         # One job per page, so scanned pages are read side by side by the pool's workers (each job
         # also has its own time limit, where one job for every page would run out on long scans).
@@ -110,11 +125,11 @@ class Documents:
 
     async def image_text(self, data: bytes) -> str:
         """The text OCR reads in an image."""
-        text: str = await self._run(pdf.image_text, data, self.ocr, self.settings.max_image_pixels)
+        text: str = await self._run("image_text", data, self.ocr, self.settings.max_image_pixels)
         return text
 
     async def image_size(self, data: bytes) -> tuple[int, int]:
-        size: tuple[int, int] = await self._run(pdf.image_size, data, self.settings.max_image_pixels)
+        size: tuple[int, int] = await self._run("image_size", data, self.settings.max_image_pixels)
         return size
 
     async def render(
@@ -122,14 +137,14 @@ class Documents:
     ) -> list[tuple[int, bytes, int, int]]:
         """`(page, image bytes, width, height)` for each PDF page."""
         images: list[tuple[int, bytes, int, int]] = await self._run(
-            pdf.render, data, password, pages, dpi, max_pixels, fmt
+            "render", data, password, pages, dpi, max_pixels, fmt
         )
         return images
 
     async def render_image(self, data: bytes, *, max_pixels: int, fmt: str) -> tuple[bytes, int, int]:
         """An image scaled down to `max_pixels`, encoded as `fmt`, with its width and height."""
         image: tuple[bytes, int, int] = await self._run(
-            pdf.image_render, data, self.settings.max_image_pixels, max_pixels, fmt
+            "image_render", data, self.settings.max_image_pixels, max_pixels, fmt
         )
         return image
 
@@ -137,5 +152,5 @@ class Documents:
         self, data: bytes, *, pages: list[int], password: str | None = None
     ) -> list[tuple[int, list[list[list[str]]]]]:
         """Each page's tables as rows of cell strings."""
-        found: list[tuple[int, list[list[list[str]]]]] = await self._run(pdf.tables, data, password, pages)
+        found: list[tuple[int, list[list[list[str]]]]] = await self._run("tables", data, password, pages)
         return found

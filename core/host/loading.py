@@ -12,7 +12,7 @@ from typing import Any
 
 from toolpark.contract.plugin import Plugin
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginLoadError", "available_plugins", "load_plugins"]
+__all__ = ["ENTRY_POINT_GROUP", "PluginLoadError", "available_plugins", "installed_plugins", "load_plugins"]
 
 ENTRY_POINT_GROUP = "toolpark.plugins"
 
@@ -46,3 +46,29 @@ def load_plugins(names: Iterable[str] | None = None) -> list[Plugin[Any, Any]]:
             raise PluginLoadError(f"entry point {name!r} exports plugin {plugin.name!r}: the names must match")
         plugins.append(plugin)
     return plugins
+
+
+def installed_plugins() -> tuple[list[Plugin[Any, Any]], dict[str, str]]:
+    """Every installed plugin that imports, and, by name, why each other one does not: a plugin
+    whose libraries are not installed (toolpark's own servers without their extra, on a bare
+    `pip install toolpark`) is left out and named, not a reason to serve nothing. Any other failure
+    is raised, as `load_plugins` does."""
+    loaded, missing = [], {}
+    for name, entry in sorted(available_plugins().items()):
+        try:
+            (plugin,) = load_plugins([name])
+        except PluginLoadError as exc:
+            if not isinstance(exc.__cause__, ModuleNotFoundError):
+                raise
+            missing[name] = f"needs {exc.__cause__.name}, which is not installed{_extra_hint(entry)}"
+            continue
+        loaded.append(plugin)
+    return loaded, missing
+
+
+def _extra_hint(entry: EntryPoint) -> str:
+    """`: pip install 'dist[extra]'` where the plugin's distribution has an extra named after it."""
+    dist = entry.dist
+    if dist is None or entry.name not in (dist.metadata.get_all("Provides-Extra") or []):
+        return ""
+    return f": pip install '{dist.name}[{entry.name}]'"

@@ -62,3 +62,33 @@ def test_refuses_to_overwrite_or_misname(tmp_path: Path) -> None:
         new_plugin("Bad Name", tmp_path)
     with pytest.raises(ValueError, match="quotes"):
         new_plugin("quoted", tmp_path, 'say "hi"')
+
+
+def test_the_core_alone_runs_the_cli_and_a_new_plugins_tests(tmp_path: Path) -> None:
+    """What a plugin author installs: `pip install toolpark` with no extra, in a fresh venv with the
+    pip it ships. `toolpark --help` once failed there (the host imported the PDF stack at start)."""
+    venv = tmp_path / "venv"
+    assert run(sys.executable, "-m", "venv", str(venv), cwd=tmp_path).returncode == 0
+    python, toolpark = venv / "bin" / "python", venv / "bin" / "toolpark"
+    root = Path(__file__).resolve().parents[2]
+    installed = run(str(python), "-m", "pip", "install", "--quiet", str(root), cwd=tmp_path)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    extras = run(str(python), "-c", "import pypdfium2", cwd=tmp_path)
+    assert extras.returncode != 0, "the bare install has the extract extra's libraries: it proves nothing"
+
+    helped = run(str(toolpark), "--help", cwd=tmp_path)
+    assert helped.returncode == 0 and "serve" in helped.stdout, helped.stderr[-3000:]
+    listed = run(str(toolpark), "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    assert "extract: unavailable, it needs" in listed.stdout and "pip install 'toolpark[extract]'" in listed.stdout
+    assert "notes 0.1.0" in listed.stdout  # an example plugin needs nothing more
+    unavailable = run(str(toolpark), "ingest", "x", cwd=tmp_path)
+    assert unavailable.returncode != 0 and "failed to load" in unavailable.stderr
+
+    made = run(str(toolpark), "plugin", "new", "field-notes", "--dir", str(tmp_path), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    package = tmp_path / "toolpark-field-notes"
+    added = run(str(python), "-m", "pip", "install", "--quiet", f"{package}[test]", cwd=tmp_path)
+    assert added.returncode == 0, added.stderr[-3000:]
+    tests = run(str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package)
+    assert tests.returncode == 0 and "5 passed" in tests.stdout, tests.stdout[-3000:]
