@@ -64,8 +64,8 @@ def problems(spec: Deployment) -> list[Problem]:
 
 _SIGNUP = {
     "closed": "only its admin adds accounts",
-    "approval": "anyone may sign up, and waits until its admin lets them in",
-    "open": "anyone may sign up and at once calls every toolpark server as a user",
+    "approval": "anyone may sign up, and waits until its admin lets them in (from Open WebUI's second start on)",
+    "open": "anyone may sign up and at once calls every toolpark server as a user (from its second start on)",
 }
 
 

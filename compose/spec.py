@@ -249,10 +249,11 @@ class OpenWebUI(_Strict):
         default_factory=dict, description="Parameters every chat sends the model, e.g. {temperature = 0}."
     )
     signup: Literal["closed", "approval", "open"] = Field(
-        "approval",
+        "closed",
         description="Without Keycloak, who may make an account: closed (only the admin adds users), approval "
         "(anyone signs up, and waits as 'pending' until an admin lets them in), open (anyone signs up and at once "
-        "calls every toolpark server as a user).",
+        "calls every toolpark server as a user). Open WebUI itself keeps sign-ups closed for the run in which it "
+        "made its admin: approval and open take effect from its next start.",
     )
     admin_email: str | None = Field(
         None,

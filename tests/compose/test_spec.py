@@ -145,8 +145,8 @@ def test_check_reports_every_problem_at_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("signup", "enabled", "role", "said"),
     [
-        (None, "true", "pending", "anyone may sign up, and waits until its admin lets them in"),
-        ("closed", "false", "pending", "only its admin adds accounts"),
+        (None, "false", "pending", "only its admin adds accounts"),
+        ("approval", "true", "pending", "anyone may sign up, and waits until its admin lets them in"),
         ("open", "true", "user", "anyone may sign up and at once calls every toolpark server as a user"),
     ],
 )

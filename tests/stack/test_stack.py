@@ -152,9 +152,9 @@ def _ingest(stack: Stack, tmp_path: Path) -> None:
 
 
 def test_open_webui_in_a_browser_answers_from_the_ingested_document(stack: Stack, tmp_path: Path) -> None:
-    """Ingest through Caddy; a stranger's sign-up to Open WebUI waits as 'pending' (the render made the
-    admin before the site opened, so no first sign-up becomes it); the admin in headless Chromium logs
-    in, asks, and sees the
+    """Ingest through Caddy; a stranger cannot sign up to Open WebUI (the render made its admin before
+    the site opened, and sign-ups are closed by default); the admin in headless Chromium logs in,
+    asks, and sees the
     retrieval tool's call and the fact in its result. SmolLM2-135M does not choose a tool itself: the
     spec's `openwebui.tool_choice` makes it call `retrieval_search` (Open WebUI's name for it), and
     with one round of tool calls (`max_tool_calls`) the page ends with Open WebUI's "Tool-call limit
@@ -164,7 +164,7 @@ def test_open_webui_in_a_browser_answers_from_the_ingested_document(stack: Stack
     webui = stack.site("webui.example.org")
     stranger = {"name": "Mallory", "email": "mallory@example.org", "password": "correct-horse-battery"}
     signup = httpx.post(f"{webui}/api/v1/auths/signup", json=stranger, timeout=60)
-    assert signup.status_code == 200 and signup.json()["role"] == "pending", signup.text
+    assert signup.status_code == 403, signup.text  # it took anyone, and the first became the admin
     account = {"email": stack.spec["acme_email"], "password": stack.env["OPENWEBUI_ADMIN_PASSWORD"]}
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS / "openwebui-chat.png"
