@@ -111,8 +111,9 @@ def _states(folder: Path) -> dict[str, tuple[str, int]]:
 
 def _start(folder: Path, names: list[str]) -> None:
     """Starts programs supervisord was told not to start by itself (`deferred`)."""
+    supervisor = _supervisor(folder)
     for name in names:
-        _supervisor(folder).startProcess(name, False)
+        supervisor.startProcess(name, False)
 
 
 def _die_with_parent() -> None:
@@ -178,17 +179,29 @@ def _unreachable_sites(topology: Topology) -> str | None:
     for host, body in sites(topology):
         if any(line.split()[1] in skipped for line in body if "reverse_proxy" in line):
             continue  # its service needs a container
-        paths = [line.split()[1] for line in body if line.strip().startswith("handle /")] or ["/"]
-        for path in paths:
+        for path, start in _probes(body):
             try:
                 status = httpx.get(f"http://127.0.0.1:{ports[host]}{path}", timeout=30).status_code
             except httpx.HTTPError as exc:
                 return f"✗ caddy: site {host} does not answer: {exc}"
             if status == 502:
-                start = next((i for i, line in enumerate(body) if line.strip() == f"handle {path} {{"), 0)
                 upstream = next(line.split()[1] for line in body[start:] if "reverse_proxy" in line)
                 return f"✗ caddy: site {host}{path} reaches no service (502 from upstream {upstream})"
     return None
+
+
+def _probes(body: list[str]) -> list[tuple[str, int]]:
+    """Where to knock on a site, each with the line its upstream follows: every `handle /path`
+    block and path matcher (`@name path /a /b`: its first path, a wildcard cut off), else the
+    root. A site that publishes some paths only answers 404 at its root, never its upstream."""
+    probes = []
+    for index, line in enumerate(body):
+        words = line.split()
+        if words[0] == "handle" and words[1].startswith("/"):
+            probes.append((words[1], index))
+        elif words[0].startswith("@") and words[1:2] == ["path"]:
+            probes.append((words[2].rstrip("*"), index))
+    return probes or [("/", 0)]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

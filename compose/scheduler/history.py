@@ -1,7 +1,7 @@
 """The scheduler's history in PostgreSQL: every node it asked for, what became of it, the
-operator's overrides, demand and who woke the node, and events. With the provider's labels this is what lets a
-restarted scheduler carry on: a node requested but not yet seen is still accounted for, and the
-hours a month has used survive restarts.
+operator's overrides, demand and who woke the node, and events. With the provider's labels this
+is what lets a restarted scheduler carry on: a node requested but not yet seen is still accounted
+for, and the hours a month has used survive restarts.
 
 Each call takes a connection from a small pool: the reconciler's thread and the HTTP server's
 requests write concurrently.

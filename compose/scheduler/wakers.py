@@ -14,12 +14,12 @@ A caller is named by how it proved itself, so the daily cap counts per user or p
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 
 import jwt
+from pydantic import TypeAdapter
 
-from toolpark.security.auth import hash_key
+from toolpark.security.auth import ApiKey, find_key
 
 __all__ = ["Wakers"]
 
@@ -31,8 +31,7 @@ _LONGEST_ID = 128
 class Wakers:
     def __init__(self, secrets: Mapping[str, str]) -> None:
         self._master = secrets.get("LITELLM_MASTER_KEY", "")
-        keys = json.loads(secrets.get("TOOLPARK_AUTH_API_KEYS") or "[]")
-        self._keys = [(str(key["name"]), str(key["hash"])) for key in keys]
+        self._keys = TypeAdapter(list[ApiKey]).validate_json(secrets.get("TOOLPARK_AUTH_API_KEYS") or "[]")
         self._sessions = [(cookie, name, secrets[secret]) for cookie, name, secret in _SESSIONS if secrets.get(secret)]
 
     def caller(self, authorization: list[str], cookies: Mapping[str, str], key: str = "") -> str | None:
@@ -49,14 +48,9 @@ class Wakers:
         return None
 
     def _key_owner(self, key: str) -> str | None:
-        found = None
-        if self._master and hmac.compare_digest(key.encode(), self._master.encode()):
-            found = "litellm-master"
-        digest = hash_key(key)
-        for name, stored in self._keys:  # every hash is compared, so timing says nothing of which
-            if hmac.compare_digest(digest, stored):
-                found = name
-        return found
+        master = bool(self._master) and hmac.compare_digest(key.encode(), self._master.encode())
+        toolpark = find_key(key, self._keys)  # asked either way, so timing says nothing of which
+        return "litellm-master" if master else toolpark.name if toolpark else None
 
     @staticmethod
     def _session_user(token: str, secret: str) -> str | None:

@@ -111,10 +111,15 @@ def missing_grants(spec: ToolSpec, identity: Identity) -> list[str]:
     return [need for need in spec.requires if not identity.may(need)]
 
 
+def writes_refused(spec: ToolSpec, identity: Identity) -> bool:
+    """Whether `identity` is a read-only caller and the tool changes data."""
+    return identity.read_only and not spec.annotations.read_only_hint
+
+
 def callable_by(spec: ToolSpec, identity: Identity) -> bool:
     """Whether `identity` may call the tool at all: it holds what the tool requires, and a
     read-only caller calls read-only tools only."""
-    return not missing_grants(spec, identity) and not (identity.read_only and not spec.annotations.read_only_hint)
+    return not missing_grants(spec, identity) and not writes_refused(spec, identity)
 
 
 def result_size(result: CallToolResult) -> int:
@@ -135,7 +140,7 @@ def result_size(result: CallToolResult) -> int:
 
 def authorize(call: Call) -> None:
     identity = call.identity
-    if identity.read_only and not call.entry.spec.annotations.read_only_hint:
+    if writes_refused(call.entry.spec, identity):
         raise Refused(
             "denied",
             f"Tool '{call.name}' changes data, and {identity.via or identity.subject!r} may call read-only tools "

@@ -33,7 +33,7 @@ __all__ = ["SPILL_TEMPLATE", "Spills", "spill_uri"]
 
 SPILL_TEMPLATE = "toolpark://results/{result_id}{?offset,length}"
 _LARGEST = 2**31 - 2  # offsets and lengths beyond any result, within PostgreSQL's integer
-_SHARES = 4  # a caller holds at most this fraction of the store
+_SHARES = 4  # a caller holds at most 1/_SHARES of the store
 
 
 def caller_share(max_bytes: int) -> int:

@@ -44,8 +44,8 @@ __all__ = [
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 
 KEPT_PER_CALLER = 100
-_LONGEST_ID = 64  # ours are 24 characters; anything longer is no task of ours
 """Finished tasks kept for one caller at most; the oldest go first (memory stays bounded whatever the TTL)."""
+_LONGEST_ID = 64  # ours are 24 characters; anything longer is no task of ours
 
 Status = Literal["working", "input_required", "completed", "failed", "cancelled"]
 ENDED: tuple[Status, ...] = ("completed", "failed", "cancelled")

@@ -26,7 +26,7 @@ from toolpark.contract.settings import CommaList, SectionSettings
 from toolpark.security.identity import ANONYMOUS, RESERVED_PREFIX, Identity, check_subject, decode_header_value
 from toolpark.security.oidc import InvalidToken, Jwks, TokenVerifier
 
-__all__ = ["ApiKey", "AuthMiddleware", "AuthSettings", "Authenticator", "hash_key", "new_api_key"]
+__all__ = ["ApiKey", "AuthMiddleware", "AuthSettings", "Authenticator", "find_key", "hash_key", "new_api_key"]
 
 logger = logging.getLogger("toolpark.auth")
 
@@ -36,6 +36,16 @@ IDENTITY_SCOPE_KEY = "toolpark.identity"
 def hash_key(key: str) -> str:
     """The stored form of an API key. Keys are random and long, so a plain SHA-256 suffices."""
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def find_key(credential: str, keys: Iterable[ApiKey]) -> ApiKey | None:
+    """The key `credential` is, by its hash; every key is compared, so timing says nothing about which."""
+    digest = hash_key(credential)
+    found = None
+    for key in keys:
+        if hmac.compare_digest(digest, key.hash):
+            found = key
+    return found
 
 
 def new_api_key() -> str:
@@ -139,7 +149,7 @@ class Authenticator:
         if scheme.lower() != "bearer" or not credential.strip():
             raise Unauthorized("send Authorization: Bearer <API key or access token>", "missing")
         credential = credential.strip()
-        key = self._api_key(credential)
+        key = find_key(credential, self.settings.api_keys)
         if key is not None:
             return self._key_identity(key, headers)
         if self.verifier is not None and credential.count(".") == 2:
@@ -163,14 +173,6 @@ class Authenticator:
                 grants_from="your token's realm and client roles (realm_access, resource_access) and its scope claim",
             )
         raise Unauthorized("the credential is not a known API key or a valid token", "unknown_credential")
-
-    def _api_key(self, credential: str) -> ApiKey | None:
-        digest = hash_key(credential)
-        found = None
-        for key in self.settings.api_keys:  # compare with every key, so timing says nothing about which
-            if hmac.compare_digest(digest, key.hash):
-                found = key
-        return found
 
     def _key_identity(self, key: ApiKey, headers: Mapping[str, str]) -> Identity:
         grants = frozenset(key.scopes)
