@@ -41,6 +41,8 @@ SCREENSHOTS = ROOT / ".build" / "stack"
     [
         ("supervisord.conf", "--tool-call-parser hermes", "--tool-call-parsr hermes", "vllm-chat"),
         ("caddy/Caddyfile", "reverse_proxy 127.0.0.1:{webui}", "reverse_proxy 127.0.0.1:9", "caddy"),
+        # A site that publishes some paths only (LiteLLM's API) is probed at one of them, not its root.
+        ("caddy/Caddyfile", "reverse_proxy 127.0.0.1:{litellm}", "reverse_proxy 127.0.0.1:9", "caddy"),
         (
             "supervisord.conf",
             "TOOLPARK_RETRIEVAL_DATABASE_URL=",
@@ -55,7 +57,7 @@ def test_a_broken_rendered_file_names_its_service(tmp_path: Path, file: str, old
                    str(ready.folder), "--target", "processes"]  # fmt: skip
         subprocess.run(command, check=True, capture_output=True, timeout=120)
         path = ready.folder / file
-        old = old.format(webui=ready.spec["openwebui"]["port"])
+        old = old.format(webui=ready.spec["openwebui"]["port"], litellm=ready.spec["litellm"]["port"])
         assert old in path.read_text()
         path.write_text(path.read_text().replace(old, new))
         with running(ready.folder, ready.spec_path, tmp_path / "up.log", expect_failure=True) as output:
