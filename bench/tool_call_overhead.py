@@ -50,7 +50,7 @@ def serve_toolpark(port: int, stateless: bool) -> None:
     from toolpark import Plugin
     from toolpark.host.config import HostConfig, HostSettings
     from toolpark.host.runtime import PluginRuntime
-    from toolpark.host.serving import Host
+    from toolpark.host.transport.serving import Host
     from toolpark.security.auth import ApiKey, AuthSettings, hash_key
 
     plugin: Plugin = Plugin("bench", version="1", description="No-op tool for benchmarks.")

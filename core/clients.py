@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import httpx2
 from mcp import Client
-from mcp.client._transport import TransportStreams
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
+
+from toolpark.sdk import TransportStreams
 
 __all__ = ["api_client", "api_error", "http_client", "probe"]
 

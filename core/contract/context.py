@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mcp.server.elicitation import (
     AcceptedElicitation,
@@ -33,16 +33,13 @@ from mcp_types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
 
+from toolpark.contract.asking import Answer, Asker, BackgroundTask, question_key
+from toolpark.contract.documents import DocumentReader
 from toolpark.contract.errors import ToolError, describe_validation_error
-from toolpark.host.asking import Answer, Asker, question_key
-from toolpark.host.tasks import Task, TaskAsker
-from toolpark.security.egress import Egress
-from toolpark.security.identity import Identity
-from toolpark.security.tenancy import TenantScope
-
-if TYPE_CHECKING:
-    from toolpark.documents.parser import Documents
-    from toolpark.host.services import Services
+from toolpark.contract.identity import Identity
+from toolpark.contract.outbound import OutboundHTTP
+from toolpark.contract.services import HostServices
+from toolpark.contract.tenancy import TenantScope
 
 __all__ = ["ToolContext"]
 
@@ -60,7 +57,7 @@ class ToolContext(Generic[SettingsT, StateT]):
     and `tenant` the namespaces it may use. `egress` is the safe client for user-supplied URLs,
     `documents` the host's parser for untrusted documents.
     The methods send progress, log messages and resource updates to the client, and ask it for
-    elicitation, sampling or its roots, the same code in every protocol era (see `toolpark.host.asking`).
+    elicitation, sampling or its roots, the same code in every protocol era (see `toolpark.host.tasks.asking`).
     A tool declared with `task=True` calls `background()` where the rest may run as a task.
     `sdk` is the MCP SDK's own context, for what this class does not cover.
     """
@@ -70,13 +67,13 @@ class ToolContext(Generic[SettingsT, StateT]):
         "_asker",
         "_detach",
         "_services",
+        "_task",
         "_tenant",
         "identity",
         "plugin",
         "sdk",
         "settings",
         "state",
-        "task",
     )
 
     def __init__(
@@ -87,7 +84,7 @@ class ToolContext(Generic[SettingsT, StateT]):
         state: StateT,
         identity: Identity,
         sdk: Context[Any, Any],
-        services: Services,
+        services: HostServices,
         asker: Asker,
         detach: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -101,7 +98,7 @@ class ToolContext(Generic[SettingsT, StateT]):
         self._asker = asker
         self._asked = 0
         self._detach = detach
-        self.task: Task | None = None  # set once the call runs as a task
+        self._task: BackgroundTask | None = None  # set once the call runs as a task
 
     @property
     def tenant(self) -> TenantScope:
@@ -111,14 +108,14 @@ class ToolContext(Generic[SettingsT, StateT]):
         return self._tenant
 
     @property
-    def egress(self) -> Egress:
+    def egress(self) -> OutboundHTTP:
         """The host's outbound HTTP client for user-supplied URLs (SSRF-safe)."""
         if self._services.egress is None:
             raise RuntimeError("outbound HTTP is available only while the host runs")
         return self._services.egress
 
     @property
-    def documents(self) -> Documents:
+    def documents(self) -> DocumentReader:
         """The host's document parser (PDF text, OCR, rendering, tables) in worker processes."""
         return self._services.documents
 
@@ -134,15 +131,15 @@ class ToolContext(Generic[SettingsT, StateT]):
     async def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
         """Report progress: to a client that asked for it with a progress token, or, in a task, as the
         task's status message."""
-        if self.task is not None:
-            self.task.touch(message or (f"{done:g} of {total:g}" if total else f"{done:g}"))
+        if self._task is not None:
+            self._task.touch(message or (f"{done:g} of {total:g}" if total else f"{done:g}"))
             return
         await self.sdk.report_progress(done, total, message)
 
     async def log(self, level: LoggingLevel, message: str, **data: Any) -> None:
         """Send a log message to the client, honouring the level it set with `logging/setLevel`.
         A task's request is over, so nothing is sent for it."""
-        if self.task is not None:
+        if self._task is not None:
             return
         if _LEVELS.index(level) < _LEVELS.index(self._services.subscriptions.log_level(self.sdk.session)):
             return
@@ -153,10 +150,11 @@ class ToolContext(Generic[SettingsT, StateT]):
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             await self.sdk.log(level, payload, logger_name=self.plugin)
 
-    def run_as_task(self, task: Task) -> None:
-        """The host moved this call into `task`: progress becomes its status, questions park it."""
-        self.task = task
-        self._asker = TaskAsker(task)
+    def run_as_task(self, task: BackgroundTask, asker: Asker) -> None:
+        """The host moved this call into `task`: progress becomes its status, questions go to `asker`
+        (which parks the task until they are answered)."""
+        self._task = task
+        self._asker = asker
 
     async def background(self) -> None:
         """Let the rest of the call run as a task when the client takes tasks (the call returns the task

@@ -20,7 +20,7 @@ from mcp_types import ToolAnnotations
 
 from toolpark.contract.context import ToolContext
 from toolpark.contract.settings import PluginSettings
-from toolpark.security.tenancy import TenantScope
+from toolpark.contract.tenancy import TenantScope
 
 __all__ = ["Plugin", "PromptSpec", "RateLimit", "ResourceSpec", "ToolSpec", "check_plugin_name"]
 

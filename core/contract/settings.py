@@ -162,7 +162,7 @@ def from_values(model: type[SettingsT], values: Mapping[str, Any] | None = None)
 
 @dataclass(frozen=True)
 class SettingRow:
-    """One documented setting: for `toolpark list` and the README's reference."""
+    """One documented setting: for `toolpark list` and the configuration reference (docs/configuration.md)."""
 
     env: str
     type: str

@@ -24,16 +24,14 @@ from toolpark.devtools.commands import CommandGroup
 from toolpark.devtools.librechat import mcp_servers_block
 from toolpark.devtools.scaffold import new_plugin
 from toolpark.host.config import SECTIONS, HostConfig, HostSettings
-from toolpark.host.loading import PluginLoadError, available_plugins, installed_plugins, load_plugins
+from toolpark.host.loading import PluginLoadError, first_party_servers, installed_plugins, load_plugins
 from toolpark.host.runtime import PluginRuntime
-from toolpark.host.serving import Host, InsecureBinding
+from toolpark.host.transport.serving import Host, InsecureBinding
 from toolpark.operations.budget import tool_list_tokens
 from toolpark.operations.embedded import data_dir
 from toolpark.operations.logs import configure_logging
 from toolpark.operations.traces import configure_tracing, flush_traces
 from toolpark.security.auth import ApiKey, hash_key, new_api_key
-
-FIRST_PARTY = "toolpark.mcp_servers."
 
 
 def _host_config(config: dict[str, Any], **cli: Any) -> HostConfig:
@@ -196,8 +194,7 @@ def up(host: str | None, port: int | None, insecure: bool | None, config_path: P
         host_config = replace(host_config, host=host_config.host.model_copy(update={"tasks_path": tasks_path}))
     settings = host_config.host
     configure_logging(settings.log_level, settings.log_format)
-    found = available_plugins()
-    first_party = sorted(n for n, ep in found.items() if ep.value.startswith(FIRST_PARTY))
+    first_party = first_party_servers()
     # Until the first-party servers are installed, serve whatever plugins are.
     names = tuple(first_party) if first_party else ()
     served = Host(_runtimes(_load(names, settings), config), host_config)

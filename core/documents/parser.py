@@ -8,22 +8,19 @@ with keyword options; none of them starts parser processes of its own or repeats
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from toolpark.contract.documents import OcrMode, PageText
 from toolpark.contract.errors import ToolError
 from toolpark.contract.settings import SectionSettings
 from toolpark.documents.ocr import OcrOptions
 from toolpark.documents.workers import WorkerPool
 
-__all__ = ["DocumentSettings", "Documents", "OcrMode", "OcrOptions", "PageText"]
-
-OcrMode = Literal["auto", "always", "never"]
-PageText = tuple[int, str, bool]
-"""`(page number, text, whether OCR read it)`."""
+__all__ = ["DocumentSettings", "Documents", "OcrOptions"]
 
 PRELOAD = ("toolpark.documents.pdf", "pdfplumber")
 """Modules each worker imports before its first job, so a job's time is its own."""

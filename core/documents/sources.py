@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolpark.contract.errors import ToolError
+from toolpark.contract.outbound import OutboundHTTP
 from toolpark.contract.text import has_control_characters
-from toolpark.security.egress import Egress
 
 __all__ = ["Document", "load"]
 
@@ -38,7 +38,7 @@ async def load(
     data_base64: str | None,
     url: str | None,
     path: str | None,
-    egress: Egress,
+    egress: OutboundHTTP,
     max_bytes: int,
     allowed_dir: Path | None,
 ) -> Document:

@@ -32,17 +32,20 @@ from mcp_types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
+from toolpark.contract.asking import Asker
 from toolpark.contract.context import ToolContext
 from toolpark.contract.errors import ToolError, describe_validation_error, error_result, foreseen_error, incident_id
+from toolpark.contract.identity import LOCAL, Identity
 from toolpark.contract.plugin import ToolSpec
-from toolpark.host.asking import Asker, DirectAsker, InputNeeded, RoundsAsker
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
-from toolpark.host.tasks import TASKS_EXTENSION, Task, TooManyTasks
+from toolpark.host.tasks.asking import DirectAsker, InputNeeded, RoundsAsker
+from toolpark.host.tasks.record import Task, TaskAsker
+from toolpark.host.tasks.registry import TASKS_EXTENSION, TooManyTasks
 from toolpark.operations.metrics import current_tool
 from toolpark.operations.traces import failed, span
+from toolpark.sdk import subscriptions_of
 from toolpark.security.auth import identity_from_scope
-from toolpark.security.identity import LOCAL, Identity
 from toolpark.security.ratelimit import RateLimiter
 
 __all__ = ["Entry", "ToolCaller", "callable_by", "caller", "owner_of", "owner_of_request", "result_size"]
@@ -332,7 +335,7 @@ class ToolCaller:
             request_context=ctx,
             mcp_server=self.server,
             input_params=call.params,
-            subscriptions=self.server._subscriptions,  # noqa: SLF001 - as the SDK's own tools/call handler does
+            subscriptions=subscriptions_of(self.server),
         )
         asker: Asker
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
@@ -416,10 +419,7 @@ class Detachable:
         self._decided = anyio.Event()
         self._detaching = anyio.Lock()
         self._decision: Result | Task | MCPError | None = None
-
-    @property
-    def task(self) -> Task | None:
-        return self.context.task
+        self.task: Task | None = None  # set once the call runs as a task
 
     async def outcome(self) -> Result | Task:
         self.tasks.start(self._work)
@@ -453,7 +453,8 @@ class Detachable:
                 task.settle("cancelled")
                 return
             task.scope = self.scope
-            self.context.run_as_task(task)
+            self.task = task
+            self.context.run_as_task(task, TaskAsker(task))
             self.scope.deadline = self.started + self.call.runtime.settings.task_timeout_s
             self._decide(task)
 

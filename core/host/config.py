@@ -16,10 +16,10 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from toolpark.contract.settings import SectionSettings, from_values, load_settings
+from toolpark.contract.tenancy import TenancySettings
 from toolpark.documents.parser import DocumentSettings
 from toolpark.security.auth import AuthSettings
 from toolpark.security.egress import EgressSettings
-from toolpark.security.tenancy import TenancySettings
 
 __all__ = ["SECTIONS", "HostConfig", "HostSettings", "Section"]
 

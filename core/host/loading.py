@@ -12,9 +12,13 @@ from typing import Any
 
 from toolpark.contract.plugin import Plugin
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginLoadError", "available_plugins", "installed_plugins", "load_plugins"]
+__all__ = [
+    "ENTRY_POINT_GROUP", "PluginLoadError", "available_plugins", "first_party_servers", "installed_plugins",
+    "load_plugins",
+]  # fmt: skip
 
 ENTRY_POINT_GROUP = "toolpark.plugins"
+_FIRST_PARTY = "toolpark.mcp_servers."
 
 
 class PluginLoadError(Exception):
@@ -24,6 +28,12 @@ class PluginLoadError(Exception):
 def available_plugins() -> dict[str, EntryPoint]:
     """Installed plugin entry points by name, without importing them."""
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def first_party_servers() -> list[str]:
+    """toolpark's own servers by name, read from the entry points: a server is named once, in
+    pyproject.toml's `toolpark.plugins` group, beside its extra of the same name."""
+    return sorted(name for name, entry in available_plugins().items() if entry.value.startswith(_FIRST_PARTY))
 
 
 def load_plugins(names: Iterable[str] | None = None) -> list[Plugin[Any, Any]]:

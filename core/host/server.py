@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.lowlevel import Server
 from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.tools import Tool
 from mcp.shared.exceptions import MCPError
@@ -35,28 +34,19 @@ from mcp_types import Tool as McpTool
 
 from toolpark.contract.errors import error_result
 from toolpark.contract.plugin import ToolSpec
+from toolpark.contract.tenancy import TenantScope
 from toolpark.host.calls import Entry, ToolCaller, callable_by, caller, owner_of_request
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
-from toolpark.host.spill import SPILL_TEMPLATE
-from toolpark.host.tasks import TasksExtension
+from toolpark.host.tasks.registry import TasksExtension
+from toolpark.host.tasks.spill import SPILL_TEMPLATE
 from toolpark.host.toolsearch import CALL_TOOL, SEARCH_LISTING, SEARCH_TOOL, ToolIndex, found_tools
 from toolpark.operations.traces import header_context
-from toolpark.security.tenancy import TenantScope
+from toolpark.sdk import lowlevel
 
-__all__ = ["build_server", "lowlevel"]
+__all__ = ["build_server"]
 
 logger = logging.getLogger("toolpark.server")
-
-
-def lowlevel(server: MCPServer[Any]) -> Server[Any]:
-    """The SDK's low-level server inside `server`.
-
-    `MCPServer` keeps it private, yet replacing a request handler (`add_request_handler`) and
-    mounting several servers under one ASGI app both need it; this is the one place we reach in.
-    """
-    inner: Server[Any] = server._lowlevel_server  # noqa: SLF001
-    return inner
 
 
 @contextmanager

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from toolpark.contract.tenancy import TenancySettings
 from toolpark.documents.parser import Documents
-from toolpark.host.shared_events import SharedEvents
-from toolpark.host.spill import Spills
 from toolpark.host.subscriptions import Subscriptions
-from toolpark.host.tasks import Tasks
+from toolpark.host.tasks.registry import Tasks
+from toolpark.host.tasks.shared_events import SharedEvents
+from toolpark.host.tasks.spill import Spills
 from toolpark.operations.metrics import Metrics
 from toolpark.security.egress import Egress
 from toolpark.security.ratelimit import RateLimiter
-from toolpark.security.tenancy import TenancySettings
 
 __all__ = ["Services"]
 

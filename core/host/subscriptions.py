@@ -13,16 +13,11 @@ from mcp.server.connection import Connection
 from mcp.server.session import ServerSession
 from mcp_types import LoggingLevel
 
+from toolpark.sdk import connection_of
+
 __all__ = ["Subscriptions"]
 
 logger = logging.getLogger("toolpark.subscriptions")
-
-
-def _connection(session: ServerSession) -> Connection:
-    # The SDK keeps the per-client Connection private on the per-request session; this is the one
-    # place toolpark reaches for it.
-    connection: Connection = session._connection  # noqa: SLF001
-    return connection
 
 
 class Subscriptions:
@@ -33,16 +28,16 @@ class Subscriptions:
         self._levels: weakref.WeakKeyDictionary[Connection, LoggingLevel] = weakref.WeakKeyDictionary()
 
     def subscribe(self, session: ServerSession, uri: str) -> None:
-        self._watching.setdefault(_connection(session), set()).add(uri)
+        self._watching.setdefault(connection_of(session), set()).add(uri)
 
     def unsubscribe(self, session: ServerSession, uri: str) -> None:
-        self._watching.get(_connection(session), set()).discard(uri)
+        self._watching.get(connection_of(session), set()).discard(uri)
 
     def set_log_level(self, session: ServerSession, level: LoggingLevel) -> None:
-        self._levels[_connection(session)] = level
+        self._levels[connection_of(session)] = level
 
     def log_level(self, session: ServerSession) -> LoggingLevel:
-        return self._levels.get(_connection(session), "debug")
+        return self._levels.get(connection_of(session), "debug")
 
     async def notify_updated(self, uri: str) -> None:
         """Send `notifications/resources/updated` to every connection subscribed to `uri`."""

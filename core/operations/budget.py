@@ -19,7 +19,8 @@ from mcp_types import Tool as McpTool
 __all__ = ["TOOL_LIST_BUDGET", "count_tokens", "tool_list_tokens"]
 
 TOOL_LIST_BUDGET = 3500
-"""Tokens each first-party server's tool list stays within (the README states it; a test holds it)."""
+"""Tokens each first-party server's tool list stays within (the agent developer's guide in docs/ states
+it; a test holds it)."""
 
 
 @lru_cache(maxsize=1)

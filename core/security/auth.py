@@ -22,8 +22,9 @@ from pydantic_settings import SettingsConfigDict
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from toolpark.contract.identity import ANONYMOUS, Identity
 from toolpark.contract.settings import CommaList, SectionSettings
-from toolpark.security.identity import ANONYMOUS, RESERVED_PREFIX, Identity, check_subject, decode_header_value
+from toolpark.security.identity import RESERVED_PREFIX, check_subject, decode_header_value
 from toolpark.security.oidc import InvalidToken, Jwks, TokenVerifier
 
 __all__ = ["ApiKey", "AuthMiddleware", "AuthSettings", "Authenticator", "find_key", "hash_key", "new_api_key"]

@@ -14,7 +14,6 @@ import ipaddress
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Protocol
 
 import anyio
@@ -23,10 +22,11 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from toolpark.contract.errors import ToolError
+from toolpark.contract.outbound import Fetched
 from toolpark.contract.settings import CommaList, SectionSettings
 from toolpark.security.addresses import IPAddress, Openings, blocked_reason
 
-__all__ = ["Egress", "EgressRefused", "EgressSettings", "Fetched", "Resolver", "SystemResolver"]
+__all__ = ["Egress", "EgressRefused", "EgressSettings", "Resolver", "SystemResolver"]
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 
@@ -69,20 +69,6 @@ class SystemResolver:
     async def resolve(self, host: str, port: int) -> list[IPAddress]:
         infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """A whole response read within the byte cap."""
-
-    url: str
-    status_code: int
-    headers: httpx.Headers
-    content: bytes
-
-    @property
-    def text(self) -> str:
-        return httpx.Response(self.status_code, headers=self.headers, content=self.content).text
 
 
 class Egress:

@@ -1,58 +1,14 @@
-"""Who is calling: what authentication established, handed to every tool as `ctx.identity`."""
+"""The checks on a subject a front end or a token names: toolpark keeps some names for its own identities."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
-from typing import Literal
 
+from toolpark.contract.identity import ANONYMOUS, LOCAL
 from toolpark.contract.text import has_control_characters
 
-__all__ = ["ANONYMOUS", "LOCAL", "RESERVED_PREFIX", "Identity", "check_subject", "decode_header_value"]
-
-Method = Literal["none", "stdio", "api_key", "oidc", "frontend"]
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The caller of a request.
-
-    `method` says how it was established: `none` (auth off, loopback only), `stdio` (the local
-    process that launched us), `api_key`, `oidc` (a verified bearer token), or `frontend` (a user
-    named by a trusted front end such as LibreChat, on behalf of its API key, `via`).
-    `grants` are the scopes and roles per-tool requirements are checked against; `grants_from`
-    says where they came from, so a refusal can name the claim or header that carried none.
-    `read_only`: the caller may call read-only tools only (a key that speaks for many people at
-    once, such as LiteLLM's MCP gateway, whose users would otherwise share one writable space).
-    """
-
-    subject: str
-    method: Method
-    name: str | None = None
-    email: str | None = None
-    roles: frozenset[str] = field(default_factory=frozenset)
-    grants: frozenset[str] = field(default_factory=frozenset)
-    via: str | None = None
-    grants_from: str = ""
-    read_only: bool = False
-
-    @property
-    def authenticated(self) -> bool:
-        return self.method not in ("none", "stdio")
-
-    def may(self, requirement: str) -> bool:
-        """Whether the caller holds `requirement` (a scope or role).
-
-        Without authentication the host serves one local user, who may do everything: binding
-        anywhere but loopback without auth is refused at start-up.
-        """
-        return not self.authenticated or requirement in self.grants
-
-
-ANONYMOUS = Identity(subject="anonymous", method="none")
-LOCAL = Identity(subject="local", method="stdio")
-
+__all__ = ["RESERVED_PREFIX", "check_subject", "decode_header_value"]
 
 _LONGEST_SUBJECT = 256
 RESERVED_PREFIX = "key:"  # an API key's subject is key:<its name>

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from toolpark.contract.errors import ToolError
+from toolpark.contract.identity import Identity
 from toolpark.contract.text import has_control_characters
-from toolpark.security.identity import Identity
 
 __all__ = ["Access", "check_key", "folder_prefix"]
 

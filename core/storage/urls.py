@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from pydantic import Field, SecretStr
 
 from toolpark.contract.errors import ToolError
+from toolpark.contract.identity import Identity
 from toolpark.contract.settings import CommaList, PluginSettings
-from toolpark.security.identity import Identity
 from toolpark.storage.client import S3Client
 from toolpark.storage.policy import Access
 

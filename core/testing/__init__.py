@@ -30,7 +30,7 @@ from toolpark.contract.plugin import Plugin
 from toolpark.contract.settings import from_values
 from toolpark.host.config import HostConfig
 from toolpark.host.runtime import PluginRuntime
-from toolpark.host.serving import Host
+from toolpark.host.transport.serving import Host
 from toolpark.security.egress import Resolver
 
 __all__ = ["RunningHost", "connect", "free_port", "http_client", "post_initialize", "serve_http"]

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 
 from toolpark import ToolContext, ToolError, paginate, text_result
 from toolpark.clients import api_error
+from toolpark.contract.documents import PageText as FoundText
 from toolpark.documents.pages import joined, select_pages
-from toolpark.documents.parser import PageText as FoundText
 from toolpark.documents.sources import Document, load
 from toolpark.mcp_servers.extract.plugin import ExtractSettings, State, plugin
 from toolpark.storage.urls import read_s3_url

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
-from toolpark.security.egress import Fetched
+from toolpark.contract.outbound import Fetched
 
 __all__ = ["Cached", "HttpCache"]
 

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from toolpark.contract.outbound import Fetched, OutboundHTTP
 from toolpark.mcp_servers.web.cache import HttpCache
-from toolpark.security.egress import Egress, Fetched
 
 __all__ = ["Fetcher", "Rendered"]
 
@@ -45,7 +45,7 @@ class Fetcher:
         self._limits: dict[str, anyio.CapacityLimiter] = {}
         self._memo: OrderedDict[tuple[str, ...], tuple[float, Rendered]] = OrderedDict()
 
-    async def get(self, egress: Egress, url: str, user_agent: str) -> Fetched:
+    async def get(self, egress: OutboundHTTP, url: str, user_agent: str) -> Fetched:
         """`url`'s response: from the cache while fresh, revalidated when stale, else fetched."""
         entry = self.cache.get(url)
         if entry is not None and entry.fresh:

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 from protego import Protego
 
 from toolpark.contract.errors import ToolError
-from toolpark.security.egress import EgressRefused, Fetched
+from toolpark.contract.outbound import Fetched
+from toolpark.security.egress import EgressRefused
 
 __all__ = ["RobotsPolicy", "robots_url"]
 

@@ -7,7 +7,7 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-from toolpark.host.connections import MAX_HEADER_BYTES, MAX_HEADERS
+from toolpark.host.transport.connections import MAX_HEADER_BYTES, MAX_HEADERS
 from toolpark.plugins.everything import plugin as everything
 from toolpark.testing import serve_http
 

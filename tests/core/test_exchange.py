@@ -1,4 +1,4 @@
-"""Stateless JSON mode's own call path (`toolpark.host.exchange`): it must answer every request as
+"""Stateless JSON mode's own call path (`toolpark.host.transport.exchange`): it must answer every request as
 the SDK's path answers it in a session, and hand what it does not serve to the SDK unchanged."""
 
 from __future__ import annotations

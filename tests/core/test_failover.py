@@ -23,7 +23,7 @@ from tests.core.taskwire import get, start
 from tests.core.test_interop import CONFORMANCE_NEXT
 from tests.nodejs import run_node
 from tests.processes import spawn, wait_ok
-from toolpark.host.shared_ledger import LEASE_S, TICK_S
+from toolpark.host.tasks.shared_ledger import LEASE_S, TICK_S
 from toolpark.operations.embedded import free_ports, postgres, stop_process
 
 pytestmark = pytest.mark.node

@@ -22,7 +22,7 @@ from mcp_types import CallToolResult, ResourceLink, TextContent
 
 from tests.core.taskwire import AUTH, KEYS, get, request, settled, start, stream
 from toolpark.clients import http_client
-from toolpark.host.spill import Spills
+from toolpark.host.tasks.spill import Spills
 from toolpark.operations.embedded import postgres
 from toolpark.plugins.everything import plugin as everything
 from toolpark.testing import RunningHost, serve_http

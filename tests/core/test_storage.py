@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toolpark import ToolError
-from toolpark.security.identity import Identity
+from toolpark.contract.identity import Identity
 from toolpark.storage.policy import Access, check_key
 
 ALICE = Identity(subject="alice", method="frontend")

@@ -13,8 +13,9 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from tests.core.taskwire import AUTH, get, request, settled, start
-from toolpark.host.ledger import TaskLedger
-from toolpark.host.tasks import KEPT_PER_CALLER, Task, Tasks
+from toolpark.host.tasks.ledger import TaskLedger
+from toolpark.host.tasks.record import KEPT_PER_CALLER, Task
+from toolpark.host.tasks.registry import Tasks
 from toolpark.plugins.everything import plugin as everything
 from toolpark.testing import RunningHost
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from toolpark.contract.identity import Identity
 from toolpark.contract.settings import from_values
+from toolpark.contract.tenancy import TenancySettings, TenantScope
 from toolpark.plugins.notes import plugin as notes
 from toolpark.security.auth import hash_key
-from toolpark.security.identity import Identity
-from toolpark.security.tenancy import TenancySettings, TenantScope
 from toolpark.testing import RunningHost, http_client
 
 pytestmark = pytest.mark.anyio

@@ -14,8 +14,8 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from toolpark.contract.errors import ToolError
+from toolpark.contract.identity import Identity
 from toolpark.contract.settings import SectionSettings
-from toolpark.security.identity import Identity
 
 __all__ = ["TenancySettings", "TenantScope"]
 

@@ -21,7 +21,7 @@ import anyio
 from mcp_types import InputRequest
 from pydantic import TypeAdapter
 
-from toolpark.host.tasks import CANCELLED_MESSAGE, KEPT_PER_CALLER, Status, Task, interrupted
+from toolpark.host.tasks.record import CANCELLED_MESSAGE, KEPT_PER_CALLER, Status, Task, interrupted
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool

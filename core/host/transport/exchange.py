@@ -35,6 +35,8 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from toolpark.sdk import lifespan_state
+
 __all__ = ["StatelessJson"]
 
 
@@ -101,7 +103,7 @@ class StatelessJson:
             reply["result"] = await serve_one(
                 self.server, context, message["method"], message.get("params"),
                 connection=Connection.from_envelope(version, None, None),
-                lifespan_state=self.manager._lifespan_state,  # noqa: SLF001
+                lifespan_state=lifespan_state(self.manager),
             )  # fmt: skip
         except Exception as exc:
             # The SDK's own mapping; code 0 for anything else, as its dispatcher answers.

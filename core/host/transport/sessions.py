@@ -14,20 +14,12 @@ from collections.abc import Awaitable, Callable
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from toolpark.sdk import open_sessions
 from toolpark.security.auth import identity_from_scope
 
-__all__ = ["SessionQuota", "open_sessions"]
+__all__ = ["SessionQuota"]
 
 SESSION_HEADER = b"mcp-session-id"
-
-
-def open_sessions(manager: StreamableHTTPSessionManager) -> set[str]:
-    """The ids of the sessions `manager` holds now.
-
-    The manager keeps them private; counting a caller's live sessions needs them, and this is the
-    one place that reads them (the manager forgets a session on DELETE, idle timeout or crash).
-    """
-    return set(manager._server_instances)  # noqa: SLF001
 
 
 class SessionQuota:

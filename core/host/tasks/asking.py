@@ -14,10 +14,9 @@ question runs once per round.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
-from typing import Any, Protocol
+from typing import Any
 
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types import (
@@ -36,18 +35,15 @@ from mcp_types import (
 )
 from pydantic import BaseModel, ValidationError
 
+from toolpark.contract.asking import Answer
+
 __all__ = [
-    "Answer",
-    "Asker",
     "DirectAsker",
     "InputNeeded",
     "RoundsAsker",
     "parse_answer",
-    "question_key",
     "require_capability",
 ]
-
-Answer = ElicitResult | CreateMessageResult | ListRootsResult
 
 _ANSWER_TYPES: dict[str, type[Answer]] = {
     "elicitation/create": ElicitResult,
@@ -57,25 +53,12 @@ _ANSWER_TYPES: dict[str, type[Answer]] = {
 _CAPABILITIES = {"elicitation/create": "elicitation", "sampling/createMessage": "sampling", "roots/list": "roots"}
 
 
-class Asker(Protocol):
-    """Puts one question to the client and returns its answer."""
-
-    async def ask(self, key: str, request: InputRequest) -> Answer: ...
-
-
 class InputNeeded(Exception):
     """Raised from a question a 2026-07-28 call cannot answer yet; the call ends with `result`."""
 
     def __init__(self, result: InputRequiredResult) -> None:
         super().__init__(f"the client must answer {', '.join(result.input_requests or {})}")
         self.result = result
-
-
-def question_key(kind: str, number: int, request: InputRequest) -> str:
-    """A key for the `number`th question of a call: stable across rounds while the question is the same,
-    new when the tool asks something else (its answer must not stand for the old one's)."""
-    body = json.dumps(request.model_dump(by_alias=True, mode="json", exclude_none=True), sort_keys=True)
-    return f"{kind}-{number}-{hashlib.sha256(body.encode()).hexdigest()[:8]}"
 
 
 def require_capability(capabilities: ClientCapabilities | None, request: InputRequest) -> None:

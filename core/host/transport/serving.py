@@ -27,22 +27,22 @@ from starlette.types import ASGIApp, Scope
 
 from toolpark.documents.parser import Documents
 from toolpark.host.config import HostConfig
-from toolpark.host.connections import BodyTimeout, header_timeout_protocol
-from toolpark.host.events import MemoryEventStore
-from toolpark.host.exchange import StatelessJson
-from toolpark.host.ledger import TaskLedger
 from toolpark.host.runtime import PluginRuntime
-from toolpark.host.server import build_server, lowlevel
+from toolpark.host.server import build_server
 from toolpark.host.services import Services
-from toolpark.host.sessions import SessionQuota
-from toolpark.host.shared_events import SharedEvents
-from toolpark.host.shared_ledger import SharedLedger
-from toolpark.host.spill import Spills
-from toolpark.host.sse import use_fast_line_split
-from toolpark.host.tasks import Tasks
+from toolpark.host.tasks.ledger import TaskLedger
+from toolpark.host.tasks.registry import Tasks
+from toolpark.host.tasks.shared_events import SharedEvents
+from toolpark.host.tasks.shared_ledger import SharedLedger
+from toolpark.host.tasks.spill import Spills
 from toolpark.host.toolsearch import SEARCH_LISTING
+from toolpark.host.transport.connections import BodyTimeout, header_timeout_protocol
+from toolpark.host.transport.events import MemoryEventStore
+from toolpark.host.transport.exchange import StatelessJson
+from toolpark.host.transport.sessions import SessionQuota
 from toolpark.operations.budget import tool_list_tokens
 from toolpark.operations.metrics import current_tool
+from toolpark.sdk import lowlevel, use_fast_line_split
 from toolpark.security.auth import Authenticator, AuthMiddleware
 from toolpark.security.discovery import metadata_path, protected_resource, public_base
 from toolpark.security.egress import Egress, Resolver

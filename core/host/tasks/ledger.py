@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import cast
 
-from toolpark.host.tasks import Status, Task, interrupted
+from toolpark.host.tasks.record import Status, Task, interrupted
 
 __all__ = ["TaskLedger"]
 
