@@ -88,7 +88,7 @@ def site_ports(topology: Topology) -> dict[str, int]:
 
 def caddyfile(topology: Topology) -> str:
     spec = topology.spec
-    if topology.loopback:
+    if topology.one_machine:
         # Plain HTTP on loopback ports: no certificates to fetch, no admin endpoint to clash on.
         lines = ["{", "\tadmin off", "}", ""]
         ports = site_ports(topology)

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from toolpark.compose.providers import ProviderError, provider_module
 from toolpark.compose.secrets import external_secrets
 from toolpark.compose.spec import COMPONENTS, ENGINES, GPU_COMPONENTS, ChatModel, Deployment
 from toolpark.compose.topology import Topology
 from toolpark.contract.settings import from_values
+from toolpark.contract.tenancy import TenancySettings
 from toolpark.documents.parser import DocumentSettings
 from toolpark.host.loading import PluginLoadError, available_plugins, load_plugins
-from toolpark.security.tenancy import TenancySettings
 
 __all__ = [
     "Problem",
@@ -156,8 +157,6 @@ def _scheduling(spec: Deployment) -> list[Problem]:
 
 def _provider_settings(spec: Deployment) -> list[Problem]:
     """The provider is a plugin; its module's `Settings` model (if it has one) checks its settings."""
-    from toolpark.compose.scheduler.providers import ProviderError, provider_module
-
     try:
         module = provider_module(spec.scheduler.provider)
     except ProviderError as exc:
@@ -294,7 +293,7 @@ async def stored_collection_problems(spec: Deployment, store_url: str) -> list[P
     """What the spec's embedding model cannot do with the collections already in the retrieval store
     at `store_url` (of the kind the spec's retrieval server is set to): search vectors of another
     model, or of another width."""
-    from toolpark.mcp_servers.retrieval.stores import BACKENDS, open_store
+    from toolpark.mcp_servers.retrieval.stores.opening import BACKENDS, open_store
 
     server = spec.toolpark.servers.get("retrieval")
     chosen = (server.settings if server else {}).get("store", "pgvector")

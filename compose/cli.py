@@ -10,8 +10,8 @@ import click
 
 from toolpark.compose.checks import SpecError, access_notes, missing_secrets, stored_collection_problems
 from toolpark.compose.files import read_env, read_spec, write_deployment
-from toolpark.compose.render import TARGETS, Target
 from toolpark.compose.spec import Deployment
+from toolpark.compose.targets import TARGETS, target_named
 from toolpark.compose.topology import Topology
 
 __all__ = ["compose"]
@@ -64,14 +64,14 @@ def check(spec: Path, env_file: Path | None, store_url: str | None) -> None:
 
 _TARGET = click.option(
     "--target",
-    type=click.Choice(TARGETS),
+    type=click.Choice(list(TARGETS)),
     default="compose",
     show_default=True,
     help="compose: docker compose files per node; processes: this one machine, under supervisord.",
 )
 
 
-def _render(spec: Path, out: Path, target: Target) -> Deployment:
+def _render(spec: Path, out: Path, target: str) -> Deployment:
     deployment = _spec(spec)
     try:
         written = write_deployment(deployment, out, target)
@@ -90,7 +90,7 @@ def _render(spec: Path, out: Path, target: Target) -> Deployment:
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to render into.")
 @_TARGET
-def render(spec: Path, out: Path, target: Target) -> None:
+def render(spec: Path, out: Path, target: str) -> None:
     """Render SPEC into OUT. Secrets in OUT/.env are kept; missing ones are generated."""
     _render(spec, out, target)
 
@@ -101,7 +101,7 @@ def render(spec: Path, out: Path, target: Target) -> None:
 @click.option("--target", type=click.Choice(["processes"]), default="processes", show_default=True,
               help="Only processes runs here; run the compose target with docker compose.")  # fmt: skip
 @click.option("--rendered", is_flag=True, help="Run OUT as it is, without rendering SPEC into it first.")
-def up(spec: Path, out: Path, target: Target, rendered: bool) -> None:
+def up(spec: Path, out: Path, target: str, rendered: bool) -> None:
     """Render SPEC into OUT and run it on this machine, reporting each service's health; Ctrl-C stops it."""
     from toolpark.compose.up import run_stack
 
@@ -110,7 +110,7 @@ def up(spec: Path, out: Path, target: Target, rendered: bool) -> None:
     except ImportError:
         raise click.ClickException("supervisord is missing: pip install 'toolpark[stack]'") from None
     deployment = _spec(spec) if rendered else _render(spec, out, target)
-    code = run_stack(out.resolve(), Topology(deployment, loopback=True), click.echo)
+    code = run_stack(out.resolve(), Topology(deployment, target_named(target).addressing), click.echo)
     raise SystemExit(code)
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from toolpark.compose.spec import Deployment
+from toolpark.host.loading import first_party_servers
 
 __all__ = ["dockerfile"]
 
-# Servers whose libraries come with an extra of the toolpark distribution.
-_EXTRAS = ("web", "extract", "s3", "retrieval")
-
 
 def dockerfile(spec: Deployment) -> str:
-    extras = ",".join([*(e for e in _EXTRAS if e in spec.toolpark.servers), *(["gpu"] if spec.scheduled_node else [])])
+    # Each first-party server's libraries come with the extra of its name.
+    servers = [name for name in first_party_servers() if name in spec.toolpark.servers]
+    extras = ",".join([*servers, *(["gpu"] if spec.scheduled_node else [])])
     target = f".[{extras}]" if extras else "."
     return f"""\
 # Rendered by toolpark compose. Build it from a toolpark checkout:
@@ -24,7 +24,7 @@ RUN apt-get update \\
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/toolpark
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY core ./core
 COPY compose ./compose
 COPY mcp_servers ./mcp_servers

@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from toolpark.compose.checks import Problem, SpecError, missing_secrets, problems, validation_problems
-from toolpark.compose.render import ENV_FILE, Target, render
+from toolpark.compose.render import ENV_FILE, render
 from toolpark.compose.secrets import complete, parse_env
 from toolpark.compose.spec import Deployment
 
@@ -51,7 +51,7 @@ class Written:
     missing: list[Problem]
 
 
-def write_deployment(spec: Deployment, out: Path, target: Target = "compose") -> Written:
+def write_deployment(spec: Deployment, out: Path, target: str = "compose") -> Written:
     """Render into `out`. Secrets already in `out/.env` are kept; missing ones are generated."""
     existing = read_env(out / ENV_FILE)
     secrets = complete(spec, existing)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 
 from toolpark.compose.postgres import database_roles, password_secret
+from toolpark.compose.providers import ProviderError, provider_module
 from toolpark.compose.spec import Deployment, Model
 from toolpark.security.auth import hash_key, new_api_key
 
@@ -88,8 +89,6 @@ def external_secrets(spec: Deployment) -> dict[str, str]:
         if model.api_key_secret:
             found[model.api_key_secret] = f"models.{role}.api_key_secret"
     if spec.scheduled_node:
-        from toolpark.compose.scheduler.providers import ProviderError, provider_module
-
         if (fallback := spec.scheduler.fallback_model) and fallback.api_key_secret:
             found[fallback.api_key_secret] = "scheduler.fallback_model.api_key_secret"
         # A provider that is not installed reads nothing; `toolpark compose check` names it.

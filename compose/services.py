@@ -1,11 +1,12 @@
 """One definition per service, whatever runs it: command, environment, files, data and health.
 
-`toolpark.compose.stack` turns each definition into a docker compose service, and
-`toolpark.compose.processes` into a supervisord program on one machine. Both read the same
-`ServiceDef`, so running the processes target exercises the command line, the environment and
-the config files `docker compose` would give the container. What differs is only where things
-are: addresses (`Topology(loopback=True)`), container paths (mapped onto the rendered folder)
-and the program standing in for the image's entry point (`[processes]` in the spec).
+Each render target (`toolpark.compose.targets`) turns the definitions into its own form: the
+compose target into docker compose services, the processes target into supervisord programs on
+one machine. They read the same `ServiceDef`, so running the processes target exercises the
+command line, the environment and the config files `docker compose` would give the container.
+What differs is only where things are: addresses (the target's `Addressing`), container paths
+(mapped onto the rendered folder) and the program standing in for the image's entry point
+(`[processes]` in the spec).
 
 Secrets appear as `${NAME}` references to `.env`, never as values.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
 from toolpark.compose.openwebui import openwebui_environment
 from toolpark.compose.postgres import database_roles, password_secret
@@ -43,7 +44,11 @@ class Probe:
 class ServiceDef:
     """A service as its image runs it. `command` follows the image's entry point; `files` maps a
     rendered file (relative to the deployment folder) to where the service reads it, `volumes` a
-    named data volume to where the service keeps it. `start_s`: how long starting may take."""
+    named data volume to where the service keeps it. `start_s`: how long starting may take.
+
+    The rest is what a container needs beyond its command, which a target gives it in its own
+    terms (or, on one machine, has no use for): the node's GPUs, shared memory, the host's IPC
+    namespace, another entry point, ports published on the host whatever the links."""
 
     image: str
     command: list[str]
@@ -52,8 +57,12 @@ class ServiceDef:
     start_s: int = 30
     files: dict[str, str] = field(default_factory=dict)
     volumes: dict[str, str] = field(default_factory=dict)
-    healthcheck: list[str] | None = None  # compose's own check where the image has no Python for the probe
-    container: dict[str, Any] = field(default_factory=dict)  # compose-only keys: GPUs, IPC, host ports
+    healthcheck: list[str] | None = None  # the container's own check where the image has no Python for the probe
+    entrypoint: list[str] | None = None
+    host_ipc: bool = False  # vLLM's workers share tensors through shared memory
+    shm_size: str | None = None
+    gpus: Literal["all"] | int = 0  # how many of the node's GPUs it reserves
+    host_ports: list[str] = field(default_factory=list)  # "host:container[/udp]", published on every address
 
 
 def _postgres_url(topology: Topology, consumer: str, role: str) -> str:
@@ -77,11 +86,9 @@ def _postgres(topology: Topology) -> ServiceDef:
     )
 
 
-def _gpus(topology: Topology, service: str) -> dict[str, Any]:
-    """The compose keys that lend the node's GPUs to a model server."""
-    node = topology.spec.nodes[topology.node_of(service)]
-    gpus = {"driver": "nvidia", "count": node.gpus, "capabilities": ["gpu"]}
-    return {"deploy": {"resources": {"reservations": {"devices": [gpus]}}}}
+def _gpus(topology: Topology, service: str) -> Literal["all"] | int:
+    """The GPUs of the node a model server runs on, all lent to it."""
+    return topology.spec.nodes[topology.node_of(service)].gpus
 
 
 def _vllm(topology: Topology, model: Model, service: str) -> ServiceDef:
@@ -103,7 +110,8 @@ def _vllm(topology: Topology, model: Model, service: str) -> ServiceDef:
         # Downloading and loading weights takes minutes; a short start period would restart it forever.
         start_s=900,
         volumes={"hf-cache": "/root/.cache/huggingface"},
-        container={"ipc": "host", **_gpus(topology, service)},
+        host_ipc=True,
+        gpus=_gpus(topology, service),
     )
 
 
@@ -127,7 +135,7 @@ def _llamacpp(topology: Topology, model: Model, service: str) -> ServiceDef:
         start_s=300,
         volumes={"models": LLAMACPP_MODELS},
         healthcheck=["CMD", "curl", "-fsS", f"http://localhost:{model.port}/health"],  # the image has no Python
-        container=_gpus(topology, service) if topology.spec.nodes[topology.node_of(service)].gpus else {},
+        gpus=_gpus(topology, service),
     )
 
 
@@ -150,7 +158,8 @@ def _ollama(topology: Topology, model: Model, service: str) -> ServiceDef:
         start_s=900,
         volumes={"ollama": "/root/.ollama"},
         healthcheck=["CMD", "ollama", "show", model.served_name],  # up, and the model pulled
-        container={"entrypoint": ["/bin/sh", "-c"], **_gpus(topology, service)},
+        entrypoint=["/bin/sh", "-c"],
+        gpus=_gpus(topology, service),
     )
 
 
@@ -166,7 +175,8 @@ def _tgi(topology: Topology, model: Model, service: str) -> ServiceDef:
         probe=Probe(model.port, "/health"),
         start_s=900,
         volumes={"hf-cache": "/data"},
-        container={"shm_size": "1g", **_gpus(topology, service)},
+        shm_size="1g",
+        gpus=_gpus(topology, service),
     )
 
 
@@ -336,7 +346,7 @@ def toolpark_environment(topology: Topology, server: str) -> dict[str, str]:
         allowed.append(f"{spec.nodes[topology.node_of(service)].address}:*")
     if spec.tools_hostname:
         allowed.append(spec.tools_hostname)
-    if topology.loopback:
+    if topology.one_machine:
         allowed.append("127.0.0.1:*")
     env = {
         "TOOLPARK_ALLOWED_HOSTS": ",".join(allowed),
@@ -433,7 +443,7 @@ def _caddy(topology: Topology) -> ServiceDef:
         probe=None,  # Caddy's readiness is its sites': the upstreams it proxies to are probed themselves
         files={"caddy/Caddyfile": "/etc/caddy/Caddyfile"},
         volumes={"caddy-data": "/data", "caddy-config": "/config"},
-        container={"ports": ["80:80", "443:443", "443:443/udp"]},
+        host_ports=["80:80", "443:443", "443:443/udp"],
     )
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from toolpark.compose.scheduler.calendar import parse_dated_window, parse_window
+from toolpark.compose.calendar import parse_dated_window, parse_window
 
 __all__ = [
     "COMPONENTS",

@@ -12,6 +12,7 @@ lets through.
 from __future__ import annotations
 
 import fnmatch
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 from toolpark.compose.files import read_env
 from toolpark.compose.render import ENV_FILE
 
-__all__ = ["clean_environment", "main"]
+__all__ = ["clean_environment", "main", "supervisord_command", "supervisord_environment"]
 
 # What programs may take from the environment they are started in: the system's basics, and the
 # engines' own tuning and offline switches (vLLM's, Hugging Face's, the BLAS and OpenMP threads,
@@ -39,6 +40,23 @@ def clean_environment(environ: Mapping[str, str], secrets: Mapping[str, str]) ->
         for name, value in environ.items()
         if name not in secrets and any(fnmatch.fnmatchcase(name, pattern) for pattern in PASSED)
     }
+
+
+def supervisord_environment(folder: Path) -> dict[str, str]:
+    """What supervisord, and so every program, runs with: this environment cut to what
+    `clean_environment` lets through (no secret: the .env reaches the config's references only,
+    in `toolpark.compose.supervise`), and this installation's programs first on the PATH."""
+    env = clean_environment(os.environ, read_env(folder / ENV_FILE))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def supervisord_command(folder: Path, config: str) -> list[str]:
+    """supervisord in the foreground with `config` of the rendered `folder`, whose log, socket
+    and data folders it is given."""
+    for sub in ("logs", "run", "data"):
+        (folder / sub).mkdir(exist_ok=True)
+    return [sys.executable, "-m", "toolpark.compose.supervise", str(folder / config)]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,19 +1,23 @@
 """Where each service runs and how the others reach it.
 
-A service on the same node is reached by its compose service name on the node's network; one on
-another node at that node's private address, where it publishes its port. Which ports a node
-publishes follows from the links, so nothing listens on a node address it does not have to.
+Which service runs on which node, and who calls whom, follow from the spec alone; how a caller
+reaches a service is the render target's (`Addressing`). With docker compose a service on the same
+node is reached by its service name on the node's network, one on another node at that node's
+private address, where it publishes its port; which ports a node publishes follows from the links,
+so nothing listens on a node address it does not have to. On one machine every service is at
+127.0.0.1.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 from toolpark.compose.spec import Deployment
 from toolpark.compose.wiring import WIRING, service_of
 
-__all__ = ["Link", "Service", "Topology"]
+__all__ = ["LOOPBACK", "NODE_NETWORKS", "Addressing", "Link", "Loopback", "NodeNetworks", "Service", "Topology"]
 
 
 @dataclass(frozen=True)
@@ -32,17 +36,68 @@ class Link:
     provider: str
 
 
-class Topology:
-    """`loopback`: every service on this one machine, reached at 127.0.0.1 (the processes target)."""
+class Addressing(Protocol):
+    """How the services of one render target reach each other."""
 
-    def __init__(self, spec: Deployment, *, loopback: bool = False) -> None:
-        self.spec = spec
-        self.loopback = loopback
+    @property
+    def one_machine(self) -> bool:
+        """Every service on this one machine: nothing is published to another node."""
+        ...
 
     @property
     def bind_host(self) -> str:
-        """Where a service listens: every interface of its container, or loopback only."""
-        return "127.0.0.1" if self.loopback else "0.0.0.0"
+        """Where a service listens."""
+        ...
+
+    def address(self, topology: Topology, consumer: str, provider: str) -> str:
+        """`host:port` at which `consumer` reaches `provider`."""
+        ...
+
+
+@dataclass(frozen=True)
+class NodeNetworks:
+    """Containers on each node's own network (docker compose): the service's name on the same
+    node, the node's private address across nodes."""
+
+    one_machine: bool = False
+    bind_host: str = "0.0.0.0"  # every interface of its container
+
+    def address(self, topology: Topology, consumer: str, provider: str) -> str:
+        port = topology.services[provider].port
+        if topology.node_of(consumer) == topology.node_of(provider):
+            return f"{provider}:{port}"
+        return f"{topology.spec.nodes[topology.node_of(provider)].address}:{port}"
+
+
+@dataclass(frozen=True)
+class Loopback:
+    """Every service a program on this machine, on its own loopback port (the processes target)."""
+
+    one_machine: bool = True
+    bind_host: str = "127.0.0.1"
+
+    def address(self, topology: Topology, consumer: str, provider: str) -> str:
+        return f"127.0.0.1:{topology.services[provider].port}"
+
+
+NODE_NETWORKS = NodeNetworks()
+LOOPBACK = Loopback()
+
+
+class Topology:
+    """The spec's services, where they run and who calls whom, as `addressing` reaches them."""
+
+    def __init__(self, spec: Deployment, addressing: Addressing = NODE_NETWORKS) -> None:
+        self.spec = spec
+        self.addressing = addressing
+
+    @property
+    def one_machine(self) -> bool:
+        return self.addressing.one_machine
+
+    @property
+    def bind_host(self) -> str:
+        return self.addressing.bind_host
 
     @cached_property
     def services(self) -> dict[str, Service]:
@@ -133,12 +188,7 @@ class Topology:
 
     def address(self, consumer: str, provider: str) -> str:
         """`host:port` at which `consumer` reaches `provider`."""
-        target = self.services[provider]
-        if self.loopback:
-            return f"127.0.0.1:{target.port}"
-        if self.node_of(consumer) == self.node_of(provider):
-            return f"{provider}:{target.port}"
-        return f"{self.spec.nodes[self.node_of(provider)].address}:{target.port}"
+        return self.addressing.address(self, consumer, provider)
 
     def url(self, consumer: str, provider: str, path: str = "") -> str:
         return f"http://{self.address(consumer, provider)}{path}"
@@ -156,8 +206,8 @@ class Topology:
         """Whether a service on another node calls this one, so its port must be published. The
         scheduler is: the scheduled node fetches its files from it when it boots."""
         if service == "scheduler":
-            return not self.loopback
-        return not self.loopback and any(
+            return not self.one_machine
+        return not self.one_machine and any(
             link.provider == service and self.node_of(link.consumer) != self.node_of(service) for link in self.links
         )
 

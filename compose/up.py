@@ -26,20 +26,18 @@ from typing import Any
 import httpx
 
 from toolpark.compose.caddy import site_ports, sites
-from toolpark.compose.files import read_env
-from toolpark.compose.processes import CONFIG, deferred, unstarted
-from toolpark.compose.render import ENV_FILE
+from toolpark.compose.local_nodes import LocalProvider
+from toolpark.compose.providers import ProviderContext, node_labels, wait_gone
 from toolpark.compose.services import Probe, service_definition
 from toolpark.compose.startup import Starting, tree_cpu_s
-from toolpark.compose.supervise import clean_environment
+from toolpark.compose.supervise import supervisord_command, supervisord_environment
+from toolpark.compose.targets.processes import CONFIG, deferred, unstarted
 from toolpark.compose.topology import Topology
 
 __all__ = [
     "Watched",
     "log_tail",
     "run_stack",
-    "supervisord_command",
-    "supervisord_environment",
     "wait_healthy",
     "watched",
 ]
@@ -119,23 +117,6 @@ def _start(folder: Path, names: list[str]) -> None:
 def _die_with_parent() -> None:
     """Runs in the child before exec: SIGTERM when the parent (this process) ends."""
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def supervisord_environment(folder: Path) -> dict[str, str]:
-    """What supervisord, and so every program, runs with: this environment cut to what
-    `clean_environment` lets through (no secret: the .env reaches the config's references only,
-    in `toolpark.compose.supervise`), and this installation's programs first on the PATH."""
-    env = clean_environment(os.environ, read_env(folder / ENV_FILE))
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def supervisord_command(folder: Path, config: str) -> list[str]:
-    """supervisord in the foreground with `config` of the rendered `folder`, whose log, socket
-    and data folders it is given."""
-    for sub in ("logs", "run", "data"):
-        (folder / sub).mkdir(exist_ok=True)
-    return [sys.executable, "-m", "toolpark.compose.supervise", str(folder / config)]
 
 
 def _supervisord(folder: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
@@ -269,9 +250,6 @@ def _stop_local_node(folder: Path, topology: Topology, say: Callable[[str], None
     spec = topology.spec
     if spec.scheduled_node is None or spec.scheduler.provider != "local":
         return
-    from toolpark.compose.scheduler.providers import ProviderContext, node_labels, wait_gone
-    from toolpark.compose.scheduler.providers.local import LocalProvider
-
     provider = LocalProvider(ProviderContext(spec.name, spec.scheduled_node, folder))
     for node in provider.find(node_labels(spec.name, spec.scheduled_node)):
         say(f"stopping the scheduled node {node.name}")

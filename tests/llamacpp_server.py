@@ -40,7 +40,7 @@ def rendered_command(home: Path, role: str, name: str) -> list[str]:
     model: dict[str, object]
     from toolpark.compose.services import service_definition
     from toolpark.compose.spec import Deployment
-    from toolpark.compose.topology import Topology
+    from toolpark.compose.topology import LOOPBACK, Topology
 
     (gguf,) = sorted((home / "models").glob("*.gguf"))
     (port,) = free_ports(1)
@@ -58,4 +58,4 @@ def rendered_command(home: Path, role: str, name: str) -> list[str]:
             "toolpark": {"servers": {"retrieval": {"port": 8101}}},
         }
     )  # fmt: skip
-    return service_definition(Topology(spec, loopback=True), f"llamacpp-{role}").command
+    return service_definition(Topology(spec, LOOPBACK), f"llamacpp-{role}").command

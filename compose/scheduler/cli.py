@@ -68,7 +68,7 @@ def _scheduler_url(folder: Path) -> str:
         spec, topology = load_deployment(folder)
     except FileNotFoundError:
         raise click.ClickException(f"{folder} holds no rendered scheduler (scheduler/spec.json)") from None
-    address = None if topology.loopback else spec.nodes[topology.node_of("scheduler")].address
+    address = None if topology.one_machine else spec.nodes[topology.node_of("scheduler")].address
     return f"http://{address or '127.0.0.1'}:{spec.scheduler.port}"
 
 
@@ -153,8 +153,8 @@ def plan(spec_path: Path) -> None:
     nothing is sent; the provider's SDK runs against recorded answers)."""
     from toolpark.compose.checks import SpecError
     from toolpark.compose.files import read_spec
+    from toolpark.compose.providers import ProviderError
     from toolpark.compose.scheduler.plan import plan_calls
-    from toolpark.compose.scheduler.providers import ProviderError
 
     try:
         calls = plan_calls(read_spec(spec_path))

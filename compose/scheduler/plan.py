@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from toolpark.compose.checks import Problem, SpecError
-from toolpark.compose.scheduler.files import cloud_init
-from toolpark.compose.scheduler.providers import NodeRequest, ProviderContext, load_provider, node_labels
-from toolpark.compose.scheduler.providers.local import local_config
+from toolpark.compose.providers import NodeRequest, ProviderContext, load_provider, node_labels
 from toolpark.compose.scheduler.reconciler import node_name
 from toolpark.compose.scheduler.replay import Replay, recorded
 from toolpark.compose.spec import Deployment
+from toolpark.compose.targets.compose import cloud_init
+from toolpark.compose.targets.processes import local_config
 from toolpark.compose.topology import Topology
 
 __all__ = ["plan_calls"]

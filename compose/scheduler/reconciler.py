@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from toolpark.compose.scheduler.calendar import Calendar
+from toolpark.compose.calendar import Calendar
+from toolpark.compose.providers import NodeRequest, Provider, ProviderError, ProviderNode, node_labels
 from toolpark.compose.scheduler.history import History, NodeRecord
-from toolpark.compose.scheduler.providers import NodeRequest, Provider, ProviderError, ProviderNode, node_labels
 from toolpark.compose.spec import Scheduler
 
 __all__ = ["Decision", "Reconciler", "Report", "month_start", "node_name"]

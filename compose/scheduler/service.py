@@ -19,12 +19,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import io
 import json
 import logging
 import re
 import secrets
+import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -42,13 +44,18 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from toolpark.compose.files import read_env
-from toolpark.compose.scheduler.files import SPEC_FILE, TOKEN_PLACEHOLDER, bundle, user_data_file
+from toolpark.compose.providers import ProviderContext, load_provider
+from toolpark.compose.references import REFERENCE
 from toolpark.compose.scheduler.history import History
-from toolpark.compose.scheduler.providers import ProviderContext, load_provider
 from toolpark.compose.scheduler.reconciler import STATES, Activity, Reconciler
 from toolpark.compose.scheduler.refusals import Refusals
 from toolpark.compose.scheduler.wakers import Wakers
+from toolpark.compose.scheduler_files import SPEC_FILE
+from toolpark.compose.secrets import format_env
+from toolpark.compose.services import service_definition
 from toolpark.compose.spec import Deployment
+from toolpark.compose.targets import target_named
+from toolpark.compose.targets.compose import TOKEN_PLACEHOLDER, compose_path, user_data_file
 from toolpark.compose.topology import Topology
 
 __all__ = ["Offline", "SchedulerService", "load_deployment"]
@@ -100,7 +107,7 @@ def _json(body: bytes | None) -> Any:
 def load_deployment(folder: Path) -> tuple[Deployment, Topology]:
     data = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
     spec = Deployment.model_validate(data["spec"])
-    return spec, Topology(spec, loopback=data["target"] == "processes")
+    return spec, Topology(spec, target_named(data["target"]).addressing)
 
 
 def _bearer(request: Request) -> str:
@@ -391,3 +398,22 @@ class SchedulerService:
             self._wake.set()
             thread.join(timeout=30)
             self.history.close()
+
+
+def bundle(folder: Path, topology: Topology, node: str, secrets: Mapping[str, str]) -> bytes:
+    """tar.gz of what the node runs: its compose file, the files its services mount, and the
+    secrets those name (only those: the node never sees the entry server's own)."""
+    names = [compose_path(topology.spec, node)]
+    for service in topology.services_on(node):
+        names += [file for file in service_definition(topology, service.name).files if file != "."]
+    texts = {name: (folder / name).read_text(encoding="utf-8") for name in dict.fromkeys(names)}
+    needed = {ref for text in texts.values() for ref in REFERENCE.findall(text)}
+    texts[".env"] = format_env({key: value for key, value in secrets.items() if key in needed})
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, text in texts.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o600
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()

@@ -1,14 +1,34 @@
-"""The compose target: one docker compose file per node, from the shared service definitions."""
+"""The compose target: one docker compose file per node, from the shared service definitions, the
+image they run (the Dockerfile), and the scheduled node's cloud-init user data. Services reach
+each other on each node's network.
+
+The user data holds no secret: a cloud keeps it, and shows it to anyone with console access.
+It holds a placeholder that the scheduler replaces, per node, with a one-time bootstrap token;
+the node trades that token for its compose file and the secrets it needs, over the private
+network, once (`toolpark.compose.scheduler.service`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
+from toolpark.compose.dockerfile import dockerfile
+from toolpark.compose.formats import yaml_file
 from toolpark.compose.services import Probe, ServiceDef, service_definition
 from toolpark.compose.spec import Deployment
-from toolpark.compose.topology import Topology
+from toolpark.compose.topology import NODE_NETWORKS, Topology
 
-__all__ = ["compose_file", "compose_path"]
+__all__ = [
+    "TARGET",
+    "TOKEN_PLACEHOLDER",
+    "ComposeTarget",
+    "cloud_init",
+    "compose_file",
+    "compose_path",
+    "user_data_file",
+]
 
 
 def _healthcheck(test: list[str], start_s: int) -> dict[str, Any]:
@@ -22,6 +42,23 @@ def _http_probe(probe: Probe) -> list[str]:
     return ["CMD", "python3", "-c", f"import urllib.request; urllib.request.urlopen({url!r}, timeout=4)"]
 
 
+def _container(definition: ServiceDef) -> dict[str, Any]:
+    """What the container needs beyond its command, as compose names it."""
+    keys: dict[str, Any] = {}
+    if definition.entrypoint is not None:
+        keys["entrypoint"] = definition.entrypoint
+    if definition.host_ipc:
+        keys["ipc"] = "host"
+    if definition.shm_size is not None:
+        keys["shm_size"] = definition.shm_size
+    if definition.gpus:
+        devices = [{"driver": "nvidia", "count": definition.gpus, "capabilities": ["gpu"]}]
+        keys["deploy"] = {"resources": {"reservations": {"devices": devices}}}
+    if definition.host_ports:
+        keys["ports"] = definition.host_ports
+    return keys
+
+
 def _service(definition: ServiceDef) -> dict[str, Any]:
     service: dict[str, Any] = {"image": definition.image}
     if definition.command:
@@ -31,7 +68,7 @@ def _service(definition: ServiceDef) -> dict[str, Any]:
     volumes += [f"{volume}:{path}" for volume, path in definition.volumes.items()]
     if volumes:
         service["volumes"] = volumes
-    service |= definition.container
+    service |= _container(definition)
     test = definition.healthcheck
     if test is None and definition.probe is not None and definition.probe.path is not None:
         test = _http_probe(definition.probe)
@@ -73,3 +110,78 @@ def compose_file(topology: Topology, node: str) -> dict[str, Any]:
     if volumes:
         document["volumes"] = {v: {} for v in sorted(volumes)}
     return document
+
+
+TOKEN_PLACEHOLDER = "__TOOLPARK_BOOTSTRAP_TOKEN__"
+
+_START = """#!/bin/sh
+# The scheduled node's start: wait for the private network, fetch the node's files from the
+# scheduler with the one-time token, pull the pinned images, start.
+set -eu
+umask 077  # before the first byte of the bundle (it holds the node's secrets) is written
+token="$1"
+for i in $(seq 1 90); do
+    ip -o addr show | grep -q " {address}/" && break
+    echo "waiting for the private address {address} ($i)"; sleep 10
+done
+mkdir -p /opt/toolpark && cd /opt/toolpark
+for i in $(seq 1 30); do
+    curl -fsS --max-time 60 -H "Authorization: Bearer $token" -o bundle.tar.gz {url} && break
+    echo "the scheduler at {url} did not answer ($i)"; sleep 10
+done
+tar -xzf bundle.tar.gz && rm bundle.tar.gz
+docker compose -f {compose} pull
+docker compose -f {compose} up -d
+"""
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the start script) as literal blocks, readable in the rendered file."""
+
+
+_Dumper.add_representer(
+    str,
+    lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None),
+)
+
+
+def user_data_file(node: str) -> str:
+    return f"scheduler/{node}.cloud-init.yaml"
+
+
+def cloud_init(topology: Topology, node: str) -> str:
+    """#cloud-config for the scheduled node (compose target): the container runtime, then its start."""
+    spec = topology.spec
+    entry = spec.nodes[topology.node_of("scheduler")]
+    url = f"http://{entry.address}:{spec.scheduler.port}/bootstrap"
+    start = _START.format(address=spec.nodes[node].address, url=url, compose=compose_path(spec, node))
+    document = {
+        "package_update": True,
+        # The GPU driver and the NVIDIA container toolkit come with the provider's GPU image.
+        "packages": ["docker.io", "docker-compose-v2", "curl"],
+        "write_files": [{"path": "/usr/local/sbin/toolpark-node-start", "permissions": "0700", "content": start}],
+        "runcmd": [
+            ["systemctl", "enable", "--now", "docker"],
+            ["/usr/local/sbin/toolpark-node-start", TOKEN_PLACEHOLDER],
+        ],
+    }
+    header = "#cloud-config\n# Rendered by `toolpark compose render`; the scheduler fills in a one-time token.\n"
+    return header + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=200)
+
+
+class ComposeTarget:
+    """Docker compose on each node; the whole folder goes to every node, and each runs its own file."""
+
+    name = "compose"
+    addressing = NODE_NETWORKS
+
+    def render(self, topology: Topology) -> dict[str, str]:
+        spec = topology.spec
+        files = {compose_path(spec, node): yaml_file(compose_file(topology, node)) for node in spec.nodes}
+        files["toolpark/Dockerfile"] = dockerfile(spec)
+        if node := spec.scheduled_node:
+            files[user_data_file(node)] = cloud_init(topology, node)
+        return files
+
+
+TARGET = ComposeTarget()

@@ -2,7 +2,7 @@
 
 Each program runs what the compose target's container runs: the same command line, environment
 and rendered config files, from the same `ServiceDef`. Three things are translated, each the same
-way for every service: addresses become loopback ports (`Topology(loopback=True)`), container
+way for every service: addresses become loopback ports (its `LOOPBACK` addressing), container
 paths become paths in the rendered folder (`%(here)s`, the folder of supervisord.conf: the render
 can move), and `${SECRET}` references become supervisord's `%(ENV_SECRET)s`, filled from the
 .env that `toolpark compose up` loads. The image's entry point is replaced by a local program
@@ -21,11 +21,18 @@ from toolpark.compose.checks import Problem, SpecError
 from toolpark.compose.references import REFERENCE
 from toolpark.compose.services import ServiceDef, service_definition
 from toolpark.compose.spec import Processes
-from toolpark.compose.topology import Topology
+from toolpark.compose.topology import LOOPBACK, Topology
 
-__all__ = ["CONFIG", "deferred", "supervisor_config", "unstarted"]
+__all__ = ["CONFIG", "TARGET", "ProcessesTarget", "deferred", "local_config", "supervisor_config", "unstarted"]
 
 CONFIG = "supervisord.conf"
+
+
+def local_config(node: str) -> str:
+    """The supervisord config of a scheduled node, beside the main one in the rendered folder."""
+    return f"supervisord.{node}.conf"
+
+
 _HERE = "%(here)s"
 _INITDB = "/docker-entrypoint-initdb.d/"
 
@@ -121,7 +128,7 @@ def _port_clashes(topology: Topology) -> list[Problem]:
 def supervisor_config(topology: Topology, node: str | None = None) -> str:
     """supervisord.conf for the stack on this machine, or for the scheduled `node` alone (the
     scheduler's local provider runs that one); `topology` must be a loopback one."""
-    assert topology.loopback
+    assert topology.one_machine, "the processes target's topology has its LOOPBACK addressing"
     if clashes := _port_clashes(topology):
         raise SpecError(clashes, "the processes target")
     suffix = f".{node}" if node else ""
@@ -177,3 +184,20 @@ def supervisor_config(topology: Topology, node: str | None = None) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+class ProcessesTarget:
+    """Every service a program under supervisord on this machine (the scheduled node's under a
+    supervisord of its own, which the `local` provider starts)."""
+
+    name = "processes"
+    addressing = LOOPBACK
+
+    def render(self, topology: Topology) -> dict[str, str]:
+        files = {CONFIG: supervisor_config(topology)}
+        if node := topology.spec.scheduled_node:
+            files[local_config(node)] = supervisor_config(topology, node)
+        return files
+
+
+TARGET = ProcessesTarget()

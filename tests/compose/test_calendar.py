@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from toolpark.compose.scheduler.calendar import Calendar, parse_window
+from toolpark.compose.calendar import Calendar, parse_window
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -18,14 +18,14 @@ from supervisor.options import ServerOptions
 from tests.compose.rendering import SPECS, fixed_secrets
 from toolpark.compose.checks import SpecError
 from toolpark.compose.files import read_spec
-from toolpark.compose.processes import CONFIG, unstarted
 from toolpark.compose.render import render
-from toolpark.compose.scheduler.providers.local import local_config
 from toolpark.compose.secrets import format_env, parse_env
 from toolpark.compose.services import Probe
 from toolpark.compose.spec import Deployment
-from toolpark.compose.topology import Topology
-from toolpark.compose.up import Watched, supervisord_command, supervisord_environment, wait_healthy
+from toolpark.compose.supervise import supervisord_command, supervisord_environment
+from toolpark.compose.targets.processes import CONFIG, local_config, unstarted
+from toolpark.compose.topology import LOOPBACK, Topology
+from toolpark.compose.up import Watched, wait_healthy
 from toolpark.operations.embedded import free_ports
 
 
@@ -63,7 +63,7 @@ def test_supervisord_runs_the_compose_services_command_and_environment(
     folder = _write(render(spec, secrets, "processes"), tmp_path)
     env = parse_env((folder / ".env").read_text())
     programs = _programs(folder, env, monkeypatch)
-    topology = Topology(spec, loopback=True)
+    topology = Topology(spec, LOOPBACK)
     if node := spec.scheduled_node:  # its programs are the local provider's to start, in a config of their own
         on_node = _programs(folder, env, monkeypatch, local_config(node))
         assert set(on_node) == {s.name for s in topology.services_on(node)} - set(unstarted(topology))

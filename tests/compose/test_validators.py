@@ -18,8 +18,8 @@ import yaml
 from tests.compose.rendering import SPECS, rendered
 from tests.nodejs import NODE_DIR, node_binary
 from toolpark.compose.render import ENV_FILE
-from toolpark.compose.scheduler.files import TOKEN_PLACEHOLDER
 from toolpark.compose.secrets import parse_env
+from toolpark.compose.targets.compose import TOKEN_PLACEHOLDER
 
 CASES = sorted(SPECS)
 

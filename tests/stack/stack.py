@@ -25,9 +25,10 @@ from tests.processes import env_folder
 from tests.vllm_server import prepare
 from toolpark.compose.files import read_env
 from toolpark.compose.secrets import format_env
+from toolpark.host.loading import first_party_servers
 from toolpark.operations.embedded import free_ports, seaweedfs
 
-SERVERS = ("retrieval", "web", "extract", "s3")
+SERVERS = tuple(first_party_servers())
 BUCKET = "assistant-files"
 
 

@@ -25,9 +25,9 @@ import yaml
 from tests.stack.stack import Prepared, prepared, running
 from toolpark.clients import http_client
 from toolpark.compose.files import read_env
+from toolpark.compose.local_nodes import LocalProvider
+from toolpark.compose.providers import ProviderContext, node_labels
 from toolpark.compose.references import mcp_path
-from toolpark.compose.scheduler.providers import ProviderContext, node_labels
-from toolpark.compose.scheduler.providers.local import LocalProvider
 
 pytestmark = [pytest.mark.stack]
 

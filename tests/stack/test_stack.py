@@ -23,7 +23,7 @@ from tests.nodejs import run_node
 from tests.processes import ROOT
 from tests.stack.stack import SERVERS, Stack, prepared, running, whole_stack
 from toolpark.clients import http_client
-from toolpark.compose.processes import CONFIG
+from toolpark.compose.targets.processes import CONFIG
 
 pytestmark = [pytest.mark.stack, pytest.mark.node]
 

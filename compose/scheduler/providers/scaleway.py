@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from toolpark.compose.scheduler.providers import (
+from toolpark.compose.providers import (
     NodeRequest,
     ProviderContext,
     ProviderError,

@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from tests.compose.rendering import SPECS
-from toolpark.compose.scheduler.providers import NodeRequest, ProviderError, node_labels
+from toolpark.compose.providers import NodeRequest, ProviderError, node_labels
 from toolpark.compose.scheduler.providers.hetzner import HetznerProvider
 from toolpark.compose.scheduler.providers.hetzner import Settings as HetznerSettings
 from toolpark.compose.scheduler.providers.scaleway import ScalewayProvider

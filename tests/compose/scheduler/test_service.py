@@ -29,11 +29,11 @@ from starlette.testclient import TestClient
 from tests.compose.rendering import SPECS
 from toolpark.compose.checks import problems
 from toolpark.compose.files import read_env, write_deployment
-from toolpark.compose.scheduler.files import TOKEN_PLACEHOLDER
 from toolpark.compose.scheduler.replay import Exchange, Replay, recorded
 from toolpark.compose.scheduler.service import SchedulerService
 from toolpark.compose.secrets import format_env
 from toolpark.compose.spec import Deployment
+from toolpark.compose.targets.compose import TOKEN_PLACEHOLDER
 from toolpark.mcp_servers.retrieval.embeddings import EndpointUnavailable, LocalEmbedder, OpenAIEmbedder, WhileAway
 from toolpark.operations.embedded import PostgresService, free_ports, postgres
 
