@@ -31,7 +31,8 @@ import numpy as np
 from toolpark.mcp_servers.retrieval.chunking import Chunk
 from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder
 from toolpark.mcp_servers.retrieval.filters import Condition
-from toolpark.mcp_servers.retrieval.stores import BACKENDS, Backend, Collection, Store, open_store
+from toolpark.mcp_servers.retrieval.stores.opening import BACKENDS, Backend, open_store
+from toolpark.mcp_servers.retrieval.stores.protocol import Collection, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = 100

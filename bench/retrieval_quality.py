@@ -30,7 +30,7 @@ from rank_bm25 import BM25Okapi
 
 from toolpark.mcp_servers.retrieval import plugin
 from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder
-from toolpark.mcp_servers.retrieval.stores import BACKENDS, Backend
+from toolpark.mcp_servers.retrieval.stores.opening import BACKENDS, Backend
 from toolpark.testing import connect
 
 ROOT = Path(__file__).resolve().parent.parent

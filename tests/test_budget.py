@@ -1,4 +1,4 @@
-"""The tool lists of the first-party servers stay within the token budget the README states, and
+"""The tool lists of the first-party servers stay within the token budget the docs state, and
 the host reports each endpoint's count."""
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from click.testing import CliRunner
 
 from toolpark.contract.settings import from_values
 from toolpark.devtools.cli import main
-from toolpark.host.loading import load_plugins
+from toolpark.host.loading import first_party_servers, load_plugins
 from toolpark.host.runtime import PluginRuntime
-from toolpark.host.serving import Host
+from toolpark.host.transport.serving import Host
 from toolpark.operations.budget import TOOL_LIST_BUDGET, count_tokens, tool_list_tokens
 from toolpark.plugins.everything import plugin as everything
 from toolpark.testing import RunningHost
 
 pytestmark = pytest.mark.anyio
 
-FIRST_PARTY = ["web", "extract", "s3", "retrieval"]
+FIRST_PARTY = first_party_servers()
 
 
 def test_the_tokenizer_is_o200k_and_needs_no_download() -> None:
@@ -38,9 +38,9 @@ async def test_each_first_party_tool_list_stays_within_the_budget(name: str) -> 
     assert 200 < tokens <= TOOL_LIST_BUDGET
 
 
-def test_the_readme_states_the_budget() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    assert re.search(rf"\b{TOOL_LIST_BUDGET:,} tokens\b", readme)
+def test_the_docs_state_the_budget() -> None:
+    guide = (Path(__file__).parents[1] / "docs" / "getting-started" / "agent-developer.md").read_text()
+    assert re.search(rf"\b{TOOL_LIST_BUDGET:,} tokens\b", guide)
 
 
 def test_toolpark_list_reports_the_tokens() -> None:

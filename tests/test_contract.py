@@ -9,13 +9,8 @@ from typing import Any
 import pytest
 
 from tests.mcp_servers.s3.test_s3 import settings as s3_settings
-from toolpark.mcp_servers.extract import plugin as extract
-from toolpark.mcp_servers.retrieval import plugin as retrieval
-from toolpark.mcp_servers.s3 import plugin as s3
-from toolpark.mcp_servers.web import plugin as web
+from toolpark.host.loading import first_party_servers, load_plugins
 from toolpark.operations.embedded import S3Service, postgres, seaweedfs
-from toolpark.plugins.everything import plugin as everything
-from toolpark.plugins.notes import plugin as notes
 from toolpark.security.auth import hash_key
 from toolpark.testing import serve_http
 from toolpark.testing.contract import check_mcp_contract
@@ -50,7 +45,8 @@ def settings_of(name: str, database: str, store: S3Service) -> dict[str, Any]:
     return {}
 
 
-@pytest.mark.parametrize("plugin", [everything, notes, web, extract, s3, retrieval], ids=lambda p: p.name)
+# Every first-party server, and the example plugins.
+@pytest.mark.parametrize("plugin", load_plugins(["everything", "notes", *first_party_servers()]), ids=lambda p: p.name)
 async def test_meets_the_mcp_contract(plugin: Any, database: str, store: S3Service) -> None:
     settings = {plugin.name: settings_of(plugin.name, database, store)}
     with serve_http(plugin, settings=settings, auth=AUTH) as running:

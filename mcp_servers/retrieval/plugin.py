@@ -11,10 +11,11 @@ from pydantic import Field, SecretStr
 
 from toolpark import Plugin
 from toolpark.clients import api_client, probe
+from toolpark.contract.tenancy import TenantScope
 from toolpark.mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, WhileAway
 from toolpark.mcp_servers.retrieval.rerank import Reranker
-from toolpark.mcp_servers.retrieval.stores import Backend, Store, open_store
-from toolpark.security.tenancy import TenantScope
+from toolpark.mcp_servers.retrieval.stores.opening import Backend, open_store
+from toolpark.mcp_servers.retrieval.stores.protocol import Store
 from toolpark.storage.client import S3Client
 from toolpark.storage.urls import S3Inputs, s3_inputs
 

@@ -17,8 +17,14 @@ from toolpark.documents.html import convert_html
 from toolpark.mcp_servers.retrieval.chunking import Chunk, approximate_tokens, chunk_pages
 from toolpark.mcp_servers.retrieval.filters import Filters
 from toolpark.mcp_servers.retrieval.plugin import RetrievalSettings, State, plugin
-from toolpark.mcp_servers.retrieval.stores import Citation, Collection, CollectionInfo, Hit
-from toolpark.mcp_servers.retrieval.stores.model import StoredChunk, collection_named
+from toolpark.mcp_servers.retrieval.stores.protocol import (
+    Citation,
+    Collection,
+    CollectionInfo,
+    Hit,
+    StoredChunk,
+    collection_named,
+)
 from toolpark.storage.urls import read_s3_url
 
 Ctx = ToolContext[RetrievalSettings, State]

@@ -29,6 +29,16 @@ def access(ctx: Ctx) -> Access:
     return Access(tuple(s.buckets), s.single_bucket, s.user_root, ctx.identity)
 
 
+def object_at(ctx: Ctx, bucket: str | None, key: str, *, write: bool = False) -> tuple[str, str]:
+    """The bucket and key a call names, once this caller may use them (and, to `write`, once this
+    server takes writes): every tool on one object starts here."""
+    if write and not ctx.settings.writes_enabled:
+        raise ToolError("This server is read-only.")
+    rules = access(ctx)
+    name = rules.bucket(bucket)
+    return name, rules.key(name, key)
+
+
 def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else None
 
@@ -114,9 +124,7 @@ async def _head(ctx: Ctx, name: str, key: str) -> Head:
 @plugin.tool(read_only=True, idempotent=True)
 async def head_object(ctx: Ctx, key: Key, bucket: Bucket = None) -> Head:
     """Size, type, last change, ETag and user metadata of an object, without reading it."""
-    rules = access(ctx)
-    name = rules.bucket(bucket)
-    return await _head(ctx, name, rules.key(name, key))
+    return await _head(ctx, *object_at(ctx, bucket, key))
 
 
 class Read(BaseModel):
@@ -170,9 +178,7 @@ async def read_object(
 ) -> Annotated[CallToolResult, Read]:
     """Read an object: text (any charset) a range at a time, images as image content scaled to a pixel cap,
     other binaries described. Only the requested range is fetched."""
-    rules = access(ctx)
-    name = rules.bucket(bucket)
-    rules.key(name, key)
+    name, key = object_at(ctx, bucket, key)
     s = ctx.settings
     length = min(max_bytes or s.max_read_bytes, s.max_read_bytes)
     chunk, size, content_type = await _ranged(ctx, name, key, start, length)
@@ -227,9 +233,8 @@ async def read_document(
 ) -> Annotated[CallToolResult, DocumentText]:
     """Text of a PDF (page by page, OCR for scanned pages) or an image (OCR), through the extract
     server's parser. Long text continues at the start_index the answer names."""
-    rules = access(ctx)
-    name = rules.bucket(bucket)
-    head = await _head(ctx, name, rules.key(name, key))
+    name, key = object_at(ctx, bucket, key)
+    head = await _head(ctx, name, key)
     s = ctx.settings
     if head.size > s.max_document_bytes:
         raise ToolError(
@@ -269,11 +274,9 @@ async def presign(
     expires_in_s: Annotated[int, Field(ge=1)] = 900,
 ) -> Presigned:
     """A time-limited URL to download (GET) or, when writes are enabled, upload (PUT) one object."""
-    rules = access(ctx)
-    name = rules.bucket(bucket)
-    rules.key(name, key)
     if method == "PUT" and not ctx.settings.writes_enabled:
         raise ToolError("This server is read-only: uploads cannot be presigned.")
+    name, key = object_at(ctx, bucket, key)
     lifetime = min(expires_in_s, ctx.settings.presign_max_s)
     operation = "get_object" if method == "GET" else "put_object"
     url = await ctx.state.run(
@@ -322,12 +325,6 @@ async def search_keys(
     return Matches(keys=keys[:max_results], scanned=scanned, complete=False)
 
 
-def _writable(ctx: Ctx) -> Access:
-    if not ctx.settings.writes_enabled:
-        raise ToolError("This server is read-only.")
-    return access(ctx)
-
-
 @plugin.tool(destructive=False, when=lambda s: s.writes_enabled)
 async def put_object(
     ctx: Ctx,
@@ -338,9 +335,7 @@ async def put_object(
     content_type: str | None = None,
 ) -> Head:
     """Write an object from text or base64 bytes (only where writes are allowed)."""
-    rules = _writable(ctx)
-    name = rules.bucket(bucket)
-    rules.key(name, key)
+    name, key = object_at(ctx, bucket, key, write=True)
     if (text is None) == (data_base64 is None):
         raise ToolError("Give exactly one of text or data_base64.")
     body = text.encode() if text is not None else base64.b64decode(data_base64 or "", validate=True)
@@ -352,9 +347,7 @@ async def put_object(
 @plugin.tool(destructive=True, when=lambda s: s.writes_enabled)
 async def delete_object(ctx: Ctx, key: Key, bucket: Bucket = None) -> str:
     """Delete an object (only where writes are allowed)."""
-    rules = _writable(ctx)
-    name = rules.bucket(bucket)
-    rules.key(name, key)
+    name, key = object_at(ctx, bucket, key, write=True)
     await ctx.state.call("delete_object", bucket=name, key=key)
     return f"deleted {key} from {name}"
 
@@ -362,9 +355,7 @@ async def delete_object(ctx: Ctx, key: Key, bucket: Bucket = None) -> str:
 @plugin.tool(destructive=False, when=lambda s: s.writes_enabled)
 async def copy_object(ctx: Ctx, source_key: Key, key: Key, source_bucket: Bucket = None, bucket: Bucket = None) -> Head:
     """Copy an object to a new key (only where writes are allowed)."""
-    rules = _writable(ctx)
-    source, target = rules.bucket(source_bucket), rules.bucket(bucket)
-    rules.key(source, source_key)
-    rules.key(target, key)
+    source, source_key = object_at(ctx, source_bucket, source_key, write=True)
+    target, key = object_at(ctx, bucket, key, write=True)
     await ctx.state.call("copy_object", bucket=target, key=key, CopySource={"Bucket": source, "Key": source_key})
     return await _head(ctx, target, key)

@@ -28,7 +28,7 @@ import anyio
 from toolpark.contract.errors import ToolError
 from toolpark.mcp_servers.retrieval.chunking import Chunk
 from toolpark.mcp_servers.retrieval.filters import Condition
-from toolpark.mcp_servers.retrieval.stores.model import (
+from toolpark.mcp_servers.retrieval.stores.protocol import (
     Citation,
     Collection,
     DocumentRow,

@@ -22,9 +22,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from toolpark.contract.errors import ToolError
 from toolpark.mcp_servers.retrieval.chunking import Chunk
-from toolpark.mcp_servers.retrieval.filters import Condition, compile_filters
+from toolpark.mcp_servers.retrieval.filters import Condition
 from toolpark.mcp_servers.retrieval.stores.migrations import apply_migrations
-from toolpark.mcp_servers.retrieval.stores.model import (
+from toolpark.mcp_servers.retrieval.stores.protocol import (
     Citation,
     Collection,
     DocumentRow,
@@ -39,6 +39,38 @@ from toolpark.operations.embedded import data_dir, postgres
 __all__ = ["PgvectorStore", "open_pgvector"]
 
 EXACT_BELOW = 20_000  # filtered vector searches over fewer chunks are ranked exactly
+
+
+_RANGE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def compile_filters(filters: list[Condition] | None) -> tuple[sql.Composable, list[object]]:
+    """Filters as an SQL condition over `c.metadata` (chunks aliased `c`; `TRUE` when empty) and its parameters."""
+    parts: list[sql.Composable] = []
+    params: list[object] = []
+    for condition in filters or []:
+        field, value = condition.field, condition.value
+        if condition.op == "in" or isinstance(value, list):
+            if condition.op not in ("in", "eq") or not isinstance(value, list):
+                raise ToolError(f"Filter on {field}: a list of values goes with op 'in', and 'in' needs a list.")
+            parts.append(
+                sql.SQL("({})").format(sql.SQL(" OR ").join(sql.SQL("c.metadata @> %s::jsonb") for _ in value))
+            )
+            params.extend(json.dumps({field: item}) for item in value)
+        elif condition.op == "eq":
+            parts.append(sql.SQL("c.metadata @> %s::jsonb"))
+            params.append(json.dumps({field: value}))
+        else:
+            if isinstance(value, bool):
+                raise ToolError(f"Filter {field} {condition.op} compares with a number or a string, not {value!r}.")
+            kind = "numeric" if isinstance(value, int | float) else "text"
+            # A metadata value of another type fails the comparison instead of the query.
+            guard = "jsonb_typeof(c.metadata->%s) = " + ("'number'" if kind == "numeric" else "'string'")
+            parts.append(sql.SQL(f"({guard} AND (c.metadata->>%s)::{kind} {_RANGE[condition.op]} %s)"))
+            params.extend([field, field, value])
+    if not parts:
+        return sql.SQL("TRUE"), []
+    return sql.SQL(" AND ").join(parts), params
 
 
 class PgvectorStore:
