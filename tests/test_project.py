@@ -1,4 +1,4 @@
-"""The project's promises about itself: the public API, the README's reference, the CI entry."""
+"""The project's promises about itself: the public API, the configuration reference, the README, the CI entry."""
 
 from pathlib import Path
 
@@ -34,11 +34,16 @@ def test_public_api_is_declared() -> None:
         assert getattr(toolpark, name).__doc__, f"toolpark.{name} has no docstring"
 
 
-def test_readme_reference_matches_the_settings_models() -> None:
-    readme = (ROOT / "README.md").read_text()
-    documented = readme.split("<!-- reference:start -->\n")[1].split("<!-- reference:end -->")[0]
+def test_the_configuration_reference_matches_the_settings_models() -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    documented = page.split("<!-- reference:start -->\n")[1].split("<!-- reference:end -->")[0]
     generated = CliRunner().invoke(main, ["config-reference"]).output
-    assert documented == generated, "README reference is stale: paste `toolpark config-reference` into it"
+    assert documented == generated, "docs/configuration.md is stale: run ./scripts/config-reference"
+
+
+def test_the_readme_is_short() -> None:
+    """What toolpark is, a picture, the commands and links; the rest is in docs/."""
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 200
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -2,7 +2,7 @@
 it, image part included. SmolLM2 has no vision, so vLLM answers that it is not a multimodal model,
 which it says only after parsing the request; a malformed image part is refused earlier, by its
 request validation, as the second half shows. Vision models that work here: Qwen2.5-VL (3B/7B),
-Qwen2-VL, LLaVA-OneVision, Gemma 3 (README)."""
+Qwen2-VL, LLaVA-OneVision, Gemma 3 (docs/servers/extract.md)."""
 
 from __future__ import annotations
 
