@@ -12,7 +12,7 @@ __all__ = ["caddyfile", "site_ports", "sites"]
 def _proxy(upstream: str, indent: str = "\t", *options: str) -> list[str]:
     # No `flush_interval -1`: Caddy passes server-sent events and responses of unknown length on at
     # once by itself, while -1 made Caddy 2.6 cut responses short under concurrent load
-    # (tests/core/test_failover.py caught it) and keeps an upstream request running after its
+    # (tests/core/host/tasks/test_failover.py caught it) and keeps an upstream request running after its
     # client has gone.
     if not options:
         return [f"{indent}reverse_proxy {upstream}"]

@@ -101,7 +101,7 @@ async def test_hanging_tool_is_cancelled_at_the_timeout(connected: Connector) ->
 
 
 async def test_an_oversized_result_is_kept_and_linked_not_cut(connected: Connector) -> None:
-    """tests/core/test_spill.py reads such results back; here: the call path hands them over."""
+    """tests/core/host/tasks/test_spill.py reads such results back; here: the call path hands them over."""
     async with connected() as client:
         result = await client.call_tool("generate", {"size": 200_000})
         fits = await client.call_tool("generate", {"size": 10_000})

@@ -15,7 +15,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ResourceLink, TextResourceContents
 
-from tests.core.test_auth import ADMIN_KEY, API_KEYS, USER_KEY, bearer
+from tests.core.security.test_auth import ADMIN_KEY, API_KEYS, USER_KEY, bearer
 from toolpark.clients import http_client
 from toolpark.plugins.everything import plugin as everything
 from toolpark.testing import RunningHost

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.core.taskwire import AUTH, get, request, settled, start
+from tests.core.host.tasks.taskwire import AUTH, get, request, settled, start
 from toolpark.host.tasks.ledger import TaskLedger
 from toolpark.host.tasks.record import KEPT_PER_CALLER, Task
 from toolpark.host.tasks.registry import Tasks

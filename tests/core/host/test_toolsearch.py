@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.core.test_auth import ADMIN_KEY, API_KEYS, USER_KEY, bearer
+from tests.core.security.test_auth import ADMIN_KEY, API_KEYS, USER_KEY, bearer
 from toolpark.clients import http_client
 from toolpark.plugins.everything import plugin as everything
 from toolpark.plugins.notes import plugin as notes

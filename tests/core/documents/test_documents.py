@@ -14,7 +14,7 @@ from toolpark.testing import http_client, serve_http
 
 pytestmark = pytest.mark.anyio
 
-PDF = Path(__file__).resolve().parents[1] / "fixtures" / "pdfs" / "pdflatex-4-pages.pdf"
+PDF = Path(__file__).resolve().parents[2] / "fixtures" / "pdfs" / "pdflatex-4-pages.pdf"
 
 pages = Plugin("pages", version="1", description="Counts a PDF's pages through the host's parser.")
 

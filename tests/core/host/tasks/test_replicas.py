@@ -20,7 +20,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ResourceLink, TextContent
 
-from tests.core.taskwire import AUTH, KEYS, get, request, settled, start, stream
+from tests.core.host.tasks.taskwire import AUTH, KEYS, get, request, settled, start, stream
 from toolpark.clients import http_client
 from toolpark.host.tasks.spill import Spills
 from toolpark.operations.embedded import postgres

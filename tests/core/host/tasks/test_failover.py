@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.core.taskwire import get, start
-from tests.core.test_interop import CONFORMANCE_NEXT
+from tests.core.host.tasks.taskwire import get, start
+from tests.core.host.test_interop import CONFORMANCE_NEXT
 from tests.nodejs import run_node
 from tests.processes import spawn, wait_ok
 from toolpark.host.tasks.shared_ledger import LEASE_S, TICK_S

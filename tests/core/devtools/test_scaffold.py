@@ -70,7 +70,7 @@ def test_the_core_alone_runs_the_cli_and_a_new_plugins_tests(tmp_path: Path) -> 
     venv = tmp_path / "venv"
     assert run(sys.executable, "-m", "venv", str(venv), cwd=tmp_path).returncode == 0
     python, toolpark = venv / "bin" / "python", venv / "bin" / "toolpark"
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     installed = run(str(python), "-m", "pip", "install", "--quiet", str(root), cwd=tmp_path)
     assert installed.returncode == 0, installed.stderr[-3000:]
     extras = run(str(python), "-c", "import pypdfium2", cwd=tmp_path)
