@@ -61,7 +61,9 @@ def serve_toolpark(port: int, stateless: bool) -> None:
         return "ok"
 
     config = HostConfig(
-        host=HostSettings(port=port, log_level="WARNING", stateless=stateless, json_response=stateless),
+        host=HostSettings.of(
+            {"port": port, "log_level": "WARNING", "stateless": stateless, "json_response": stateless}
+        ),
         auth=AuthSettings(api_keys=[ApiKey(name="bench", hash=hash_key(KEY))]),
     )
     Host([PluginRuntime.configure(plugin)], config).uvicorn_server().run()

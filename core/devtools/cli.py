@@ -53,8 +53,8 @@ def _load(names: tuple[str, ...], settings: HostSettings) -> list[Plugin[Any, An
     """The plugins named, else those `load_plugins` names, else every installed one that imports
     (each that does not is named on stderr)."""
     chosen: list[str] | None = list(names) or None
-    if chosen is None and settings.load_plugins:
-        chosen = [n.strip() for n in settings.load_plugins.split(",") if n.strip()]
+    if chosen is None and settings.listen.load_plugins:
+        chosen = [n.strip() for n in settings.listen.load_plugins.split(",") if n.strip()]
     try:
         if chosen is not None:
             return load_plugins(chosen)
@@ -95,12 +95,12 @@ def serve(
     config = read_config(config_path)
     host_config = _host_config(config, host=host, port=port, combined=combined, stateless=stateless, insecure=insecure)
     settings = host_config.host
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.logs.log_level, settings.logs.log_format)
     served = Host(_runtimes(_load(plugins, settings), config), host_config)
     if transport == "stdio":
         anyio.run(served.serve_stdio)
         return
-    base = f"http://{settings.host}:{settings.port}"
+    base = f"http://{settings.listen.host}:{settings.listen.port}"
     for name, url in served.endpoints(base).items():
         click.echo(f"{name}: {url}", err=True)
     _run_http(served)
@@ -174,7 +174,7 @@ def config_reference() -> None:
     except PluginLoadError as exc:
         raise click.ClickException(str(exc)) from exc
     sections: list[tuple[str, type[BaseSettings], str]] = [
-        (f"{s.name} (`[{s.name}]`)", s.model, s.prefix) for s in SECTIONS
+        (f"{s.name}{f', {s.part}' if s.part else ''} (`[{s.name}]`)", s.model, s.prefix) for s in SECTIONS
     ]
     sections += [(f"{p.name} (`[plugins.{p.name}]`)", p.settings_model, env_prefix(p.name)) for p in plugins]
     click.echo(reference_markdown(sections), nl=False)
@@ -189,16 +189,17 @@ def up(host: str | None, port: int | None, insecure: bool | None, config_path: P
     """Run every first-party server over HTTP on embedded defaults, and print how to connect."""
     config = read_config(config_path)
     host_config = _host_config(config, host=host, port=port, insecure=insecure)
-    if host_config.host.tasks_path is None:  # embedded defaults: tasks outlive a restart, like the data
+    if host_config.host.tasks.tasks_path is None:  # embedded defaults: tasks outlive a restart, like the data
         tasks_path = data_dir("tasks") / "tasks.sqlite"
-        host_config = replace(host_config, host=host_config.host.model_copy(update={"tasks_path": tasks_path}))
+        tasks = host_config.host.tasks.model_copy(update={"tasks_path": tasks_path})
+        host_config = replace(host_config, host=replace(host_config.host, tasks=tasks))
     settings = host_config.host
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.logs.log_level, settings.logs.log_format)
     first_party = first_party_servers()
     # Until the first-party servers are installed, serve whatever plugins are.
     names = tuple(first_party) if first_party else ()
     served = Host(_runtimes(_load(names, settings), config), host_config)
-    endpoints = served.endpoints(f"http://{settings.host}:{settings.port}")
+    endpoints = served.endpoints(f"http://{settings.listen.host}:{settings.listen.port}")
     click.echo("toolpark endpoints:")
     for name, url in endpoints.items():
         click.echo(f"  {name}: {url}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -21,28 +21,46 @@ from toolpark.documents.parser import DocumentSettings
 from toolpark.security.auth import AuthSettings
 from toolpark.security.egress import EgressSettings
 
-__all__ = ["SECTIONS", "HostConfig", "HostSettings", "Section"]
+__all__ = [
+    "HOST_SECTIONS", "SECTIONS", "ConnectionSettings", "HostConfig", "HostSettings", "ListenSettings",
+    "LogSettings", "RateSettings", "Section", "SessionSettings", "TaskSettings",
+]  # fmt: skip
 
 
-class HostSettings(SectionSettings):
-    """How `toolpark serve` and `toolpark up` run: where to listen and how to hold sessions."""
+class _HostSection(SectionSettings):
+    """A part of `[host]`: its settings are `TOOLPARK_<NAME>` env vars, or keys of the `[host]` table,
+    whichever part they belong to."""
 
     model_config = SettingsConfigDict(env_prefix="TOOLPARK_", extra="ignore")
 
+
+class ListenSettings(_HostSection):
+    """Where the host listens and what it serves there."""
+
     host: str = Field("127.0.0.1", description="Address the HTTP host binds to.")
     port: int = Field(8765, ge=0, le=65535, description="Port of the HTTP host (0 picks a free one).")
-    stateless: bool = Field(
-        False, description="Serve without MCP sessions, so any replica behind a load balancer can answer."
-    )
     allowed_hosts: str | None = Field(
         None,
         description="Comma-separated Host header values accepted besides localhost (DNS-rebinding protection).",
+    )
+    insecure: bool = Field(False, description="Allow serving without authentication on an address other than loopback.")
+    load_plugins: str | None = Field(
+        None, description="Comma-separated plugin names to load instead of every installed one."
     )
     combined: bool = Field(False, description="Also serve every plugin's tools together at /mcp.")
     tool_search: bool = Field(
         False,
         description="The combined /mcp endpoint lists search_tools and call_tool instead of every tool, for "
         "clients that connect many servers (each plugin's own endpoint still lists its tools).",
+    )
+
+
+class SessionSettings(_HostSection):
+    """How MCP sessions are held: stateless or not, how many, how long, how answers are framed, and the key
+    that seals a multi-round trip's state."""
+
+    stateless: bool = Field(
+        False, description="Serve without MCP sessions, so any replica behind a load balancer can answer."
     )
     json_response: bool = Field(
         False,
@@ -56,6 +74,22 @@ class HostSettings(SectionSettings):
         100, ge=1, description="MCP sessions one caller (an identity, or an address when anonymous) may hold open."
     )
     max_sessions: int = Field(10_000, ge=1, description="MCP sessions open at once per endpoint, for all callers.")
+    state_key: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Key sealing the 2026-07-28 requestState (earlier rounds' answers); every replica behind one "
+        "address needs the same (32 characters or more). Default: a random key per process, so one replica only.",
+    )
+    state_key_previous: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="The key state_key replaces: still unseals during a rotation (10 minutes suffice).",
+    )
+
+
+class ConnectionSettings(_HostSection):
+    """How long a connection may take to send a request, and stay open between requests."""
+
     header_timeout_s: float = Field(
         10.0, gt=0, description="Seconds a connection may take to send a request's headers before it is closed."
     )
@@ -69,10 +103,11 @@ class HostSettings(SectionSettings):
     body_timeout_s: float = Field(
         30.0, gt=0, description="Seconds each part of a request's body may take to arrive before the request gets 408."
     )
-    load_plugins: str | None = Field(
-        None, description="Comma-separated plugin names to load instead of every installed one."
-    )
-    insecure: bool = Field(False, description="Allow serving without authentication on an address other than loopback.")
+
+
+class RateSettings(_HostSection):
+    """How many tool calls each caller may make."""
+
     rate_limit_per_minute: float = Field(
         0,
         ge=0,
@@ -80,20 +115,17 @@ class HostSettings(SectionSettings):
         "(0: no limit).",
     )
     rate_limit_burst: int = Field(30, ge=1, description="Tool calls a caller may make at once before the rate applies.")
+
+
+class TaskSettings(_HostSection):
+    """What outlasts a request: tasks, results kept for reading in ranges, and where replicas share them."""
+
     task_ttl_s: float = Field(
         3600.0, gt=0, le=7 * 86400, description="Seconds a finished task's result is kept for its caller to read."
     )
     tasks_per_caller: int = Field(8, ge=1, description="Unfinished tasks one caller may have at once.")
-    state_key: SecretStr | None = Field(
-        None,
-        min_length=32,
-        description="Key sealing the 2026-07-28 requestState (earlier rounds' answers); every replica behind one "
-        "address needs the same (32 characters or more). Default: a random key per process, so one replica only.",
-    )
-    state_key_previous: SecretStr | None = Field(
-        None,
-        min_length=32,
-        description="The key state_key replaces: still unseals during a rotation (10 minutes suffice).",
+    tasks_path: Path | None = Field(
+        None, description="SQLite file keeping tasks and their results across restarts; default: memory only."
     )
     spill_ttl_s: float = Field(
         600.0, gt=0, description="Seconds a result too large for one message is kept for its caller to read in ranges."
@@ -103,9 +135,6 @@ class HostSettings(SectionSettings):
         ge=0,
         description="Bytes of such results kept at once, a quarter per caller; the oldest go first (0: none).",
     )
-    tasks_path: Path | None = Field(
-        None, description="SQLite file keeping tasks and their results across restarts; default: memory only."
-    )
     shared_database_url: SecretStr | None = Field(
         None,
         description="PostgreSQL URL where the replicas of a server share their tasks, kept results and "
@@ -113,23 +142,93 @@ class HostSettings(SectionSettings):
         "tasks/cancel and the reads of a kept result, and every subscriptions/listen stream hears a change made "
         "on any replica (needs the replicas extra). Replaces tasks_path.",
     )
+
+
+class LogSettings(_HostSection):
+    """The host's log lines."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Server log level.")
     log_format: Literal["auto", "json", "text"] = Field(
         "auto", description="Log lines as JSON objects or plain text; auto: plain text at a terminal, JSON elsewhere."
     )
 
 
+PartT = TypeVar("PartT", bound=_HostSection)
+
+
+class _Part(Protocol):
+    def __call__(self, model: type[PartT], /) -> PartT: ...
+
+
+HOST_SECTIONS: dict[str, type[_HostSection]] = {
+    "listen": ListenSettings, "sessions": SessionSettings, "connections": ConnectionSettings,
+    "rates": RateSettings, "tasks": TaskSettings, "logs": LogSettings,
+}  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostSettings:
+    """How `toolpark serve` and `toolpark up` run (`[host]`), in parts of one concern each."""
+
+    listen: ListenSettings = field(default_factory=lambda: from_values(ListenSettings))
+    sessions: SessionSettings = field(default_factory=lambda: from_values(SessionSettings))
+    connections: ConnectionSettings = field(default_factory=lambda: from_values(ConnectionSettings))
+    rates: RateSettings = field(default_factory=lambda: from_values(RateSettings))
+    tasks: TaskSettings = field(default_factory=lambda: from_values(TaskSettings))
+    logs: LogSettings = field(default_factory=lambda: from_values(LogSettings))
+
+    @classmethod
+    def load(cls, table: Mapping[str, Any], **overrides: Any) -> HostSettings:
+        """Each part from the `TOOLPARK_` env vars over the `[host]` table; `overrides` (by setting
+        name) win in the part that holds them."""
+        _check_names(overrides)
+
+        def part(model: type[PartT]) -> PartT:
+            return load_settings(model, prefix="TOOLPARK_", table=table, **_of(model, overrides))
+
+        return cls._from(part)
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any] | None = None) -> HostSettings:
+        """The parts from values by setting name alone, for tests and embedding."""
+        given = dict(values or {})
+        _check_names(given)
+
+        def part(model: type[PartT]) -> PartT:
+            return from_values(model, _of(model, given))
+
+        return cls._from(part)
+
+    @classmethod
+    def _from(cls, part: _Part) -> HostSettings:
+        return cls(
+            listen=part(ListenSettings), sessions=part(SessionSettings), connections=part(ConnectionSettings),
+            rates=part(RateSettings), tasks=part(TaskSettings), logs=part(LogSettings),
+        )  # fmt: skip
+
+
+def _of(model: type[_HostSection], values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if name in model.model_fields}
+
+
+def _check_names(values: Mapping[str, Any]) -> None:
+    known = {name for model in HOST_SECTIONS.values() for name in model.model_fields}
+    if unknown := sorted(set(values) - known):
+        raise TypeError(f"no [host] setting named {', '.join(unknown)}")
+
+
 @dataclass(frozen=True)
 class Section:
-    """One table of `toolpark.toml` and the env prefix that overrides it."""
+    """One table of `toolpark.toml` (or, for `[host]`, one `part` of it) and the env prefix that overrides it."""
 
     name: str
     model: type[SectionSettings]
     prefix: str
+    part: str | None = None
 
 
 SECTIONS = (
-    Section("host", HostSettings, "TOOLPARK_"),
+    *(Section("host", model, "TOOLPARK_", part) for part, model in HOST_SECTIONS.items()),
     Section("auth", AuthSettings, "TOOLPARK_AUTH_"),
     Section("egress", EgressSettings, "TOOLPARK_EGRESS_"),
     Section("tenancy", TenancySettings, "TOOLPARK_TENANCY_"),
@@ -141,7 +240,7 @@ SECTIONS = (
 class HostConfig:
     """Every host-wide section, each defaulting to its model's defaults (no env var read)."""
 
-    host: HostSettings = field(default_factory=lambda: from_values(HostSettings))
+    host: HostSettings = field(default_factory=HostSettings.of)
     auth: AuthSettings = field(default_factory=lambda: from_values(AuthSettings))
     egress: EgressSettings = field(default_factory=lambda: from_values(EgressSettings))
     tenancy: TenancySettings = field(default_factory=lambda: from_values(TenancySettings))
@@ -153,19 +252,21 @@ class HostConfig:
         command line's options, None meaning not given) win for `[host]`."""
         given = {k: v for k, v in host_overrides.items() if v is not None}
         sections: dict[str, Any] = {
-            s.name: load_settings(
-                s.model, prefix=s.prefix, table=config.get(s.name, {}), **(given if s.name == "host" else {})
-            )
+            s.name: load_settings(s.model, prefix=s.prefix, table=config.get(s.name, {}))
             for s in SECTIONS
+            if s.part is None
         }
-        return cls(**sections)
+        return cls(host=HostSettings.load(config.get("host", {}), **given), **sections)
 
     @classmethod
     def of(cls, **sections: Mapping[str, Any] | None) -> HostConfig:
         """Sections from values by field name alone, for tests and embedding: nothing from the environment."""
-        models = {s.name: s.model for s in SECTIONS}
-        unknown = set(sections) - set(models)
+        models = {s.name: s.model for s in SECTIONS if s.part is None}
+        unknown = set(sections) - {*models, "host"}
         if unknown:
             raise TypeError(f"no host section named {', '.join(sorted(unknown))}")
-        built: dict[str, Any] = {name: from_values(models[name], values) for name, values in sections.items()}
+        built: dict[str, Any] = {
+            name: HostSettings.of(values) if name == "host" else from_values(models[name], values)
+            for name, values in sections.items()
+        }
         return cls(**built)

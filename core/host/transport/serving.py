@@ -86,25 +86,26 @@ class Host:
         self.settings = self.config.host
         self.resolver = resolver
         self.authenticator = Authenticator(self.config.auth)
-        per_minute = self.settings.rate_limit_per_minute
-        secret = self.settings.shared_database_url
+        per_minute = self.settings.rates.rate_limit_per_minute
+        tasks = self.settings.tasks
+        secret = tasks.shared_database_url
         shared = secret.get_secret_value() if secret else None
         replicas = ",".join(sorted(r.name for r in runtimes))  # replicas of one server serve the same plugins
         self.services = Services(
             tenancy=self.config.tenancy,
             documents=Documents(self.config.documents),
             tasks=Tasks(
-                ttl_s=self.settings.task_ttl_s,
-                per_caller=self.settings.tasks_per_caller,
-                ledger=TaskLedger(self.settings.tasks_path) if self.settings.tasks_path and not shared else None,
+                ttl_s=tasks.task_ttl_s,
+                per_caller=tasks.tasks_per_caller,
+                ledger=TaskLedger(tasks.tasks_path) if tasks.tasks_path and not shared else None,
                 shared=SharedLedger(shared, replicas) if shared else None,
             ),
             spills=Spills(
-                ttl_s=self.settings.spill_ttl_s,
-                max_bytes=self.settings.spill_max_bytes,
+                ttl_s=tasks.spill_ttl_s,
+                max_bytes=tasks.spill_max_bytes,
                 shared_url=shared,
             ),
-            rate_limiter=RateLimiter(per_minute, self.settings.rate_limit_burst) if per_minute else None,
+            rate_limiter=RateLimiter(per_minute, self.settings.rates.rate_limit_burst) if per_minute else None,
             events=SharedEvents(shared, replicas) if shared else None,
         )
 
@@ -116,18 +117,18 @@ class Host:
             self.runtimes,
             self.services,
             prefix_tools=True,
-            tool_search=self.settings.tool_search,
+            tool_search=self.settings.listen.tool_search,
             state_keys=self._state_keys(),
         )
 
     async def listed(self, server: MCPServer[Any], *, combined: bool = False) -> list[McpTool]:
         """The tools an endpoint lists, before a caller's grants and enums (tool search lists two)."""
-        if combined and self.settings.tool_search:
+        if combined and self.settings.listen.tool_search:
             return list(SEARCH_LISTING)
         return await server.list_tools()
 
     def _state_keys(self) -> list[str]:
-        keys = (self.settings.state_key, self.settings.state_key_previous)
+        keys = (self.settings.sessions.state_key, self.settings.sessions.state_key_previous)
         return [key.get_secret_value() for key in keys if key is not None]
 
     @asynccontextmanager
@@ -160,8 +161,8 @@ class Host:
 
     def transport_security(self) -> TransportSecuritySettings:
         """DNS-rebinding protection: on for loopback binds, and wherever allowed hosts are configured."""
-        extra = [h.strip() for h in (self.settings.allowed_hosts or "").split(",") if h.strip()]
-        if not is_loopback(self.settings.host) and not extra:
+        extra = [h.strip() for h in (self.settings.listen.allowed_hosts or "").split(",") if h.strip()]
+        if not is_loopback(self.settings.listen.host) and not extra:
             return TransportSecuritySettings(enable_dns_rebinding_protection=False)
         hosts = [*(f"{name}:*" for name in _LOCAL_NAMES), *_LOCAL_NAMES, *extra]
         origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
@@ -169,10 +170,10 @@ class Host:
 
     def check_binding(self) -> None:
         """Refuse to serve anonymously beyond loopback unless the operator said `insecure`."""
-        if self.config.auth.enabled or is_loopback(self.settings.host) or self.settings.insecure:
+        if self.config.auth.enabled or is_loopback(self.settings.listen.host) or self.settings.listen.insecure:
             return
         raise InsecureBinding(
-            f"refusing to serve {self.settings.host} without authentication: configure API keys or OIDC "
+            f"refusing to serve {self.settings.listen.host} without authentication: configure API keys or OIDC "
             "([auth] / TOOLPARK_AUTH_*), bind 127.0.0.1, or pass --insecure if a proxy in front authenticates"
         )
 
@@ -182,7 +183,7 @@ class Host:
         use_fast_line_split()
         security = self.transport_security()
         failures = self.services.metrics.auth_failures
-        stateless = self.settings.stateless
+        stateless = self.settings.sessions.stateless
         managers: list[StreamableHTTPSessionManager] = []
 
         def endpoint(server: MCPServer[Any], name: str) -> AuthMiddleware:
@@ -193,25 +194,25 @@ class Host:
                 retry_interval=1000,
                 stateless=stateless,
                 security_settings=security,
-                json_response=settings.json_response,
-                session_idle_timeout=settings.session_idle_s,
-                max_sessions=settings.max_sessions,
+                json_response=settings.sessions.json_response,
+                session_idle_timeout=settings.sessions.session_idle_s,
+                max_sessions=settings.sessions.max_sessions,
             )
             managers.append(manager)
             app: ASGIApp = StreamableHTTPASGIApp(manager)
-            if stateless and settings.json_response:
+            if stateless and settings.sessions.json_response:
                 app = RequestBodyLimitMiddleware(
                     StatelessJson(manager, lowlevel(server), app), manager.max_request_body_size
                 )
             if not stateless:
                 refused = self.services.metrics.sessions_refused.labels(name)
-                app = SessionQuota(app, manager, limit=settings.sessions_per_caller, on_refusal=refused.inc)
+                app = SessionQuota(app, manager, limit=settings.sessions.sessions_per_caller, on_refusal=refused.inc)
             return AuthMiddleware(
                 app, self.authenticator, lambda reason: failures.labels(name, reason).inc(), self._metadata_url
             )
 
         served = [(f"/{r.name}/mcp", r.name, self.server(r)) for r in self.runtimes]
-        if self.settings.combined:
+        if self.settings.listen.combined:
             served.append(("/mcp", "combined", self.combined_server()))
         routes = [Route(path, endpoint=endpoint(server, name)) for path, name, server in served]
         if self.config.auth.oidc_issuer:
@@ -233,7 +234,7 @@ class Host:
         return Starlette(
             routes=routes,
             lifespan=lifespan,
-            middleware=[Middleware(BodyTimeout, seconds=self.settings.body_timeout_s)],
+            middleware=[Middleware(BodyTimeout, seconds=self.settings.connections.body_timeout_s)],
         )
 
     def _metadata_url(self, scope: Scope) -> str | None:
@@ -271,14 +272,14 @@ class Host:
     def uvicorn_server(self, *, log_config: dict[str, Any] | None = None) -> uvicorn.Server:
         config = uvicorn.Config(
             self.http_app(),
-            host=self.settings.host,
-            port=self.settings.port,
+            host=self.settings.listen.host,
+            port=self.settings.listen.port,
             log_config=log_config,
-            log_level=self.settings.log_level.lower(),
+            log_level=self.settings.logs.log_level.lower(),
             access_log=False,
             lifespan="on",
-            http=header_timeout_protocol(self.settings.header_timeout_s),
-            timeout_keep_alive=int(self.settings.keep_alive_s),
+            http=header_timeout_protocol(self.settings.connections.header_timeout_s),
+            timeout_keep_alive=int(self.settings.connections.keep_alive_s),
             timeout_graceful_shutdown=10,
         )
         return uvicorn.Server(config)
@@ -286,6 +287,6 @@ class Host:
     def endpoints(self, base_url: str) -> dict[str, str]:
         """Each plugin's MCP URL under `base_url` (and `toolpark` for the combined endpoint)."""
         urls = {r.name: f"{base_url}/{r.name}/mcp" for r in self.runtimes}
-        if self.settings.combined:
+        if self.settings.listen.combined:
             urls["toolpark"] = f"{base_url}/mcp"
         return urls

@@ -4,7 +4,7 @@ import pytest
 from pydantic import Field, SecretStr, ValidationError
 
 from toolpark import Plugin, PluginSettings
-from toolpark.contract.settings import UnknownSettingError, env_prefix, load_settings, read_config, setting_rows
+from toolpark.contract.settings import UnknownSettingError, env_prefix, read_config, setting_rows
 from toolpark.host.config import HostConfig, HostSettings
 from toolpark.host.runtime import PluginRuntime
 
@@ -30,8 +30,8 @@ def test_defaults_then_toml_then_env(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     settings = PluginRuntime.configure(widget, config).settings
     assert isinstance(settings, WidgetSettings)
     assert (settings.color, settings.size) == ("blue", 3)
-    host = load_settings(HostSettings, prefix="TOOLPARK_", table=config["host"])
-    assert host.port == 9000
+    host = HostSettings.load(config["host"])
+    assert host.listen.port == 9000
 
 
 def test_config_file_named_by_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -82,6 +82,16 @@ def test_from_values_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setenv("TOOLPARK_PORT", "1")
     monkeypatch.setenv("TOOLPARK_MY_WIDGET_SIZE", "9")
-    assert from_values(HostSettings).port == 8765
+    assert HostSettings.of().listen.port == 8765
     assert from_values(WidgetSettings, {"color": "green"}).size == 1
-    assert load_settings(HostSettings, prefix="TOOLPARK_", table={}).port == 1
+    assert HostSettings.load({}).listen.port == 1
+
+
+def test_the_host_settings_are_parts_of_one_concern_read_from_one_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[host]` and the `TOOLPARK_` env vars are as they were; the code reads them in parts."""
+    monkeypatch.setenv("TOOLPARK_STATELESS", "true")
+    host = HostSettings.load({"port": 9001, "task_ttl_s": 60, "log_level": "DEBUG"}, header_timeout_s=5)
+    assert (host.listen.port, host.sessions.stateless, host.tasks.task_ttl_s) == (9001, True, 60)
+    assert (host.logs.log_level, host.connections.header_timeout_s) == ("DEBUG", 5)
+    with pytest.raises(TypeError, match="no \\[host\\] setting named prot"):
+        HostSettings.of({"prot": 1})
