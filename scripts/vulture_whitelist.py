@@ -39,3 +39,4 @@ _.cancel_requested  # unused attribute (core/host/transport/exchange.py: the sam
 _.can_send_request  # unused attribute (core/host/transport/exchange.py: the same protocol)
 _.send_raw_request  # unused method (core/host/transport/exchange.py: the same protocol)
 _.environ_expansions  # unused attribute (compose/supervise.py: supervisord reads it when it expands the config's %(ENV_...)s)
+_.__call__  # unused method (core/host/config.py: the signature of the _Part protocol, which HostSettings's builders satisfy)
