@@ -13,7 +13,7 @@ import re
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from mcp_types import ToolAnnotations
@@ -228,15 +228,11 @@ class Plugin(Generic[SettingsT, StateT]):
                 timeout_s=timeout_s,
                 structured_output=structured_output,
                 input_schema=input_schema,
+                requires=(requires,) if isinstance(requires, str) else tuple(requires),
+                when=when,
+                task=("optional" if task is True else task) or None,
+                rate_limit=rate_limit,
             )
-            if requires:
-                spec = replace(spec, requires=(requires,) if isinstance(requires, str) else tuple(requires))
-            if when is not None:
-                spec = replace(spec, when=when)
-            if task:
-                spec = replace(spec, task="optional" if task is True else task)
-            if rate_limit is not None:
-                spec = replace(spec, rate_limit=rate_limit)
             if spec.name in self.tools:
                 raise ValueError(f"plugin {self.name!r} declares tool {spec.name!r} twice")
             self.tools[spec.name] = spec
@@ -255,7 +251,12 @@ class Plugin(Generic[SettingsT, StateT]):
         timeout_s: float | None,
         structured_output: bool | None,
         input_schema: dict[str, Any] | None,
+        requires: tuple[str, ...],
+        when: Callable[[Any], bool] | None,
+        task: TaskSupport | None,
+        rate_limit: RateLimit | None,
     ) -> ToolSpec:
+        """The tool's whole declaration, checked: built once, never patched."""
         where = f"tool {name!r} of plugin {self.name!r}"
         if not _TOOL_NAME.match(name):
             raise ValueError(f"{where}: names may use letters, digits, '_' and '-' (at most 64)")
@@ -284,6 +285,10 @@ class Plugin(Generic[SettingsT, StateT]):
             timeout_s=timeout_s,
             structured_output=structured_output,
             input_schema=input_schema,
+            requires=requires,
+            when=when,
+            task=task,
+            rate_limit=rate_limit,
         )
 
     def resource(self, uri: str, **options: Any) -> Callable[[FnT], FnT]:
