@@ -39,6 +39,8 @@ def test_the_configuration_reference_matches_the_settings_models() -> None:
     documented = page.split("<!-- reference:start -->\n")[1].split("<!-- reference:end -->")[0]
     generated = CliRunner().invoke(main, ["config-reference"]).output
     assert documented == generated, "docs/configuration.md is stale: run ./scripts/config-reference"
+    assert "PydanticUndefined" not in generated  # a default_factory's value is shown, e.g. `[]`
+    assert "| `TOOLPARK_AUTH_OIDC_SCOPES` | `list[str]` | `['openid']` |" in generated
 
 
 def test_the_readme_is_short() -> None:

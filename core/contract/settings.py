@@ -179,8 +179,8 @@ def setting_rows(model: type[BaseSettings], prefix: str) -> Iterator[SettingRow]
             default = "(required)"
         elif annotation is SecretStr or isinstance(field.default, SecretStr):
             default = "(secret)"
-        else:
-            default = repr(field.default)
+        else:  # a default_factory's value, not pydantic's PydanticUndefined placeholder
+            default = repr(field.get_default(call_default_factory=True, validated_data={}))
         yield SettingRow(f"{prefix}{name.upper()}", type_name, default, field.description or "")
 
 
