@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,17 @@ _URL = click.option(
 )
 
 
+@contextmanager
+def _gpu_extra() -> Iterator[None]:
+    """The scheduler's libraries (PostgreSQL's driver, the clouds' SDKs) come with the gpu extra;
+    a command run without them says so in one line."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        message = f"`toolpark gpu` needs the gpu extra ({exc.name} is not installed): pip install 'toolpark[gpu]'"
+        raise click.ClickException(message) from None
+
+
 def _duration(text: str | None) -> float | None:
     if text is None:
         return None
@@ -51,7 +64,8 @@ def gpu() -> None:
 @click.option("--database-url", envvar="TOOLPARK_SCHEDULER_DATABASE_URL", required=True, help="Its history.")
 def run(folder: Path, database_url: str) -> None:
     """Run the scheduler: reconcile every interval and serve /status, /metrics and the offline page."""
-    from toolpark.compose.scheduler.service import SchedulerService
+    with _gpu_extra():
+        from toolpark.compose.scheduler.service import SchedulerService
     from toolpark.operations.logs import configure_logging
 
     configure_logging("INFO", "json")
@@ -154,7 +168,9 @@ def plan(spec_path: Path) -> None:
     from toolpark.compose.checks import SpecError
     from toolpark.compose.files import read_spec
     from toolpark.compose.providers import ProviderError
-    from toolpark.compose.scheduler.plan import plan_calls
+
+    with _gpu_extra():
+        from toolpark.compose.scheduler.plan import plan_calls
 
     try:
         calls = plan_calls(read_spec(spec_path))

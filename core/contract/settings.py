@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, InitSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = [
     "CONFIG_ENV",
+    "TABLES",
     "CommaList",
+    "ConfigError",
     "PluginSettings",
     "SectionSettings",
     "SettingRow",
+    "SettingsError",
     "UnknownSettingError",
     "env_prefix",
     "from_values",
@@ -93,15 +96,37 @@ class PluginSettings(SectionSettings):
     )
 
 
+class ConfigError(ValueError):
+    """`toolpark.toml` cannot be read: missing, not TOML, or holding a table nothing reads."""
+
+
+TABLES = ("host", "auth", "egress", "tenancy", "documents", "plugins")
+"""The tables of `toolpark.toml`: the host's sections, and `[plugins.<name>]`."""
+
+
 def read_config(path: Path | None = None) -> dict[str, Any]:
-    """The parsed `toolpark.toml`, or an empty mapping when there is none."""
+    """The parsed `toolpark.toml`, or an empty mapping when there is none; a ConfigError names the
+    file (and the line, or the table) when it cannot be used."""
     if path is None:
         named = os.environ.get(CONFIG_ENV)
         path = Path(named) if named else Path("toolpark.toml")
         if not named and not path.exists():
             return {}
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
+    try:
+        with path.open("rb") as handle:
+            config = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:  # its message names the line and column
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for table in config:
+        if table not in TABLES:  # a misspelt table would be ignored, and its settings with it
+            close = difflib.get_close_matches(table, TABLES, n=1)
+            hint = f"did you mean [{close[0]}]?" if close else f"the tables are {', '.join(f'[{t}]' for t in TABLES)}"
+            raise ConfigError(f"{path}: no table [{table}] is read; {hint}")
+    return dict(config)
 
 
 def env_prefix(plugin: str) -> str:
@@ -110,6 +135,19 @@ def env_prefix(plugin: str) -> str:
 
 
 SettingsT = TypeVar("SettingsT", bound=SectionSettings)
+
+
+class SettingsError(ValueError):
+    """A setting's value is refused: one line per setting, naming its env var and its toml key."""
+
+
+def _refused(prefix: str, exc: ValidationError) -> SettingsError:
+    problems = []
+    for detail in exc.errors():
+        name, *inside = [str(part) for part in detail["loc"]] or ["(settings)"]
+        where = f"{prefix}{name.upper()} (`{name}` in toolpark.toml)" + (f", at {'.'.join(inside)}" if inside else "")
+        problems.append(f"{where}: {detail['msg']}")
+    return SettingsError("; ".join(problems))
 
 
 class UnknownSettingError(ValueError):
@@ -145,7 +183,10 @@ def load_settings(model: type[SettingsT], *, prefix: str, table: Mapping[str, An
             "_toml_table": dict(table),
         },
     )
-    return bound(**overrides)  # type: ignore[no-any-return]
+    try:
+        return bound(**overrides)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise _refused(prefix, exc) from None
 
 
 def from_values(model: type[SettingsT], values: Mapping[str, Any] | None = None) -> SettingsT:

@@ -19,7 +19,16 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from toolpark.contract.plugin import Plugin
-from toolpark.contract.settings import env_prefix, from_values, read_config, reference_markdown, setting_rows
+from toolpark.contract.settings import (
+    ConfigError,
+    SettingsError,
+    UnknownSettingError,
+    env_prefix,
+    from_values,
+    read_config,
+    reference_markdown,
+    setting_rows,
+)  # fmt: skip
 from toolpark.devtools.commands import CommandGroup
 from toolpark.devtools.librechat import mcp_servers_block
 from toolpark.devtools.scaffold import new_plugin
@@ -34,12 +43,19 @@ from toolpark.operations.traces import configure_tracing, flush_traces
 from toolpark.security.auth import ApiKey, hash_key, new_api_key
 
 
+def _config(path: Path | None) -> dict[str, Any]:
+    try:
+        return read_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _host_config(config: dict[str, Any], **cli: Any) -> HostConfig:
     """Every host section from env vars over `toolpark.toml`, the command line's options on top."""
     try:
         return HostConfig.load(config, **cli)
-    except ValidationError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (SettingsError, UnknownSettingError) as exc:  # each names the setting and how to fix it
+        raise click.ClickException(str(exc)) from None
 
 
 def _runtimes(plugins: list[Plugin[Any, Any]], config: dict[str, Any]) -> list[PluginRuntime]:
@@ -92,7 +108,7 @@ def serve(
     config_path: Path | None,
 ) -> None:
     """Serve PLUGINS (default: every installed one) over stdio or streamable HTTP."""
-    config = read_config(config_path)
+    config = _config(config_path)
     host_config = _host_config(config, host=host, port=port, combined=combined, stateless=stateless, insecure=insecure)
     settings = host_config.host
     configure_logging(settings.logs.log_level, settings.logs.log_format)
@@ -187,7 +203,7 @@ def config_reference() -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="toolpark.toml to read.")
 def up(host: str | None, port: int | None, insecure: bool | None, config_path: Path | None) -> None:
     """Run every first-party server over HTTP on embedded defaults, and print how to connect."""
-    config = read_config(config_path)
+    config = _config(config_path)
     host_config = _host_config(config, host=host, port=port, insecure=insecure)
     if host_config.host.tasks.tasks_path is None:  # embedded defaults: tasks outlive a restart, like the data
         tasks_path = data_dir("tasks") / "tasks.sqlite"

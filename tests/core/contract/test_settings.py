@@ -1,10 +1,10 @@
 from pathlib import Path
 
 import pytest
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 
 from toolpark import Plugin, PluginSettings
-from toolpark.contract.settings import UnknownSettingError, env_prefix, read_config, setting_rows
+from toolpark.contract.settings import SettingsError, UnknownSettingError, env_prefix, read_config, setting_rows
 from toolpark.host.config import HostConfig, HostSettings
 from toolpark.host.runtime import PluginRuntime
 
@@ -49,12 +49,14 @@ def test_no_config_file_is_empty(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
 def test_bad_value_names_the_env_var_field(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOOLPARK_MY_WIDGET_CALL_TIMEOUT_S", "-5")
-    with pytest.raises(ValidationError, match="call_timeout_s"):
+    with pytest.raises(
+        SettingsError, match=r"^TOOLPARK_MY_WIDGET_CALL_TIMEOUT_S \(`call_timeout_s` in toolpark.toml\): "
+    ):
         PluginRuntime.configure(widget)
 
 
 def test_unknown_toml_key_is_rejected() -> None:
-    with pytest.raises(ValidationError, match="colour"):
+    with pytest.raises(SettingsError, match=r"TOOLPARK_MY_WIDGET_COLOUR \(`colour` in toolpark.toml\): Extra inputs"):
         PluginRuntime.configure(widget, {"plugins": {"my-widget": {"colour": "blue"}}})
 
 

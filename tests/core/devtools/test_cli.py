@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -46,6 +47,33 @@ def test_serve_names_an_unknown_plugin() -> None:
 def test_bad_setting_is_reported_not_raised(monkeypatch: object) -> None:
     result = CliRunner().invoke(main, ["serve", "everything"], env={"TOOLPARK_EVERYTHING_MAX_CONCURRENCY": "zero"})
     assert result.exit_code != 0 and "max_concurrency" in result.output
+
+
+CONFIG_MISTAKES = [
+    # (what the user did: env, toolpark.toml text or None for no file, the line that must say what to fix)
+    ({"TOOLPARK_EGRESS_ALOW": "x"}, "", "TOOLPARK_EGRESS_ALOW is not a setting; did you mean TOOLPARK_EGRESS_ALLOW?"),
+    ({}, None, "no such configuration file"),
+    ({}, "[host]\nport = \n", "not valid TOML: Invalid value (at line 2, column 8)"),
+    ({}, "[hosts]\nport = 1\n", "no table [hosts] is read; did you mean [host]?"),
+    ({}, "[host]\nport = 99999\n", "TOOLPARK_PORT (`port` in toolpark.toml): Input should be less than or equal"),
+    ({"TOOLPARK_EVERYTHING_MAX_CONCURRENCY": "zero"}, "", "TOOLPARK_EVERYTHING_MAX_CONCURRENCY (`max_concurrency`"),
+]
+
+
+@pytest.mark.parametrize(("env", "toml", "said"), CONFIG_MISTAKES)
+def test_a_configuration_mistake_is_one_line_naming_the_fix(
+    tmp_path: Path, env: dict[str, str], toml: str | None, said: str
+) -> None:
+    """A real process, as a user runs it: exit 1, the reason on stderr, no traceback."""
+    config = tmp_path / "toolpark.toml"
+    if toml is not None:
+        config.write_text(toml)
+    done = subprocess.run(
+        [sys.executable, "-m", "toolpark", "serve", "everything", "--config", str(config)],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1 and said in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def started(command: list[str], tmp_path: Path, port: int) -> subprocess.Popen[str]:

@@ -84,6 +84,9 @@ def test_the_core_alone_runs_the_cli_and_a_new_plugins_tests(tmp_path: Path) -> 
     assert "notes 0.1.0" in listed.stdout  # an example plugin needs nothing more
     unavailable = run(str(toolpark), "ingest", "x", cwd=tmp_path)
     assert unavailable.returncode != 0 and "failed to load" in unavailable.stderr
+    planned = run(str(toolpark), "gpu", "plan", "deploy.toml", cwd=tmp_path)  # it died on `import requests`
+    assert planned.returncode == 1 and "Traceback" not in planned.stderr, planned.stderr[-3000:]
+    assert "needs the gpu extra" in planned.stderr and "pip install 'toolpark[gpu]'" in planned.stderr
 
     made = run(str(toolpark), "plugin", "new", "field-notes", "--dir", str(tmp_path), cwd=tmp_path)
     assert made.returncode == 0, made.stderr
