@@ -8,6 +8,7 @@ from pathlib import Path
 
 from toolpark.contract.plugin import check_plugin_name
 from toolpark.contract.settings import env_prefix
+from toolpark.host.config import name_clash
 
 __all__ = ["new_plugin"]
 
@@ -20,6 +21,8 @@ def new_plugin(name: str, directory: Path, description: str | None = None) -> Pa
     Refuses an invalid name or an existing target, so nothing is ever overwritten.
     """
     check_plugin_name(name)
+    if clash := name_clash(name):
+        raise ValueError(f"plugin name {name!r} is taken: {clash}")
     if description is not None and any(c in description for c in '"\\\n'):
         raise ValueError("the description is one line without quotes or backslashes")
     target = directory / f"toolpark-{name}"

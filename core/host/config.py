@@ -23,7 +23,7 @@ from toolpark.security.egress import EgressSettings
 
 __all__ = [
     "HOST_SECTIONS", "SECTIONS", "ConnectionSettings", "HostConfig", "HostSettings", "ListenSettings",
-    "LogSettings", "RateSettings", "Section", "SessionSettings", "TaskSettings",
+    "LogSettings", "RateSettings", "Section", "SessionSettings", "TaskSettings", "name_clash",
 ]  # fmt: skip
 
 
@@ -234,6 +234,23 @@ SECTIONS = (
     Section("tenancy", TenancySettings, "TOOLPARK_TENANCY_"),
     Section("documents", DocumentSettings, "TOOLPARK_DOCUMENTS_"),
 )
+
+
+_OTHER_NAMES = ("TOOLPARK_CONFIG", "TOOLPARK_DATA_DIR", "TOOLPARK_LOAD_PLUGINS")
+
+
+def name_clash(plugin: str) -> str | None:
+    """Why `plugin` cannot be a plugin's name, or None: its settings (`TOOLPARK_<NAME>_*`, `[<name>]`)
+    would be read as, or mistaken for, a host section's or the host's own."""
+    prefix = f"TOOLPARK_{plugin.upper().replace('-', '_')}_"
+    if plugin in (s.name for s in SECTIONS) or plugin == "plugins":
+        return f"[{plugin}] is a host section of toolpark.toml (and {prefix}* its env vars)"
+    taken = sorted(
+        name
+        for name in (*(s.prefix + field.upper() for s in SECTIONS for field in s.model.model_fields), *_OTHER_NAMES)
+        if name.startswith(prefix)
+    )
+    return f"{prefix}* would take the host's {', '.join(taken)}" if taken else None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -93,22 +93,34 @@ class RunningHost:
             return await http.get(path)
 
 
+def _per_plugin(plugins: list[Plugin[Any, Any]], settings: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Each plugin's settings by its name, from either shape `serve_http` takes; a name that is no
+    plugin's is an error, not silently nothing."""
+    names = {p.name for p in plugins}
+    if len(plugins) == 1 and set(settings) - names:  # one plugin's fields, as `connect` takes them
+        return {plugins[0].name: settings}
+    if unknown := sorted(set(settings) - names):
+        raise TypeError(f"settings for {', '.join(unknown)}, which is not a served plugin ({', '.join(sorted(names))})")
+    return settings
+
+
 @contextmanager
 def serve_http(
     plugins: Plugin[Any, Any] | Sequence[Plugin[Any, Any]],
     *,
-    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    settings: Mapping[str, Any] | None = None,
     resolver: Resolver | None = None,
     **sections: Any,
 ) -> Iterator[RunningHost]:
     """Run the real HTTP host (uvicorn) in a background thread on a free loopback port.
 
-    `settings` maps a plugin name to its settings by field name; `auth`, `egress`, `tenancy` and
-    `documents` are those host sections' settings by field name; `resolver` replaces DNS for
-    outbound requests; any other keyword is a `[host]` setting such as `stateless=True`.
+    `settings`: for one plugin, its settings by field name, as `connect` takes them (or, as for
+    several, `{name: {field: value}}`); for several plugins, each one's by its name. `auth`, `egress`,
+    `tenancy` and `documents` are those host sections' settings by field name; `resolver` replaces
+    DNS for outbound requests; any other keyword is a `[host]` setting such as `stateless=True`.
     """
     chosen = [plugins] if isinstance(plugins, Plugin) else list(plugins)
-    per_plugin = settings or {}
+    per_plugin = _per_plugin(chosen, settings or {})
     runtimes = [PluginRuntime(p, from_values(p.settings_model, per_plugin.get(p.name))) for p in chosen]
     named = {name: sections.pop(name) for name in ("auth", "egress", "tenancy", "documents") if name in sections}
     options = {"host": "127.0.0.1", "port": free_port(), **sections}

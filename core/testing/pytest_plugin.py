@@ -4,7 +4,7 @@
 
 ```python
 def test_over_http(toolpark_http):
-    running = toolpark_http(plugin, settings={"notes": {"path": "/tmp/x"}})
+    running = toolpark_http(plugin, settings={"path": "/tmp/x"})  # the plugin's settings, as `connect` takes them
     ...  # connect mcp.Client(running.url("notes"))
 ```
 """

@@ -32,18 +32,18 @@ async def test_bad_name_is_a_clear_error() -> None:
 
 async def test_listed_with_schemas() -> None:
     async with connect(plugin) as client:
-        (tool,) = (await client.list_tools()).tools
-    assert tool.name == "greet"
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    tool = tools["greet"]  # a second tool added to the plugin keeps this test true
     assert tool.input_schema["required"] == ["name"]
     assert tool.output_schema is not None
     assert tool.annotations is not None and tool.annotations.read_only_hint
 
 
 async def test_over_http(toolpark_http) -> None:
-    running = toolpark_http(plugin)
+    running = toolpark_http(plugin, settings={"greeting": "Hi"})  # the plugin's settings, as connect takes them
     async with Client(running.url("{{name}}")) as client:
         result = await client.call_tool("greet", {"name": "Ada"})
-    assert result.structured_content == {"message": "Hello, Ada!", "length": 11, "times": 1}
+    assert result.structured_content == {"message": "Hi, Ada!", "length": 8, "times": 1}
 
 
 async def test_meets_the_mcp_contract(toolpark_http) -> None:

@@ -39,6 +39,19 @@ def test_plugin_new_reports_what_it_wrote(tmp_path: Path) -> None:
     assert again.exit_code != 0 and "already exists" in again.output
 
 
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("auth", "[auth] is a host section of toolpark.toml (and TOOLPARK_AUTH_* its env vars)"),
+        ("state", "TOOLPARK_STATE_* would take the host's TOOLPARK_STATE_KEY, TOOLPARK_STATE_KEY_PREVIOUS"),
+    ],
+)
+def test_plugin_new_refuses_a_name_the_host_reads(tmp_path: Path, name: str, reason: str) -> None:
+    result = CliRunner().invoke(main, ["plugin", "new", name, "--dir", str(tmp_path)])
+    assert result.exit_code != 0 and reason in result.output, result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_serve_names_an_unknown_plugin() -> None:
     result = CliRunner().invoke(main, ["serve", "no-such-plugin"])
     assert result.exit_code != 0 and "no plugin named no-such-plugin" in result.output
