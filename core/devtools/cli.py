@@ -238,8 +238,14 @@ def auth_new_key(name: str, scopes: tuple[str, ...], trusted_frontend: bool) -> 
     """Make an API key: prints the key (shown once) and the entry to add to [auth].api_keys."""
     key = new_api_key()
     entry = ApiKey(name=name, hash=hash_key(key), scopes=list(scopes), trusted_frontend=trusted_frontend)
+    fields = entry.model_dump(mode="json")
     click.echo(f"key (give it to the client; it is not stored): {key}")
-    click.echo(f"entry for TOOLPARK_AUTH_API_KEYS / [auth].api_keys: {entry.model_dump_json()}")
+    click.echo("\nin toolpark.toml, one such table per key:\n\n[[auth.api_keys]]")
+    click.echo("\n".join(f"{name} = {json.dumps(value)}" for name, value in fields.items()))  # JSON's are TOML's
+    # The env var holds every key at once, as one JSON list: add this entry to the others.
+    click.echo(
+        f"\nor in the environment, a JSON list of every key:\n\nTOOLPARK_AUTH_API_KEYS='[{entry.model_dump_json()}]'"
+    )
 
 
 @main.group()

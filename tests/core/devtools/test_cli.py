@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -184,10 +185,13 @@ def test_refuses_to_serve_anonymously_beyond_loopback() -> None:
 
 
 def test_auth_new_key_prints_a_key_and_its_entry() -> None:
-    from toolpark.security.auth import ApiKey, hash_key
+    from toolpark.security.auth import ApiKey, AuthSettings, hash_key
 
     result = CliRunner().invoke(main, ["auth", "new-key", "librechat", "--scope", "notes:write", "--trusted-frontend"])
     assert result.exit_code == 0
     key = result.output.split("not stored): ")[1].split()[0]
-    entry = ApiKey.model_validate_json(result.output.split("[auth].api_keys: ")[1])
+    table = tomllib.loads(result.output.split("one such table per key:")[1].split("or in the environment")[0])
+    (entry,) = (ApiKey.model_validate(item) for item in table["auth"]["api_keys"])
     assert entry.hash == hash_key(key) and entry.scopes == ["notes:write"] and entry.trusted_frontend
+    env = result.output.split("TOOLPARK_AUTH_API_KEYS='")[1].split("'")[0]
+    assert AuthSettings(api_keys=json.loads(env)).api_keys == [entry]  # what the env var accepts
