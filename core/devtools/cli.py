@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -32,7 +33,7 @@ from toolpark.contract.settings import (
 from toolpark.devtools.commands import CommandGroup
 from toolpark.devtools.librechat import mcp_servers_block
 from toolpark.devtools.scaffold import new_plugin
-from toolpark.host.config import SECTIONS, HostConfig, HostSettings
+from toolpark.host.config import SECTIONS, HostConfig, HostSettings, ListenSettings
 from toolpark.host.loading import PluginLoadError, first_party_servers, installed_plugins, load_plugins
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.transport.serving import Host, InsecureBinding
@@ -112,6 +113,8 @@ def serve(
     host_config = _host_config(config, host=host, port=port, combined=combined, stateless=stateless, insecure=insecure)
     settings = host_config.host
     configure_logging(settings.logs.log_level, settings.logs.log_format)
+    if transport == "http":
+        _port_free(settings.listen)
     served = Host(_runtimes(_load(plugins, settings), config), host_config)
     if transport == "stdio":
         anyio.run(served.serve_stdio)
@@ -120,6 +123,21 @@ def serve(
     for name, url in served.endpoints(base).items():
         click.echo(f"{name}: {url}", err=True)
     _run_http(served)
+
+
+def _port_free(listen: ListenSettings) -> None:
+    """Refuse a taken port before anything starts: the embedded services take half a minute to
+    start and as long to stop, and uvicorn would only find out after them."""
+    if listen.port == 0:
+        return
+    try:
+        with socket.create_server((listen.host, listen.port)):
+            pass
+    except OSError as exc:
+        raise click.ClickException(
+            f"{listen.host}:{listen.port} cannot be listened on ({exc.strerror}): is another toolpark running? "
+            "Choose another with --port or TOOLPARK_PORT."
+        ) from None
 
 
 def _run_http(served: Host) -> None:
@@ -211,6 +229,7 @@ def up(host: str | None, port: int | None, insecure: bool | None, config_path: P
         host_config = replace(host_config, host=replace(host_config.host, tasks=tasks))
     settings = host_config.host
     configure_logging(settings.logs.log_level, settings.logs.log_format)
+    _port_free(settings.listen)
     first_party = first_party_servers()
     # Until the first-party servers are installed, serve whatever plugins are.
     names = tuple(first_party) if first_party else ()

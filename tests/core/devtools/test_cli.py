@@ -7,6 +7,7 @@ import os
 import pty
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -88,6 +89,20 @@ def test_a_configuration_mistake_is_one_line_naming_the_fix(
     )  # fmt: skip
     assert done.returncode == 1 and said in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_taken_port_is_named_before_anything_starts(tmp_path: Path) -> None:
+    """It cost 43 s: the embedded PostgreSQL and SeaweedFS started, then uvicorn found the port taken."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        began = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "toolpark", "up", "--port", str(port)],
+            env={**os.environ, "TOOLPARK_DATA_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1 and f"127.0.0.1:{port} cannot be listened on" in done.stderr, done.stderr
+    assert time.monotonic() - began < 15 and "Traceback" not in done.stderr
+    assert not (tmp_path / "postgres").exists()  # nothing was started
 
 
 def started(command: list[str], tmp_path: Path, port: int) -> subprocess.Popen[str]:
