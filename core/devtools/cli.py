@@ -10,6 +10,7 @@ import contextlib
 import json
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -120,9 +121,12 @@ def serve(
         anyio.run(served.serve_stdio)
         return
     base = f"http://{settings.listen.host}:{settings.listen.port}"
-    for name, url in served.endpoints(base).items():
-        click.echo(f"{name}: {url}", err=True)
-    _run_http(served)
+
+    def ready() -> None:
+        for name, url in served.endpoints(base).items():
+            click.echo(f"{name}: {url}", err=True)
+
+    _run_http(served, ready)
 
 
 def _port_free(listen: ListenSettings) -> None:
@@ -140,11 +144,11 @@ def _port_free(listen: ListenSettings) -> None:
         ) from None
 
 
-def _run_http(served: Host) -> None:
+def _run_http(served: Host, on_ready: Callable[[], None]) -> None:
     """Serve until SIGINT or SIGTERM; uvicorn shuts down gracefully, closing every lifespan."""
     try:
         configure_tracing("toolpark-" + "-".join(sorted(r.name for r in served.runtimes)))
-        server = served.uvicorn_server()
+        server = served.uvicorn_server(on_ready=on_ready)
     except (InsecureBinding, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once shutdown is complete
@@ -235,13 +239,17 @@ def up(host: str | None, port: int | None, insecure: bool | None, config_path: P
     names = tuple(first_party) if first_party else ()
     served = Host(_runtimes(_load(names, settings), config), host_config)
     endpoints = served.endpoints(f"http://{settings.listen.host}:{settings.listen.port}")
-    click.echo("toolpark endpoints:")
-    for name, url in endpoints.items():
-        click.echo(f"  {name}: {url}")
-    click.echo("\nFor librechat.yaml:\n")
-    click.echo(mcp_servers_block(endpoints))
-    sys.stdout.flush()
-    _run_http(served)
+
+    def ready() -> None:  # once every server answers, below the start-up's log lines
+        click.echo(f"\ntoolpark is ready: {', '.join(endpoints)} answer; Ctrl-C stops them.\n")
+        click.echo("toolpark endpoints:")
+        for name, url in endpoints.items():
+            click.echo(f"  {name}: {url}")
+        click.echo("\nFor librechat.yaml:\n")
+        click.echo(mcp_servers_block(endpoints))
+        sys.stdout.flush()
+
+    _run_http(served, ready)
 
 
 @main.group()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -269,7 +270,10 @@ class Host:
         ready = all(c["ready"] for c in checks.values())
         return JSONResponse({"ready": ready, "plugins": checks}, status_code=200 if ready else 503)
 
-    def uvicorn_server(self, *, log_config: dict[str, Any] | None = None) -> uvicorn.Server:
+    def uvicorn_server(
+        self, *, log_config: dict[str, Any] | None = None, on_ready: Callable[[], None] | None = None
+    ) -> uvicorn.Server:
+        """The HTTP server; `on_ready` is called once it listens and every plugin's lifespan started."""
         config = uvicorn.Config(
             self.http_app(),
             host=self.settings.listen.host,
@@ -282,7 +286,7 @@ class Host:
             timeout_keep_alive=int(self.settings.connections.keep_alive_s),
             timeout_graceful_shutdown=10,
         )
-        return uvicorn.Server(config)
+        return _Server(config, on_ready) if on_ready else uvicorn.Server(config)
 
     def endpoints(self, base_url: str) -> dict[str, str]:
         """Each plugin's MCP URL under `base_url` (and `toolpark` for the combined endpoint)."""
@@ -290,3 +294,16 @@ class Host:
         if self.settings.listen.combined:
             urls["toolpark"] = f"{base_url}/mcp"
         return urls
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying when it is ready: after its startup (the lifespans, then the socket)."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:  # a startup that failed asks to exit
+            self.on_ready()

@@ -147,6 +147,8 @@ def test_up_serves_and_prints_a_librechat_block(tmp_path: Path) -> None:
     assert block["mcpSettings"]["allowedAddresses"] == [f"127.0.0.1:{port}"]
     assert f"web: {url}" in out
     assert '"plugin web ready"' in err or "plugin web ready" in err
+    # Printed once every server answers (it came 25 s before, then scrolled off under the log).
+    assert out.startswith("\ntoolpark is ready: ") and "; Ctrl-C stops them." in out.splitlines()[1]
     assert survivors(tmp_path) == [], "Ctrl-C left embedded services running"
 
 
