@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import resource
+import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -29,6 +30,9 @@ class JobFailed(ToolError):
 
 
 def _serve(conn: Connection, memory_bytes: int, preload: tuple[str, ...]) -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the host stops its workers itself (they
+    # read EOF), so the signal would only print a KeyboardInterrupt traceback from each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if memory_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     for module in preload:  # import the parsers now, so a job's time is its own

@@ -117,7 +117,10 @@ def seaweedfs(directory: Path, *, ports: tuple[int, int, int, int] | None = None
         logger.info("embedded SeaweedFS S3 at %s (data in %s)", service.endpoint_url, directory)
         yield service
     finally:
-        stop_process(process)
+        # SeaweedFS takes 15-25 s to stop its filer and volume server in turn. What it acknowledged
+        # is in its files already (the OS keeps what a killed process wrote), so it gets 2 s, then
+        # a kill: Ctrl-C on `toolpark up` ends in seconds.
+        stop_process(process, grace_s=2.0)
         log.close()
 
 

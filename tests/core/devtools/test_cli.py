@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pty
@@ -14,12 +15,15 @@ import time
 import tomllib
 from pathlib import Path
 
+import anyio
 import httpx
 import psutil
 import pytest
 import yaml
 from click.testing import CliRunner
+from mcp_types import CallToolResult
 
+from toolpark.clients import http_client
 from toolpark.devtools.cli import main
 from toolpark.testing import free_port
 
@@ -111,6 +115,7 @@ def started(command: list[str], tmp_path: Path, port: int) -> subprocess.Popen[s
     process = subprocess.Popen(
         [sys.executable, "-m", "toolpark", *command, "--port", str(port)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job: see ctrl_c
     )  # fmt: skip
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -124,6 +129,15 @@ def started(command: list[str], tmp_path: Path, port: int) -> subprocess.Popen[s
     raise AssertionError(f"toolpark {command[0]} did not become ready: {process.communicate()[1][-3000:]}")
 
 
+def ctrl_c(process: subprocess.Popen[str]) -> float:
+    """Ctrl-C as a terminal sends it, to the whole process group (the parser workers too); the
+    seconds until the process ended."""
+    began = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=30)
+    return time.monotonic() - began
+
+
 def survivors(tmp_path: Path) -> list[str]:
     """Processes still running whose command line names `tmp_path` (embedded PostgreSQL, SeaweedFS)."""
     found = []
@@ -134,12 +148,25 @@ def survivors(tmp_path: Path) -> list[str]:
     return found
 
 
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+async def call(url: str, tool: str, arguments: dict[str, object]) -> CallToolResult:
+    async with http_client(url) as client:
+        return await client.call_tool(tool, arguments)
+
+
 def test_up_serves_and_prints_a_librechat_block(tmp_path: Path) -> None:
     port = free_port()
     process = started(["up"], tmp_path, port)
-    process.send_signal(signal.SIGINT)
+    pdf = base64.b64encode((FIXTURES / "pdfs" / "pdflatex-4-pages.pdf").read_bytes()).decode()
+    extracted = anyio.run(call, f"http://127.0.0.1:{port}/extract/mcp", "extract_text", {"data_base64": pdf})
+    assert not extracted.is_error  # the parser's worker processes run
+    took = ctrl_c(process)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
+    # It took 20 s, SeaweedFS waited out 15 of them, and each parser worker printed a traceback.
+    assert took < 8 and "Traceback" not in err, (took, err[-3000:])
     block = yaml.safe_load(out.split("For librechat.yaml:")[1])
     url = f"http://127.0.0.1:{port}/web/mcp"
     assert block["mcpServers"]["web"] == {"type": "streamable-http", "url": url, "timeout": 60000}
