@@ -68,7 +68,7 @@ def spec(ports: list[int], s3_url: str) -> dict[str, Any]:
         "s3": {"endpoint_url": s3_url, "bucket": BUCKET},
         "toolpark": {"servers": {
             name: {"port": port} for name, port in zip(SERVERS, servers, strict=True)
-        } | {"retrieval": {"port": servers[0], "settings": {"read_only": False},
+        } | {"retrieval": {"port": servers[SERVERS.index("retrieval")], "settings": {"read_only": False},
                            "tenancy": {"writers": {"operator": ["shared"]},
                                        "readers": {"user": ["shared"], "admin": ["shared"]}}}}},
         "processes": {
