@@ -33,7 +33,7 @@ from toolpark.contract.settings import (
 )  # fmt: skip
 from toolpark.devtools.commands import CommandGroup
 from toolpark.devtools.librechat import mcp_servers_block
-from toolpark.devtools.scaffold import new_plugin
+from toolpark.devtools.scaffold import install_line, new_plugin
 from toolpark.host.config import SECTIONS, HostConfig, HostSettings, ListenSettings
 from toolpark.host.loading import PluginLoadError, first_party_servers, installed_plugins, load_plugins
 from toolpark.host.runtime import PluginRuntime
@@ -291,4 +291,4 @@ def plugin_new(name: str, directory: Path, description: str | None) -> None:
     except (ValueError, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"created {target}")
-    click.echo(f'next: cd {target} && pip install -e ".[test]" && python -m pytest')
+    click.echo(f"next: {install_line(target)}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+from importlib.metadata import PackageNotFoundError, distribution
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -10,7 +13,7 @@ from toolpark.contract.plugin import check_plugin_name
 from toolpark.contract.settings import env_prefix
 from toolpark.host.config import name_clash
 
-__all__ = ["new_plugin"]
+__all__ = ["install_line", "new_plugin"]
 
 _MODULE_DIR = "__module__"
 
@@ -55,3 +58,27 @@ def _fill(text: str, tokens: dict[str, str]) -> str:
     for token, value in tokens.items():
         text = text.replace(token, value)
     return text
+
+
+def install_line(target: Path) -> str:
+    """The commands that install the new plugin with its tests and run them, in any venv: toolpark is
+    not on PyPI, so the plugin's `toolpark` dependency is installed first from where this toolpark
+    came from (a checkout, or a git URL), as pip recorded it (PEP 610's direct_url.json)."""
+    source = _toolpark_source()
+    first = f"pip install {source} && " if source else ""
+    return f'cd {shlex.quote(str(target))} && {first}pip install -e ".[test]" && python -m pytest'
+
+
+def _toolpark_source() -> str | None:
+    try:
+        recorded = distribution("toolpark").read_text("direct_url.json")
+    except PackageNotFoundError:
+        return None
+    if not recorded:
+        return None  # from an index: the plugin's own install finds it there
+    found = json.loads(recorded)
+    url: str = found["url"]
+    if vcs := found.get("vcs_info"):
+        return shlex.quote(f"{vcs['vcs']}+{url}@{vcs['commit_id']}")
+    place = shlex.quote(url.removeprefix("file://"))
+    return f"-e {place}" if found.get("dir_info", {}).get("editable") else place
