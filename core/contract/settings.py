@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,6 @@ from pydantic_settings import BaseSettings, InitSettingsSource, NoDecode, Pydant
 
 __all__ = [
     "CONFIG_ENV",
-    "TABLES",
     "CommaList",
     "ConfigError",
     "PluginSettings",
@@ -100,13 +99,11 @@ class ConfigError(ValueError):
     """`toolpark.toml` cannot be read: missing, not TOML, or holding a table nothing reads."""
 
 
-TABLES = ("host", "auth", "egress", "tenancy", "documents", "plugins")
-"""The tables of `toolpark.toml`: the host's sections, and `[plugins.<name>]`."""
-
-
-def read_config(path: Path | None = None) -> dict[str, Any]:
+def read_config(path: Path | None = None, *, tables: Sequence[str] | None = None) -> dict[str, Any]:
     """The parsed `toolpark.toml`, or an empty mapping when there is none; a ConfigError names the
-    file (and the line, or the table) when it cannot be used."""
+    file (and the line, or the table) when it cannot be used. `tables`, the ones its reader reads
+    (`toolpark.host.config.TABLES`): any other is refused, since a misspelt table would be ignored,
+    and its settings with it."""
     if path is None:
         named = os.environ.get(CONFIG_ENV)
         path = Path(named) if named else Path("toolpark.toml")
@@ -122,11 +119,11 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:  # its message names the line and column
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     for table in config:
-        if table not in TABLES:  # a misspelt table would be ignored, and its settings with it
-            close = difflib.get_close_matches(table, TABLES, n=1)
-            hint = f"did you mean [{close[0]}]?" if close else f"the tables are {', '.join(f'[{t}]' for t in TABLES)}"
+        if tables is not None and table not in tables:
+            close = difflib.get_close_matches(table, tables, n=1)
+            hint = f"did you mean [{close[0]}]?" if close else f"the tables are {', '.join(f'[{t}]' for t in tables)}"
             raise ConfigError(f"{path}: no table [{table}] is read; {hint}")
-    return dict(config)
+    return config
 
 
 def env_prefix(plugin: str) -> str:

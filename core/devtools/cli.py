@@ -34,7 +34,7 @@ from toolpark.contract.settings import (
 from toolpark.devtools.commands import CommandGroup
 from toolpark.devtools.librechat import mcp_servers_block
 from toolpark.devtools.scaffold import install_line, new_plugin
-from toolpark.host.config import SECTIONS, HostConfig, HostSettings, ListenSettings
+from toolpark.host.config import SECTIONS, TABLES, HostConfig, HostSettings, ListenSettings
 from toolpark.host.loading import PluginLoadError, first_party_servers, installed_plugins, load_plugins
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.transport.serving import Host, InsecureBinding
@@ -47,7 +47,7 @@ from toolpark.security.auth import ApiKey, hash_key, new_api_key
 
 def _config(path: Path | None) -> dict[str, Any]:
     try:
-        return read_config(path)
+        return read_config(path, tables=TABLES)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -15,15 +15,27 @@ from typing import Any, Literal, Protocol, TypeVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from toolpark.contract.settings import SectionSettings, from_values, load_settings
+from toolpark.contract.settings import CONFIG_ENV, SectionSettings, from_values, load_settings
 from toolpark.contract.tenancy import TenancySettings
 from toolpark.documents.parser import DocumentSettings
+from toolpark.operations.embedded import DATA_DIR_ENV
 from toolpark.security.auth import AuthSettings
 from toolpark.security.egress import EgressSettings
 
 __all__ = [
-    "HOST_SECTIONS", "SECTIONS", "ConnectionSettings", "HostConfig", "HostSettings", "ListenSettings",
-    "LogSettings", "RateSettings", "Section", "SessionSettings", "TaskSettings", "name_clash",
+    "HOST_SECTIONS",
+    "SECTIONS",
+    "TABLES",
+    "ConnectionSettings",
+    "HostConfig",
+    "HostSettings",
+    "ListenSettings",
+    "LogSettings",
+    "RateSettings",
+    "Section",
+    "SessionSettings",
+    "TaskSettings",
+    "name_clash",
 ]  # fmt: skip
 
 
@@ -168,14 +180,15 @@ HOST_SECTIONS: dict[str, type[_HostSection]] = {
 
 @dataclass(frozen=True, kw_only=True)
 class HostSettings:
-    """How `toolpark serve` and `toolpark up` run (`[host]`), in parts of one concern each."""
+    """How `toolpark serve` and `toolpark up` run (`[host]`), in parts of one concern each; `of()`
+    gives the defaults."""
 
-    listen: ListenSettings = field(default_factory=lambda: from_values(ListenSettings))
-    sessions: SessionSettings = field(default_factory=lambda: from_values(SessionSettings))
-    connections: ConnectionSettings = field(default_factory=lambda: from_values(ConnectionSettings))
-    rates: RateSettings = field(default_factory=lambda: from_values(RateSettings))
-    tasks: TaskSettings = field(default_factory=lambda: from_values(TaskSettings))
-    logs: LogSettings = field(default_factory=lambda: from_values(LogSettings))
+    listen: ListenSettings
+    sessions: SessionSettings
+    connections: ConnectionSettings
+    rates: RateSettings
+    tasks: TaskSettings
+    logs: LogSettings
 
     @classmethod
     def load(cls, table: Mapping[str, Any], **overrides: Any) -> HostSettings:
@@ -236,14 +249,17 @@ SECTIONS = (
 )
 
 
-_OTHER_NAMES = ("TOOLPARK_CONFIG", "TOOLPARK_DATA_DIR", "TOOLPARK_LOAD_PLUGINS")
+TABLES = (*dict.fromkeys(s.name for s in SECTIONS), "plugins")
+"""The tables of `toolpark.toml`: the host's sections, and `[plugins.<name>]`."""
+
+_OTHER_NAMES = (CONFIG_ENV, DATA_DIR_ENV)
 
 
 def name_clash(plugin: str) -> str | None:
     """Why `plugin` cannot be a plugin's name, or None: its settings (`TOOLPARK_<NAME>_*`, `[<name>]`)
     would be read as, or mistaken for, a host section's or the host's own."""
     prefix = f"TOOLPARK_{plugin.upper().replace('-', '_')}_"
-    if plugin in (s.name for s in SECTIONS) or plugin == "plugins":
+    if plugin in TABLES:
         return f"[{plugin}] is a host section of toolpark.toml (and {prefix}* its env vars)"
     taken = sorted(
         name

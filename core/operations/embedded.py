@@ -31,9 +31,12 @@ __all__ = ["PostgresService", "S3Service", "data_dir", "free_ports", "postgres",
 logger = logging.getLogger("toolpark.embedded")
 
 
+DATA_DIR_ENV = "TOOLPARK_DATA_DIR"
+
+
 def data_dir(name: str) -> Path:
     """Where an embedded service keeps its data: the user data dir, or `TOOLPARK_DATA_DIR`."""
-    root = Path(os.environ.get("TOOLPARK_DATA_DIR") or platformdirs.user_data_dir("toolpark"))
+    root = Path(os.environ.get(DATA_DIR_ENV) or platformdirs.user_data_dir("toolpark"))
     path = root / name
     path.mkdir(parents=True, exist_ok=True)
     return path
