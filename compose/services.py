@@ -125,7 +125,8 @@ def _llamacpp(topology: Topology, model: Model, service: str) -> ServiceDef:
     args = ["--model", path, "--alias", model.served_name]
     args += ["--host", topology.bind_host, "--port", str(model.port), "--ctx-size", str(model.max_model_len or 4096)]
     args += ["--jinja"] if isinstance(model, ChatModel) else ["--embeddings", "--pooling", "mean"]
-    if topology.spec.nodes[topology.node_of(service)].gpus:
+    gpus = _gpus(topology, service)
+    if gpus:
         args += ["--n-gpu-layers", "999"]
     return ServiceDef(
         image=topology.spec.images.llamacpp,
@@ -135,7 +136,7 @@ def _llamacpp(topology: Topology, model: Model, service: str) -> ServiceDef:
         start_s=300,
         volumes={"models": LLAMACPP_MODELS},
         healthcheck=["CMD", "curl", "-fsS", f"http://localhost:{model.port}/health"],  # the image has no Python
-        gpus=_gpus(topology, service),
+        gpus=gpus,
     )
 
 
