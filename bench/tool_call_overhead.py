@@ -51,7 +51,8 @@ def serve_toolpark(port: int, stateless: bool) -> None:
     from toolpark.host.config import HostConfig, HostSettings
     from toolpark.host.runtime import PluginRuntime
     from toolpark.host.transport.serving import Host
-    from toolpark.security.auth import ApiKey, AuthSettings, hash_key
+    from toolpark.security.auth import AuthSettings
+    from toolpark.security.keys import ApiKey, hash_key
 
     plugin: Plugin = Plugin("bench", version="1", description="No-op tool for benchmarks.")
 

@@ -17,7 +17,7 @@ from contextlib import suppress
 from toolpark.compose.postgres import database_roles, password_secret
 from toolpark.compose.providers import ProviderError, provider_module
 from toolpark.compose.spec import Deployment, Model
-from toolpark.security.auth import hash_key, new_api_key
+from toolpark.security.keys import hash_key, new_api_key
 
 __all__ = ["complete", "external_secrets", "format_env", "generated_secrets", "model_key_secret", "parse_env"]
 

@@ -11,7 +11,7 @@ import pytest
 from tests.mcp_servers.s3.test_s3 import settings as s3_settings
 from toolpark.host.loading import first_party_servers, load_plugins
 from toolpark.operations.embedded import S3Service, postgres, seaweedfs
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import serve_http
 from toolpark.testing.contract import check_mcp_contract
 

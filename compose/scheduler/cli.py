@@ -1,4 +1,7 @@
-"""`toolpark gpu`: run the scheduler, see what it does, override it for a while, plan a provider's calls."""
+"""`toolpark gpu`: run the scheduler, see what it does, override it for a while, plan a provider's calls.
+
+Each command imports what it runs on its first call: `toolpark --help` loads none of it.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
-
-from toolpark.compose.files import read_env
 
 __all__ = ["gpu"]
 
@@ -87,6 +87,10 @@ def _scheduler_url(folder: Path) -> str:
 
 
 def _call(folder: Path, url: str | None, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    import httpx
+
+    from toolpark.compose.files import read_env
+
     if url is None:
         url = _scheduler_url(folder)
     key = read_env(folder / ".env").get("TOOLPARK_OPS_KEY", "")

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import jwt
 from pydantic import TypeAdapter
 
-from toolpark.security.auth import ApiKey, find_key
+from toolpark.security.keys import ApiKey, find_key
 
 __all__ = ["Wakers"]
 

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import sys
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 import anyio
 import click
-import httpx
-from pydantic import SecretStr
 
-from toolpark.chat.agent import Agent, Toolbox, default_observer
-from toolpark.chat.llm import ChatError
-from toolpark.clients import api_client
-from toolpark.contract.errors import first_leaf
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["chat"]
 
 
 async def _first_model(llm: httpx.AsyncClient) -> str:
+    import httpx
+
     try:
         response = await llm.get("models")
         response.raise_for_status()
@@ -77,6 +76,13 @@ def chat(
     temperature: float | None,
 ) -> None:
     """Chat with a model that calls the tools of toolpark MCP endpoints (Ctrl-D ends)."""
+    # The agent stands on the MCP SDK and httpx: loaded on a call, not for `toolpark --help`.
+    from pydantic import SecretStr
+
+    from toolpark.chat.agent import Agent, Toolbox, default_observer
+    from toolpark.chat.llm import ChatError
+    from toolpark.clients import api_client
+    from toolpark.contract.errors import first_leaf
 
     async def run() -> None:
         headers = {"Authorization": f"Bearer {mcp_key}"} if mcp_key else {}

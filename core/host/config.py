@@ -7,6 +7,8 @@ alone; the configuration reference is generated from the same table.
 
 from __future__ import annotations
 
+import difflib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +17,17 @@ from typing import Any, Literal, Protocol, TypeVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from toolpark.contract.settings import CONFIG_ENV, SectionSettings, from_values, load_settings
+from toolpark.contract.settings import (
+    CONFIG_ENV,
+    SectionSettings,
+    UnknownSettingError,
+    env_prefix,
+    from_values,
+    load_settings,
+)
 from toolpark.contract.tenancy import TenancySettings
 from toolpark.documents.parser import DocumentSettings
+from toolpark.host.loading import available_plugins
 from toolpark.operations.embedded import DATA_DIR_ENV
 from toolpark.security.auth import AuthSettings
 from toolpark.security.egress import EgressSettings
@@ -253,6 +263,25 @@ TABLES = (*dict.fromkeys(s.name for s in SECTIONS), "plugins")
 """The tables of `toolpark.toml`: the host's sections, and `[plugins.<name>]`."""
 
 _OTHER_NAMES = (CONFIG_ENV, DATA_DIR_ENV)
+# Read by commands, not the host: `toolpark chat`'s and the GPU scheduler's.
+_OTHER_PREFIXES = ("TOOLPARK_CHAT_", "TOOLPARK_SCHEDULER_")
+
+
+def _misspelt_host_env(environ: Mapping[str, str]) -> None:
+    """`TOOLPARK_PROT=9000` would be ignored and the default port used: the host's settings share the
+    bare `TOOLPARK_` prefix with every section, plugin and command, so only a name that is none of
+    theirs and all but one of the host's own (same shape, close spelling) is refused."""
+    bare = [field.upper() for model in HOST_SECTIONS.values() for field in model.model_fields]
+    known = {s.prefix + field.upper() for s in SECTIONS for field in s.model.model_fields} | set(_OTHER_NAMES)
+    owned = (*(s.prefix for s in SECTIONS if s.prefix != "TOOLPARK_"), *_OTHER_PREFIXES)
+    owned += tuple(env_prefix(name) for name in available_plugins())
+    for name in sorted(environ):
+        if not name.startswith("TOOLPARK_") or name in known or name.startswith(owned):
+            continue
+        rest = name.removeprefix("TOOLPARK_")
+        shaped = [field for field in bare if field.count("_") == rest.count("_")]
+        if close := difflib.get_close_matches(rest, shaped, n=1, cutoff=0.75):
+            raise UnknownSettingError(f"{name} is not a setting; did you mean TOOLPARK_{close[0]}?")
 
 
 def name_clash(plugin: str) -> str | None:
@@ -284,6 +313,7 @@ class HostConfig:
         """Each section from its env vars over its table in `config`; `host_overrides` (the
         command line's options, None meaning not given) win for `[host]`."""
         given = {k: v for k, v in host_overrides.items() if v is not None}
+        _misspelt_host_env(os.environ)
         sections: dict[str, Any] = {
             s.name: load_settings(s.model, prefix=s.prefix, table=config.get(s.name, {}))
             for s in SECTIONS

@@ -8,16 +8,13 @@ with a `WWW-Authenticate` header, before any MCP message is read.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -25,42 +22,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from toolpark.contract.identity import ANONYMOUS, Identity
 from toolpark.contract.settings import CommaList, SectionSettings
 from toolpark.security.identity import RESERVED_PREFIX, check_subject, decode_header_value
+from toolpark.security.keys import ApiKey, find_key
 from toolpark.security.oidc import InvalidToken, Jwks, TokenVerifier
 
-__all__ = ["ApiKey", "AuthMiddleware", "AuthSettings", "Authenticator", "find_key", "hash_key", "new_api_key"]
+__all__ = ["AuthMiddleware", "AuthSettings", "Authenticator"]
 
 logger = logging.getLogger("toolpark.auth")
 
 IDENTITY_SCOPE_KEY = "toolpark.identity"
-
-
-def hash_key(key: str) -> str:
-    """The stored form of an API key. Keys are random and long, so a plain SHA-256 suffices."""
-    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
-
-def find_key(credential: str, keys: Iterable[ApiKey]) -> ApiKey | None:
-    """The key `credential` is, by its hash; every key is compared, so timing says nothing about which."""
-    digest = hash_key(credential)
-    found = None
-    for key in keys:
-        if hmac.compare_digest(digest, key.hash):
-            found = key
-    return found
-
-
-def new_api_key() -> str:
-    return "tpk_" + secrets.token_urlsafe(32)
-
-
-class ApiKey(BaseModel):
-    """One API key: a name for logs and audits, its hash, and what it may do."""
-
-    name: str = Field(min_length=1)
-    hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
-    scopes: list[str] = Field(default_factory=list)
-    trusted_frontend: bool = Field(False, description="May name the end user in X-User-* headers.")
-    read_only: bool = Field(False, description="May call read-only tools only (a gateway speaking for many users).")
 
 
 class AuthSettings(SectionSettings):

@@ -7,8 +7,6 @@ import sys
 import anyio
 import click
 
-from toolpark.clients import http_client
-from toolpark.contract.errors import first_leaf
 from toolpark.mcp_servers.retrieval.ingesting import BATCH_DOCUMENTS, calls, ingest_call, sources
 
 __all__ = ["ingest"]
@@ -44,6 +42,8 @@ def ingest(
     if not items:
         raise click.ClickException("nothing to ingest: no such files, or no text, HTML or PDF files in the folders")
     counts: dict[str, int] = {}
+
+    from toolpark.clients import http_client  # the MCP SDK: on a call, not for --help
 
     async def run() -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -81,5 +81,7 @@ def ingest(
 
 def _reason(exc: BaseException) -> str:
     """The innermost message of an error, unwrapping task-group exception groups."""
+    from toolpark.contract.errors import first_leaf
+
     exc = first_leaf(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -11,10 +11,11 @@ import mimetypes
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcp import Client
-from mcp_types import CallToolResult
+if TYPE_CHECKING:  # the command's --help reads this module's limits without loading the MCP SDK
+    from mcp import Client
+    from mcp_types import CallToolResult
 
 __all__ = ["Call", "Source", "calls", "ingest_call", "sources"]
 

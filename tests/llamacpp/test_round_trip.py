@@ -20,7 +20,7 @@ from tests.llamacpp_server import LlamaCppServer
 from toolpark.devtools.cli import main
 from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.operations.embedded import postgres
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import RunningHost, http_client, serve_http
 
 pytestmark = pytest.mark.llamacpp

@@ -24,7 +24,7 @@ from toolpark.clients import api_client, http_client
 from toolpark.devtools.cli import main
 from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.operations.embedded import postgres
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import RunningHost, serve_http
 
 pytestmark = pytest.mark.vllm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from mcp import Client
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import connect
 from toolpark.testing.contract import check_mcp_contract
 

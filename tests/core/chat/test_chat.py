@@ -13,7 +13,7 @@ from toolpark.chat.agent import result_text
 from toolpark.devtools.cli import main
 from toolpark.operations.embedded import free_ports
 from toolpark.plugins.everything import plugin as everything
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import RunningHost, http_client
 
 KEY = "tpk_chat-test"

@@ -12,7 +12,7 @@ from toolpark.contract.identity import Identity
 from toolpark.contract.settings import from_values
 from toolpark.contract.tenancy import TenancySettings, TenantScope
 from toolpark.plugins.notes import plugin as notes
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import RunningHost, http_client
 
 pytestmark = pytest.mark.anyio

@@ -16,13 +16,12 @@ import tomllib
 from pathlib import Path
 
 import anyio
-import httpx
-import psutil
 import pytest
 import yaml
 from click.testing import CliRunner
 from mcp_types import CallToolResult
 
+from tests.processes import ctrl_c, started, survivors
 from toolpark.clients import http_client
 from toolpark.devtools.cli import main
 from toolpark.testing import free_port
@@ -35,6 +34,30 @@ def test_list_shows_tools_and_settings_with_env_names() -> None:
     assert {"echo", "test_simple_text"} <= {t["name"] for t in everything["tools"]}
     timeout = next(s for s in everything["settings"] if s["env"] == "TOOLPARK_EVERYTHING_CALL_TIMEOUT_S")
     assert timeout["default"] == "30.0"
+
+
+def test_list_marks_tools_off_by_default_and_keeps_whole_sentences() -> None:
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 0, result.output
+    extract = result.output.split("\nextract ", 1)[1].split("\n  settings:", 1)[0]
+    assert "(2" in extract and "tokens listed, the tools off by default excluded)" in extract
+    assert "    describe (off by default): Ask the configured vision model" in extract
+    summaries = [line.split(": ", 1)[1] for line in extract.splitlines()[2:]]
+    assert summaries and all(s.endswith((".", ")")) for s in summaries), summaries  # no line cut mid-sentence
+
+
+def test_help_loads_no_host() -> None:
+    """`toolpark --help` took 1.5 s importing the MCP SDK and every command's libraries; the parser
+    imports click alone, and each command what it runs when it runs (bench/cli_start.py times it)."""
+    probe = (
+        "import sys\nfrom toolpark.devtools.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    *shown, loaded = done.stdout.strip().splitlines()
+    assert any("compose" in line for line in shown) and any("ingest" in line for line in shown)
+    assert not {"mcp", "mcp_types", "pydantic", "httpx", "starlette"} & set(loaded.split()), loaded
 
 
 def test_plugin_new_reports_what_it_wrote(tmp_path: Path) -> None:
@@ -71,6 +94,7 @@ def test_bad_setting_is_reported_not_raised(monkeypatch: object) -> None:
 CONFIG_MISTAKES = [
     # (what the user did: env, toolpark.toml text or None for no file, the line that must say what to fix)
     ({"TOOLPARK_EGRESS_ALOW": "x"}, "", "TOOLPARK_EGRESS_ALOW is not a setting; did you mean TOOLPARK_EGRESS_ALLOW?"),
+    ({"TOOLPARK_PROT": "9000"}, "", "TOOLPARK_PROT is not a setting; did you mean TOOLPARK_PORT?"),
     ({}, None, "no such configuration file"),
     ({}, "[host]\nport = \n", "not valid TOML: Invalid value (at line 2, column 8)"),
     ({}, "[hosts]\nport = 1\n", "no table [hosts] is read; did you mean [host]?"),
@@ -107,45 +131,6 @@ def test_a_taken_port_is_named_before_anything_starts(tmp_path: Path) -> None:
     assert done.returncode == 1 and f"127.0.0.1:{port} cannot be listened on" in done.stderr, done.stderr
     assert time.monotonic() - began < 15 and "Traceback" not in done.stderr
     assert not (tmp_path / "postgres").exists()  # nothing was started
-
-
-def started(command: list[str], tmp_path: Path, port: int) -> subprocess.Popen[str]:
-    """`toolpark <command>` with its embedded services' data under `tmp_path`, once /readyz says ready."""
-    env = {**os.environ, "TOOLPARK_DATA_DIR": str(tmp_path / "data")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "toolpark", *command, "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job: see ctrl_c
-    )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError(f"toolpark {command[0]} did not become ready: {process.communicate()[1][-3000:]}")
-
-
-def ctrl_c(process: subprocess.Popen[str]) -> float:
-    """Ctrl-C as a terminal sends it, to the whole process group (the parser workers too); the
-    seconds until the process ended."""
-    began = time.monotonic()
-    os.killpg(process.pid, signal.SIGINT)
-    process.wait(timeout=30)
-    return time.monotonic() - began
-
-
-def survivors(tmp_path: Path) -> list[str]:
-    """Processes still running whose command line names `tmp_path` (embedded PostgreSQL, SeaweedFS)."""
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        line = " ".join(process.info["cmdline"] or [])
-        if str(tmp_path) in line and process.status() != psutil.STATUS_ZOMBIE:
-            found.append(line[:200])
-    return found
 
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -229,7 +214,8 @@ def test_refuses_to_serve_anonymously_beyond_loopback() -> None:
 
 
 def test_auth_new_key_prints_a_key_and_its_entry() -> None:
-    from toolpark.security.auth import ApiKey, AuthSettings, hash_key
+    from toolpark.security.auth import AuthSettings
+    from toolpark.security.keys import ApiKey, hash_key
 
     result = CliRunner().invoke(main, ["auth", "new-key", "librechat", "--scope", "notes:write", "--trusted-frontend"])
     assert result.exit_code == 0

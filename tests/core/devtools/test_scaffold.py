@@ -82,8 +82,12 @@ def test_the_core_alone_runs_the_cli_and_a_new_plugins_tests(tmp_path: Path) -> 
     assert listed.returncode == 0, listed.stderr[-3000:]
     assert "extract: unavailable, it needs" in listed.stdout and "pip install 'toolpark[extract]'" in listed.stdout
     assert "notes 0.1.0" in listed.stdout  # an example plugin needs nothing more
-    unavailable = run(str(toolpark), "ingest", "x", cwd=tmp_path)
-    assert unavailable.returncode != 0 and "failed to load" in unavailable.stderr
+    # `ingest` is a client of a running retrieval server: the core's MCP client is all it needs.
+    (tmp_path / "notes.txt").write_text("a note")
+    unserved = run(str(toolpark), "ingest", "notes.txt", "--collection", "c", "--url", "http://127.0.0.1:9/mcp",
+                   cwd=tmp_path)  # fmt: skip
+    assert unserved.returncode == 1 and "Traceback" not in unserved.stderr, unserved.stderr[-3000:]
+    assert "http://127.0.0.1:9/mcp: " in unserved.stderr  # the server it could not reach, in one line
     planned = run(str(toolpark), "gpu", "plan", "deploy.toml", cwd=tmp_path)  # it died on `import requests`
     assert planned.returncode == 1 and "Traceback" not in planned.stderr, planned.stderr[-3000:]
     assert "needs the gpu extra" in planned.stderr and "pip install 'toolpark[gpu]'" in planned.stderr

@@ -20,7 +20,7 @@ from tests.webhost import WebHost, web_host
 from toolpark.operations.logs import JsonFormatter
 from toolpark.plugins.everything import plugin as everything
 from toolpark.plugins.notes import plugin as notes
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import RunningHost, http_client, post_initialize
 
 pytestmark = pytest.mark.anyio

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import RunningHost, http_client
 
 FRONTEND = "tpk_frontend"

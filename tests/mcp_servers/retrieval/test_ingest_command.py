@@ -17,7 +17,7 @@ from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder
 from toolpark.mcp_servers.retrieval.ingesting import BATCH_BYTES, BATCH_DOCUMENTS, calls, sources
 from toolpark.operations.embedded import postgres
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import serve_http
 
 KEY = "tpk_ingest"

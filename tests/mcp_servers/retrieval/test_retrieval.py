@@ -20,7 +20,7 @@ from tests.nodejs import run_node
 from tests.webhost import in_background, respond, web_host
 from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.operations.embedded import postgres
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import RunningHost, connect, http_client, serve_http
 
 pytestmark = pytest.mark.anyio

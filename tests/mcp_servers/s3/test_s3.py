@@ -19,7 +19,7 @@ from PIL import Image
 
 from toolpark.mcp_servers.s3 import plugin as s3_plugin
 from toolpark.operations.embedded import S3Service, seaweedfs
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import RunningHost, http_client
 
 pytestmark = pytest.mark.anyio

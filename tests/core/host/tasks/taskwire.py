@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import RunningHost
 
 TASKS = "io.modelcontextprotocol/tasks"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from toolpark.plugins.everything import plugin as everything
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import RunningHost, post_initialize
 
 KEY = "tpk_exchange"

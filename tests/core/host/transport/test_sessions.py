@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from toolpark.plugins.everything import plugin as everything
-from toolpark.security.auth import hash_key
+from toolpark.security.keys import hash_key
 from toolpark.testing import http_client, post_initialize, serve_http
 
 KEYS = {
