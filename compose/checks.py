@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from toolpark.compose.providers import ProviderError, provider_module
 from toolpark.compose.secrets import external_secrets
-from toolpark.compose.spec import COMPONENTS, ENGINES, GPU_COMPONENTS, ChatModel, Deployment
+from toolpark.compose.spec import COMPONENTS, ENGINES, GPU_COMPONENTS, ChatModel, Deployment, is_git_url
 from toolpark.compose.topology import Topology
 from toolpark.contract.settings import from_values
 from toolpark.contract.tenancy import TenancySettings
@@ -128,8 +128,9 @@ def _placement(spec: Deployment) -> list[Problem]:
     return found
 
 
-# What must outlive the scheduled node: the scheduler's history, its offline page, and the scheduler.
-_ALWAYS_ON = ("postgres", "caddy")
+# What must outlive the scheduled node: the scheduler's history, its offline page, and the scheduler;
+# and what keeps the users' data (conversations, accounts), which would go with the node's disk.
+_ALWAYS_ON = ("postgres", "caddy", "mongodb", "openwebui")
 
 
 def _scheduling(spec: Deployment) -> list[Problem]:
@@ -141,6 +142,10 @@ def _scheduling(spec: Deployment) -> list[Problem]:
     for component in _ALWAYS_ON:
         if component in spec.nodes[name].services:
             found.append(Problem(f"nodes.{name}.services", f"{component} must run on an always-on node"))
+    source = spec.toolpark.source
+    if "toolpark" in spec.nodes[name].services and source is not None and not is_git_url(source):
+        message = f"is a path, and node {name}, which the scheduler creates, has no checkout: a git URL, or none and "
+        found.append(Problem("toolpark.source", message + "toolpark.image one pushed to a registry"))
     found += _provider_settings(spec)
     if spec.scheduler.wake_on_demand and spec.scheduler.budget_hours is None:
         message = "wake_on_demand needs a monthly budget_hours: without one, wake-ups have no bound on cost"

@@ -1,20 +1,23 @@
-"""`toolpark compose`: write an example spec, check a spec, render a deployment."""
+"""`toolpark compose`: write an example spec, check a spec, render a deployment.
+
+The parser only: each command imports the renderer on its first call, so `toolpark --help`
+does not load every plugin the checks read.
+"""
 
 from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anyio
 import click
 
-from toolpark.compose.checks import SpecError, access_notes, missing_secrets, stored_collection_problems
-from toolpark.compose.files import read_env, read_spec, write_deployment
-from toolpark.compose.spec import Deployment
-from toolpark.compose.targets import TARGETS, target_named
-from toolpark.compose.topology import Topology
+if TYPE_CHECKING:
+    from toolpark.compose.spec import Deployment
 
 __all__ = ["compose"]
+
+_EXAMPLE_SOURCE = 'source = "/opt/toolpark"'
 
 
 @click.group()
@@ -26,14 +29,28 @@ def compose() -> None:
 @click.argument("path", type=click.Path(path_type=Path), default="deploy.toml")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 def init(path: Path, force: bool) -> None:
-    """Write a commented example spec to PATH."""
+    """Write a commented example spec to PATH, building the image from where this toolpark came from."""
+    from toolpark.devtools.origin import toolpark_origin
+
     if path.exists() and not force:
         raise click.ClickException(f"{path} exists; use --force to replace it")
-    path.write_text(files("toolpark.compose").joinpath("example.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    text = files("toolpark.compose").joinpath("example.toml").read_text(encoding="utf-8")
+    if origin := toolpark_origin():
+        text = text.replace(_EXAMPLE_SOURCE, f"source = {_toml_string(origin.build_context())}")
+    path.write_text(text, encoding="utf-8")
     click.echo(f"wrote {path}; edit it, then: toolpark compose check {path}")
 
 
+def _toml_string(value: str) -> str:
+    import json
+
+    return json.dumps(value)  # a JSON string is a TOML basic string
+
+
 def _spec(path: Path) -> Deployment:
+    from toolpark.compose.checks import SpecError
+    from toolpark.compose.files import read_spec
+
     try:
         return read_spec(path)
     except SpecError as exc:
@@ -51,6 +68,11 @@ def _spec(path: Path) -> Deployment:
 )
 def check(spec: Path, env_file: Path | None, store_url: str | None) -> None:
     """Validate SPEC; every problem is named by its field, with what the combination cannot do."""
+    import anyio
+
+    from toolpark.compose.checks import SpecError, access_notes, missing_secrets, stored_collection_problems
+    from toolpark.compose.files import read_env
+
     deployment = _spec(spec)
     found = missing_secrets(deployment, read_env(env_file)) if env_file is not None else []
     if store_url is not None:
@@ -64,7 +86,6 @@ def check(spec: Path, env_file: Path | None, store_url: str | None) -> None:
 
 _TARGET = click.option(
     "--target",
-    type=click.Choice(list(TARGETS)),
     default="compose",
     show_default=True,
     help="compose: docker compose files per node; processes: this one machine, under supervisord.",
@@ -72,10 +93,13 @@ _TARGET = click.option(
 
 
 def _render(spec: Path, out: Path, target: str) -> Deployment:
+    from toolpark.compose.checks import SpecError
+    from toolpark.compose.files import write_deployment
+
     deployment = _spec(spec)
     try:
         written = write_deployment(deployment, out, target)
-    except SpecError as exc:
+    except (SpecError, ValueError) as exc:  # a spec the target cannot render, a target that does not exist
         raise click.ClickException(str(exc)) from exc
     for name in written.files:
         click.echo(f"wrote {out / name}")
@@ -91,8 +115,16 @@ def _render(spec: Path, out: Path, target: str) -> Deployment:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to render into.")
 @_TARGET
 def render(spec: Path, out: Path, target: str) -> None:
-    """Render SPEC into OUT. Secrets in OUT/.env are kept; missing ones are generated."""
-    _render(spec, out, target)
+    """Render SPEC into OUT, and say what to do with it on each node. Secrets in OUT/.env are kept;
+    missing ones are generated."""
+    from toolpark.compose.targets import target_named
+    from toolpark.compose.topology import Topology
+
+    deployment = _render(spec, out, target)
+    chosen = target_named(target)
+    click.echo("\nnext:")
+    for number, step in enumerate(chosen.next_steps(Topology(deployment, chosen.addressing), str(spec), str(out)), 1):
+        click.echo(f"  {number}. {step}")
 
 
 @compose.command()
@@ -103,6 +135,8 @@ def render(spec: Path, out: Path, target: str) -> None:
 @click.option("--rendered", is_flag=True, help="Run OUT as it is, without rendering SPEC into it first.")
 def up(spec: Path, out: Path, target: str, rendered: bool) -> None:
     """Render SPEC into OUT and run it on this machine, reporting each service's health; Ctrl-C stops it."""
+    from toolpark.compose.targets import target_named
+    from toolpark.compose.topology import Topology
     from toolpark.compose.up import run_stack
 
     try:

@@ -14,8 +14,9 @@ def dockerfile(spec: Deployment) -> str:
     extras = ",".join([*servers, *(["gpu"] if spec.scheduled_node else [])])
     target = f".[{extras}]" if extras else "."
     return f"""\
-# Rendered by toolpark compose. Build it from a toolpark checkout:
-#   docker build -f toolpark/Dockerfile -t {spec.toolpark.image} /path/to/toolpark
+# Rendered by toolpark compose. `docker compose up --build` builds it when the spec names
+# toolpark.source; by hand (to push it to a registry), from the rendered folder:
+#   docker build --build-context source=/path/to/toolpark -t {spec.toolpark.image} toolpark/
 FROM python:3.12-slim-bookworm
 
 # Tesseract for the extract server's OCR.
@@ -24,11 +25,12 @@ RUN apt-get update \\
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/toolpark
-COPY pyproject.toml setup.py README.md ./
-COPY core ./core
-COPY compose ./compose
-COPY mcp_servers ./mcp_servers
-COPY plugins ./plugins
+# The code comes from the build context named "source": a checkout or a git URL.
+COPY --from=source pyproject.toml setup.py README.md ./
+COPY --from=source core ./core
+COPY --from=source compose ./compose
+COPY --from=source mcp_servers ./mcp_servers
+COPY --from=source plugins ./plugins
 # The CPU index keeps torch (retrieval's local embedder) from pulling a multi-GB CUDA build.
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu "{target}"
 

@@ -409,8 +409,20 @@ class ServerSpec(_Strict):
     )
 
 
+def is_git_url(source: str) -> bool:
+    """A build context docker fetches itself (`https://…/x.git#ref`, `git@host:x.git`), not a path."""
+    return "://" in source or source.startswith("git@")
+
+
 class Toolpark(_Strict):
     image: str = Field("toolpark:0.1.0", description="Image built from the rendered Dockerfile.")
+    source: str | None = Field(
+        None,
+        description="Where the compose target builds `image` from, on the node that runs it: a toolpark "
+        "checkout (a path there) or a git URL (`https://host/you/toolpark.git#v0.1.0`, what a scheduled node "
+        "needs). `compose init` fills in where this toolpark came from. Unset: `image` is pulled, from a "
+        "registry you pushed it to.",
+    )
     auth: Literal["oidc", "api-key"] | None = Field(
         None, description="How LibreChat authenticates to the servers; default oidc with Keycloak, else api-key."
     )

@@ -31,6 +31,10 @@ class Target(Protocol):
         """This target's own files (relative path -> content), `topology` built on its addressing."""
         ...
 
+    def next_steps(self, topology: Topology, spec_path: str, out: str) -> list[str]:
+        """What the operator does, in order, once `spec_path` is rendered into the folder `out`."""
+        ...
+
 
 TARGETS: dict[str, Target] = {target.name: target for target in (compose.TARGET, processes.TARGET)}
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from toolpark.compose.caddy import sites
 from toolpark.compose.dockerfile import dockerfile
 from toolpark.compose.formats import yaml_file
 from toolpark.compose.services import Probe, ServiceDef, service_definition
@@ -84,6 +85,12 @@ def _publish(topology: Topology, service: str, port: int) -> list[str]:
     return [f"{topology.spec.nodes[topology.node_of(service)].address}:{port}:{port}"]
 
 
+def _toolpark_build(source: str) -> dict[str, Any]:
+    """Build the toolpark image where it runs: the rendered Dockerfile, the code from `source` (a
+    named context, so a checkout or a git URL serves alike)."""
+    return {"context": "./toolpark", "additional_contexts": {"source": source}}
+
+
 def compose_path(spec: Deployment, node: str) -> str:
     """The compose file of a node, in the rendered folder."""
     return "compose.yaml" if len(spec.nodes) == 1 else f"compose.{node}.yaml"
@@ -97,6 +104,9 @@ def compose_file(topology: Topology, node: str) -> dict[str, Any]:
     for entry in topology.services_on(node):
         definition = service_definition(topology, entry.name)
         service = {"restart": "unless-stopped", **_service(definition)}
+        if definition.image == spec.toolpark.image and spec.toolpark.source is not None:
+            service = {"restart": "unless-stopped", "image": definition.image,
+                       "build": _toolpark_build(spec.toolpark.source), **service}  # fmt: skip
         if ports := _publish(topology, entry.name, entry.port):
             service["ports"] = [*service.get("ports", []), *ports]
         if depends := topology.depends_on(entry.name):
@@ -130,7 +140,7 @@ for i in $(seq 1 30); do
     echo "the scheduler at {url} did not answer ($i)"; sleep 10
 done
 tar -xzf bundle.tar.gz && rm bundle.tar.gz
-docker compose -f {compose} pull
+docker compose -f {compose} pull --ignore-buildable
 docker compose -f {compose} up -d
 """
 
@@ -182,6 +192,40 @@ class ComposeTarget:
         if node := spec.scheduled_node:
             files[user_data_file(node)] = cloud_init(topology, node)
         return files
+
+    def next_steps(self, topology: Topology, spec_path: str, out: str) -> list[str]:
+        spec = topology.spec
+        source, image = spec.toolpark.source, spec.toolpark.image
+        steps = []
+        if source is None:
+            steps.append(
+                f"build the image {image} and push it where the nodes pull it from: docker build "
+                f"--build-context source=/path/to/toolpark -t {image} {out}/toolpark && docker push {image}"
+            )
+        build = " --build" if source is not None else ""  # builds toolpark.image from toolpark.source
+        for node in spec.nodes:
+            compose = compose_path(spec, node)
+            if node == spec.scheduled_node:
+                steps.append(
+                    f"node {node}: nothing to copy; the scheduler creates it in its windows, and at boot it "
+                    f"fetches {compose} and its secrets from the scheduler (toolpark gpu status --deploy {out})"
+                )
+                continue
+            where = "the server" if len(spec.nodes) == 1 else f"node {node} ({spec.nodes[node].address})"
+            steps.append(
+                f"{where}: copy {out}/ there (its .env holds every secret: keep it mode 0600), then in it: "
+                f"docker compose -f {compose} up -d{build}"
+            )
+        hostnames = [host for host, _ in sites(topology)]
+        entry = topology.node_of("caddy")
+        steps.append(
+            f"DNS: point {', '.join(hostnames)} at node {entry}'s public address, with ports 80 and 443 open; "
+            "Caddy fetches their certificates on the first request"
+        )
+        steps.append(
+            f"open https://{hostnames[0]}: the first login, upgrades and backups are in docs/deploying/compose.md"
+        )
+        return steps
 
 
 TARGET = ComposeTarget()

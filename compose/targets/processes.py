@@ -199,5 +199,15 @@ class ProcessesTarget:
             files[local_config(node)] = supervisor_config(topology, node)
         return files
 
+    def next_steps(self, topology: Topology, spec_path: str, out: str) -> list[str]:
+        steps = [f"run it on this machine: toolpark compose up {spec_path} --out {out} --rendered (Ctrl-C stops it)"]
+        if topology.spec.scheduled_node:
+            steps.append(f"the scheduled node's programs start in its windows: toolpark gpu status --deploy {out}")
+        if left := unstarted(topology):
+            steps.append(f"{', '.join(left)}: rendered, not started (no local program); run them in containers")
+        ports = site_ports(topology)
+        steps += [f"open http://127.0.0.1:{port} for {host}" for host, port in ports.items()]
+        return steps
+
 
 TARGET = ProcessesTarget()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import shlex
-from importlib.metadata import PackageNotFoundError, distribution
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from toolpark.contract.plugin import check_plugin_name
 from toolpark.contract.settings import env_prefix
+from toolpark.devtools.origin import toolpark_origin
 from toolpark.host.config import name_clash
 
 __all__ = ["install_line", "new_plugin"]
@@ -63,22 +62,11 @@ def _fill(text: str, tokens: dict[str, str]) -> str:
 def install_line(target: Path) -> str:
     """The commands that install the new plugin with its tests and run them, in any venv: toolpark is
     not on PyPI, so the plugin's `toolpark` dependency is installed first from where this toolpark
-    came from (a checkout, or a git URL), as pip recorded it (PEP 610's direct_url.json)."""
-    source = _toolpark_source()
-    first = f"pip install {source} && " if source else ""
+    came from (a checkout, or a git URL)."""
+    origin = toolpark_origin()
+    first = f"pip install {_quoted(origin.pip_requirement())} && " if origin else ""
     return f'cd {shlex.quote(str(target))} && {first}pip install -e ".[test]" && python -m pytest'
 
 
-def _toolpark_source() -> str | None:
-    try:
-        recorded = distribution("toolpark").read_text("direct_url.json")
-    except PackageNotFoundError:
-        return None
-    if not recorded:
-        return None  # from an index: the plugin's own install finds it there
-    found = json.loads(recorded)
-    url: str = found["url"]
-    if vcs := found.get("vcs_info"):
-        return shlex.quote(f"{vcs['vcs']}+{url}@{vcs['commit_id']}")
-    place = shlex.quote(url.removeprefix("file://"))
-    return f"-e {place}" if found.get("dir_info", {}).get("editable") else place
+def _quoted(requirement: str) -> str:
+    return " ".join(shlex.quote(part) for part in requirement.split(" ", 1))

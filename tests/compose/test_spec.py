@@ -4,6 +4,7 @@ file that uses it; secrets are generated once and never overwritten."""
 from __future__ import annotations
 
 import json
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tests.compose.rendering import SPECS, render_spec, without_env
+from tests.compose.rendering import ROOT, SPECS, render_spec, without_env
 from toolpark.compose.checks import SpecError
 from toolpark.compose.files import read_spec, write_deployment
 from toolpark.compose.render import ENV_FILE
@@ -82,6 +83,16 @@ def test_document_settings_are_checked_against_the_hosts_model(tmp_path: Path) -
     ]
 
 
+def _conversations_on_the_scheduled_node(data: dict[str, Any]) -> None:
+    data["nodes"]["entry"]["services"].remove("mongodb")
+    data["nodes"]["gpu"]["services"].append("mongodb")
+
+
+def _servers_on_the_scheduled_node(data: dict[str, Any]) -> None:
+    data["nodes"]["entry"]["services"].remove("toolpark")
+    data["nodes"]["gpu"]["services"].append("toolpark")
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -104,7 +115,9 @@ def test_document_settings_are_checked_against_the_hosts_model(tmp_path: Path) -
         (lambda d: d["scheduler"]["provider_settings"].update(zon="fr-par-1"), "scheduler.provider_settings.zon"),
         (lambda d: d["scheduler"]["provider_settings"].pop("image"), "scheduler.provider_settings.image"),
         (lambda d: d["nodes"]["gpu"]["services"].append("postgres"), "nodes.gpu.services"),
+        (_conversations_on_the_scheduled_node, "nodes.gpu.services"),  # they went with its disk each evening
         (lambda d: d["nodes"]["entry"].update(lifecycle="scheduled"), "nodes.gpu.lifecycle"),
+        (_servers_on_the_scheduled_node, "toolpark.source"),  # a path there: the node has no checkout
     ],
 )
 def test_each_mistake_names_its_field(tmp_path: Path, change: Any, field: str) -> None:
@@ -182,9 +195,63 @@ def test_init_writes_the_example_and_refuses_to_overwrite(tmp_path: Path) -> Non
     runner = CliRunner()
     target = tmp_path / "deploy.toml"
     assert runner.invoke(main, ["compose", "init", str(target)]).exit_code == 0
-    assert target.read_text() == SPECS["entry-gpu"].read_text()
+    # The example, building the image from this checkout (where the test's toolpark is installed from).
+    example_text = SPECS["entry-gpu"].read_text()
+    assert target.read_text() == example_text.replace('source = "/opt/toolpark"', f"source = {json.dumps(str(ROOT))}")
     assert runner.invoke(main, ["compose", "init", str(target)]).exit_code == 1
     assert runner.invoke(main, ["compose", "check", str(target)]).exit_code == 0
+
+
+def test_render_says_what_to_do_on_each_node(tmp_path: Path) -> None:
+    """The always-on node gets the folder and builds the image; the scheduled node gets nothing by
+    hand (its cloud-init fetches its files from the scheduler); DNS names every public hostname."""
+    out = tmp_path / "out"
+    done = CliRunner().invoke(main, ["compose", "render", str(SPECS["entry-gpu"]), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    steps = done.output.split("\nnext:\n", 1)[1]
+    assert f"1. node entry (10.0.0.1): copy {out}/ there" in steps
+    assert "docker compose -f compose.entry.yaml up -d --build" in steps
+    assert "2. node gpu: nothing to copy" in steps and "compose.gpu.yaml" in steps
+    assert "DNS: point chat.example.org, sso.example.org at node entry's public address" in steps
+    # What the scheduled node runs at boot: it fetches its bundle and starts its own compose file.
+    assert "docker compose -f compose.gpu.yaml up -d" in (out / "scheduler/gpu.cloud-init.yaml").read_text()
+
+
+def test_render_without_a_source_says_how_to_build_and_push_the_image(tmp_path: Path) -> None:
+    data = example()
+    del data["toolpark"]["source"]
+    out = tmp_path / "out"
+    done = CliRunner().invoke(main, ["compose", "render", str(spec_file(tmp_path, data)), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "1. build the image toolpark:0.1.0 and push it" in done.output
+    assert f"-t toolpark:0.1.0 {out}/toolpark && docker push toolpark:0.1.0" in done.output
+    assert "up -d --build" not in done.output and "build:" not in (out / "compose.entry.yaml").read_text()
+
+
+def test_the_image_builds_from_what_the_source_holds(tmp_path: Path) -> None:
+    """Without Docker here: every path the rendered Dockerfile copies from the build context named
+    `source` exists in the checkout that `compose init` names, and every compose service running the
+    image builds it from that context."""
+    out = tmp_path / "out"
+    files = render_spec(read_spec(SPECS["entry-gpu"]))
+    copied = re.findall(r"^COPY --from=source (.+) \S+$", files["toolpark/Dockerfile"], re.MULTILINE)
+    assert copied and all((ROOT / path).exists() for line in copied for path in line.split())
+    entry = yaml.safe_load(files["compose.entry.yaml"])["services"]
+    built = {name for name, service in entry.items() if service["image"] == "toolpark:0.1.0"}
+    assert built and all(
+        entry[n]["build"] == {"context": "./toolpark", "additional_contexts": {"source": "/opt/toolpark"}}
+        for n in built
+    )
+    assert not out.exists()
+
+
+def test_render_for_processes_says_how_to_run_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    spec = SPECS["single-node"]
+    done = CliRunner().invoke(main, ["compose", "render", str(spec), "--out", str(out), "--target", "processes"])
+    assert done.exit_code == 0, done.output
+    assert f"1. run it on this machine: toolpark compose up {spec} --out {out} --rendered" in done.output
+    assert "librechat, mongodb: rendered, not started" in done.output
 
 
 def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
