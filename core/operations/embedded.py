@@ -121,9 +121,10 @@ def seaweedfs(directory: Path, *, ports: tuple[int, int, int, int] | None = None
         yield service
     finally:
         # SeaweedFS takes 15-25 s to stop its filer and volume server in turn. What it acknowledged
-        # is in its files already (the OS keeps what a killed process wrote), so it gets 2 s, then
-        # a kill: Ctrl-C on `toolpark up` ends in seconds.
-        stop_process(process, grace_s=2.0)
+        # is in its files already (the OS keeps what a killed process wrote), and the servers that
+        # wrote to it have stopped before this block ends: half a second, then a kill, so Ctrl-C on
+        # `toolpark up` ends in about a second (bench/cli_start.py).
+        stop_process(process, grace_s=0.5)
         log.close()
 
 
