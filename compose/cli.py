@@ -6,6 +6,7 @@ does not load every plugin the checks read.
 
 from __future__ import annotations
 
+import json
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,8 +43,6 @@ def init(path: Path, force: bool) -> None:
 
 
 def _toml_string(value: str) -> str:
-    import json
-
     return json.dumps(value)  # a JSON string is a TOML basic string
 
 
