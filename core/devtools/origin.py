@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, distribution
+from importlib.metadata import distributions
 
 __all__ = ["Origin", "toolpark_origin"]
 
@@ -37,12 +37,15 @@ class Origin:
 
 
 def toolpark_origin() -> Origin | None:
-    """None when toolpark came from an index (or is not installed): nothing to point at but its name."""
-    try:
-        recorded = distribution("toolpark").read_text("direct_url.json")
-    except PackageNotFoundError:
-        return None
-    if not recorded:
+    """None when toolpark came from an index (or is not installed): nothing to point at but its name.
+
+    Every toolpark distribution on the path is asked, not the first: a build in a checkout leaves
+    a `toolpark.egg-info` there, without the record, which shadows the installed one when the
+    checkout is the working directory."""
+    recorded = next(
+        (text for found in distributions(name="toolpark") if (text := found.read_text("direct_url.json"))), None
+    )
+    if recorded is None:
         return None
     found = json.loads(recorded)
     commit = found.get("vcs_info", {}).get("commit_id")

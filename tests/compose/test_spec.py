@@ -172,8 +172,8 @@ def test_open_webui_sign_ups_wait_for_an_admin_unless_the_spec_opens_them(
     data["keycloak"]["enabled"] = False
     data["nodes"]["entry"]["services"].remove("keycloak")
     data["openwebui"] = {"enabled": True, "hostname": "webui.example.org"} | ({"signup": signup} if signup else {})
-    data["nodes"]["gpu"]["services"].append("openwebui")
-    env = yaml.safe_load(render_spec(read_spec(spec_file(tmp_path, data)))["compose.gpu.yaml"])["services"]
+    data["nodes"]["entry"]["services"].append("openwebui")  # its accounts and chats outlive the GPU node
+    env = yaml.safe_load(render_spec(read_spec(spec_file(tmp_path, data)))["compose.entry.yaml"])["services"]
     env = env["openwebui"]["environment"]
     assert (env["ENABLE_SIGNUP"], env["DEFAULT_USER_ROLE"]) == (enabled, role)
     assert env["WEBUI_ADMIN_EMAIL"] == "ops@example.org" and env["WEBUI_ADMIN_PASSWORD"].startswith("${OPENWEBUI_ADMIN")

@@ -32,10 +32,10 @@ print(json.dumps({
 def test_open_webui_reads_the_rendered_sso_and_tool_servers(tmp_path: Path) -> None:
     data = read_spec(SPECS["entry-gpu"]).model_dump(mode="json")
     data["openwebui"] = {"enabled": True, "hostname": "webui.example.org"}
-    data["nodes"]["gpu"]["services"].append("openwebui")
+    data["nodes"]["entry"]["services"].append("openwebui")  # its accounts and chats outlive the GPU node
     spec = Deployment.model_validate(data)
     secrets = fixed_secrets(spec)
-    compose = yaml.safe_load(render(spec, secrets)["compose.gpu.yaml"])
+    compose = yaml.safe_load(render(spec, secrets)["compose.entry.yaml"])
     env = {
         key: re.sub(r"\$\{([A-Z0-9_]+)[^}]*\}", lambda m: secrets[m.group(1)], value)
         for key, value in compose["services"]["openwebui"]["environment"].items()
@@ -49,11 +49,12 @@ def test_open_webui_reads_the_rendered_sso_and_tool_servers(tmp_path: Path) -> N
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["providers"] == ["oidc"] and seen["roles_claim"] == "realm_access.roles"
     assert seen["persistent"] is False and seen["login_form"] is False
-    assert seen["openai"] == ["http://litellm:4000/v1"] and seen["embedding"] == ["openai", "bge-m3"]
+    # Across nodes: LiteLLM at the GPU node's private address.
+    assert seen["openai"] == ["http://10.0.0.2:4000/v1"] and seen["embedding"] == ["openai", "bge-m3"]
     servers = {c["info"]["id"]: c for c in seen["tools"]}
     assert set(servers) == set(spec.toolpark.servers)
-    # Across nodes: the entry node's private address, and the user's own Keycloak token.
-    assert servers["retrieval"]["url"] == "http://10.0.0.1:8101/retrieval/mcp"
+    # On the same node, by service name, with the user's own Keycloak token.
+    assert servers["retrieval"]["url"] == "http://toolpark-retrieval:8101/retrieval/mcp"
     assert all(
         c["type"] == "mcp" and c["auth_type"] == "system_oauth" and c["config"]["enable"] for c in servers.values()
     )

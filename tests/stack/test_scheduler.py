@@ -43,8 +43,8 @@ def _window(now: datetime) -> tuple[datetime, datetime]:
 def scheduled(data: dict[str, Any], start: datetime, end: datetime) -> dict[str, Any]:
     """The stack spec split in two: the entry node, and a GPU node the scheduler runs."""
     data["nodes"] = {
-        "entry": {"address": "10.0.0.1", "services": ["caddy", "postgres", "toolpark"]},
-        "gpu": {"address": "10.0.0.2", "services": ["vllm", "litellm", "librechat", "mongodb"], "gpus": 1,
+        "entry": {"address": "10.0.0.1", "services": ["caddy", "postgres", "toolpark", "mongodb"]},
+        "gpu": {"address": "10.0.0.2", "services": ["vllm", "litellm", "librechat"], "gpus": 1,
                 "lifecycle": "scheduled"},
     }  # fmt: skip
     data["openwebui"] = {"enabled": False}
