@@ -40,3 +40,5 @@ _.can_send_request  # unused attribute (core/host/transport/exchange.py: the sam
 _.send_raw_request  # unused method (core/host/transport/exchange.py: the same protocol)
 _.environ_expansions  # unused attribute (compose/supervise.py: supervisord reads it when it expands the config's %(ENV_...)s)
 _.__call__  # unused method (core/host/config.py: the signature of the _Part protocol, which HostSettings's builders satisfy)
+__getattr__  # unused function (core/__init__.py:36): PEP 562, Python calls it for a missing module attribute
+__dir__  # unused function (core/__init__.py:45): PEP 562, dir() of the module
