@@ -90,8 +90,9 @@ plugin: Plugin[RetrievalSettings, State] = Plugin(
     description="Searches an organisation's documents (hybrid vector and keyword search) with citations.",
     settings=RetrievalSettings,
     instructions=(
-        "search finds passages with citations; cite source_uri and page. list_collections shows what you may "
-        "search; ingest adds text or a URL (ingest_documents up to 64 at once); get_document reads a whole document."
+        "search finds passages with citations, in all collections you may read unless you name one; cite "
+        "source_uri and page. ingest adds text or a URL (ingest_documents up to 64 at once); get_document reads a "
+        "whole document."
     ),
 )
 

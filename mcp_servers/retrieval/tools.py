@@ -24,6 +24,7 @@ from toolpark.mcp_servers.retrieval.stores.protocol import (
     Hit,
     StoredChunk,
     collection_named,
+    fuse,
 )
 from toolpark.storage.urls import read_s3_url
 
@@ -296,6 +297,7 @@ async def _pages(ctx: Ctx, data: bytes, content_type: str, where: str | None) ->
 class Passage(BaseModel):
     text: str
     citation: Citation
+    collection: str
 
 
 class Results(BaseModel):
@@ -319,41 +321,75 @@ def _within_budget(hits: list[Hit], budget: int) -> list[Hit]:
 async def search(
     ctx: Ctx,
     query: Annotated[str, Field(min_length=1, max_length=2000, description="What to look for.")],
-    collection: CollectionName,
+    collection: Annotated[
+        str | None, Field(min_length=1, max_length=100, description="One collection; default: all you may read.")
+    ] = None,
     mode: Literal["hybrid", "vector", "keyword"] = "hybrid",
     k: Annotated[int, Field(ge=1, le=1000, description="How many passages.")] = 5,
     filters: Annotated[Filters | None, Field(description="Conditions on metadata, all of which must hold.")] = None,
     max_tokens: Annotated[int | None, Field(ge=50, description="Budget for the passages' text.")] = None,
     rerank: Annotated[bool | None, Field(description="Rerank the candidates; default: when a reranker is set.")] = None,
 ) -> Annotated[CallToolResult, Results]:
-    """Find the passages of a collection that answer a query, with citations (document, page, character span).
-    hybrid (default) fuses vector and keyword search; filters apply in every mode."""
+    """Find the passages that answer a query, with citations (collection, document, page, character span),
+    in one collection or in all you may read. hybrid (default) fuses vector and keyword search; filters
+    apply in every mode."""
     if not query.strip():
         raise ToolError("The query is empty.")
     if k > ctx.settings.max_k:
         raise ToolError(f"k is {k}; this server returns at most {ctx.settings.max_k} passages.")
-    target = await _collection(ctx, collection)
+    targets = [await _collection(ctx, collection)] if collection else await _searchable(ctx, mode)
     vector = (await ctx.state.embedder.embed([query]))[0] if mode != "keyword" else None
     reranker = ctx.state.reranker if rerank is not False else None
     if rerank and reranker is None:
         raise ToolError("No reranker is configured on this server; search without rerank.")
     candidates = k * 4 if reranker else k
-    hits = await ctx.state.store.search(target, mode=mode, query=query, vector=vector, k=candidates, filters=filters)
+    ranked = [
+        [(c.name, hit) for hit in await ctx.state.store.search(c, mode=mode, query=query, vector=vector,
+                                                              k=candidates, filters=filters)]
+        for c in targets
+    ]  # fmt: skip
+    hits = ranked[0] if len(ranked) == 1 else _fused(ranked, candidates)
     if reranker and hits:
-        order = await reranker.order(query, [h.text for h in hits], k)
-        hits = [_rescored(hits[index], score) for index, score in order]
-    hits = _within_budget(hits, max_tokens or ctx.settings.result_tokens)
+        order = await reranker.order(query, [h.text for _, h in hits], k)
+        hits = [(hits[index][0], _rescored(hits[index][1], score)) for index, score in order]
+    hits = hits[: len(_within_budget([h for _, h in hits], max_tokens or ctx.settings.result_tokens))]  # a prefix
     passages = [
-        Passage(text=h.text, citation=h.citation.model_copy(update={"score": round(h.citation.score, 6)})) for h in hits
+        Passage(
+            text=h.text, citation=h.citation.model_copy(update={"score": round(h.citation.score, 6)}), collection=name
+        )
+        for name, h in hits
     ]
     lines = [
         f"[{n}] {p.citation.title or p.citation.source_uri}"
         + (f", page {p.citation.page}" if p.citation.page else "")
-        + f" (document {p.citation.document_id}, chars {p.citation.char_start}-{p.citation.char_end}):\n{p.text}"
+        + f" (collection {p.collection}, document {p.citation.document_id}, "
+        + f"chars {p.citation.char_start}-{p.citation.char_end}):\n{p.text}"
         for n, p in enumerate(passages, start=1)
     ]
-    text = "\n\n".join(lines) if lines else f"No passages in {collection!r} match {query!r}."
+    where = repr(collection) if collection else f"the {len(targets)} collection(s) you may read"
+    text = "\n\n".join(lines) if lines else f"No passages in {where} match {query!r}."
     return text_result(text, Results(query=query, mode=mode, passages=passages))
+
+
+async def _searchable(ctx: Ctx, mode: str) -> list[Collection]:
+    """Every collection the caller may read that a search in `mode` can compare against: vectors only
+    of the server's own embedding model (keyword search reads any)."""
+    readable = await ctx.state.store.collections(sorted(ctx.tenant.readable))
+    model = ctx.state.embedder.model
+    found = [c for c in readable if mode == "keyword" or c.embedding_model == model]
+    if not found:
+        raise ToolError(
+            "You have no collection to search yet: create_collection, then ingest."
+            if not readable
+            else f"None of your collections is embedded with this server's model {model!r}; search with mode keyword."
+        )
+    return found
+
+
+def _fused(ranked: list[list[tuple[str, Hit]]], k: int) -> list[tuple[str, Hit]]:
+    """The collections' rankings as one, by reciprocal rank, as hybrid search fuses its two."""
+    places = fuse(*([(index, rank) for rank in range(len(hits))] for index, hits in enumerate(ranked)))
+    return [(ranked[i][r][0], _rescored(ranked[i][r][1], score)) for (i, r), score in places[:k]]
 
 
 class DocumentPage(BaseModel):

@@ -6,10 +6,10 @@ delete) do not change with the choice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,6 +32,7 @@ __all__ = [
 
 Mode = Literal["hybrid", "vector", "keyword"]
 RRF_K = 60
+KeyT = TypeVar("KeyT", bound=Hashable)
 
 
 class CollectionInfo(BaseModel):
@@ -208,12 +209,12 @@ def json_type(value: Any) -> str:
     return "null" if value is None else "object"
 
 
-def fuse(
-    semantic: Sequence[int], lexical: Sequence[int], weights: tuple[float, float] = (1.0, 1.0)
-) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion of two ranked lists of chunk ids: each adds weight / (60 + rank)."""
-    scores: dict[int, float] = {}
-    for weight, ranked in zip(weights, (semantic, lexical), strict=True):
-        for rank, chunk_id in enumerate(ranked, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank)
+def fuse(*rankings: Sequence[KeyT]) -> list[tuple[KeyT, float]]:
+    """Reciprocal rank fusion of ranked lists (a search's vector and keyword lists of chunk ids, or
+    several collections' results): each place adds 1 / (60 + rank), so ranks count, not scores,
+    which of different searches do not compare."""
+    scores: dict[KeyT, float] = {}
+    for ranked in rankings:
+        for rank, key in enumerate(ranked, start=1):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
     return sorted(scores.items(), key=lambda pair: -pair[1])

@@ -81,7 +81,7 @@ async def test_search_returns_the_passage_with_its_citation(running: RunningHost
         citation = top["citation"]
         assert citation["source_uri"] == "manual" and citation["title"] == "manual"
         assert body[citation["char_start"] : citation["char_end"]] == top["text"]
-    assert "[1] manual (document" in text(found)
+    assert "[1] manual (collection manuals, document" in text(found)
 
 
 async def test_keyword_search_finds_the_rare_code_and_hybrid_lifts_it(running: RunningHost) -> None:

@@ -1,0 +1,67 @@
+"""`search` without a collection: every collection the caller may read, as one ranking. A model
+asked "what does our travel policy say about trains?" had to list the collections and guess, and
+to search each in turn; small models failed there most."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.mcp_servers.retrieval.calls import FRONTEND_KEYS, GENERIC, call, text
+from toolpark.mcp_servers.retrieval import plugin as retrieval
+from toolpark.operations.embedded import postgres
+from toolpark.testing import RunningHost, serve_http
+
+pytestmark = pytest.mark.anyio
+
+TRAINS = "Travel policy: trains are preferred over flights for trips under 600 km; book second class."
+BOBS = "Bob's private note: the trains to the coast are cheaper on Tuesdays."
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
+    """Staff read the shared namespace `handbook`; editors write it."""
+    tenancy = {"readers": {"staff": ["handbook"]}, "writers": {"editor": ["handbook"]}}
+    with (
+        postgres(tmp_path_factory.mktemp("pg")) as database,
+        serve_http(retrieval, settings={"database_url": database.url}, auth=FRONTEND_KEYS, tenancy=tenancy) as host,
+    ):
+        yield host
+
+
+async def add(
+    running: RunningHost, user: str, roles: str, collection: str, namespace: str | None, **texts: str
+) -> None:
+    made = await call(running, "create_collection", user=user, roles=roles, name=collection,
+                      **({"namespace": namespace} if namespace else {}))  # fmt: skip
+    assert not made.is_error, text(made)
+    for source, body in texts.items():
+        added = await call(running, "ingest", user=user, roles=roles, collection=collection, text=body,
+                           source_uri=source, title=source)  # fmt: skip
+        assert not added.is_error, text(added)
+
+
+async def test_search_without_a_collection_reads_all_the_caller_may_and_nothing_else(running: RunningHost) -> None:
+    await add(running, "ed", "editor", "policies", "handbook", travel=TRAINS)
+    await add(running, "alice", "staff", "notes", None, **{f"widget-{n}": body for n, body in enumerate(GENERIC[:5])})
+    await add(running, "bob", "", "bobs-notes", None, coast=BOBS)
+
+    found = await call(running, "search", user="alice", roles="staff", query="may I take the train?", k=3)
+    assert not found.is_error, text(found)
+    passages = found.structured_content["passages"]
+    assert passages[0]["collection"] == "policies" and "second class" in passages[0]["text"]
+    assert {p["collection"] for p in passages} <= {"policies", "notes"}  # bob's is not hers to read
+    assert "(collection policies, document" in text(found)
+    assert [p["citation"]["score"] for p in passages] == sorted(
+        (p["citation"]["score"] for p in passages), reverse=True
+    )
+
+    bobs = await call(running, "search", user="bob", query="may I take the train?", k=3)
+    assert {p["collection"] for p in bobs.structured_content["passages"]} == {"bobs-notes"}  # not in handbook
+
+    named = await call(running, "search", user="alice", roles="staff", query="train", collection="notes", k=3)
+    assert {p["collection"] for p in named.structured_content["passages"]} == {"notes"}
+
+    nothing = await call(running, "search", user="mallory", query="train")
+    assert nothing.is_error and "no collection to search yet" in text(nothing)
