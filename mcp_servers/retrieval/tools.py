@@ -343,11 +343,17 @@ async def search(
     if rerank and reranker is None:
         raise ToolError("No reranker is configured on this server; search without rerank.")
     candidates = k * 4 if reranker else k
-    ranked = [
-        [(c.name, hit) for hit in await ctx.state.store.search(c, mode=mode, query=query, vector=vector,
-                                                              k=candidates, filters=filters)]
-        for c in targets
-    ]  # fmt: skip
+    ranked: list[list[tuple[str, Hit]]] = [[] for _ in targets]
+
+    async def search_one(index: int) -> None:
+        found = await ctx.state.store.search(
+            targets[index], mode=mode, query=query, vector=vector, k=candidates, filters=filters
+        )
+        ranked[index] = [(targets[index].name, hit) for hit in found]
+
+    async with anyio.create_task_group() as group:  # the collections at once, as the store's pool allows
+        for index in range(len(targets)):
+            group.start_soon(search_one, index)
     hits = ranked[0] if len(ranked) == 1 else _fused(ranked, candidates)
     if reranker and hits:
         order = await reranker.order(query, [h.text for _, h in hits], k)
