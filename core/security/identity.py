@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from toolpark.contract.identity import ANONYMOUS, LOCAL
 from toolpark.contract.text import has_control_characters
@@ -31,10 +32,23 @@ def check_subject(value: str, source: str) -> str:
 
 
 def decode_header_value(value: str) -> str:
-    """LibreChat sends user fields that are not Latin-1 as `b64:<base64 of UTF-8>`."""
-    if not value.startswith("b64:"):
-        return value
+    """A user field as a front end sends it: LibreChat's that are not Latin-1 as `b64:<base64 of
+    UTF-8>`; Open WebUI percent-encodes every character beyond ASCII (`quote(value, safe=punctuation)`,
+    `open_webui.utils.headers`), so runs of %80-%FF escapes are the UTF-8 of such characters. Those
+    runs alone are decoded: Open WebUI leaves `%` itself as it is, so `50%25` is what the user typed."""
+    if value.startswith("b64:"):
+        try:
+            return base64.b64decode(value[4:], validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise ValueError("a b64: header value is not valid base64 of UTF-8 text") from exc
+    return _BEYOND_ASCII.sub(_utf8, value) if "%" in value else value
+
+
+_BEYOND_ASCII = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
+
+
+def _utf8(escapes: re.Match[str]) -> str:
     try:
-        return base64.b64decode(value[4:], validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise ValueError("a b64: header value is not valid base64 of UTF-8 text") from exc
+        return bytes.fromhex(escapes.group(0).replace("%", "")).decode("utf-8")
+    except UnicodeDecodeError:  # not UTF-8: what was sent, unchanged
+        return escapes.group(0)

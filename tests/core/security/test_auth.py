@@ -7,7 +7,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from string import punctuation
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import jwt
@@ -207,6 +209,16 @@ async def test_trusted_frontend_names_the_user(secured: RunningHost) -> None:
     }  # fmt: skip
     without_user = await whoami(secured, **bearer(FRONTEND_KEY))
     assert without_user["subject"] == "key:librechat"
+
+
+async def test_open_webuis_percent_encoded_names_arrive_whole(secured: RunningHost) -> None:
+    """Open WebUI percent-encodes what is beyond ASCII in every header it fills, and leaves `%` and
+    the other punctuation as they are (`open_webui.utils.headers.parse_custom_headers`)."""
+    sent = {name: quote(name, safe=punctuation + " \t") for name in ("Jürgen Müller", "渡辺 50%25 ☃")}
+    assert sent["Jürgen Müller"] == "J%C3%BCrgen M%C3%BCller"  # what goes over the wire
+    for name, header in sent.items():
+        me = await whoami(secured, **bearer(FRONTEND_KEY), **{"X-User-ID": "u-1", "X-User-Name": header})
+        assert me["name"] == name
 
 
 def test_user_header_from_anyone_else_is_refused(secured: RunningHost, signer: Signer) -> None:
