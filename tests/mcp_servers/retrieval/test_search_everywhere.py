@@ -10,6 +10,8 @@ import pytest
 
 from tests.mcp_servers.retrieval.calls import FRONTEND_KEYS, GENERIC, call, text
 from toolpark.mcp_servers.retrieval import plugin as retrieval
+from toolpark.mcp_servers.retrieval.chunking import Chunk
+from toolpark.mcp_servers.retrieval.stores.opening import open_store
 from toolpark.operations.embedded import postgres
 from toolpark.testing import RunningHost, serve_http
 
@@ -20,13 +22,16 @@ BOBS = "Bob's private note: the trains to the coast are cheaper on Tuesdays."
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with postgres(tmp_path_factory.mktemp("pg")) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def running(database: str) -> Iterator[RunningHost]:
     """Staff read the shared namespace `handbook`; editors write it."""
     tenancy = {"readers": {"staff": ["handbook"]}, "writers": {"editor": ["handbook"]}}
-    with (
-        postgres(tmp_path_factory.mktemp("pg")) as database,
-        serve_http(retrieval, settings={"database_url": database.url}, auth=FRONTEND_KEYS, tenancy=tenancy) as host,
-    ):
+    with serve_http(retrieval, settings={"database_url": database}, auth=FRONTEND_KEYS, tenancy=tenancy) as host:
         yield host
 
 
@@ -65,3 +70,22 @@ async def test_search_without_a_collection_reads_all_the_caller_may_and_nothing_
 
     nothing = await call(running, "search", user="mallory", query="train")
     assert nothing.is_error and "no collection to search yet" in text(nothing)
+
+
+async def test_a_collection_of_another_embedding_model_is_named_or_passed_over(
+    running: RunningHost, database: str
+) -> None:
+    """Its vectors do not compare with the query's: a search naming it says so; a search naming none
+    passes it over, and says what is left when nothing is (keyword search compares no vectors)."""
+    async with open_store("pgvector", database, None, pool_size=1, timeout_s=30) as store:
+        collection = await store.create_collection(namespace="user:carol", name="old", model="bge-m3",
+                                                   dimension=1024, language="english", description="")  # fmt: skip
+        chunk = Chunk(text=TRAINS, page=None, char_start=0, char_end=len(TRAINS), headings=())
+        await store.ingest(collection, source_uri="travel", title="travel", content_hash="1", metadata={},
+                           chunks=[chunk], vectors=[[0.03] * 1024])  # fmt: skip
+    named = await call(running, "search", user="carol", query="trains", collection="old")
+    assert named.is_error and "was embedded with 'bge-m3'" in text(named) and "unlike vectors" in text(named)
+    unnamed = await call(running, "search", user="carol", query="trains")
+    assert unnamed.is_error and "None of your collections is embedded with this server's model" in text(unnamed)
+    keyword = await call(running, "search", user="carol", query="trains", mode="keyword")
+    assert not keyword.is_error and "second class" in text(keyword), text(keyword)
