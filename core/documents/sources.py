@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from toolpark.contract.errors import ToolError
 from toolpark.contract.outbound import OutboundHTTP
 from toolpark.contract.text import has_control_characters
 
-__all__ = ["Document", "load"]
+__all__ = ["Document", "LocalFile", "load", "local_files"]
 
 PDF_MAGIC = b"%PDF-"
 
@@ -79,3 +81,31 @@ def _local(path: str, allowed_dir: Path | None, max_bytes: int) -> Document:
     if target.stat().st_size > max_bytes:
         raise ToolError(f"{path!r} is larger than this server's limit of {max_bytes} bytes.")
     return Document(target.read_bytes(), path, "")
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    path: str  # relative to the opened directory, as the `path` argument takes it
+    size: int
+
+
+def local_files(allowed_dir: Path | None, pattern: str, most: int) -> tuple[list[LocalFile], bool]:
+    """The files of the opened directory whose path matches the glob `pattern`, sorted by path, at most
+    `most` of them looked at (and whether there were more): what `path` may name, as `_local` reads
+    it, so a link that leads outside the directory is not listed."""
+    if allowed_dir is None:
+        raise ToolError("Reading local files is not enabled on this server; send the document as data_base64 or a URL.")
+    root = allowed_dir.resolve()
+    found: list[LocalFile] = []
+    seen = 0
+    for folder, folders, names in os.walk(root):
+        folders.sort()
+        for name in sorted(names):
+            seen += 1
+            if seen > most:
+                return found, True
+            target = (Path(folder) / name).resolve()
+            relative = (Path(folder) / name).relative_to(root).as_posix()
+            if target.is_relative_to(root) and target.is_file() and fnmatch.fnmatch(relative, pattern):
+                found.append(LocalFile(relative, target.stat().st_size))
+    return found, False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any, Literal
 
+import anyio
 import httpx
 from mcp_types import CallToolResult, ImageContent, TextContent
 from pydantic import BaseModel, Field
@@ -13,7 +14,7 @@ from toolpark import ToolContext, ToolError, paginate, text_result
 from toolpark.clients import api_error
 from toolpark.contract.documents import PageText as FoundText
 from toolpark.documents.pages import joined, select_pages
-from toolpark.documents.sources import Document, load
+from toolpark.documents.sources import Document, LocalFile, load, local_files
 from toolpark.mcp_servers.extract.plugin import ExtractSettings, State, plugin
 from toolpark.storage.urls import read_s3_url
 
@@ -64,6 +65,29 @@ class Info(BaseModel):
     page_size_points: list[int] | None = None
     width: int | None = None
     height: int | None = None
+
+
+class Files(BaseModel):
+    files: list[LocalFile]
+    next_start: int | None = Field(description="Where the next page starts; none after the last.")
+    more_not_listed: bool = Field(description="The directory holds more files than one listing looks at.")
+
+
+_LISTED = 200  # files per page
+_LOOKED_AT = 20_000  # files one listing walks: a bound on time in a huge tree
+
+
+@plugin.tool(read_only=True, idempotent=True, when=lambda s: s.allowed_dir is not None)
+async def list_files(
+    ctx: Ctx,
+    pattern: Annotated[str, Field(max_length=200, description="A glob on the path, such as *.pdf or reports/*")] = "*",
+    start: Annotated[int, Field(ge=0)] = 0,
+) -> Files:
+    """The files `path` may name, a page at a time (continue at next_start)."""
+    found, more = await anyio.to_thread.run_sync(local_files, ctx.settings.allowed_dir, pattern, _LOOKED_AT)
+    page = found[start : start + _LISTED]
+    following = start + _LISTED if start + _LISTED < len(found) else None
+    return Files(files=page, next_start=following, more_not_listed=more)
 
 
 @plugin.tool(read_only=True, idempotent=True, open_world=True)

@@ -225,6 +225,32 @@ async def test_urls_go_through_egress_and_paths_need_an_opened_directory(
     assert two.is_error and "exactly one of" in text_of(two)
 
 
+async def test_list_files_shows_what_path_may_name_and_nothing_beyond(
+    toolpark_http: Callable[..., RunningHost], tmp_path: Path
+) -> None:
+    """A model cannot guess paths: with a directory opened, list_files says what is there."""
+    opened, outside = tmp_path / "opened", tmp_path / "outside"
+    (opened / "reports").mkdir(parents=True)
+    outside.mkdir()
+    (opened / "reports" / "q3.pdf").write_bytes((PDFS / "pdflatex-forms.pdf").read_bytes())
+    (opened / "notes.txt").write_text("notes")
+    (outside / "secret.pdf").write_bytes(b"%PDF-secret")
+    (opened / "leak.pdf").symlink_to(outside / "secret.pdf")  # a link out of the directory
+    for n in range(205):
+        (opened / "reports" / f"page-{n:03}.txt").write_text(str(n))
+    host = toolpark_http(extract, settings={"extract": {"allowed_dir": str(opened)}}, documents={"workers": 1})
+    first = (await call(host, "list_files")).structured_content
+    paths = [f["path"] for f in first["files"]]
+    assert paths[:2] == ["notes.txt", "reports/page-000.txt"] and len(paths) == 200 and "leak.pdf" not in paths
+    rest = (await call(host, "list_files", start=first["next_start"])).structured_content
+    assert [f["path"] for f in rest["files"]][-1] == "reports/q3.pdf" and rest["next_start"] is None
+    pdfs = (await call(host, "list_files", pattern="*.pdf")).structured_content["files"]
+    assert pdfs == [{"path": "reports/q3.pdf", "size": (PDFS / "pdflatex-forms.pdf").stat().st_size}]
+    assert "Submit" in text_of(await call(host, "extract_text", path=pdfs[0]["path"]))  # the listed path reads
+    async with http_client(toolpark_http(extract, documents={"workers": 1}).url("extract")) as client:
+        assert "list_files" not in {t.name for t in (await client.list_tools()).tools}  # nothing opened
+
+
 async def test_page_ranges_are_checked(running: RunningHost) -> None:
     outside = await call(running, "extract_text", data_base64=b64("pdflatex-4-pages.pdf"), pages="3-9")
     garbage = await call(running, "extract_text", data_base64=b64("pdflatex-4-pages.pdf"), pages="two")
