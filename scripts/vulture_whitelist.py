@@ -42,3 +42,4 @@ _.environ_expansions  # unused attribute (compose/supervise.py: supervisord read
 _.__call__  # unused method (core/host/config.py: the signature of the _Part protocol, which HostSettings's builders satisfy)
 __getattr__  # unused function (core/__init__.py:36): PEP 562, Python calls it for a missing module attribute
 __dir__  # unused function (core/__init__.py:45): PEP 562, dir() of the module
+more_not_listed  # unused variable (mcp_servers/extract/tools.py:73)
