@@ -60,8 +60,10 @@ def _container(definition: ServiceDef) -> dict[str, Any]:
     return keys
 
 
-def _service(definition: ServiceDef) -> dict[str, Any]:
+def _service(definition: ServiceDef, build: dict[str, Any] | None = None) -> dict[str, Any]:
     service: dict[str, Any] = {"image": definition.image}
+    if build is not None:
+        service["build"] = build
     if definition.command:
         service["command"] = definition.command
     service["environment"] = definition.environment
@@ -103,10 +105,9 @@ def compose_file(topology: Topology, node: str) -> dict[str, Any]:
     volumes: set[str] = set()
     for entry in topology.services_on(node):
         definition = service_definition(topology, entry.name)
-        service = {"restart": "unless-stopped", **_service(definition)}
-        if definition.image == spec.toolpark.image and spec.toolpark.source is not None:
-            service = {"restart": "unless-stopped", "image": definition.image,
-                       "build": _toolpark_build(spec.toolpark.source), **service}  # fmt: skip
+        source = spec.toolpark.source  # the toolpark image is built where it runs, from its source
+        build = _toolpark_build(source) if source is not None and definition.image == spec.toolpark.image else None
+        service = {"restart": "unless-stopped", **_service(definition, build)}
         if ports := _publish(topology, entry.name, entry.port):
             service["ports"] = [*service.get("ports", []), *ports]
         if depends := topology.depends_on(entry.name):

@@ -146,7 +146,7 @@ def list_plugins(as_json: bool) -> None:
     for plugin in described:
         click.echo(f"{plugin['name']} {plugin['version']}: {plugin['description']}")
         tokens = plugin["tool_list_tokens"]
-        off = [tool["name"] for tool in plugin["tools"] if not tool["on_by_default"]]
+        off = not all(tool["on_by_default"] for tool in plugin["tools"])
         listed = f"{tokens} tokens listed" if tokens is not None else "tokens unknown: settings without defaults"
         click.echo(f"  tools ({listed}{', the tools off by default excluded' if off else ''}):")
         for tool in plugin["tools"]:

@@ -263,6 +263,10 @@ TABLES = (*dict.fromkeys(s.name for s in SECTIONS), "plugins")
 """The tables of `toolpark.toml`: the host's sections, and `[plugins.<name>]`."""
 
 _OTHER_NAMES = (CONFIG_ENV, DATA_DIR_ENV)
+# Every env name the host reads: each section's settings under its prefix, and the others.
+_HOST_ENV_NAMES = frozenset(
+    {s.prefix + field.upper() for s in SECTIONS for field in s.model.model_fields} | set(_OTHER_NAMES)
+)
 # Read by commands, not the host: `toolpark chat`'s and the GPU scheduler's.
 _OTHER_PREFIXES = ("TOOLPARK_CHAT_", "TOOLPARK_SCHEDULER_")
 
@@ -272,11 +276,10 @@ def _misspelt_host_env(environ: Mapping[str, str]) -> None:
     bare `TOOLPARK_` prefix with every section, plugin and command, so only a name that is none of
     theirs and all but one of the host's own (same shape, close spelling) is refused."""
     bare = [field.upper() for model in HOST_SECTIONS.values() for field in model.model_fields]
-    known = {s.prefix + field.upper() for s in SECTIONS for field in s.model.model_fields} | set(_OTHER_NAMES)
     owned = (*(s.prefix for s in SECTIONS if s.prefix != "TOOLPARK_"), *_OTHER_PREFIXES)
     owned += tuple(env_prefix(name) for name in available_plugins())
     for name in sorted(environ):
-        if not name.startswith("TOOLPARK_") or name in known or name.startswith(owned):
+        if not name.startswith("TOOLPARK_") or name in _HOST_ENV_NAMES or name.startswith(owned):
             continue
         rest = name.removeprefix("TOOLPARK_")
         shaped = [field for field in bare if field.count("_") == rest.count("_")]
@@ -290,11 +293,7 @@ def name_clash(plugin: str) -> str | None:
     prefix = f"TOOLPARK_{plugin.upper().replace('-', '_')}_"
     if plugin in TABLES:
         return f"[{plugin}] is a host section of toolpark.toml (and {prefix}* its env vars)"
-    taken = sorted(
-        name
-        for name in (*(s.prefix + field.upper() for s in SECTIONS for field in s.model.model_fields), *_OTHER_NAMES)
-        if name.startswith(prefix)
-    )
+    taken = sorted(name for name in _HOST_ENV_NAMES if name.startswith(prefix))
     return f"{prefix}* would take the host's {', '.join(taken)}" if taken else None
 
 
