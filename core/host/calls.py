@@ -40,6 +40,7 @@ from toolpark.contract.plugin import ToolSpec
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
 from toolpark.host.tasks.asking import DirectAsker, InputNeeded, RoundsAsker
+from toolpark.host.tasks.parts import content_bytes
 from toolpark.host.tasks.record import Task, TaskAsker
 from toolpark.host.tasks.registry import TASKS_EXTENSION, TooManyTasks
 from toolpark.operations.metrics import current_tool
@@ -127,15 +128,7 @@ def callable_by(spec: ToolSpec, identity: Identity) -> bool:
 
 def result_size(result: CallToolResult) -> int:
     """Bytes the result's payload takes on the wire, near enough to enforce a cap."""
-    size = 0
-    for block in result.content:
-        for attr in ("text", "data"):
-            value = getattr(block, attr, None)
-            if isinstance(value, str):
-                size += len(value.encode())
-        inner = getattr(block, "resource", None)
-        if inner is not None:
-            size += len((getattr(inner, "text", None) or getattr(inner, "blob", None) or "").encode())
+    size = sum(content_bytes(block) for block in result.content)
     if result.structured_content is not None:
         size += len(pydantic_core.to_json(result.structured_content))
     return size

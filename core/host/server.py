@@ -39,12 +39,12 @@ from toolpark.host.calls import Entry, ToolCaller, callable_by, caller, owner_of
 from toolpark.host.runtime import PluginRuntime
 from toolpark.host.services import Services
 from toolpark.host.tasks.registry import TasksExtension
-from toolpark.host.tasks.spill import SPILL_TEMPLATE
+from toolpark.host.tasks.spill import READ_MORE, SPILL_TEMPLATE
 from toolpark.host.toolsearch import CALL_TOOL, SEARCH_LISTING, SEARCH_TOOL, ToolIndex, found_tools
 from toolpark.operations.traces import header_context
 from toolpark.sdk import lowlevel
 
-__all__ = ["build_server"]
+__all__ = ["build_server", "hosts_own"]
 
 logger = logging.getLogger("toolpark.server")
 
@@ -84,6 +84,8 @@ def build_server(
             exposed = f"{runtime.name.replace('-', '_')}_{spec.name}" if prefix_tools else spec.name
             if exposed in entries:
                 raise ValueError(f"tool {exposed!r} is declared by two plugins")
+            if exposed == READ_MORE.name and _keeps_results(services):
+                raise ValueError(f"tool {exposed!r} of plugin {runtime.name!r} has the name of the host's own tool")
             entries[exposed] = Entry(runtime, spec, _sdk_tool(spec, exposed))
 
     only = runtimes[0].plugin if len(runtimes) == 1 else None
@@ -113,14 +115,47 @@ def build_server(
     _add_session_handlers(server, services)
     lowlevel(server).middleware.insert(0, _header_trace_context)  # outside the SDK's span, which it parents
     listing = _Listing(server, entries, services)
-    call = ToolCaller(server, entries, services)
+    call = _ReadingOn(ToolCaller(server, entries, services), services)
     if tool_search:
-        lowlevel(server).add_request_handler("tools/list", PaginatedRequestParams, _search_listing)
+        lowlevel(server).add_request_handler("tools/list", PaginatedRequestParams, listing.search_handle)
         lowlevel(server).add_request_handler("tools/call", CallToolRequestParams, _SearchingCaller(call, listing))
     else:
         lowlevel(server).add_request_handler("tools/list", PaginatedRequestParams, listing.handle)
         lowlevel(server).add_request_handler("tools/call", CallToolRequestParams, call)
     return server
+
+
+def _keeps_results(services: Services) -> bool:
+    return services.spills.max_bytes > 0
+
+
+def hosts_own(services: Services) -> list[McpTool]:
+    """The host's own tools every endpoint lists beside the plugins': `read_more` where results are kept."""
+    return [READ_MORE] if _keeps_results(services) else []
+
+
+class _ReadingOn:
+    """`tools/call` with the host's `read_more` ahead of the plugins' tools: the next part of a result
+    too large for one message, for its own caller only."""
+
+    def __init__(self, call: ToolCaller, services: Services) -> None:
+        self.call = call
+        self.services = services
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams) -> Any:
+        if params.name != READ_MORE.name or not _keeps_results(self.services):
+            return await self.call(ctx, params)
+        arguments = params.arguments or {}
+        result, part = arguments.get("result"), arguments.get("part")
+        if not isinstance(result, str) or not result or not isinstance(part, int) or part < 1:
+            return error_result("read_more needs the result id and the part number (from 1) a tool's answer gave.")
+        owner = owner_of_request(ctx)
+        limiter = self.services.rate_limiter  # each read parses the kept result again: counted like a call
+        if limiter is not None and (wait := limiter.take(f"read_more:{owner}")):
+            return error_result(
+                f"Rate limit reached: too many reads from you in the last minute. Try again in {wait:.0f} s."
+            )
+        return await self.services.spills.read_on(owner, result[:100], part)
 
 
 def _add_spill_reader(server: MCPServer[Any], services: Services) -> None:
@@ -176,18 +211,23 @@ class _Listing:
     async def handle(self, ctx: ServerRequestContext[Any, Any], _: PaginatedRequestParams | None) -> ListToolsResult:
         if refusal := self.throttled(ctx):
             raise MCPError(code=RATE_LIMITED, message=refusal)
-        return ListToolsResult(tools=await self.visible(ctx))
+        return ListToolsResult(tools=await self.visible(ctx) + self.hosts_own())
 
+    async def search_handle(
+        self, _: ServerRequestContext[Any, Any], __: PaginatedRequestParams | None
+    ) -> ListToolsResult:
+        return ListToolsResult(tools=[*SEARCH_LISTING, *self.hosts_own()])
 
-async def _search_listing(_: ServerRequestContext[Any, Any], __: PaginatedRequestParams | None) -> ListToolsResult:
-    return ListToolsResult(tools=list(SEARCH_LISTING))
+    def hosts_own(self) -> list[McpTool]:
+        """The host's own tools beside the plugins': `read_more` where results are kept."""
+        return [READ_MORE] if _keeps_results(self.services) else []
 
 
 class _SearchingCaller:
     """`tools/call` with tool search: `search_tools` over what the caller may call, `call_tool` into
     the ordinary call path, and any other name straight there."""
 
-    def __init__(self, call: ToolCaller, listing: _Listing) -> None:
+    def __init__(self, call: _ReadingOn, listing: _Listing) -> None:
         self.call = call
         self.listing = listing
 

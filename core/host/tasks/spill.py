@@ -1,13 +1,19 @@
-"""Results too large for one message: kept for their caller and read back in ranges.
+"""Results too large for one message: kept for their caller, read on in parts or in ranges.
 
-A result over the plugin's `max_result_bytes` is neither cut (a cut JSON or image is invalid) nor
-thrown away: the host keeps the whole result, as the JSON of its `CallToolResult`, for `ttl_s`,
-and answers with a `resource_link` to it. The caller reads it with `resources/read` in ranges of at
-most the cap (`toolpark://results/<id>?offset=0&length=<cap>`, then the next offset), joins the
-text and parses it. Only the caller who got the link may read it; another caller, an expired id and
-an unknown one get the same answer. The store is bounded, and so is each caller's part of it (a
-quarter): a caller's own oldest results go first, then the oldest of all, so one caller's large
-results never evict everyone else's; a result larger than a caller's part is refused as before.
+A result over the plugin's `max_result_bytes` is neither cut into something invalid nor thrown
+away: the host keeps the whole result, as the JSON of its `CallToolResult`, for `ttl_s`. The
+answer is its first part (`parts.py`: whole paragraphs, lines, images), a note saying how many
+parts there are and how to read on with the host's `read_more` tool, which is how a model behind
+LibreChat or Open WebUI reads on (neither lets a model read resources), and a `resource_link` for
+clients that read resources: `resources/read` in ranges of at most the cap
+(`toolpark://results/<id>?offset=0&length=<cap>`, then the next offset), joined and parsed. A
+tool's structured content stays in the answer when it is small (a fetched page's metadata beside
+its text); when it is large the answer is an error that carries the first part, since a tool with
+an output schema owes structured content that validates. Only the caller who got the result may
+read it; another caller, an expired id and an unknown one get the same answer. The store is
+bounded, and so is each caller's share of it (a quarter): a caller's own oldest results go first,
+then the oldest of all, so one caller's large results never evict everyone else's; a result larger
+than a caller's share is refused as before.
 Kept in memory, or, for replicas behind a load balancer (`shared_database_url`), in a PostgreSQL
 table any replica reads.
 """
@@ -24,16 +30,36 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-from mcp_types import CallToolResult, ResourceLink, TextContent
+from mcp_types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from mcp_types import Tool as McpTool
+
+from toolpark.contract.errors import error_result
+from toolpark.host.tasks.parts import parts
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
-__all__ = ["SPILL_TEMPLATE", "Spills", "spill_uri"]
+__all__ = ["READ_MORE", "SPILL_TEMPLATE", "Spills", "spill_uri"]
 
 SPILL_TEMPLATE = "toolpark://results/{result_id}{?offset,length}"
 _LARGEST = 2**31 - 2  # offsets and lengths beyond any result, within PostgreSQL's integer
 _SHARES = 4  # a caller holds at most 1/_SHARES of the store
+_NOTE_ROOM = 1024  # bytes of an answer left for the note and the link beside its part
+
+READ_MORE = McpTool(
+    name="read_more",
+    description="Read on in a tool result too large for one message: the result id and part number its answer gave.",
+    input_schema={
+        "type": "object",
+        "properties": {
+            "result": {"type": "string", "minLength": 1, "maxLength": 100},
+            "part": {"type": "integer", "minimum": 1},
+        },
+        "required": ["result", "part"],
+    },
+    annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+)
+"""The host's tool for reading on, listed wherever results are kept."""
 
 
 def caller_share(max_bytes: int) -> int:
@@ -42,6 +68,13 @@ def caller_share(max_bytes: int) -> int:
 
 def spill_uri(result_id: str) -> str:
     return f"toolpark://results/{result_id}"
+
+
+@dataclass(frozen=True)
+class _Held:
+    owner: str
+    text: str
+    page: int
 
 
 @dataclass(frozen=True)
@@ -57,6 +90,8 @@ class _Store(Protocol):
     async def slice(self, result_id: str, start: int, size: int) -> _Slice | None:
         """Characters `start` to `start + size` (no more than the result's page) of a live result."""
         ...
+
+    async def whole(self, result_id: str) -> _Held | None: ...
 
 
 @dataclass(frozen=True)
@@ -87,6 +122,11 @@ class _Memory:
         if kept is None:
             return None
         return _Slice(kept.owner, len(kept.text), kept.text[start : start + min(size, kept.page)])
+
+    async def whole(self, result_id: str) -> _Held | None:
+        self._forget(0)
+        kept = self._kept.get(result_id)
+        return _Held(kept.owner, kept.text, kept.page) if kept else None
 
     def _forget(self, room: int, owner: str | None = None) -> None:
         """Drop expired results; then `owner`'s oldest until `room` more bytes fit its share, and
@@ -176,6 +216,14 @@ class _Table:
             row = await cursor.fetchone()
         return _Slice(row[0], row[1], row[2]) if row else None
 
+    async def whole(self, result_id: str) -> _Held | None:
+        async with self.pool.connection() as db:
+            cursor = await db.execute(
+                "SELECT owner, text, page FROM toolpark_results WHERE id = %s AND expires > now()", (result_id,)
+            )
+            row = await cursor.fetchone()
+        return _Held(row[0], row[1], row[2]) if row else None
+
 
 class Spills:
     """Oversized results of one host (or of all replicas), at most `max_bytes` together and a quarter
@@ -203,20 +251,55 @@ class Spills:
             return None
         result_id = secrets.token_urlsafe(18)
         await self._store.put(result_id, owner, text, page)
+        return self._part(result_id, result, page, 1, tool=tool, total=len(text))
+
+    async def read_on(self, owner: str, result_id: str, number: int) -> CallToolResult:
+        """Part `number` of a kept result, for `read_more`; an error result saying why not."""
+        held = await self._store.whole(result_id)
+        if held is None or held.owner != owner:
+            return error_result(
+                f"No kept result {result_id!r}: it expired (results are kept {self.ttl_s:g} s), or it is not yours. "
+                "Call the tool again."
+            )
+        result = CallToolResult.model_validate_json(held.text)
+        return self._part(result_id, result, held.page, number)
+
+    def _part(
+        self, result_id: str, result: CallToolResult, page: int, number: int, *, tool: str = "", total: int = 0
+    ) -> CallToolResult:
+        """The answer holding part `number`: the first (with `tool` and `total`) answers the call itself."""
         uri = spill_uri(result_id)
+        structured = result.structured_content
+        size = len(json.dumps(structured, separators=(",", ":"))) if structured is not None else 0
+        repeated = structured is not None and size <= page // 4  # metadata beside a text: it fits every answer
+        found = parts(result, max(page - _NOTE_ROOM - (size if repeated else 0), page // 4), uri)
+        if not 1 <= number <= len(found):
+            return error_result(f"Result {result_id!r} has {len(found)} part(s): ask for part 1 to {len(found)}.")
+        more = (
+            f'Read on with the read_more tool: result "{result_id}", part {number + 1} (of {len(found)}).'
+            if number < len(found)
+            else "That is the end of it."
+        )
+        if number > 1:
+            note = f"[Part {number} of {len(found)} of kept result {result_id}. {more}]"
+            return CallToolResult(content=[*found[number - 1], TextContent(type="text", text=note)])
+        owed = structured is not None and not repeated
         note = (
-            f"The result of '{tool}' is {len(text)} bytes, more than fits in one message ({page}). It is kept for "
-            f"you for {self.ttl_s:g} s at {uri}: read it with resources/read in ranges "
-            f"({uri}?offset=0&length={page}, then the next offset, until {len(text)}), join the text, and parse it "
-            "as JSON: the tool's whole result (content, structuredContent)."
+            f"[{'Not a failure: this' if owed else 'This'} is part 1 of {len(found)} of the result of '{tool}', "
+            f"which is {total:,} bytes, more than one message holds. {more} "
+            + ("Its structured content is too large to repeat here. " if owed else "")
+            + f"The whole result is kept for you for {self.ttl_s:g} s at {uri}, as JSON, for clients that read "
+            f"resources (resources/read in ranges of at most {page} bytes: offset, length).]"
         )
         link = ResourceLink(
-            type="resource_link", uri=uri, name=f"{tool} result", mime_type="application/json", size=len(text)
+            type="resource_link", uri=uri, name=f"{tool} result", mime_type="application/json", size=total
         )
-        # A tool with an output schema owes structured content that validates; a link is not that,
-        # so the answer is an error that carries the way to the whole result.
         return CallToolResult(
-            content=[TextContent(type="text", text=note), link], is_error=result.structured_content is not None
+            content=[*found[0], TextContent(type="text", text=note), link],
+            structured_content=structured if repeated else None,
+            # A tool with an output schema owes structured content that validates: without it the
+            # answer is an error, which clients pass on to the model without checking a schema.
+            is_error=result.is_error or owed,
         )
 
     async def read(self, owner: str, result_id: str, offset: str, length: str) -> str:

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Scope
 from toolpark.documents.parser import Documents
 from toolpark.host.config import HostConfig
 from toolpark.host.runtime import PluginRuntime
-from toolpark.host.server import build_server
+from toolpark.host.server import build_server, hosts_own
 from toolpark.host.services import Services
 from toolpark.host.tasks.ledger import TaskLedger
 from toolpark.host.tasks.registry import Tasks
@@ -123,10 +123,10 @@ class Host:
         )
 
     async def listed(self, server: MCPServer[Any], *, combined: bool = False) -> list[McpTool]:
-        """The tools an endpoint lists, before a caller's grants and enums (tool search lists two)."""
-        if combined and self.settings.listen.tool_search:
-            return list(SEARCH_LISTING)
-        return await server.list_tools()
+        """The tools an endpoint lists, before a caller's grants and enums (tool search lists two of its
+        own), with the host's own."""
+        listed = list(SEARCH_LISTING) if combined and self.settings.listen.tool_search else await server.list_tools()
+        return listed + hosts_own(self.services)
 
     def _state_keys(self) -> list[str]:
         keys = (self.settings.sessions.state_key, self.settings.sessions.state_key_previous)
