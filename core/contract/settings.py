@@ -90,8 +90,8 @@ class PluginSettings(SectionSettings):
     max_result_bytes: int = Field(
         1_000_000,
         ge=1024,
-        description="Largest tool result sent in one message, in bytes; a larger one is kept for its caller "
-        "and linked, to be read in ranges of this size.",
+        description="Largest tool result sent in one message, in bytes; a larger one is kept for its caller, who "
+        "gets its first part and reads on with read_more (or reads it whole through resources/read).",
     )
 
 

@@ -22,6 +22,10 @@ class WebSettings(PluginSettings):
     """`TOOLPARK_WEB_*`, or `[plugins.web]`. Outbound policy (proxy, timeouts, caps) is `[egress]`'s."""
 
     call_timeout_s: float = Field(90.0, gt=0, description="Seconds a tool call may run before it is cancelled.")
+    # Pages are text a model reads whole: about 25,000 tokens a message, the rest read on in parts.
+    max_result_bytes: int = Field(
+        100_000, ge=1024, description=PluginSettings.model_fields["max_result_bytes"].description
+    )
     user_agent: str | None = Field(None, description="User-Agent for every request, instead of the MCP defaults.")
     ignore_robots_txt: bool = Field(False, description="Fetch pages robots.txt disallows for autonomous agents.")
     max_page_bytes: int = Field(10_000_000, ge=1024, description="Largest page body read, in bytes.")

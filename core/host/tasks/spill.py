@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-from mcp_types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, ContentBlock, ResourceLink, TextContent, ToolAnnotations
 from mcp_types import Tool as McpTool
 
 from toolpark.contract.errors import error_result
@@ -282,7 +282,7 @@ class Spills:
         )
         if number > 1:
             note = f"[Part {number} of {len(found)} of kept result {result_id}. {more}]"
-            return CallToolResult(content=[*found[number - 1], TextContent(type="text", text=note)])
+            return CallToolResult(content=_noted(found[number - 1], note))
         owed = structured is not None and not repeated
         note = (
             f"[{'Not a failure: this' if owed else 'This'} is part 1 of {len(found)} of the result of '{tool}', "
@@ -295,7 +295,7 @@ class Spills:
             type="resource_link", uri=uri, name=f"{tool} result", mime_type="application/json", size=total
         )
         return CallToolResult(
-            content=[*found[0], TextContent(type="text", text=note), link],
+            content=[*_noted(found[0], note), link],
             structured_content=structured if repeated else None,
             # A tool with an output schema owes structured content that validates: without it the
             # answer is an error, which clients pass on to the model without checking a schema.
@@ -315,6 +315,14 @@ class Spills:
         if start > found.total:
             raise ResourceNotFoundError(f"offset {start} is past the end of the result ({found.total} bytes)")
         return found.text
+
+
+def _noted(part: list[ContentBlock], note: str) -> list[ContentBlock]:
+    """The part with the note at the end of its last text, where it has one: Open WebUI hands a model a
+    result of one text as that text, and one of several as a JSON list of them."""
+    if part and isinstance(last := part[-1], TextContent):
+        return [*part[:-1], last.model_copy(update={"text": f"{last.text}\n\n{note}"})]
+    return [*part, TextContent(type="text", text=note)]
 
 
 def _number(name: str, value: str, default: int) -> int:

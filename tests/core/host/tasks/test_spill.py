@@ -15,8 +15,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from mcp.shared.exceptions import MCPError
 from mcp.client import Client
+from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ResourceLink, TextContent, TextResourceContents
 
 from tests.core.security.test_auth import ADMIN_KEY, API_KEYS, USER_KEY, bearer
@@ -51,11 +51,16 @@ def _texts(answer: CallToolResult) -> list[str]:
     return [block.text for block in answer.content if isinstance(block, TextContent)]
 
 
+def note(answer: CallToolResult) -> str:
+    """The note on an answer holding a part: the bracketed paragraph that ends its text."""
+    return "\n\n".join(_texts(answer)).rsplit("\n\n[", 1)[1]
+
+
 async def read_on(client: Client, answer: CallToolResult) -> list[CallToolResult]:
     """Every part of an oversized result, the first answer's included, read on with `read_more` as
     each answer's note (its last text block) says."""
     answers = [answer]
-    while found := re.search(r'read_more tool: result "([^"]+)", part (\d+)', _texts(answers[-1])[-1]):
+    while found := re.search(r'read_more tool: result "([^"]+)", part (\d+)', note(answers[-1])):
         answers.append(await client.call_tool("read_more", {"result": found[1], "part": int(found[2])}))
         assert not answers[-1].is_error, answers[-1]
     return answers
@@ -63,7 +68,7 @@ async def read_on(client: Client, answer: CallToolResult) -> list[CallToolResult
 
 def part_text(answer: CallToolResult) -> str:
     """The text of the part an answer holds, without its note."""
-    return "".join(_texts(answer)[:-1])
+    return "".join(_texts(answer)).rsplit("\n\n[", 1)[0]
 
 
 def _link(result: CallToolResult) -> ResourceLink:
@@ -82,7 +87,7 @@ async def test_an_oversized_structured_result_is_read_on_in_parts_and_still_vali
     # An output schema asks for structured content that validates, and the result's (100 KB) is more
     # than one part: the answer is an error that carries the first part and the way on.
     assert answer.is_error and answer.structured_content is None
-    assert _texts(answer)[-1].startswith("[Not a failure: this is part 1 of 3 of the result of 'echo'")
+    assert note(answer).startswith("Not a failure: this is part 1 of 3 of the result of 'echo'")
     link = _link(answer)
     whole = await _read_back(capped, USER_KEY, link)
     assert whole["structuredContent"] == {"text": " ".join(["x" * 1000] * 100), "length": 100_099}
@@ -91,7 +96,7 @@ async def test_an_oversized_structured_result_is_read_on_in_parts_and_still_vali
     assert [part_text(a) for a in answers] and "".join(map(part_text, answers)) == whole["content"][0]["text"]
     assert len(answers) == 3 and all(len(a.model_dump_json(by_alias=True)) <= CAP for a in answers)
     assert all(part_text(a).endswith((" ", "\n")) for a in answers[:-1])
-    assert _texts(answers[-1])[-1].endswith("That is the end of it.]")
+    assert note(answers[-1]).endswith("That is the end of it.]")
     async with http_client(capped.url("everything"), headers=bearer(ADMIN_KEY)) as stranger:
         with pytest.raises(MCPError) as refused:
             await stranger.read_resource(f"{link.uri}?offset=0&length={CAP}")
