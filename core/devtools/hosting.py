@@ -147,7 +147,7 @@ def list_plugins(as_json: bool) -> None:
         click.echo(f"{plugin['name']} {plugin['version']}: {plugin['description']}")
         tokens = plugin["tool_list_tokens"]
         off = not all(tool["on_by_default"] for tool in plugin["tools"])
-        listed = f"{tokens} tokens listed" if tokens is not None else "tokens unknown: settings without defaults"
+        listed = f"{tokens} tokens for the model" if tokens is not None else "tokens unknown: settings without defaults"
         click.echo(f"  tools ({listed}{', the tools off by default excluded' if off else ''}):")
         for tool in plugin["tools"]:
             click.echo(f"    {tool['name']}{'' if tool['on_by_default'] else ' (off by default)'}: {tool['summary']}")

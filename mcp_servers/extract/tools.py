@@ -244,7 +244,7 @@ async def render_pages(
     data_base64: Base64 = None,
     url: Url = None,
     path: LocalPath = None,
-    pages: Pages = "1",
+    pages: Annotated[str | None, Field(description='Pages, such as "1-3,7" or "5-"; null: all.')] = "1",
     dpi: Annotated[int, Field(ge=30, le=300)] = 100,
     max_pixels: Annotated[int | None, Field(ge=10_000, description="Scale each image down to at most this.")] = None,
     format: Literal["png", "jpeg"] = "png",

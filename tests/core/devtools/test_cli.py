@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import pty
+import re
 import select
 import signal
 import socket
@@ -40,7 +41,7 @@ def test_list_marks_tools_off_by_default_and_keeps_whole_sentences() -> None:
     result = CliRunner().invoke(main, ["list"])
     assert result.exit_code == 0, result.output
     extract = result.output.split("\nextract ", 1)[1].split("\n  settings:", 1)[0]
-    assert "(2" in extract and "tokens listed, the tools off by default excluded)" in extract
+    assert re.search(r"\(\d+ tokens for the model, the tools off by default excluded\)", extract)
     assert "    describe (off by default): Ask the configured vision model" in extract
     summaries = [line.split(": ", 1)[1] for line in extract.splitlines()[2:]]
     assert summaries and all(s.endswith((".", ")")) for s in summaries), summaries  # no line cut mid-sentence

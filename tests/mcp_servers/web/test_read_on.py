@@ -1,8 +1,9 @@
-"""A 200 KB page, more than one message holds at the web server's default cap, as a model behind each chat front end reads it: the
-first part in the fetch's own answer, then read_more as the answer says, until the end; every
-paragraph once, in order, none cut. LibreChat's side runs its client (the TypeScript SDK) and a port
-of its result formatter checked against its published test cases (LibreChat itself cannot be
-installed here); Open WebUI's runs its own MCP client and result processing in its venv."""
+"""A 200 KB page, more than one message holds at the web server's default cap, as a model behind
+each chat front end reads it: the first part in the fetch's own answer, then read_more as the
+answer says, until the end; every paragraph once, in order, none cut. LibreChat's side runs its
+client (the TypeScript SDK) and a port of its result formatter checked against its published test
+cases (LibreChat itself cannot be installed here); Open WebUI's runs its own MCP client and result
+processing in its venv."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from toolpark.mcp_servers.web.plugin import WebSettings
 from toolpark.testing import RunningHost
 
 CAP = WebSettings.model_fields["max_result_bytes"].default
-PARAGRAPHS = [f"Paragraph {n}: the ferry to Quillmoor leaves at {n % 24:02d}:40 from pier {n % 7}." for n in range(3000)]
+PARAGRAPHS = [
+    f"Paragraph {n}: the ferry to Quillmoor leaves at {n % 24:02d}:40 from pier {n % 7}." for n in range(3000)
+]
 PAGE = (
     "<!doctype html><html><head><title>Ferry notes</title></head><body><article><h1>Ferry notes</h1>"
     + "".join(f"<p>{p}</p>" for p in PARAGRAPHS)
