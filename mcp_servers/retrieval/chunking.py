@@ -6,11 +6,11 @@ citation's `char_start:char_end` points at what the model read; page numbers are
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-__all__ = ["Chunk", "approximate_tokens", "chunk_pages", "chunk_text"]
+__all__ = ["Chunk", "approximate_tokens", "chunk_pages", "chunk_text", "embedded_text"]
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=[ \t]*\n\s*\n|\s*\Z)", re.DOTALL)
@@ -34,6 +34,12 @@ class Chunk:
     char_end: int
     page: int | None
     headings: tuple[str, ...]
+
+
+def embedded_text(headings: Sequence[str], text: str) -> str:
+    """What a chunk is embedded (and indexed for keyword search) as: the headings it sits under, then
+    its text, so a passage under "Trains" is found for trains though it never says so."""
+    return " ".join((*headings, text))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""`toolpark ingest`, contributed by the retrieval server through the `toolpark.commands` group."""
+"""`toolpark ingest` and `toolpark reindex`, contributed by the retrieval server through the
+`toolpark.commands` group."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import click
 
 from toolpark.mcp_servers.retrieval.ingesting import BATCH_DOCUMENTS, calls, ingest_call, sources
 
-__all__ = ["ingest"]
+__all__ = ["ingest", "reindex"]
 
 
 @click.command()
@@ -77,6 +78,68 @@ def ingest(
     click.echo(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     if counts.get("failed"):
         sys.exit(1)
+
+
+@click.command()
+@click.argument("collection")
+@click.option(
+    "--namespace", help="The collection's namespace (user:<id>, or a shared one), where several have the name."
+)
+def reindex(collection: str, namespace: str | None) -> None:
+    """Embed a collection again with the retrieval server's embedding model, after that changed.
+
+    Reads the retrieval server's settings (TOOLPARK_RETRIEVAL_*, [plugins.retrieval] in
+    toolpark.toml) and its database directly, as the operator. Searches use the old vectors until
+    all the new ones are in; stop writing to the collection meanwhile.
+    """
+    from toolpark.contract.errors import ToolError
+    from toolpark.contract.settings import read_config
+    from toolpark.host.config import TABLES
+    from toolpark.host.runtime import PluginRuntime
+    from toolpark.mcp_servers.retrieval.plugin import RetrievalSettings, open_state, plugin
+
+    async def run() -> str:
+        settings = PluginRuntime.configure(plugin, read_config(tables=TABLES)).settings
+        assert isinstance(settings, RetrievalSettings)
+        async with open_state(settings) as state:
+            named = [c for c in await state.store.collections(None) if c.name == collection]
+            found = [c for c in named if namespace in (None, c.namespace)]
+            if len(found) != 1:
+                where = ", ".join(sorted(c.namespace for c in named))
+                raise click.ClickException(
+                    f"no collection {collection!r}" + (f" in {namespace}" if namespace else "") + (
+                        f" (it is in {where})" if named and not found else "")
+                    if not found else f"{collection!r} is in several namespaces ({where}): name one with --namespace"
+                )  # fmt: skip
+            target, embedder = found[0], state.embedder
+            if target.embedding_model == embedder.model:
+                return f"{target.namespace}/{target.name} is embedded with {embedder.model} already: nothing to do"
+            if not embedder.dimension:
+                await embedder.embed(["dimension probe"])
+            with click.progressbar(length=1, label=f"embedding {target.name} again", file=sys.stderr) as bar:
+
+                def progress(done: int, total: int) -> None:
+                    bar.length = total
+                    bar.update(done - bar.pos)
+
+                try:
+                    done = await state.store.reembed(
+                        target, model=embedder.model, dimension=embedder.dimension, embed=embedder.embed,
+                        progress=progress,
+                    )  # fmt: skip
+                except ToolError as exc:
+                    raise click.ClickException(str(exc)) from exc
+            return (
+                f"{target.namespace}/{target.name}: {done} chunks embedded with {embedder.model} "
+                f"({embedder.dimension} dimensions), before {target.embedding_model} ({target.dimension})"
+            )
+
+    try:
+        click.echo(anyio.run(run))
+    except click.ClickException:
+        raise
+    except Exception as exc:  # the database or the embedding endpoint unreachable: say so without a traceback
+        raise click.ClickException(_reason(exc)) from exc
 
 
 def _reason(exc: BaseException) -> str:

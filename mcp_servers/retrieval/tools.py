@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from toolpark import ToolContext, ToolError, paginate, text_result
 from toolpark.documents.decoding import decode, is_textual
 from toolpark.documents.html import convert_html
-from toolpark.mcp_servers.retrieval.chunking import Chunk, approximate_tokens, chunk_pages
+from toolpark.mcp_servers.retrieval.chunking import Chunk, approximate_tokens, chunk_pages, embedded_text
 from toolpark.mcp_servers.retrieval.filters import Filters
 from toolpark.mcp_servers.retrieval.plugin import RetrievalSettings, State, plugin
 from toolpark.mcp_servers.retrieval.stores.protocol import (
@@ -48,7 +48,8 @@ async def _collection(ctx: Ctx, name: str, *, write: bool = False) -> Collection
     if found.embedding_model != ctx.state.embedder.model:
         raise ToolError(
             f"Collection {name!r} was embedded with {found.embedding_model!r}, but this server embeds with "
-            f"{ctx.state.embedder.model!r}; searching it would compare unlike vectors."
+            f"{ctx.state.embedder.model!r}; searching it would compare unlike vectors. The operator can embed "
+            f"it again with this model: toolpark reindex {name} --namespace {found.namespace}"
         )
     return found
 
@@ -260,7 +261,7 @@ async def _embed(ctx: Ctx, documents: list[_Prepared]) -> list[list[list[float]]
     vectors: list[list[float]] = []
     for start in range(0, len(chunks), 256):
         batch = chunks[start : start + 256]
-        vectors += await ctx.state.embedder.embed([" ".join((*c.headings, c.text)) for c in batch])
+        vectors += await ctx.state.embedder.embed([embedded_text(c.headings, c.text) for c in batch])
         await ctx.progress(len(vectors), len(chunks), "embedding")
     split, start = [], 0
     for document in documents:
@@ -387,7 +388,8 @@ async def _searchable(ctx: Ctx, mode: str) -> list[Collection]:
         raise ToolError(
             "You have no collection to search yet: create_collection, then ingest."
             if not readable
-            else f"None of your collections is embedded with this server's model {model!r}; search with mode keyword."
+            else f"None of your collections is embedded with this server's model {model!r}; search with mode keyword, "
+            "or ask the operator to embed them again (toolpark reindex)."
         )
     return found
 

@@ -32,6 +32,7 @@ from toolpark.mcp_servers.retrieval.stores.protocol import (
     Citation,
     Collection,
     DocumentRow,
+    Embed,
     Hit,
     Mode,
     StoredChunk,
@@ -378,3 +379,12 @@ class CatalogStore:
             await self._run(self.engine.remove, document_id)
             await self._run(self.engine.drop, space_of(collection), document_id, None)
             return True
+
+    async def reembed(
+        self, collection: Collection, *, model: str, dimension: int, embed: Embed, progress: Callable[[int, int], None]
+    ) -> int:
+        # A chunk space's dimension is fixed when it is made, and these stores keep no chunk's headings.
+        raise ToolError(
+            f"Embedding a collection again is built for the pgvector store only, not {self.name}: create a new "
+            f"collection and ingest its documents again."
+        )

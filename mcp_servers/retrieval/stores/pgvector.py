@@ -21,13 +21,14 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from toolpark.contract.errors import ToolError
-from toolpark.mcp_servers.retrieval.chunking import Chunk
+from toolpark.mcp_servers.retrieval.chunking import Chunk, embedded_text
 from toolpark.mcp_servers.retrieval.filters import Condition
 from toolpark.mcp_servers.retrieval.stores.migrations import apply_migrations
 from toolpark.mcp_servers.retrieval.stores.protocol import (
     Citation,
     Collection,
     DocumentRow,
+    Embed,
     Hit,
     Mode,
     StoredChunk,
@@ -139,14 +140,7 @@ class PgvectorStore:
             if row is None:
                 raise ToolError(f"A collection named {name!r} already exists in {namespace}.")
             collection = Collection.from_row((row[0], name, namespace, model, dimension, language, description))
-            await conn.execute(
-                sql.SQL("CREATE INDEX {} ON chunks USING hnsw ((embedding::{}) {}) WHERE collection_id = {}").format(
-                    sql.Identifier(f"chunks_hnsw_{collection.id}"),
-                    sql.SQL(collection.vector_type),
-                    sql.SQL("halfvec_cosine_ops" if dimension > 2000 else "vector_cosine_ops"),
-                    sql.Literal(collection.id),
-                )
-            )
+            await conn.execute(_vector_index(collection))
             return collection
 
     async def collections(self, namespaces: Sequence[str] | None) -> list[Collection]:
@@ -217,13 +211,13 @@ class PgvectorStore:
             async with conn.cursor() as cur:
                 await cur.executemany(
                     "INSERT INTO chunks (document_id, collection_id, position, page, char_start, char_end, text, "
-                    "metadata, embedding, tsv) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::vector, "
+                    "headings, metadata, embedding, tsv) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector, "
                     "to_tsvector(%s::regconfig, %s))",
                     [
                         (
                             document_id, collection.id, position, chunk.page, chunk.char_start, chunk.char_end,
-                            chunk.text, json.dumps(metadata), _literal(vector), collection.language,
-                            " ".join((*chunk.headings, chunk.text)),
+                            chunk.text, list(chunk.headings), json.dumps(metadata), _literal(vector),
+                            collection.language, embedded_text(chunk.headings, chunk.text),
                         )
                         for position, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
                     ],
@@ -368,6 +362,77 @@ class PgvectorStore:
             )
             return bool(cursor.rowcount > 0)
 
+    async def reembed(
+        self, collection: Collection, *, model: str, dimension: int, embed: Embed, progress: Callable[[int, int], None]
+    ) -> int:
+        """The new vectors go to a temporary table first, batch by batch, with no lock held; then one
+        transaction swaps them in (the collection's index goes, since its rows no longer fit its
+        dimension), and the index is built again without blocking searches of other collections."""
+        new = collection.model_copy(update={"embedding_model": model, "dimension": dimension})
+        async with self.connection() as conn:
+            async with conn.transaction():
+                await conn.execute("CREATE TEMP TABLE reembedded (id bigint PRIMARY KEY, embedding vector NOT NULL)")
+            try:
+                done = await self._embed_into_temp(conn, collection, dimension, embed, progress)
+                async with conn.transaction():
+                    # Writers wait (readers do not) while the count is checked and the vectors swapped.
+                    await conn.execute("LOCK TABLE chunks IN SHARE MODE")
+                    cursor = await conn.execute(
+                        "SELECT count(*) FROM chunks c LEFT JOIN reembedded r ON r.id = c.id "
+                        "WHERE c.collection_id = %s AND r.id IS NULL",
+                        (collection.id,),
+                    )
+                    if (added := (await cursor.fetchone())[0]) > 0:
+                        raise ToolError(
+                            f"{added} chunk(s) were added to {collection.name!r} while it was being embedded again; "
+                            "nothing changed. Run reindex again when nothing writes to it."
+                        )
+                    await conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(_index_name(collection)))
+                    await conn.execute(
+                        "UPDATE chunks c SET embedding = r.embedding FROM reembedded r "
+                        "WHERE c.id = r.id AND c.collection_id = %s",
+                        (collection.id,),
+                    )
+                    await conn.execute(
+                        "UPDATE collections SET embedding_model = %s, dimension = %s WHERE id = %s",
+                        (model, dimension, collection.id),
+                    )
+            finally:
+                async with conn.transaction():
+                    await conn.execute("DROP TABLE IF EXISTS reembedded")
+            await conn.set_autocommit(True)  # CREATE INDEX CONCURRENTLY runs outside a transaction
+            try:
+                await conn.execute(_vector_index(new, concurrently=True))
+            finally:
+                await conn.set_autocommit(False)
+        return done
+
+    async def _embed_into_temp(
+        self, conn: Any, collection: Collection, dimension: int, embed: Embed, progress: Callable[[int, int], None]
+    ) -> int:
+        cursor = await conn.execute("SELECT count(*) FROM chunks WHERE collection_id = %s", (collection.id,))
+        total, done, last = (await cursor.fetchone())[0], 0, 0
+        await conn.commit()
+        while True:
+            cursor = await conn.execute(
+                "SELECT id, headings, text FROM chunks WHERE collection_id = %s AND id > %s ORDER BY id LIMIT 256",
+                (collection.id, last),
+            )
+            rows = await cursor.fetchall()
+            await conn.commit()
+            if not rows:
+                return done
+            vectors = await embed([embedded_text(headings, text) for _, headings, text in rows])
+            if any(len(vector) != dimension for vector in vectors):
+                raise ToolError(f"The embedding model returned vectors of another dimension than {dimension}.")
+            async with conn.transaction(), conn.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO reembedded (id, embedding) VALUES (%s, %s::vector)",
+                    [(row[0], _literal(vector)) for row, vector in zip(rows, vectors, strict=True)],
+                )
+            done, last = done + len(rows), rows[-1][0]
+            progress(done, total)
+
 
 @asynccontextmanager
 async def open_pgvector(url: str | None, *, pool_size: int, timeout_s: float) -> AsyncIterator[PgvectorStore]:
@@ -452,6 +517,21 @@ async def _count_terms(conn: Any, document_id: int, sign: int) -> None:
             f"FROM ({sizes}) d WHERE cs.collection_id = d.collection_id",
             (document_id,),
         )
+
+
+def _vector_index(collection: Collection, *, concurrently: bool = False) -> sql.Composed:
+    """The collection's own HNSW index, over its vectors cast to its dimension."""
+    return sql.SQL("CREATE INDEX {} {} ON chunks USING hnsw ((embedding::{}) {}) WHERE collection_id = {}").format(
+        sql.SQL("CONCURRENTLY IF NOT EXISTS" if concurrently else ""),
+        _index_name(collection),
+        sql.SQL(collection.vector_type),
+        sql.SQL("halfvec_cosine_ops" if collection.dimension > 2000 else "vector_cosine_ops"),
+        sql.Literal(collection.id),
+    )
+
+
+def _index_name(collection: Collection) -> sql.Identifier:
+    return sql.Identifier(f"chunks_hnsw_{collection.id}")
 
 
 def _literal(vector: Sequence[float]) -> str:

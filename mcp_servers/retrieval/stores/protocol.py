@@ -6,7 +6,7 @@ delete) do not change with the choice.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -22,6 +22,7 @@ __all__ = [
     "Collection",
     "CollectionInfo",
     "DocumentRow",
+    "Embed",
     "Hit",
     "Mode",
     "Store",
@@ -110,6 +111,10 @@ class StoredChunk:
     text: str
 
 
+Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
+"""An embedding model: texts in, one vector each out."""
+
+
 class Store(Protocol):
     """The retrieval tools' view of a vector database. Ingest is all or nothing: a failed or
     cancelled one leaves the stored document as it was; an unchanged one (same content hash)
@@ -169,6 +174,14 @@ class Store(Protocol):
     async def documents(self, collection: Collection, *, limit: int, offset: int) -> list[DocumentRow]: ...
 
     async def delete(self, collection: Collection, document_id: int) -> bool: ...
+
+    async def reembed(
+        self, collection: Collection, *, model: str, dimension: int, embed: Embed, progress: Callable[[int, int], None]
+    ) -> int:
+        """Embed every chunk again with `embed` (as ingest embeds it: headings, then text) and make
+        `model` and `dimension` the collection's; searches see the old vectors until all the new are
+        in. Calls `progress(done, total)` along the way; returns the chunks re-embedded."""
+        ...
 
 
 async def collection_named(store: Store, namespaces: Sequence[str], name: str) -> Collection:
