@@ -113,6 +113,8 @@ class Engine(Protocol):
 
     def create_space(self, space: str, dimension: int, language: str) -> None: ...
 
+    def drop_space(self, space: str) -> None: ...
+
     def add(self, space: str, chunks: Sequence[ChunkRecord], language: str) -> None: ...
 
     def drop(self, space: str, document_id: int, keep: int | None) -> None:
@@ -133,7 +135,7 @@ class Engine(Protocol):
 
 
 def space_of(collection: Collection) -> str:
-    return f"toolpark_c{collection.id}"
+    return collection.space or f"toolpark_c{collection.id}"
 
 
 def scalar_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -383,8 +385,57 @@ class CatalogStore:
     async def reembed(
         self, collection: Collection, *, model: str, dimension: int, embed: Embed, progress: Callable[[int, int], None]
     ) -> int:
-        # A chunk space's dimension is fixed when it is made, and these stores keep no chunk's headings.
-        raise ToolError(
-            f"Embedding a collection again is built for the pgvector store only, not {self.name}: create a new "
-            f"collection and ingest its documents again."
+        """Into a fresh chunk space (a space's dimension is fixed when it is made), document by document
+        at its current generation. The collection's record naming the new space is the commit; then the
+        old space goes. A document written meanwhile makes it drop the new space and say so. These
+        stores keep no chunk's headings: chunks are embedded again from their text."""
+        old, space = space_of(collection), f"toolpark_c{collection.id}_r{secrets.token_hex(4)}"
+        before = await self._run(self.engine.find, DOCUMENT, [str(collection.id)], MAX_DOCUMENTS)
+        total, done = sum(int(record.body["chunks"]) for record in before), 0
+        await self._run(self.engine.create_space, space, dimension, collection.language)
+        try:
+            for record in before:
+                found = await self._run(self.engine.chunks_of, old, record.id, record.body["generation"])
+                for start in range(0, len(found), 256):
+                    batch = found[start : start + 256]
+                    vectors = await embed([f.text for f in batch])
+                    if any(len(vector) != dimension for vector in vectors):
+                        raise ToolError(f"The embedding model returned vectors of another dimension than {dimension}.")
+                    await self._run(self.engine.add, space, _moved(record, batch, vectors), collection.language)
+                    done += len(batch)
+                    progress(done, total)
+            after = await self._run(self.engine.find, DOCUMENT, [str(collection.id)], MAX_DOCUMENTS)
+            if {r.id: r.body["generation"] for r in after} != {r.id: r.body["generation"] for r in before}:
+                raise ToolError(
+                    f"Documents of {collection.name!r} were written while it was being embedded again; nothing "
+                    "changed. Run reindex again when nothing writes to it."
+                )
+            (held,) = await self._run(self.engine.get, [collection.id])
+            body = {**held.body, "embedding_model": model, "dimension": dimension, "space": space}
+            await self._run(self.engine.put, Record(collection.id, COLLECTION, collection.namespace, body))
+        except BaseException:
+            with anyio.CancelScope(shield=True):  # never seen: no record names it
+                await self._run(self.engine.drop_space, space)
+            raise
+        await self._run(self.engine.drop_space, old)
+        return done
+
+
+def _moved(record: Record, found: Sequence[Found], vectors: Sequence[Sequence[float]]) -> list[ChunkRecord]:
+    """A document's chunks as they were, with new vectors."""
+    meta = scalar_metadata(record.body["metadata"])
+    return [
+        ChunkRecord(
+            id=f.id,
+            vector=vector,
+            text=f.text,
+            document_id=record.id,
+            generation=record.body["generation"],
+            position=f.payload["position"],
+            page=f.payload["page"],
+            char_start=f.payload["char_start"],
+            char_end=f.payload["char_end"],
+            meta=meta,
         )
+        for f, vector in zip(found, vectors, strict=True)
+    ]

@@ -101,6 +101,9 @@ class ChromaEngine:
     def remove(self, record_id: int) -> None:
         self.catalog.delete(ids=[str(record_id)])
 
+    def drop_space(self, space: str) -> None:
+        self.client.delete_collection(space)
+
     def create_space(self, space: str, dimension: int, language: str) -> None:
         self.client.get_or_create_collection(
             space, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}

@@ -93,6 +93,9 @@ class MilvusEngine:
     def remove(self, record_id: int) -> None:
         self.client.delete(CATALOG, ids=[record_id])
 
+    def drop_space(self, space: str) -> None:
+        self.client.drop_collection(space)
+
     def create_space(self, space: str, dimension: int, language: str) -> None:
         if self.client.has_collection(space):
             return

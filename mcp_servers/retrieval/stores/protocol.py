@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from toolpark.contract.errors import ToolError
 from toolpark.mcp_servers.retrieval.chunking import Chunk
@@ -53,6 +53,8 @@ class Collection(CollectionInfo):
     """A stored collection: what callers see, and its id in the store."""
 
     id: int
+    # Where a store without tables keeps its chunks, once they moved (`reembed`); never shown to callers.
+    space: str | None = Field(None, exclude=True)
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Collection:

@@ -107,6 +107,9 @@ class QdrantEngine:
     def remove(self, record_id: int) -> None:
         self.client.delete(CATALOG, points_selector=models.PointIdsList(points=[record_id]))
 
+    def drop_space(self, space: str) -> None:
+        self.client.delete_collection(space)
+
     def create_space(self, space: str, dimension: int, language: str) -> None:
         if self.client.collection_exists(space):
             return

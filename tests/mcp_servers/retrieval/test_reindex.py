@@ -1,6 +1,7 @@
 """`toolpark reindex`: a collection embedded with another model (an operator changed the embedding
 model) is refused by search with a message naming the command, and after the command runs it is
-searched with the server's model, its chunks embedded as ingest embeds them (headings, then text)."""
+searched with the server's model, its chunks embedded as ingest embeds them (headings, then text);
+every store re-embeds (`Store.reembed`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
 
 import anyio
 import pytest
 
 from tests.mcp_servers.retrieval.calls import FRONTEND_KEYS, GENERIC, call, text
+from tests.mcp_servers.retrieval.test_store_contract import STORES, store_settings
 from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.mcp_servers.retrieval.chunking import Chunk, embedded_text
 from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder
@@ -108,3 +112,50 @@ async def _stored_vector(database: str, chunk_text: str) -> list[float]:
 
 def _cosine(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+
+@pytest.fixture(scope="module")
+def embedder() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_every_store_embeds_a_collection_again(
+    kind: str, embedder: LocalEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From 8 dimensions of another model to the local model's 384: vector search finds the passage
+    after, keyword search and the stored text are as before, and a new document fits the new size."""
+    monkeypatch.setenv("TOOLPARK_DATA_DIR", str(tmp_path / "data"))
+    steps: list[tuple[int, int]] = []
+
+    async def run() -> None:
+        with ExitStack() as stack:
+            settings = store_settings(kind, tmp_path, stack)
+            async with open_store(
+                settings["store"], settings.get("store_url"), None, pool_size=2, timeout_s=30
+            ) as store:
+                made = await store.create_collection(namespace="user:carol", name="policies", model="old", dimension=8,
+                                                     language="english", description="")  # fmt: skip
+                for n, body in enumerate([TRAINS, *GENERIC[:5]]):
+                    chunk = Chunk(text=body, page=None, char_start=0, char_end=len(body), headings=())
+                    await store.ingest(made, source_uri=f"s{n}", title=f"s{n}", content_hash=str(n), metadata={"n": n},
+                                       chunks=[chunk], vectors=[[0.1 + n / 100] * 8])  # fmt: skip
+                done = await store.reembed(made, model=embedder.model, dimension=384, embed=embedder.embed,
+                                           progress=lambda d, t: steps.append((d, t)))  # fmt: skip
+                (after,) = await store.collections(["user:carol"])
+                (query,) = await embedder.embed(["may I take the train?"])
+                near = await store.search(after, mode="vector", query="", vector=query, k=2, filters=None)
+                words = await store.search(after, mode="keyword", query="flights", vector=None, k=1, filters=None)
+                listed = await store.documents(after, limit=10, offset=0)
+                _, chunks = await store.document(after, listed[0].id)
+                body = "A new policy: trams are free on Sundays."
+                chunk = Chunk(text=body, page=None, char_start=0, char_end=len(body), headings=())
+                (vector,) = await embedder.embed([body])
+                _, status = await store.ingest(after, source_uri="new", title="new", content_hash="new", metadata={},
+                                               chunks=[chunk], vectors=[vector])  # fmt: skip
+        assert done == 6 and steps[-1] == (6, 6)
+        assert (after.embedding_model, after.dimension) == (embedder.model, 384)
+        assert near[0].text == TRAINS and words[0].text == TRAINS
+        assert len(listed) == 6 and chunks[0].text in [TRAINS, *GENERIC[:5]] and status == "created"
+
+    anyio.run(run)
