@@ -22,17 +22,10 @@ from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.mcp_servers.retrieval.chunking import Chunk, embedded_text
 from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder
 from toolpark.mcp_servers.retrieval.stores.opening import open_store
-from toolpark.operations.embedded import postgres
 from toolpark.testing import RunningHost, serve_http
 
 TRAINS = "Trains are preferred over flights for trips under 600 km; book second class."
 OLD = {"model": "bge-m3", "dimension": 1024}
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with postgres(tmp_path_factory.mktemp("pg")) as server:
-        yield server.url
 
 
 @pytest.fixture(scope="module")

@@ -12,19 +12,12 @@ from tests.mcp_servers.retrieval.calls import FRONTEND_KEYS, GENERIC, call, text
 from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.mcp_servers.retrieval.chunking import Chunk
 from toolpark.mcp_servers.retrieval.stores.opening import open_store
-from toolpark.operations.embedded import postgres
 from toolpark.testing import RunningHost, serve_http
 
 pytestmark = pytest.mark.anyio
 
 TRAINS = "Travel policy: trains are preferred over flights for trips under 600 km; book second class."
 BOBS = "Bob's private note: the trains to the coast are cheaper on Tuesdays."
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with postgres(tmp_path_factory.mktemp("pg")) as server:
-        yield server.url
 
 
 @pytest.fixture(scope="module")
