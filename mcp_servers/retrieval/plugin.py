@@ -15,7 +15,7 @@ from toolpark.contract.tenancy import TenantScope
 from toolpark.mcp_servers.retrieval.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, WhileAway
 from toolpark.mcp_servers.retrieval.rerank import Reranker
 from toolpark.mcp_servers.retrieval.stores.opening import Backend, open_store
-from toolpark.mcp_servers.retrieval.stores.protocol import Store
+from toolpark.mcp_servers.retrieval.stores.protocol import Store, reference
 from toolpark.storage.client import S3Client
 from toolpark.storage.urls import S3Inputs, s3_inputs
 
@@ -141,8 +141,9 @@ async def dependencies_answer(state: State) -> None:
 
 @plugin.choices("collection")
 async def readable_collections(state: State, tenant: TenantScope) -> list[str]:
-    """The collections a caller may read, offered wherever a tool takes `collection`."""
-    return [c.name for c in await state.store.collections(sorted(tenant.readable))]
+    """The collections a caller may read, offered wherever a tool takes `collection`, as it names them."""
+    found = await state.store.collections(sorted(tenant.readable))
+    return [reference(c, found, tenant.own) for c in found]
 
 
 @plugin.choices("filters.field")

@@ -25,11 +25,13 @@ from toolpark.mcp_servers.retrieval.stores.protocol import (
     StoredChunk,
     collection_named,
     fuse,
+    reference,
 )
 from toolpark.storage.urls import read_s3_url
 
 Ctx = ToolContext[RetrievalSettings, State]
-CollectionName = Annotated[str, Field(min_length=1, max_length=100, description="The collection's name.")]
+# A name, or namespace/name where several the caller may read have it (`reference`).
+CollectionName = Annotated[str, Field(min_length=1, max_length=400, description="The collection's name.")]
 writable = lambda s: not s.read_only  # noqa: E731 - the `when` of the tools that write
 
 
@@ -49,7 +51,7 @@ async def _collection(ctx: Ctx, name: str, *, write: bool = False) -> Collection
         raise ToolError(
             f"Collection {name!r} was embedded with {found.embedding_model!r}, but this server embeds with "
             f"{ctx.state.embedder.model!r}; searching it would compare unlike vectors. The operator can embed "
-            f"it again with this model: toolpark reindex {name} --namespace {found.namespace}"
+            f"it again with this model: toolpark reindex {found.name} --namespace {found.namespace}"
         )
     return found
 
@@ -323,7 +325,7 @@ async def search(
     ctx: Ctx,
     query: Annotated[str, Field(min_length=1, max_length=2000, description="What to look for.")],
     collection: Annotated[
-        str | None, Field(min_length=1, max_length=100, description="One collection; default: all you may read.")
+        str | None, Field(min_length=1, max_length=400, description="One collection; default: all you may read.")
     ] = None,
     mode: Literal["hybrid", "vector", "keyword"] = "hybrid",
     k: Annotated[int, Field(ge=1, le=1000, description="How many passages.")] = 5,
@@ -338,7 +340,11 @@ async def search(
         raise ToolError("The query is empty.")
     if k > ctx.settings.max_k:
         raise ToolError(f"k is {k}; this server returns at most {ctx.settings.max_k} passages.")
-    targets = [await _collection(ctx, collection)] if collection else await _searchable(ctx, mode)
+    if collection:
+        targets, labels = [await _collection(ctx, collection)], [collection]
+    else:
+        targets, readable = await _searchable(ctx, mode)
+        labels = [reference(target, readable, ctx.tenant.own) for target in targets]  # as the caller names them
     vector = (await ctx.state.embedder.embed([query]))[0] if mode != "keyword" else None
     reranker = ctx.state.reranker if rerank is not False else None
     if rerank and reranker is None:
@@ -350,7 +356,7 @@ async def search(
         found = await ctx.state.store.search(
             targets[index], mode=mode, query=query, vector=vector, k=candidates, filters=filters
         )
-        ranked[index] = [(targets[index].name, hit) for hit in found]
+        ranked[index] = [(labels[index], hit) for hit in found]
 
     async with anyio.create_task_group() as group:  # the collections at once, as the store's pool allows
         for index in range(len(targets)):
@@ -378,9 +384,9 @@ async def search(
     return text_result(text, Results(query=query, mode=mode, passages=passages))
 
 
-async def _searchable(ctx: Ctx, mode: str) -> list[Collection]:
+async def _searchable(ctx: Ctx, mode: str) -> tuple[list[Collection], list[Collection]]:
     """Every collection the caller may read that a search in `mode` can compare against: vectors only
-    of the server's own embedding model (keyword search reads any)."""
+    of the server's own embedding model (keyword search reads any); and all the caller may read."""
     readable = await ctx.state.store.collections(sorted(ctx.tenant.readable))
     model = ctx.state.embedder.model
     found = [c for c in readable if mode == "keyword" or c.embedding_model == model]
@@ -391,7 +397,7 @@ async def _searchable(ctx: Ctx, mode: str) -> list[Collection]:
             else f"None of your collections is embedded with this server's model {model!r}; search with mode keyword, "
             "or ask the operator to embed them again (toolpark reindex)."
         )
-    return found
+    return found, readable
 
 
 def _fused(ranked: list[list[tuple[str, Hit]]], k: int) -> list[tuple[str, Hit]]:

@@ -28,7 +28,9 @@ __all__ = [
     "Store",
     "StoredChunk",
     "check_filter_types",
+    "collection_named",
     "fuse",
+    "reference",
 ]
 
 Mode = Literal["hybrid", "vector", "keyword"]
@@ -186,13 +188,26 @@ class Store(Protocol):
         ...
 
 
+def reference(collection: Collection, among: Sequence[Collection], own: str) -> str:
+    """How a caller names `collection` among those it may read: by its name where that is unique or
+    the collection is the caller's own (a bare name means the caller's own first), else as
+    `namespace/name` (a collection's name holds no slash)."""
+    if collection.namespace == own or sum(c.name == collection.name for c in among) == 1:
+        return collection.name
+    return f"{collection.namespace}/{collection.name}"
+
+
 async def collection_named(store: Store, namespaces: Sequence[str], name: str) -> Collection:
-    """The collection `name` of the first of `namespaces` that has one (the caller's own first)."""
-    found = [c for c in await store.collections(namespaces) if c.name == name]
+    """The collection a caller names (`reference`) among `namespaces`, the caller's own first."""
+    namespace, _, bare = name.rpartition("/")
+    found = [c for c in await store.collections(namespaces) if c.name == bare and namespace in ("", c.namespace)]
     if not found:
         raise ToolError(f"No collection {name!r} that you may read; list_collections shows them.")
     own = [c for c in found if c.namespace == namespaces[0]]
-    return (own or found)[0]
+    if own or len(found) == 1:
+        return (own or found)[0]
+    named = ", ".join(f"{c.namespace}/{c.name}" for c in found)
+    raise ToolError(f"Several collections you may read are named {bare!r} ({named}): name one of them so.")
 
 
 async def check_filter_types(store: Store, collection: Collection, filters: list[Condition] | None) -> None:

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.mcp_servers.retrieval.calls import FRONTEND_KEYS, GENERIC, call, text
+from tests.mcp_servers.retrieval.calls import FRONTEND, FRONTEND_KEYS, GENERIC, call, text
 from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.mcp_servers.retrieval.chunking import Chunk
 from toolpark.mcp_servers.retrieval.stores.opening import open_store
-from toolpark.testing import RunningHost, serve_http
+from toolpark.testing import RunningHost, http_client, serve_http
 
 pytestmark = pytest.mark.anyio
 
@@ -82,3 +82,29 @@ async def test_a_collection_of_another_embedding_model_is_named_or_passed_over(
     assert unnamed.is_error and "None of your collections is embedded with this server's model" in text(unnamed)
     keyword = await call(running, "search", user="carol", query="trains", mode="keyword")
     assert not keyword.is_error and "second class" in text(keyword), text(keyword)
+
+
+async def test_same_named_collections_are_told_apart_by_namespace(running: RunningHost) -> None:
+    """Alice's own `travel` and the handbook's: a search of everything labels the shared one
+    `handbook/travel`, the tools' enum offers both names, and that name reads it; the bare name is
+    her own; Bob, who may not read the handbook, cannot name it either way."""
+    await add(running, "ed", "editor", "travel", "handbook", rules=TRAINS)
+    await add(running, "alice", "staff", "travel", None, mine="Alice's note: trains to the coast leave hourly.")
+    found = await call(running, "search", user="alice", roles="staff", query="trains", k=10)
+    passages = found.structured_content["passages"]
+    assert {"travel", "handbook/travel"} <= {p["collection"] for p in passages}, passages
+    shared = next(p for p in passages if p["collection"] == "handbook/travel")
+    assert shared["text"] == TRAINS and "(collection handbook/travel, document" in text(found)
+    document = {"collection": "handbook/travel", "document_id": shared["citation"]["document_id"]}
+    read = await call(running, "get_document", user="alice", roles="staff", **document)
+    assert not read.is_error and "second class" in text(read)
+    own = await call(running, "search", user="alice", roles="staff", query="trains", collection="travel")
+    assert {p["citation"]["source_uri"] for p in own.structured_content["passages"]} == {"mine"}
+    headers = {"Authorization": f"Bearer {FRONTEND}", "X-User-ID": "alice", "X-User-Roles": "staff"}
+    async with http_client(running.url("retrieval"), headers=headers) as client:
+        (search,) = [t for t in (await client.list_tools()).tools if t.name == "search"]
+    offered = search.input_schema["properties"]["collection"]["enum"]
+    assert {"travel", "handbook/travel", "policies"} <= set(offered), offered
+    for name in ("handbook/travel", "travel"):
+        refused = await call(running, "get_document", user="bob", collection=name, document_id=document["document_id"])
+        assert refused.is_error and f"No collection {name!r} that you may read" in text(refused)
