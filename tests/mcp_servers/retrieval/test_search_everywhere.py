@@ -9,9 +9,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.mcp_servers.retrieval.calls import FRONTEND, FRONTEND_KEYS, GENERIC, call, text
+from toolpark.contract.errors import ToolError
 from toolpark.mcp_servers.retrieval import plugin as retrieval
 from toolpark.mcp_servers.retrieval.chunking import Chunk
 from toolpark.mcp_servers.retrieval.stores.opening import open_store
+from toolpark.mcp_servers.retrieval.stores.protocol import collection_named
 from toolpark.testing import RunningHost, http_client, serve_http
 
 pytestmark = pytest.mark.anyio
@@ -108,3 +110,17 @@ async def test_same_named_collections_are_told_apart_by_namespace(running: Runni
     for name in ("handbook/travel", "travel"):
         refused = await call(running, "get_document", user="bob", collection=name, document_id=document["document_id"])
         assert refused.is_error and f"No collection {name!r} that you may read" in text(refused)
+
+
+async def test_a_bare_name_several_shared_collections_have_is_refused_with_their_names(database: str) -> None:
+    async with open_store("pgvector", database, None, pool_size=1, timeout_s=30) as store:
+        for namespace in ("legal", "sales"):
+            await store.create_collection(namespace=namespace, name="contracts", model="m", dimension=3,
+                                          language="english", description="")  # fmt: skip
+        with pytest.raises(ToolError) as refused:
+            await collection_named(store, ["user:zoe", "legal", "sales"], "contracts")
+        chosen = await collection_named(store, ["user:zoe", "legal", "sales"], "sales/contracts")
+        with pytest.raises(ToolError, match="No collection 'sales/contracts'"):
+            await collection_named(store, ["user:yan", "legal"], "sales/contracts")  # not a namespace of his
+    assert "(legal/contracts, sales/contracts): name one of them so" in str(refused.value)
+    assert chosen.namespace == "sales"
