@@ -67,14 +67,25 @@ async def load(
     return _local(path or "", allowed_dir, max_bytes)
 
 
-def _local(path: str, allowed_dir: Path | None, max_bytes: int) -> Document:
+def _opened(allowed_dir: Path | None) -> Path:
+    """The directory the operator opened, resolved; refused when none is."""
     if allowed_dir is None:
         raise ToolError("Reading local files is not enabled on this server; send the document as data_base64 or a URL.")
+    return allowed_dir.resolve()
+
+
+def _inside(root: Path, path: Path) -> Path | None:
+    """`path` with its links followed, if it stays inside `root`."""
+    target = path.resolve()
+    return target if target.is_relative_to(root) else None
+
+
+def _local(path: str, allowed_dir: Path | None, max_bytes: int) -> Document:
+    root = _opened(allowed_dir)
     if has_control_characters(path):
         raise ToolError("A path may not contain control characters (such as a NUL byte).")
-    root = allowed_dir.resolve()
-    target = (root / path).resolve()
-    if not target.is_relative_to(root):
+    target = _inside(root, root / path)
+    if target is None:
         raise ToolError(f"{path!r} is outside the directory this server may read.")
     if not target.is_file():
         raise ToolError(f"No file {path!r} in the directory this server may read.")
@@ -93,9 +104,7 @@ def local_files(allowed_dir: Path | None, pattern: str, most: int) -> tuple[list
     """The files of the opened directory whose path matches the glob `pattern`, sorted by path, at most
     `most` of them looked at (and whether there were more): what `path` may name, as `_local` reads
     it, so a link that leads outside the directory is not listed."""
-    if allowed_dir is None:
-        raise ToolError("Reading local files is not enabled on this server; send the document as data_base64 or a URL.")
-    root = allowed_dir.resolve()
+    root = _opened(allowed_dir)
     found: list[LocalFile] = []
     seen = 0
     for folder, folders, names in os.walk(root):
@@ -104,8 +113,8 @@ def local_files(allowed_dir: Path | None, pattern: str, most: int) -> tuple[list
             seen += 1
             if seen > most:
                 return found, True
-            target = (Path(folder) / name).resolve()
+            target = _inside(root, Path(folder) / name)
             relative = (Path(folder) / name).relative_to(root).as_posix()
-            if target.is_relative_to(root) and target.is_file() and fnmatch.fnmatch(relative, pattern):
+            if target is not None and target.is_file() and fnmatch.fnmatch(relative, pattern):
                 found.append(LocalFile(relative, target.stat().st_size))
     return found, False
