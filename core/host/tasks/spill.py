@@ -29,6 +29,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import pydantic_core
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp_types import CallToolResult, ContentBlock, ResourceLink, TextContent, ToolAnnotations
 from mcp_types import Tool as McpTool
@@ -270,7 +271,7 @@ class Spills:
         """The answer holding part `number`: the first (with `tool` and `total`) answers the call itself."""
         uri = spill_uri(result_id)
         structured = result.structured_content
-        size = len(json.dumps(structured, separators=(",", ":"))) if structured is not None else 0
+        size = len(pydantic_core.to_json(structured)) if structured is not None else 0  # as the cap counts it
         repeated = structured is not None and size <= page // 4  # metadata beside a text: it fits every answer
         found = parts(result, max(page - _NOTE_ROOM - (size if repeated else 0), page // 4), uri)
         if not 1 <= number <= len(found):
