@@ -212,16 +212,12 @@ class _Listing:
     async def handle(self, ctx: ServerRequestContext[Any, Any], _: PaginatedRequestParams | None) -> ListToolsResult:
         if refusal := self.throttled(ctx):
             raise MCPError(code=RATE_LIMITED, message=refusal)
-        return ListToolsResult(tools=await self.visible(ctx) + self.hosts_own())
+        return ListToolsResult(tools=await self.visible(ctx) + hosts_own(self.services))
 
     async def search_handle(
         self, _: ServerRequestContext[Any, Any], __: PaginatedRequestParams | None
     ) -> ListToolsResult:
-        return ListToolsResult(tools=[*SEARCH_LISTING, *self.hosts_own()])
-
-    def hosts_own(self) -> list[McpTool]:
-        """The host's own tools beside the plugins': `read_more` where results are kept."""
-        return [READ_MORE] if _keeps_results(self.services) else []
+        return ListToolsResult(tools=[*SEARCH_LISTING, *hosts_own(self.services)])
 
 
 class _SearchingCaller:
