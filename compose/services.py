@@ -25,6 +25,7 @@ from toolpark.compose.spec import ChatModel, Model
 from toolpark.compose.topology import Topology
 from toolpark.compose.wiring import ROLE_OF, WIRING, Fact, Source, service_of
 from toolpark.contract.settings import env_prefix
+from toolpark.storage.policy import LIBRECHAT_ROOTS
 
 SCHEDULER_FOLDER = "/deploy"
 
@@ -394,10 +395,13 @@ def _source_facts(topology: Topology, consumer: str, source: Source) -> dict[Fac
     if source == "s3":
         if spec.s3 is None:
             return None
+        # LibreChat keeps each user's uploads in this bucket, a folder per user id: the servers give
+        # each caller its own folder there, as in users/, not everyone's.
+        roots = ["users/", *(LIBRECHAT_ROOTS if spec.librechat.enabled else ())]
         return {
             "url": spec.s3.endpoint_url, "access_key_id": secret("S3_ACCESS_KEY_ID"),
             "secret_access_key": secret("S3_SECRET_ACCESS_KEY"), "buckets": spec.s3.bucket,
-            "region": spec.s3.region, "path_style": str(spec.s3.path_style).lower(),
+            "user_roots": ",".join(roots), "region": spec.s3.region, "path_style": str(spec.s3.path_style).lower(),
         }  # fmt: skip
     role = ROLE_OF[source]
     model = spec.models.by_role().get(role)

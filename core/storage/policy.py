@@ -1,7 +1,10 @@
 """What a caller may touch: allowed buckets and prefixes, canonical keys, and each user's own folder.
 
-Keys under `user_root` (default `users/`) belong to users: a caller may read and list only
-`users/<its subject>/`, so one user cannot read another's files through any tool.
+Keys under a user root (default `users/`) belong to users: a caller may read and list only
+`<root><its subject>/` there, so one user cannot read another's files through any tool. A front end
+that keeps its users' uploads in the same bucket has roots of its own: LibreChat's S3 strategy
+writes `images/<user id>/...` and `uploads/<user id>/...` (`LIBRECHAT_ROOTS`), and its user id is
+the subject its MCP headers name.
 
 One canonical key form, checked by `check_key` for every caller (the s3 tools and the s3://
 inputs of other servers): stores differ in how they read `/a`, `a//b`, `a/./b` or `a\\b`
@@ -19,7 +22,10 @@ from toolpark.contract.errors import ToolError
 from toolpark.contract.identity import Identity
 from toolpark.contract.text import has_control_characters
 
-__all__ = ["Access", "check_key", "folder_prefix"]
+__all__ = ["LIBRECHAT_ROOTS", "Access", "check_key", "folder_prefix"]
+
+LIBRECHAT_ROOTS = ("images/", "uploads/")
+"""The folders LibreChat's S3 file strategy keeps each user's files in, one folder per user id."""
 
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
@@ -51,19 +57,20 @@ def folder_prefix(prefix: str) -> str:
 class Access:
     allowed: tuple[str, ...]  # "bucket", "bucket/folder" or "bucket/raw-prefix*"
     single_bucket: str | None
-    user_root: str | None
+    user_roots: tuple[str, ...]  # folders of one folder per user (`users` and `users/` are the same)
     identity: Identity
 
     @property
-    def users(self) -> str | None:
-        """The user root as a folder (`users` and `users/` are the same)."""
-        return folder_prefix(self.user_root) if self.user_root else None
+    def _roots(self) -> list[str]:
+        return [folder_prefix(root) for root in self.user_roots if root]
+
+    def _own(self, root: str) -> str:
+        return f"{root}{quote(self.identity.subject, safe='')}/"
 
     @property
-    def own_folder(self) -> str | None:
-        if self.users is None:
-            return None
-        return f"{self.users}{quote(self.identity.subject, safe='')}/"
+    def own_folders(self) -> list[str]:
+        """The caller's own folder in each user root."""
+        return [self._own(root) for root in self._roots]
 
     def bucket(self, name: str | None) -> str:
         chosen = name or self.single_bucket
@@ -78,12 +85,12 @@ class Access:
         return chosen
 
     def key(self, bucket: str, key: str) -> str:
-        """`key` when it is canonical and this caller may use it; a ToolError otherwise. Under the
-        user root that is the caller's own folder's contents only: the folders above it show in
-        listings, but an object named like one of them (`users`, `users/`) is no one's to read."""
+        """`key` when it is canonical and this caller may use it; a ToolError otherwise. Under a user
+        root that is the caller's own folder's contents only: the folders above it show in listings,
+        but an object named like one of them (`users`, `users/`) is no one's to read."""
         check_key(key)
-        own = self.own_folder
-        if not self.visible(bucket, key) or (own and self._under_users(key) and not key.startswith(own)):
+        root = self._root_of(key)
+        if not self.visible(bucket, key) or (root is not None and not key.startswith(self._own(root))):
             raise ToolError(f"Object {key!r} in {bucket!r} is outside what you may read.")
         return key
 
@@ -96,9 +103,10 @@ class Access:
         prefixes = self._prefixes(bucket)
         if prefixes and not any(prefix.startswith(p) or p.startswith(prefix) for p in prefixes):
             raise ToolError(f"Prefix {prefix!r} is outside what you may list; allowed: {', '.join(prefixes)}.")
-        own, users = self.own_folder, self.users
-        if own and users and prefix.startswith(users) and not (prefix.startswith(own) or own.startswith(prefix)):
-            raise ToolError(f"Prefix {prefix!r} is another user's folder; yours is {own!r}.")
+        for root in self._roots:
+            own = self._own(root)
+            if prefix.startswith(root) and not (prefix.startswith(own) or own.startswith(prefix)):
+                raise ToolError(f"Prefix {prefix!r} is another user's folder; yours is {own!r}.")
         return prefix
 
     def visible(self, bucket: str, key: str) -> bool:
@@ -106,16 +114,16 @@ class Access:
         prefixes = self._prefixes(bucket)
         if prefixes and not any(key.startswith(p) for p in prefixes):
             return False
-        own = self.own_folder
-        if own and self._under_users(key):
+        root = self._root_of(key)
+        if root is not None:
             # The folders above one's own (`users/`) show in listings; no other name there does.
+            own = self._own(root)
             return key.startswith(own) or (key.endswith("/") and own.startswith(key))
         return True
 
-    def _under_users(self, key: str) -> bool:
-        """Whether `key` is in the user root, or names the root itself (`users`)."""
-        users = self.users
-        return users is not None and (key.startswith(users) or key == users.rstrip("/"))
+    def _root_of(self, key: str) -> str | None:
+        """The user root `key` is in, or names itself (`users`); None outside them all."""
+        return next((r for r in self._roots if key.startswith(r) or key == r.rstrip("/")), None)
 
     def _prefixes(self, bucket: str) -> list[str]:
         """The allowed prefixes in `bucket`: [""] for the whole bucket, [] if not allowed at all."""

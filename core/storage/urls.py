@@ -27,6 +27,10 @@ class S3Inputs(PluginSettings):
         default_factory=list,
         description="Allowed bucket or bucket/folder entries for s3:// inputs (as TOOLPARK_S3_BUCKETS); empty: all.",
     )
+    s3_user_roots: CommaList = Field(
+        default_factory=lambda: ["users/"],
+        description="Folders of one folder per user for s3:// inputs (as TOOLPARK_S3_USER_ROOTS); empty: none.",
+    )
 
 
 @asynccontextmanager
@@ -49,7 +53,7 @@ async def read_s3_url(
     if client is None:
         raise ToolError("s3:// inputs are not enabled on this server (its S3_ENDPOINT_URL setting).")
     bucket, _, key = url.removeprefix("s3://").partition("/")
-    rules = Access(tuple(settings.s3_buckets), None, "users/", identity)
+    rules = Access(tuple(settings.s3_buckets), None, tuple(settings.s3_user_roots), identity)
     name = rules.bucket(bucket)
     key = rules.key(name, key)
     head = await client.head(name, key)

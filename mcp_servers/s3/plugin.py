@@ -31,8 +31,10 @@ class S3Settings(PluginSettings):
     )
     single_bucket: str | None = Field(None, description="The one bucket tools use when none is named.")
     writes_enabled: bool = Field(False, description="Offer put_object, delete_object, copy_object and PUT presigning.")
-    user_root: str | None = Field(
-        "users/", description="Keys under this prefix belong to users: each may use only <user_root><subject>/."
+    user_roots: CommaList = Field(
+        default_factory=lambda: ["users/"],
+        description="Folders of one folder per user, comma-separated: in each, a caller may use only "
+        "<root><its subject>/ (LibreChat's uploads: images/, uploads/); empty: none.",
     )
     max_read_bytes: int = Field(1_000_000, ge=1, description="Most bytes one read returns.")
     max_document_bytes: int = Field(50_000_000, ge=1, description="Largest object read_document parses.")

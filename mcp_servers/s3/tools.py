@@ -26,7 +26,7 @@ IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"
 
 def access(ctx: Ctx) -> Access:
     s = ctx.settings
-    return Access(tuple(s.buckets), s.single_bucket, s.user_root, ctx.identity)
+    return Access(tuple(s.buckets), s.single_bucket, tuple(s.user_roots), ctx.identity)
 
 
 def object_at(ctx: Ctx, bucket: str | None, key: str, *, write: bool = False) -> tuple[str, str]:

@@ -26,6 +26,8 @@ pytestmark = pytest.mark.anyio
 
 FRONTEND = "tpk_frontend"
 BIG = 64 * 1024 * 1024
+LC_USERS = ("6650a1b2c3d4e5f6a7b8c9d0", "6650a1b2c3d4e5f6a7b8c9d1")  # LibreChat user ids (MongoDB ObjectIds)
+LIBRECHAT_ROOTS = "users/,images/,uploads/"  # as the stack renders TOOLPARK_S3_USER_ROOTS beside LibreChat
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +54,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
         client.put_object(Bucket="docs", Key="public/ok.txt", Body=b"for everyone")
         client.put_object(Bucket="docs", Key="publicity/leak.txt", Body=b"not public")
         client.put_object(Bucket="docs", Key="users/al", Body=b"a name that is a prefix of alice's folder")
+        # As LibreChat's S3 strategy keeps uploads: <images|uploads>/<its user id>/<file id>__<name>.
+        client.put_object(Bucket="docs", Key=f"uploads/{LC_USERS[0]}/f1__notes.txt", Body=b"lin's upload")
+        client.put_object(Bucket="docs", Key=f"uploads/{LC_USERS[1]}/f2__salary.txt", Body=b"max's salary")
+        client.put_object(Bucket="docs", Key=f"images/{LC_USERS[1]}/f3__scan.png", Body=b"max's scan")
         yield service
 
 
@@ -254,6 +260,29 @@ async def test_each_user_sees_only_their_own_folder(serve: Callable[..., Running
     assert found.structured_content["keys"] == ["users/bob/plan.txt"]
 
 
+async def test_librechat_uploads_are_each_users_own(serve: Callable[..., RunningHost]) -> None:
+    """LibreChat keeps uploads in the stack's bucket, a folder per user id, and names the user in the
+    MCP headers it sends: with its folders as user roots, each user reads and lists only their own
+    (before, they were everyone's to list and read)."""
+    running = serve(user_roots=LIBRECHAT_ROOTS)
+    lin, max_ = LC_USERS
+    mine = await call(running, "read_object", user=lin, bucket="docs", key=f"uploads/{lin}/f1__notes.txt")
+    theirs = await call(running, "read_object", user=lin, bucket="docs", key=f"uploads/{max_}/f2__salary.txt")
+    image = await call(running, "head_object", user=lin, bucket="docs", key=f"images/{max_}/f3__scan.png")
+    listing = await call(running, "list_objects", user=lin, bucket="docs", prefix="uploads/")
+    peek = await call(running, "list_objects", user=lin, bucket="docs", prefix=f"images/{max_}/")
+    found = await call(running, "search_keys", user=lin, bucket="docs", pattern="*__*")
+    still = await call(running, "read_object", user=lin, bucket="docs", key="users/bob/plan.txt")
+    assert not mine.is_error and text(mine) == "lin's upload"
+    assert theirs.is_error and "outside what you may read" in text(theirs) and "max's salary" not in text(theirs)
+    assert image.is_error and "outside what you may read" in text(image)
+    assert listing.structured_content["folders"] == [f"uploads/{lin}/"]
+    assert peek.is_error and "another user's folder" in text(peek)
+    keys = found.structured_content["keys"]
+    assert keys == [f"uploads/{lin}/f1__notes.txt"], keys
+    assert still.is_error  # users/ stays a user root beside LibreChat's
+
+
 async def test_no_user_reads_an_object_named_as_the_user_root(
     serve: Callable[..., RunningHost], store: S3Service
 ) -> None:
@@ -392,7 +421,8 @@ async def test_extract_reads_s3_uris_under_the_same_rules(
         extract,
         documents={"workers": 1},
         settings={"extract": {"s3_endpoint_url": store.endpoint_url, "s3_access_key_id":
-                              store.access_key_id, "s3_secret_access_key": store.secret_access_key}},
+                              store.access_key_id, "s3_secret_access_key": store.secret_access_key,
+                              "s3_user_roots": LIBRECHAT_ROOTS}},
         auth={"api_keys": [{"name": "librechat", "hash": hash_key(FRONTEND), "trusted_frontend": True}]},
     )  # fmt: skip
     headers = {"Authorization": f"Bearer {FRONTEND}", "X-User-ID": "alice"}
@@ -400,7 +430,9 @@ async def test_extract_reads_s3_uris_under_the_same_rules(
         paper = await client.call_tool("extract_text", {"url": "s3://docs/paper.pdf", "pages": "1"})
         theirs = await client.call_tool("extract_text", {"url": "s3://docs/users/bob/plan.txt"})
         slashed = await client.call_tool("extract_text", {"url": "s3://docs//users/bob/plan.txt"})
+        upload = await client.call_tool("extract_text", {"url": f"s3://docs/uploads/{LC_USERS[1]}/f2__salary.txt"})
     assert not paper.is_error and "Hello, here is some text without a meaning" in text(paper)
+    assert upload.is_error and "outside what you may read" in text(upload)  # a LibreChat user's upload
     assert theirs.is_error and "outside what you may read" in text(theirs)
     assert slashed.is_error and "empty segment" in text(slashed)
 
