@@ -67,11 +67,6 @@ class Access:
     def _own(self, root: str) -> str:
         return f"{root}{quote(self.identity.subject, safe='')}/"
 
-    @property
-    def own_folders(self) -> list[str]:
-        """The caller's own folder in each user root."""
-        return [self._own(root) for root in self._roots]
-
     def bucket(self, name: str | None) -> str:
         chosen = name or self.single_bucket
         if not chosen:
