@@ -11,13 +11,27 @@ the user in the same X-User-* headers LibreChat sends.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolpark.compose.references import issuer, mcp_path, secret
 from toolpark.compose.secrets import model_key_secret
 from toolpark.compose.topology import Topology
 
-__all__ = ["openwebui_environment", "tool_server_connections"]
+if TYPE_CHECKING:
+    from toolpark.compose.spec import Deployment
+
+__all__ = ["OPENWEBUI_FOLDER", "openwebui_environment", "tool_server_connections", "uploads_in_s3"]
+
+OPENWEBUI_FOLDER = "openwebui"
+"""Where in the stack's bucket Open WebUI keeps its users' uploads (its S3_KEY_PREFIX)."""
+
+
+def uploads_in_s3(spec: Deployment) -> bool:
+    """Whether Open WebUI keeps uploads in the stack's S3, tagged with each user's id, for the tools
+    to read each user's own. Not with single sign-on: the tools then know a user by the token's
+    subject, which is not the Open WebUI user id the tags hold."""
+    return spec.s3 is not None and spec.openwebui.enabled and spec.auth_mode != "oidc"
+
 
 # Header templates Open WebUI fills per user (open_webui.utils.headers.parse_custom_headers).
 _USER_HEADERS = {
@@ -123,5 +137,17 @@ def openwebui_environment(topology: Topology) -> dict[str, str]:
             "WEBUI_ADMIN_PASSWORD": secret("OPENWEBUI_ADMIN_PASSWORD"),
             "ENABLE_SIGNUP": "false" if owui.signup == "closed" else "true",
             "DEFAULT_USER_ROLE": "user" if owui.signup == "open" else "pending",
+        }
+    if uploads_in_s3(spec) and spec.s3 is not None:
+        env |= {
+            "STORAGE_PROVIDER": "s3",
+            "S3_ENDPOINT_URL": spec.s3.endpoint_url,
+            "S3_REGION_NAME": spec.s3.region,
+            "S3_BUCKET_NAME": spec.s3.bucket,
+            "S3_ACCESS_KEY_ID": secret("S3_ACCESS_KEY_ID"),
+            "S3_SECRET_ACCESS_KEY": secret("S3_SECRET_ACCESS_KEY"),
+            "S3_ADDRESSING_STYLE": "path" if spec.s3.path_style else "virtual",
+            "S3_KEY_PREFIX": OPENWEBUI_FOLDER,
+            "S3_ENABLE_TAGGING": "true",  # each upload tagged OpenWebUI-User-Id: the tools read each user's own
         }
     return env

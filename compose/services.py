@@ -17,15 +17,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
-from toolpark.compose.openwebui import openwebui_environment
+from toolpark.compose.openwebui import OPENWEBUI_FOLDER, openwebui_environment, uploads_in_s3
 from toolpark.compose.postgres import database_roles, password_secret
 from toolpark.compose.references import issuer, secret
 from toolpark.compose.secrets import model_key_secret
-from toolpark.compose.spec import ChatModel, Model
+from toolpark.compose.spec import ChatModel, Deployment, Model
 from toolpark.compose.topology import Topology
 from toolpark.compose.wiring import ROLE_OF, WIRING, Fact, Source, service_of
 from toolpark.contract.settings import env_prefix
-from toolpark.storage.policy import LIBRECHAT_ROOTS
+from toolpark.storage.policy import LIBRECHAT_ROOTS, OPENWEBUI_OWNER
 
 SCHEDULER_FOLDER = "/deploy"
 
@@ -386,6 +386,23 @@ def toolpark_environment(topology: Topology, server: str) -> dict[str, str]:
     return env | {prefix + key: value for key, value in wiring.items()} | host
 
 
+def _s3_facts(spec: Deployment) -> dict[Fact, str] | None:
+    """The stack's S3, for the servers that read it. LibreChat keeps each user's uploads in its
+    bucket, a folder per user id, and Open WebUI in one folder, each tagged with its user's id: the
+    servers give each caller its own, not everyone's."""
+    if spec.s3 is None:
+        return None
+    roots = ["users/", *(LIBRECHAT_ROOTS if spec.librechat.enabled else ())]
+    facts: dict[Fact, str] = {
+        "url": spec.s3.endpoint_url, "access_key_id": secret("S3_ACCESS_KEY_ID"),
+        "secret_access_key": secret("S3_SECRET_ACCESS_KEY"), "buckets": spec.s3.bucket,
+        "user_roots": ",".join(roots), "region": spec.s3.region, "path_style": str(spec.s3.path_style).lower(),
+    }  # fmt: skip
+    if uploads_in_s3(spec):
+        facts["owner_tags"] = f"{OPENWEBUI_FOLDER}/={OPENWEBUI_OWNER}"
+    return facts
+
+
 def _source_facts(topology: Topology, consumer: str, source: Source) -> dict[Fact, str] | None:
     """What `consumer` needs to know of `source` (address, model, credentials), or None where the
     spec has no such source."""
@@ -393,16 +410,7 @@ def _source_facts(topology: Topology, consumer: str, source: Source) -> dict[Fac
     if source == "database":
         return {"url": _postgres_url(topology, consumer, "toolpark")}
     if source == "s3":
-        if spec.s3 is None:
-            return None
-        # LibreChat keeps each user's uploads in this bucket, a folder per user id: the servers give
-        # each caller its own folder there, as in users/, not everyone's.
-        roots = ["users/", *(LIBRECHAT_ROOTS if spec.librechat.enabled else ())]
-        return {
-            "url": spec.s3.endpoint_url, "access_key_id": secret("S3_ACCESS_KEY_ID"),
-            "secret_access_key": secret("S3_SECRET_ACCESS_KEY"), "buckets": spec.s3.bucket,
-            "user_roots": ",".join(roots), "region": spec.s3.region, "path_style": str(spec.s3.path_style).lower(),
-        }  # fmt: skip
+        return _s3_facts(spec)
     role = ROLE_OF[source]
     model = spec.models.by_role().get(role)
     if model is None:

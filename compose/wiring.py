@@ -17,8 +17,8 @@ __all__ = ["ROLE_OF", "WIRING", "Fact", "Feed", "Source", "service_of"]
 
 Source = Literal["database", "embeddings", "vision", "s3"]
 Fact = Literal[
-    "url", "model", "api_key", "truncate", "access_key_id", "secret_access_key", "buckets", "user_roots", "region",
-    "path_style", "status_url", "fallback_local",
+    "url", "model", "api_key", "truncate", "access_key_id", "secret_access_key", "buckets", "user_roots",
+    "owner_tags", "region", "path_style", "status_url", "fallback_local",
 ]  # fmt: skip
 
 ROLE_OF: dict[Source, str] = {"embeddings": "embedding", "vision": "vision"}
@@ -43,7 +43,7 @@ class Feed:
 
 def _s3_inputs(server: str) -> tuple[Feed, ...]:
     """The `s3_*` settings a server reading s3:// inputs has (`toolpark.storage.urls.S3Inputs`)."""
-    facts: tuple[Fact, ...] = ("url", "access_key_id", "secret_access_key", "buckets", "user_roots")
+    facts: tuple[Fact, ...] = ("url", "access_key_id", "secret_access_key", "buckets", "user_roots", "owner_tags")
     return tuple(Feed(server, f"s3_{'endpoint_url' if f == 'url' else f}", "s3", f) for f in facts)
 
 
@@ -67,6 +67,7 @@ WIRING: tuple[Feed, ...] = (
     Feed("s3", "secret_access_key", "s3", "secret_access_key"),
     Feed("s3", "buckets", "s3", "buckets"),
     Feed("s3", "user_roots", "s3", "user_roots"),
+    Feed("s3", "owner_tags", "s3", "owner_tags"),
     Feed("s3", "region", "s3", "region"),
     Feed("s3", "path_style", "s3", "path_style"),
 )

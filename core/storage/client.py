@@ -136,6 +136,10 @@ class S3Client:
             metadata=dict(found.get("Metadata") or {}),
         )
 
+    async def tags(self, bucket: str, key: str) -> dict[str, str]:
+        found = await self.call("get_object_tagging", bucket=bucket, key=key)
+        return {tag["Key"]: tag["Value"] for tag in found.get("TagSet", [])}
+
     async def get(self, bucket: str, key: str, byte_range: str | None = None) -> tuple[bytes, dict[str, Any]]:
         """The object's bytes (those of `byte_range`, an HTTP Range, when given) and the response's
         fields (ContentType, ContentLength, ContentRange, ETag)."""

@@ -4,7 +4,10 @@ Keys under a user root (default `users/`) belong to users: a caller may read and
 `<root><its subject>/` there, so one user cannot read another's files through any tool. A front end
 that keeps its users' uploads in the same bucket has roots of its own: LibreChat's S3 strategy
 writes `images/<user id>/...` and `uploads/<user id>/...` (`LIBRECHAT_ROOTS`), and its user id is
-the subject its MCP headers name.
+the subject its MCP headers name. Open WebUI keeps its uploads in one folder (`S3_KEY_PREFIX`) but,
+with `S3_ENABLE_TAGGING`, tags each with its user's id: an owner-tagged folder (`owner_tags`,
+`openwebui/=OpenWebUI-User-Id`) holds objects each caller may read only when the tag names it
+(`toolpark.storage.owners` reads the tags), and no one may write there.
 
 One canonical key form, checked by `check_key` for every caller (the s3 tools and the s3://
 inputs of other servers): stores differ in how they read `/a`, `a//b`, `a/./b` or `a\\b`
@@ -22,10 +25,13 @@ from toolpark.contract.errors import ToolError
 from toolpark.contract.identity import Identity
 from toolpark.contract.text import has_control_characters
 
-__all__ = ["LIBRECHAT_ROOTS", "Access", "check_key", "folder_prefix"]
+__all__ = ["LIBRECHAT_ROOTS", "OPENWEBUI_OWNER", "Access", "check_key", "folder_prefix"]
 
 LIBRECHAT_ROOTS = ("images/", "uploads/")
 """The folders LibreChat's S3 file strategy keeps each user's files in, one folder per user id."""
+
+OPENWEBUI_OWNER = "OpenWebUI-User-Id"
+"""The tag Open WebUI's S3 storage puts on each upload (with `S3_ENABLE_TAGGING`): its user's id."""
 
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
@@ -59,6 +65,15 @@ class Access:
     single_bucket: str | None
     user_roots: tuple[str, ...]  # folders of one folder per user (`users` and `users/` are the same)
     identity: Identity
+    owner_tags: tuple[str, ...] = ()  # "folder=Tag-Key": objects there are the user's their tag names
+
+    def owner_tag(self, key: str) -> str | None:
+        """The tag that names the owner of `key`, when it is in an owner-tagged folder."""
+        for entry in self.owner_tags:
+            folder, _, tag = entry.rpartition("=")
+            if key.startswith(folder_prefix(folder)) and key != folder_prefix(folder):  # the folder itself shows
+                return tag
+        return None
 
     @property
     def _roots(self) -> list[str]:
@@ -87,6 +102,13 @@ class Access:
         root = self._root_of(key)
         if not self.visible(bucket, key) or (root is not None and not key.startswith(self._own(root))):
             raise ToolError(f"Object {key!r} in {bucket!r} is outside what you may read.")
+        return key
+
+    def writable(self, bucket: str, key: str) -> str:
+        """`key` when this caller may write it: as `key`, and outside every owner-tagged folder (a
+        front end's, whose tags it sets itself)."""
+        if self.owner_tag(self.key(bucket, key)) is not None:
+            raise ToolError(f"Object {key!r} in {bucket!r} is in a front end's folder: no tool writes there.")
         return key
 
     def listing_prefix(self, bucket: str, prefix: str) -> str:

@@ -12,6 +12,7 @@ from toolpark.contract.errors import ToolError
 from toolpark.contract.identity import Identity
 from toolpark.contract.settings import CommaList, PluginSettings
 from toolpark.storage.client import S3Client
+from toolpark.storage.owners import check_owner
 from toolpark.storage.policy import Access
 
 __all__ = ["S3Inputs", "read_s3_url", "s3_inputs"]
@@ -30,6 +31,9 @@ class S3Inputs(PluginSettings):
     s3_user_roots: CommaList = Field(
         default_factory=lambda: ["users/"],
         description="Folders of one folder per user for s3:// inputs (as TOOLPARK_S3_USER_ROOTS); empty: none.",
+    )
+    s3_owner_tags: CommaList = Field(
+        default_factory=list, description="Owner-tagged folders for s3:// inputs (as TOOLPARK_S3_OWNER_TAGS)."
     )
 
 
@@ -53,9 +57,12 @@ async def read_s3_url(
     if client is None:
         raise ToolError("s3:// inputs are not enabled on this server (its S3_ENDPOINT_URL setting).")
     bucket, _, key = url.removeprefix("s3://").partition("/")
-    rules = Access(tuple(settings.s3_buckets), None, tuple(settings.s3_user_roots), identity)
+    rules = Access(
+        tuple(settings.s3_buckets), None, tuple(settings.s3_user_roots), identity, tuple(settings.s3_owner_tags)
+    )
     name = rules.bucket(bucket)
     key = rules.key(name, key)
+    await check_owner(client, rules, name, key)
     head = await client.head(name, key)
     if head.size > max_bytes:
         raise ToolError(f"{url} is larger than this server's limit of {max_bytes} bytes.")

@@ -36,6 +36,12 @@ class S3Settings(PluginSettings):
         description="Folders of one folder per user, comma-separated: in each, a caller may use only "
         "<root><its subject>/ (LibreChat's uploads: images/, uploads/); empty: none.",
     )
+    owner_tags: CommaList = Field(
+        default_factory=list,
+        description="Owner-tagged folders as folder=Tag-Key, comma-separated: an object there is readable by the "
+        "caller its tag names, by no one else, and no tool writes there (Open WebUI's uploads: "
+        "openwebui/=OpenWebUI-User-Id).",
+    )
     max_read_bytes: int = Field(1_000_000, ge=1, description="Most bytes one read returns.")
     max_document_bytes: int = Field(50_000_000, ge=1, description="Largest object read_document parses.")
     max_keys: int = Field(1000, ge=1, le=1000, description="Most keys one listing returns.")

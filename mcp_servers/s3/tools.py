@@ -15,6 +15,7 @@ from toolpark.documents.decoding import decode, is_textual
 from toolpark.documents.pages import joined
 from toolpark.mcp_servers.s3.plugin import S3Settings, plugin
 from toolpark.storage.client import S3Client
+from toolpark.storage.owners import check_owner, owned
 from toolpark.storage.policy import Access
 
 Ctx = ToolContext[S3Settings, S3Client]
@@ -26,17 +27,21 @@ IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"
 
 def access(ctx: Ctx) -> Access:
     s = ctx.settings
-    return Access(tuple(s.buckets), s.single_bucket, tuple(s.user_roots), ctx.identity)
+    return Access(tuple(s.buckets), s.single_bucket, tuple(s.user_roots), ctx.identity, tuple(s.owner_tags))
 
 
-def object_at(ctx: Ctx, bucket: str | None, key: str, *, write: bool = False) -> tuple[str, str]:
+async def object_at(ctx: Ctx, bucket: str | None, key: str, *, write: bool = False) -> tuple[str, str]:
     """The bucket and key a call names, once this caller may use them (and, to `write`, once this
     server takes writes): every tool on one object starts here."""
     if write and not ctx.settings.writes_enabled:
         raise ToolError("This server is read-only.")
     rules = access(ctx)
     name = rules.bucket(bucket)
-    return name, rules.key(name, key)
+    if write:
+        return name, rules.writable(name, key)
+    key = rules.key(name, key)
+    await check_owner(ctx.state, rules, name, key)
+    return name, key
 
 
 def _iso(value: Any) -> str | None:
@@ -93,12 +98,15 @@ async def list_objects(
     if continuation_token:
         arguments["ContinuationToken"] = continuation_token
     page = await ctx.state.list_objects(name, **arguments)
+    listed = [o for o in page.get("Contents", []) if rules.visible(name, o["Key"])]
+    folders = [p["Prefix"] for p in page.get("CommonPrefixes", []) if rules.visible(name, p["Prefix"])]
+    shown = await owned(ctx.state, rules, name, [o["Key"] for o in listed] + folders)
     objects = [
         Entry(key=o["Key"], size=o["Size"], modified=_iso(o.get("LastModified")), etag=o.get("ETag", "").strip('"'))
-        for o in page.get("Contents", [])
-        if rules.visible(name, o["Key"])
+        for o in listed
+        if o["Key"] in shown
     ]
-    folders = [p["Prefix"] for p in page.get("CommonPrefixes", []) if rules.visible(name, p["Prefix"])]
+    folders = [folder for folder in folders if folder in shown]
     token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
     return Listing(bucket=name, prefix=prefix, objects=objects, folders=folders, next_token=token)
 
@@ -124,7 +132,7 @@ async def _head(ctx: Ctx, name: str, key: str) -> Head:
 @plugin.tool(read_only=True, idempotent=True)
 async def head_object(ctx: Ctx, key: Key, bucket: Bucket = None) -> Head:
     """Size, type, last change, ETag and user metadata of an object, without reading it."""
-    return await _head(ctx, *object_at(ctx, bucket, key))
+    return await _head(ctx, *(await object_at(ctx, bucket, key)))
 
 
 class Read(BaseModel):
@@ -178,7 +186,7 @@ async def read_object(
 ) -> Annotated[CallToolResult, Read]:
     """Read an object: text (any charset) a range at a time, images as image content scaled to a pixel cap,
     other binaries described. Only the requested range is fetched."""
-    name, key = object_at(ctx, bucket, key)
+    name, key = await object_at(ctx, bucket, key)
     s = ctx.settings
     length = min(max_bytes or s.max_read_bytes, s.max_read_bytes)
     chunk, size, content_type = await _ranged(ctx, name, key, start, length)
@@ -233,7 +241,7 @@ async def read_document(
 ) -> Annotated[CallToolResult, DocumentText]:
     """Text of a PDF (page by page, OCR for scanned pages) or an image (OCR), through the extract
     server's parser. Long text continues at the start_index the answer names."""
-    name, key = object_at(ctx, bucket, key)
+    name, key = await object_at(ctx, bucket, key)
     head = await _head(ctx, name, key)
     s = ctx.settings
     if head.size > s.max_document_bytes:
@@ -276,7 +284,7 @@ async def presign(
     """A time-limited URL to download (GET) or, when writes are enabled, upload (PUT) one object."""
     if method == "PUT" and not ctx.settings.writes_enabled:
         raise ToolError("This server is read-only: uploads cannot be presigned.")
-    name, key = object_at(ctx, bucket, key)
+    name, key = await object_at(ctx, bucket, key)
     lifetime = min(expires_in_s, ctx.settings.presign_max_s)
     operation = "get_object" if method == "GET" else "put_object"
     url = await ctx.state.run(
@@ -314,11 +322,14 @@ async def search_keys(
         if token:
             arguments["ContinuationToken"] = token
         page = await ctx.state.list_objects(name, **arguments)
-        for found in page.get("Contents", []):
-            scanned += 1
-            key = found["Key"]
-            if rules.visible(name, key) and fnmatch.fnmatchcase(key[len(prefix) :], pattern):
-                keys.append(key)
+        scanned += len(page.get("Contents", []))
+        matching = [
+            found["Key"]
+            for found in page.get("Contents", [])
+            if rules.visible(name, found["Key"]) and fnmatch.fnmatchcase(found["Key"][len(prefix) :], pattern)
+        ]
+        shown = await owned(ctx.state, rules, name, matching)
+        keys += [key for key in matching if key in shown]
         token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
         if token is None:
             return Matches(keys=keys[:max_results], scanned=scanned, complete=True)
@@ -335,7 +346,7 @@ async def put_object(
     content_type: str | None = None,
 ) -> Head:
     """Write an object from text or base64 bytes (only where writes are allowed)."""
-    name, key = object_at(ctx, bucket, key, write=True)
+    name, key = await object_at(ctx, bucket, key, write=True)
     if (text is None) == (data_base64 is None):
         raise ToolError("Give exactly one of text or data_base64.")
     body = text.encode() if text is not None else base64.b64decode(data_base64 or "", validate=True)
@@ -347,7 +358,7 @@ async def put_object(
 @plugin.tool(destructive=True, when=lambda s: s.writes_enabled)
 async def delete_object(ctx: Ctx, key: Key, bucket: Bucket = None) -> str:
     """Delete an object (only where writes are allowed)."""
-    name, key = object_at(ctx, bucket, key, write=True)
+    name, key = await object_at(ctx, bucket, key, write=True)
     await ctx.state.call("delete_object", bucket=name, key=key)
     return f"deleted {key} from {name}"
 
@@ -355,7 +366,7 @@ async def delete_object(ctx: Ctx, key: Key, bucket: Bucket = None) -> str:
 @plugin.tool(destructive=False, when=lambda s: s.writes_enabled)
 async def copy_object(ctx: Ctx, source_key: Key, key: Key, source_bucket: Bucket = None, bucket: Bucket = None) -> Head:
     """Copy an object to a new key (only where writes are allowed)."""
-    source, source_key = object_at(ctx, source_bucket, source_key, write=True)
-    target, key = object_at(ctx, bucket, key, write=True)
+    source, source_key = await object_at(ctx, source_bucket, source_key, write=True)
+    target, key = await object_at(ctx, bucket, key, write=True)
     await ctx.state.call("copy_object", bucket=target, key=key, CopySource={"Bucket": source, "Key": source_key})
     return await _head(ctx, target, key)

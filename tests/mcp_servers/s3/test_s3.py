@@ -58,6 +58,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
         client.put_object(Bucket="docs", Key=f"uploads/{LC_USERS[0]}/f1__notes.txt", Body=b"lin's upload")
         client.put_object(Bucket="docs", Key=f"uploads/{LC_USERS[1]}/f2__salary.txt", Body=b"max's salary")
         client.put_object(Bucket="docs", Key=f"images/{LC_USERS[1]}/f3__scan.png", Body=b"max's scan")
+        # As Open WebUI's S3 storage keeps uploads (S3_KEY_PREFIX, S3_ENABLE_TAGGING): one folder, tagged.
+        for user, name in (("u-ada", "a1_notes.txt"), ("u-bob", "b1_salary.txt"), ("u-ada", "a2_plan.txt")):
+            client.put_object(Bucket="docs", Key=f"openwebui/{name}", Body=f"{user}'s {name}".encode(),
+                              Tagging=f"OpenWebUI-User-Id={user}&OpenWebUI-File-Id={name[:2]}")  # fmt: skip
         yield service
 
 
@@ -281,6 +285,33 @@ async def test_librechat_uploads_are_each_users_own(serve: Callable[..., Running
     keys = found.structured_content["keys"]
     assert keys == [f"uploads/{lin}/f1__notes.txt"], keys
     assert still.is_error  # users/ stays a user root beside LibreChat's
+
+
+async def test_open_webui_uploads_are_read_and_listed_by_the_user_their_tag_names(
+    serve: Callable[..., RunningHost],
+) -> None:
+    running = serve(owner_tags="openwebui/=OpenWebUI-User-Id", writes_enabled=True)
+    mine = await call(running, "read_object", user="u-ada", bucket="docs", key="openwebui/a1_notes.txt")
+    theirs = await call(running, "read_object", user="u-ada", bucket="docs", key="openwebui/b1_salary.txt")
+    head = await call(running, "head_object", user="u-ada", bucket="docs", key="openwebui/b1_salary.txt")
+    link = await call(running, "presign", user="u-ada", bucket="docs", key="openwebui/b1_salary.txt")
+    listing = await call(running, "list_objects", user="u-ada", bucket="docs", prefix="openwebui/")
+    top = await call(running, "list_objects", user="u-ada", bucket="docs", prefix="")
+    found = await call(running, "search_keys", user="u-bob", bucket="docs", prefix="openwebui/", pattern="*")
+    write = await call(running, "put_object", user="u-ada", bucket="docs", key="openwebui/a3_new.txt", text="x")
+    copy = await call(running, "copy_object", user="u-ada", bucket="docs", source_bucket="docs",
+                      source_key="openwebui/b1_salary.txt", key="users/u-ada/copy.txt")  # fmt: skip
+    assert not mine.is_error and text(mine) == "u-ada's a1_notes.txt"
+    for refused in (theirs, head, link):
+        assert refused.is_error and "outside what you may read" in text(refused) and "u-bob's" not in text(refused)
+    assert [o["key"] for o in listing.structured_content["objects"]] == [
+        "openwebui/a1_notes.txt",
+        "openwebui/a2_plan.txt",
+    ]
+    assert "openwebui/" in top.structured_content["folders"]  # the folder shows; what is in it, by owner
+    assert found.structured_content["keys"] == ["openwebui/b1_salary.txt"]
+    assert write.is_error and "a front end's folder" in text(write)
+    assert copy.is_error and "a front end's folder" in text(copy)
 
 
 async def test_no_user_reads_an_object_named_as_the_user_root(
