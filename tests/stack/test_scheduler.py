@@ -161,8 +161,9 @@ def test_a_window_opens_the_node_serves_chat_and_it_stops_when_the_window_closes
     )  # fmt: skip
     assert chat.returncode == 0 and chat.stdout.strip(), chat.stderr[-3000:]
 
-    # Killed during the delete: the moment the window's end is acted on.
-    deleting = "SELECT 1 FROM gpu_nodes WHERE delete_requested_at IS NOT NULL"
+    # Killed during the delete: the moment the window's end is acted on. The node that served (ready):
+    # the kill during the create can leave a second node, deleted as one too many long before.
+    deleting = "SELECT 1 FROM gpu_nodes WHERE delete_requested_at IS NOT NULL AND ready_at IS NOT NULL"
     _until("deleting", lambda: bool(_history(ready, deleting)), 420, log, poll_s=0.01)
     _kill_scheduler(ready.folder)
     assert datetime.now(UTC) >= end
