@@ -52,7 +52,7 @@ def test_canonical_keys_pass_unchanged(key: str) -> None:
     ],
 )
 def test_allowlist_entries_are_folders(allowed: str, key: str, visible: bool) -> None:
-    assert Access((allowed,), None, None, ALICE).visible("docs", key) is visible
+    assert Access((allowed,), None, (), ALICE).visible("docs", key) is visible
 
 
 @pytest.mark.parametrize(
@@ -68,11 +68,33 @@ def test_allowlist_entries_are_folders(allowed: str, key: str, visible: bool) ->
     ],
 )
 def test_user_folders(key: str, visible: bool) -> None:
-    assert Access((), None, "users", ALICE).visible("docs", key) is visible
+    assert Access((), None, ("users",), ALICE).visible("docs", key) is visible
 
 
 def test_every_refusal_of_access_is_a_tool_error() -> None:
-    rules = Access(("docs/public",), None, "users/", ALICE)
+    rules = Access(("docs/public",), None, ("users/",), ALICE)
     for bucket, key in [("docs", "/public/a"), ("docs", "publicity/a"), ("other", "public/a"), ("do/cs", "x")]:
         with pytest.raises(ToolError):
             rules.key(rules.bucket(bucket), key)
+
+
+@pytest.mark.parametrize(
+    ("key", "tag"),
+    [
+        ("openwebui/f1_notes.pdf", "OpenWebUI-User-Id"),
+        ("openwebui/", None),  # the folder itself shows in listings
+        ("openwebuix/f1", None),  # a folder, not a raw prefix
+        ("users/alice/x", None),
+    ],
+)
+def test_owner_tagged_folders(key: str, tag: str | None) -> None:
+    rules = Access((), None, ("users/", "uploads/"), ALICE, ("openwebui=OpenWebUI-User-Id",))
+    assert rules.owner_tag(key) == tag
+
+
+def test_no_tool_writes_in_an_owner_tagged_folder_or_another_users() -> None:
+    rules = Access((), None, ("users/", "uploads/"), ALICE, ("openwebui/=OpenWebUI-User-Id",))
+    assert rules.writable("docs", "uploads/alice/new.txt") == "uploads/alice/new.txt"
+    for key in ("openwebui/f9_mine.pdf", "uploads/bob/new.txt"):
+        with pytest.raises(ToolError):
+            rules.writable("docs", key)
