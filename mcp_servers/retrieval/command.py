@@ -96,6 +96,7 @@ def reindex(collection: str, namespace: str | None) -> None:
     from toolpark.contract.settings import read_config
     from toolpark.host.config import TABLES
     from toolpark.host.runtime import PluginRuntime
+    from toolpark.mcp_servers.retrieval.embeddings import known_dimension
     from toolpark.mcp_servers.retrieval.plugin import RetrievalSettings, open_state, plugin
 
     async def run() -> str:
@@ -114,8 +115,7 @@ def reindex(collection: str, namespace: str | None) -> None:
             target, embedder = found[0], state.embedder
             if target.embedding_model == embedder.model:
                 return f"{target.namespace}/{target.name} is embedded with {embedder.model} already: nothing to do"
-            if not embedder.dimension:
-                await embedder.embed(["dimension probe"])
+            dimension = await known_dimension(embedder)
             with click.progressbar(length=1, label=f"embedding {target.name} again", file=sys.stderr) as bar:
 
                 def progress(done: int, total: int) -> None:
@@ -124,14 +124,14 @@ def reindex(collection: str, namespace: str | None) -> None:
 
                 try:
                     done = await state.store.reembed(
-                        target, model=embedder.model, dimension=embedder.dimension, embed=embedder.embed,
+                        target, model=embedder.model, dimension=dimension, embed=embedder.embed,
                         progress=progress,
                     )  # fmt: skip
                 except ToolError as exc:
                     raise click.ClickException(str(exc)) from exc
             return (
                 f"{target.namespace}/{target.name}: {done} chunks embedded with {embedder.model} "
-                f"({embedder.dimension} dimensions), before {target.embedding_model} ({target.dimension})"
+                f"({dimension} dimensions), before {target.embedding_model} ({target.dimension})"
             )
 
     try:

@@ -16,7 +16,7 @@ from toolpark.clients import api_error
 from toolpark.contract.errors import ToolError, foreseen_error
 from toolpark.operations.traces import embeddings_span
 
-__all__ = ["Embedder", "EndpointUnavailable", "LocalEmbedder", "OpenAIEmbedder", "WhileAway"]
+__all__ = ["Embedder", "EndpointUnavailable", "LocalEmbedder", "OpenAIEmbedder", "WhileAway", "known_dimension"]
 
 LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -35,6 +35,13 @@ class Embedder(Protocol):
     def dimension(self) -> int: ...
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+async def known_dimension(embedder: Embedder) -> int:
+    """The embedder's dimension; an endpoint's is learnt from its first vectors, so asked once if none yet."""
+    if not embedder.dimension:
+        await embedder.embed(["dimension probe"])
+    return embedder.dimension
 
 
 class _Request:

@@ -15,6 +15,7 @@ from toolpark import ToolContext, ToolError, paginate, text_result
 from toolpark.documents.decoding import decode, is_textual
 from toolpark.documents.html import convert_html
 from toolpark.mcp_servers.retrieval.chunking import Chunk, approximate_tokens, chunk_pages, embedded_text
+from toolpark.mcp_servers.retrieval.embeddings import known_dimension
 from toolpark.mcp_servers.retrieval.filters import Filters
 from toolpark.mcp_servers.retrieval.plugin import RetrievalSettings, State, plugin
 from toolpark.mcp_servers.retrieval.stores.protocol import (
@@ -77,10 +78,9 @@ async def create_collection(
 ) -> CollectionInfo:
     """Create a collection for documents, embedded with this server's model."""
     embedder = ctx.state.embedder
-    if not embedder.dimension:
-        await embedder.embed(["dimension probe"])
+    dimension = await known_dimension(embedder)
     created = await ctx.state.store.create_collection(
-        namespace=ctx.tenant.write(namespace), name=name, model=embedder.model, dimension=embedder.dimension,
+        namespace=ctx.tenant.write(namespace), name=name, model=embedder.model, dimension=dimension,
         language=language or ctx.settings.language, description=description,
     )  # fmt: skip
     await ctx.tools_changed()  # the tools' `collection` enum now offers it

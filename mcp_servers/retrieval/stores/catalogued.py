@@ -37,8 +37,10 @@ from toolpark.mcp_servers.retrieval.stores.protocol import (
     Mode,
     StoredChunk,
     check_filter_types,
+    checked,
     fuse,
     json_type,
+    written_meanwhile,
 )
 
 __all__ = ["CatalogStore", "ChunkRecord", "Engine", "Record", "stable_id"]
@@ -391,25 +393,30 @@ class CatalogStore:
         stores keep no chunk's headings: chunks are embedded again from their text."""
         old, space = space_of(collection), f"toolpark_c{collection.id}_r{secrets.token_hex(4)}"
         before = await self._run(self.engine.find, DOCUMENT, [str(collection.id)], MAX_DOCUMENTS)
-        total, done = sum(int(record.body["chunks"]) for record in before), 0
+        total, done, embed = sum(int(record.body["chunks"]) for record in before), 0, checked(embed, dimension)
+        pending: list[tuple[Record, Found]] = []  # embedded 256 at a time, across documents, as ingest does
+
+        async def flush() -> None:
+            nonlocal done
+            vectors = await embed([found.text for _, found in pending])
+            moved = [_moved(record, found, vector) for (record, found), vector in zip(pending, vectors, strict=True)]
+            await self._run(self.engine.add, space, moved, collection.language)
+            done += len(pending)
+            pending.clear()
+            progress(done, total)
+
         await self._run(self.engine.create_space, space, dimension, collection.language)
         try:
             for record in before:
-                found = await self._run(self.engine.chunks_of, old, record.id, record.body["generation"])
-                for start in range(0, len(found), 256):
-                    batch = found[start : start + 256]
-                    vectors = await embed([f.text for f in batch])
-                    if any(len(vector) != dimension for vector in vectors):
-                        raise ToolError(f"The embedding model returned vectors of another dimension than {dimension}.")
-                    await self._run(self.engine.add, space, _moved(record, batch, vectors), collection.language)
-                    done += len(batch)
-                    progress(done, total)
+                for found in await self._run(self.engine.chunks_of, old, record.id, record.body["generation"]):
+                    pending.append((record, found))
+                    if len(pending) == 256:
+                        await flush()
+            if pending:
+                await flush()
             after = await self._run(self.engine.find, DOCUMENT, [str(collection.id)], MAX_DOCUMENTS)
             if {r.id: r.body["generation"] for r in after} != {r.id: r.body["generation"] for r in before}:
-                raise ToolError(
-                    f"Documents of {collection.name!r} were written while it was being embedded again; nothing "
-                    "changed. Run reindex again when nothing writes to it."
-                )
+                raise written_meanwhile(collection, "Documents")
             (held,) = await self._run(self.engine.get, [collection.id])
             body = {**held.body, "embedding_model": model, "dimension": dimension, "space": space}
             await self._run(self.engine.put, Record(collection.id, COLLECTION, collection.namespace, body))
@@ -421,21 +428,17 @@ class CatalogStore:
         return done
 
 
-def _moved(record: Record, found: Sequence[Found], vectors: Sequence[Sequence[float]]) -> list[ChunkRecord]:
-    """A document's chunks as they were, with new vectors."""
-    meta = scalar_metadata(record.body["metadata"])
-    return [
-        ChunkRecord(
-            id=f.id,
-            vector=vector,
-            text=f.text,
-            document_id=record.id,
-            generation=record.body["generation"],
-            position=f.payload["position"],
-            page=f.payload["page"],
-            char_start=f.payload["char_start"],
-            char_end=f.payload["char_end"],
-            meta=meta,
-        )
-        for f, vector in zip(found, vectors, strict=True)
-    ]
+def _moved(record: Record, found: Found, vector: Sequence[float]) -> ChunkRecord:
+    """A document's chunk as it was, with a new vector."""
+    return ChunkRecord(
+        id=found.id,
+        vector=vector,
+        text=found.text,
+        document_id=record.id,
+        generation=record.body["generation"],
+        position=found.payload["position"],
+        page=found.payload["page"],
+        char_start=found.payload["char_start"],
+        char_end=found.payload["char_end"],
+        meta=scalar_metadata(record.body["metadata"]),
+    )

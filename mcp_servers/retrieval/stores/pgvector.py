@@ -33,7 +33,9 @@ from toolpark.mcp_servers.retrieval.stores.protocol import (
     Mode,
     StoredChunk,
     check_filter_types,
+    checked,
     fuse,
+    written_meanwhile,
 )
 from toolpark.operations.embedded import data_dir, postgres
 
@@ -373,7 +375,7 @@ class PgvectorStore:
             async with conn.transaction():
                 await conn.execute("CREATE TEMP TABLE reembedded (id bigint PRIMARY KEY, embedding vector NOT NULL)")
             try:
-                done = await self._embed_into_temp(conn, collection, dimension, embed, progress)
+                done = await self._embed_into_temp(conn, collection, checked(embed, dimension), progress)
                 async with conn.transaction():
                     # Writers wait (readers do not) while the count is checked and the vectors swapped.
                     await conn.execute("LOCK TABLE chunks IN SHARE MODE")
@@ -383,10 +385,7 @@ class PgvectorStore:
                         (collection.id,),
                     )
                     if (added := (await cursor.fetchone())[0]) > 0:
-                        raise ToolError(
-                            f"{added} chunk(s) were added to {collection.name!r} while it was being embedded again; "
-                            "nothing changed. Run reindex again when nothing writes to it."
-                        )
+                        raise written_meanwhile(collection, f"{added} chunk(s)")
                     await conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(_index_name(collection)))
                     await conn.execute(
                         "UPDATE chunks c SET embedding = r.embedding FROM reembedded r "
@@ -408,7 +407,7 @@ class PgvectorStore:
         return done
 
     async def _embed_into_temp(
-        self, conn: Any, collection: Collection, dimension: int, embed: Embed, progress: Callable[[int, int], None]
+        self, conn: Any, collection: Collection, embed: Embed, progress: Callable[[int, int], None]
     ) -> int:
         cursor = await conn.execute("SELECT count(*) FROM chunks WHERE collection_id = %s", (collection.id,))
         total, done, last = (await cursor.fetchone())[0], 0, 0
@@ -423,8 +422,6 @@ class PgvectorStore:
             if not rows:
                 return done
             vectors = await embed([embedded_text(headings, text) for _, headings, text in rows])
-            if any(len(vector) != dimension for vector in vectors):
-                raise ToolError(f"The embedding model returned vectors of another dimension than {dimension}.")
             async with conn.transaction(), conn.cursor() as cur:
                 await cur.executemany(
                     "INSERT INTO reembedded (id, embedding) VALUES (%s, %s::vector)",

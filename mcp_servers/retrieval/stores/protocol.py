@@ -28,9 +28,11 @@ __all__ = [
     "Store",
     "StoredChunk",
     "check_filter_types",
+    "checked",
     "collection_named",
     "fuse",
     "reference",
+    "written_meanwhile",
 ]
 
 Mode = Literal["hybrid", "vector", "keyword"]
@@ -117,6 +119,26 @@ class StoredChunk:
 
 Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
 """An embedding model: texts in, one vector each out."""
+
+
+def checked(embed: Embed, dimension: int) -> Embed:
+    """`embed`, refusing vectors of another size than `dimension` before a store writes them."""
+
+    async def run(texts: list[str]) -> list[list[float]]:
+        vectors = await embed(texts)
+        if any(len(vector) != dimension for vector in vectors):
+            raise ToolError(f"The embedding model returned vectors of another dimension than {dimension}.")
+        return vectors
+
+    return run
+
+
+def written_meanwhile(collection: Collection, what: str) -> ToolError:
+    """Why `reembed` changed nothing: the collection was written to while it ran."""
+    return ToolError(
+        f"{what} of {collection.name!r} were written while it was being embedded again; nothing changed. "
+        "Run reindex again when nothing writes to it."
+    )
 
 
 class Store(Protocol):
