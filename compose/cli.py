@@ -147,6 +147,16 @@ def up(spec: Path, out: Path, target: str, rendered: bool) -> None:
     raise SystemExit(code)
 
 
+@compose.command("openwebui-start", hidden=True)
+@click.argument("filter_file", type=click.Path(path_type=Path))
+@click.argument("command", nargs=-1, required=True)
+def openwebui_start(filter_file: Path, command: tuple[str, ...]) -> None:
+    """Open WebUI's start, for the processes target: run COMMAND, install the sources filter FILTER_FILE."""
+    from toolpark.compose.openwebui_start import main
+
+    raise SystemExit(main([str(filter_file), "--", *command]))
+
+
 @compose.command("postgres-entrypoint", hidden=True)
 @click.option("--init", "scripts", multiple=True, type=click.Path(path_type=Path), help="Init script, run once.")
 @click.argument("command", nargs=-1, required=True)

@@ -11,6 +11,7 @@ the user in the same X-User-* headers LibreChat sends.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolpark.compose.references import issuer, mcp_path, secret
@@ -20,10 +21,44 @@ from toolpark.compose.topology import Topology
 if TYPE_CHECKING:
     from toolpark.compose.spec import Deployment
 
-__all__ = ["OPENWEBUI_FOLDER", "openwebui_environment", "tool_server_connections", "uploads_in_s3"]
+__all__ = [
+    "OPENWEBUI_FOLDER",
+    "SOURCES_FILE",
+    "openwebui_entrypoint",
+    "openwebui_environment",
+    "openwebui_files",
+    "openwebui_mounts",
+    "tool_server_connections",
+    "uploads_in_s3",
+]
 
 OPENWEBUI_FOLDER = "openwebui"
 """Where in the stack's bucket Open WebUI keeps its users' uploads (its S3_KEY_PREFIX)."""
+
+
+# Open WebUI's start in the stack and the filter it installs (sources under the answer), rendered
+# beside it: the compose target mounts both into the image and runs the start with its Python.
+START_FILE = "openwebui/start.py"
+SOURCES_FILE = "openwebui/toolpark_sources.py"
+_IN_IMAGE = "/app/toolpark"
+
+
+def openwebui_files() -> dict[str, str]:
+    """The rendered folder's files for Open WebUI, by their paths in it."""
+    here = Path(__file__).parent
+    return {
+        START_FILE: (here / "openwebui_start.py").read_text(),
+        SOURCES_FILE: (here / "openwebui_sources.py").read_text(),
+    }
+
+
+def openwebui_mounts() -> dict[str, str]:
+    return {file: f"{_IN_IMAGE}/{Path(file).name}" for file in (START_FILE, SOURCES_FILE)}
+
+
+def openwebui_entrypoint() -> list[str]:
+    """The image's command (its start script) runs under the start, which installs the filter."""
+    return ["python3", f"{_IN_IMAGE}/{Path(START_FILE).name}", f"{_IN_IMAGE}/{Path(SOURCES_FILE).name}", "--"]
 
 
 def uploads_in_s3(spec: Deployment) -> bool:

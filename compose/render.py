@@ -15,6 +15,7 @@ from toolpark.compose.formats import yaml_file
 from toolpark.compose.keycloak import realm
 from toolpark.compose.librechat import librechat_config
 from toolpark.compose.litellm import litellm_config
+from toolpark.compose.openwebui import openwebui_files
 from toolpark.compose.postgres import init_script
 from toolpark.compose.scheduler_files import scheduler_files
 from toolpark.compose.secrets import format_env
@@ -36,6 +37,8 @@ def render(spec: Deployment, secrets: Mapping[str, str], target: str = "compose"
     files["caddy/Caddyfile"] += caddyfile(topology)
     if spec.librechat.enabled:
         files["librechat/librechat.yaml"] = yaml_file(librechat_config(topology))
+    if spec.openwebui.enabled:
+        files |= openwebui_files()
     files["postgres/init-databases.sh"] = init_script(spec)
     if spec.litellm.enabled:
         files["litellm/config.yaml"] = yaml_file(litellm_config(topology))

@@ -17,7 +17,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
-from toolpark.compose.openwebui import OPENWEBUI_FOLDER, openwebui_environment, uploads_in_s3
+from toolpark.compose.openwebui import (
+    OPENWEBUI_FOLDER,
+    openwebui_entrypoint,
+    openwebui_environment,
+    openwebui_mounts,
+    uploads_in_s3,
+)
 from toolpark.compose.postgres import database_roles, password_secret
 from toolpark.compose.references import issuer, secret
 from toolpark.compose.secrets import model_key_secret
@@ -292,10 +298,12 @@ def _openwebui(topology: Topology) -> ServiceDef:
     spec = topology.spec
     return ServiceDef(
         image=spec.images.openwebui,
-        command=[],
+        command=["bash", "start.sh"],  # the image's own command, in its working directory /app/backend
+        entrypoint=openwebui_entrypoint(),
         environment=openwebui_environment(topology),
         probe=Probe(spec.openwebui.port, "/health"),
         start_s=180,
+        files=openwebui_mounts(),
         volumes={"openwebui-data": "/app/backend/data"},
     )
 

@@ -43,3 +43,4 @@ _.__call__  # unused method (core/host/config.py: the signature of the _Part pro
 __getattr__  # unused function (core/__init__.py:36): PEP 562, Python calls it for a missing module attribute
 __dir__  # unused function (core/__init__.py:45): PEP 562, dir() of the module
 more_not_listed  # unused variable (mcp_servers/extract/tools.py:73)
+_.outlet  # unused method (compose/openwebui_sources.py: Open WebUI calls a Filter function's outlet after each answer)

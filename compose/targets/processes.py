@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from toolpark.compose.caddy import site_ports
 from toolpark.compose.checks import Problem, SpecError
+from toolpark.compose.openwebui import SOURCES_FILE
 from toolpark.compose.references import REFERENCE
 from toolpark.compose.services import ServiceDef, service_definition
 from toolpark.compose.spec import Processes
@@ -46,9 +47,11 @@ _LOCAL: dict[str, _Local] = {
     "scheduler": lambda p, d, command: [*p.toolpark, *command],
     # The caddy image has no entry point: its command starts with `caddy` itself.
     "caddy": lambda p, d, command: [*p.caddy, *command[1:]],
-    # The image's start script reads HOST and PORT; `open-webui serve` takes them as options.
+    # The image's start script reads HOST and PORT; `open-webui serve` takes them as options. The
+    # start that installs the sources filter runs as `toolpark compose openwebui-start`.
     "openwebui": lambda p, d, command: [
-        *p.openwebui, "serve", "--host", d.environment["HOST"], "--port", d.environment["PORT"]
+        *p.toolpark, "compose", "openwebui-start", f"{_HERE}/{SOURCES_FILE}", "--",
+        *p.openwebui, "serve", "--host", d.environment["HOST"], "--port", d.environment["PORT"],
     ],
     # The image's entry point creates the cluster and runs /docker-entrypoint-initdb.d on first
     # start; `toolpark compose postgres-entrypoint` does the same with the PostgreSQL toolpark ships.

@@ -181,6 +181,27 @@ def test_open_webui_sign_ups_wait_for_an_admin_unless_the_spec_opens_them(
     assert checked.exit_code == 0 and said in checked.output and "the admin is ops@example.org" in checked.output
 
 
+def test_open_webui_starts_under_the_start_that_installs_the_sources_filter(tmp_path: Path) -> None:
+    """The image's own command runs under the rendered start, with the image's Python; both files are
+    rendered as the package holds them and mounted read-only where the entry point names them."""
+    data = example()
+    data["openwebui"] = {"enabled": True, "hostname": "webui.example.org"}
+    data["nodes"]["entry"]["services"].append("openwebui")
+    files = render_spec(read_spec(spec_file(tmp_path, data)))
+    service = yaml.safe_load(files["compose.entry.yaml"])["services"]["openwebui"]
+    assert service["entrypoint"] == [
+        "python3", "/app/toolpark/start.py", "/app/toolpark/toolpark_sources.py", "--"
+    ] and service["command"] == ["bash", "start.sh"]  # fmt: skip
+    mounts = {
+        "./openwebui/start.py:/app/toolpark/start.py:ro",
+        "./openwebui/toolpark_sources.py:/app/toolpark/toolpark_sources.py:ro",
+    }
+    assert mounts <= set(service["volumes"]), service["volumes"]
+    package = ROOT / "compose"
+    assert files["openwebui/start.py"] == (package / "openwebui_start.py").read_text()
+    assert files["openwebui/toolpark_sources.py"] == (package / "openwebui_sources.py").read_text()
+
+
 def test_litellms_gateway_key_is_read_only_and_compose_check_says_why(tmp_path: Path) -> None:
     data = example()
     data["litellm"]["mcp_gateway"] = True

@@ -1,10 +1,10 @@
 // Logs into Open WebUI in headless Chromium (Debian's, driven by playwright-core), asks one
 // question in a new chat, waits for the answer and the tool call it shows, opens the tool call
-// and saves a screenshot. Prints one JSON object: what the page showed.
-// Usage: node openwebui-chat.mjs BASE_URL EMAIL PASSWORD QUESTION TOOL FACT SCREENSHOT
+// and the sources under the answer, and saves a screenshot. Prints one JSON object: what the page showed.
+// Usage: node openwebui-chat.mjs BASE_URL EMAIL PASSWORD QUESTION TOOL FACT SCREENSHOT SOURCE
 import { chromium } from "playwright-core";
 
-const [base, email, password, question, tool, fact, screenshot] = process.argv.slice(2);
+const [base, email, password, question, tool, fact, screenshot, source] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   // The machine's network is closed: Chromium's own background traffic would only fail.
@@ -12,7 +12,7 @@ const browser = await chromium.launch({
          "--disable-component-update", "--disable-sync"],
 });
 const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-const result = { loggedIn: false, toolShown: false, factShown: false, text: "" };
+const result = { loggedIn: false, toolShown: false, factShown: false, sourcesShown: false, sourceNamed: false, text: "" };
 try {
   await page.goto(`${base}/auth`, { waitUntil: "domcontentloaded", timeout: 120_000 });
   await page.locator('input[type="email"]').fill(email, { timeout: 120_000 });
@@ -40,6 +40,16 @@ try {
     await page.waitForTimeout(3000);
   }
   await page.waitForTimeout(1000); // the result panel slides open
+  // Under the answer: Open WebUI's sources button ("1 Source"), which lists them when opened.
+  const sources = page.getByRole("button", { name: /^Toggle (1 source|\d+ sources)$/i }).last();
+  await sources.waitFor({ timeout: 120_000 });
+  result.sourcesShown = true;
+  await sources.click();
+  const named = page.getByRole("button", { name: `View source: 1 ${source}` }).last();
+  await named.waitFor({ timeout: 30_000 });
+  result.sourceNamed = true;
+  await named.click(); // the source's own panel: its passages, as Open WebUI shows its document search's
+  await page.waitForTimeout(1000);
   result.text = await page.locator("body").innerText();
   result.factShown = result.text.includes(fact);
 } catch (error) {

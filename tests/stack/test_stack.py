@@ -156,28 +156,49 @@ def _ingest(stack: Stack, tmp_path: Path) -> None:
 def test_open_webui_in_a_browser_answers_from_the_ingested_document(stack: Stack, tmp_path: Path) -> None:
     """Ingest through Caddy; a stranger cannot sign up to Open WebUI (the render made its admin before
     the site opened, and sign-ups are closed by default); the admin in headless Chromium logs in,
-    asks, and sees the
-    retrieval tool's call and the fact in its result. SmolLM2-135M does not choose a tool itself: the
-    spec's `openwebui.tool_choice` makes it call `retrieval_search` (Open WebUI's name for it), and
-    with one round of tool calls (`max_tool_calls`) the page ends with Open WebUI's "Tool-call limit
-    reached" note after the result. The model's reply is not checked: a model this small rarely
-    repeats the fact; the result the page shows is."""
+    asks, and sees the retrieval tool's call, the fact in its result, and the document under the
+    answer as its source (toolpark's filter, which Open WebUI's start installed, active for every
+    model). The search names no collection: it runs over every collection the admin may read.
+    SmolLM2-135M does not choose a tool itself: the spec's `openwebui.tool_choice` makes it call
+    `retrieval_search` (Open WebUI's name for it), and with one round of tool calls
+    (`max_tool_calls`) the page ends with Open WebUI's "Tool-call limit reached" note after the
+    result. The model's reply is not checked: a model this small rarely repeats the fact; the result
+    and the sources the page shows are."""
     _ingest(stack, tmp_path)
     webui = stack.site("webui.example.org")
     stranger = {"name": "Mallory", "email": "mallory@example.org", "password": "correct-horse-battery"}
     signup = httpx.post(f"{webui}/api/v1/auths/signup", json=stranger, timeout=60)
     assert signup.status_code == 403, signup.text  # it took anyone, and the first became the admin
     account = {"email": stack.spec["acme_email"], "password": stack.env["OPENWEBUI_ADMIN_PASSWORD"]}
+    token = httpx.post(f"{webui}/api/v1/auths/signin", json=account, timeout=60).json()["token"]
+    admin = {"Authorization": f"Bearer {token}"}
+    functions = httpx.get(f"{webui}/api/v1/functions/", headers=admin, timeout=60).json()
+    assert [(f["id"], f["type"], f["is_active"], f["is_global"]) for f in functions] == [
+        ("toolpark_sources", "filter", True, True)
+    ], functions
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS / "openwebui-chat.png"
     question = "Who keeps the lighthouse on Quillmoor Island?"
-    args = [webui, account["email"], account["password"], question, "retrieval_search", FACT, str(shot)]
+    args = [webui, account["email"], account["password"], question, "retrieval_search", FACT, str(shot), "quillmoor.md"]
     done = run_node("openwebui-chat.mjs", *args, timeout=900)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"screenshot: {shot}")
     assert seen["loggedIn"] and seen["toolShown"], seen
     assert seen["factShown"], f"the page did not show {FACT!r} (screenshot {shot}): {seen['text'][-1500:]}"
+    assert seen["sourcesShown"] and seen["sourceNamed"], f"no sources under the answer (screenshot {shot}): {seen}"
+    # As Open WebUI keeps them with the answer: the passage, its document and collection.
+    chat = httpx.get(f"{webui}/api/v1/chats/", headers=admin, timeout=60).json()[0]
+    messages = httpx.get(f"{webui}/api/v1/chats/{chat['id']}", headers=admin, timeout=60).json()["chat"]["history"]
+    sources = [s for m in messages["messages"].values() for s in m.get("sources") or []]
+    assert sources and sources[0]["source"]["name"] == "quillmoor.md", sources
+    # The model named no collection (greedy decoding makes that repeatable): the search ran over all
+    # the admin may read and found the document in the shared namespace's collection.
+    calls = [i for m in messages["messages"].values() for i in m.get("output") or [] if i["type"] == "function_call"]
+    assert "collection" not in json.loads(calls[0]["arguments"]), calls
+    assert FACT in sources[0]["document"][0] and sources[0]["metadata"][0]["collection"].endswith("lighthouses"), (
+        sources
+    )
 
 
 def test_librechats_rendered_mcp_entries_work_with_the_typescript_sdk(stack: Stack) -> None:
