@@ -14,6 +14,7 @@ from toolpark.compose.topology import Topology
 from toolpark.contract.settings import from_values
 from toolpark.contract.tenancy import TenancySettings
 from toolpark.documents.parser import DocumentSettings
+from toolpark.security.egress import EgressSettings
 from toolpark.host.loading import PluginLoadError, available_plugins, load_plugins
 
 __all__ = [
@@ -286,6 +287,7 @@ def _servers(spec: Deployment) -> list[Problem]:
             ("settings", plugin.settings_model, server.settings),
             ("documents", DocumentSettings, server.documents),
             ("tenancy", TenancySettings, server.tenancy),
+            ("egress", EgressSettings, server.egress),
         ):
             try:
                 from_values(model, dict(values))

@@ -387,7 +387,7 @@ def toolpark_environment(topology: Topology, server: str) -> dict[str, str]:
             wiring[feed.setting.upper()] = facts[feed.fact]
     own = spec.toolpark.servers[server]
     wiring |= {key.upper(): setting_value(value) for key, value in own.settings.items()}
-    sections = {"TOOLPARK_DOCUMENTS_": own.documents, "TOOLPARK_TENANCY_": own.tenancy}
+    sections = {"TOOLPARK_DOCUMENTS_": own.documents, "TOOLPARK_TENANCY_": own.tenancy, "TOOLPARK_EGRESS_": own.egress}
     host = {
         f"{section}{k.upper()}": setting_value(v) for section, values in sections.items() for k, v in values.items()
     }

@@ -404,6 +404,11 @@ class ServerSpec(_Strict):
         description="The host's [tenancy] settings: which roles read or write shared namespaces. The operator's "
         "key has the role 'operator'.",
     )
+    egress: dict[str, object] = Field(
+        default_factory=dict,
+        description="The host's [egress] settings for this server's outbound HTTP: private destinations it may "
+        "reach anyway (allow: an intranet's hosts), a proxy, limits.",
+    )
     server_instructions: str | bool = Field(
         True, description="LibreChat serverInstructions: true takes the server's own instructions."
     )

@@ -83,6 +83,16 @@ def test_document_settings_are_checked_against_the_hosts_model(tmp_path: Path) -
     ]
 
 
+def test_egress_settings_are_checked_and_reach_the_servers_environment(tmp_path: Path) -> None:
+    data = example()
+    data["toolpark"]["servers"]["web"]["egress"] = {"allow": "intranet.example.org", "max_redirect": 2}
+    assert fields(tmp_path, data) == ["toolpark.servers.web.egress.max_redirect"]
+    data["toolpark"]["servers"]["web"]["egress"] = {"allow": "intranet.example.org,10.1.0.0/16"}
+    services = yaml.safe_load(render_spec(read_spec(spec_file(tmp_path, data)))["compose.entry.yaml"])["services"]
+    assert services["toolpark-web"]["environment"]["TOOLPARK_EGRESS_ALLOW"] == "intranet.example.org,10.1.0.0/16"
+    assert "TOOLPARK_EGRESS_ALLOW" not in services["toolpark-extract"]["environment"]
+
+
 def _conversations_on_the_scheduled_node(data: dict[str, Any]) -> None:
     data["nodes"]["entry"]["services"].remove("mongodb")
     data["nodes"]["gpu"]["services"].append("mongodb")
