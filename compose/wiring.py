@@ -66,6 +66,9 @@ WIRING: tuple[Feed, ...] = (
     Feed("s3", "access_key_id", "s3", "access_key_id"),
     Feed("s3", "secret_access_key", "s3", "secret_access_key"),
     Feed("s3", "buckets", "s3", "buckets"),
+    # The stack has one bucket: the tools use it when the model names none (it named none, and was
+    # told to call list_buckets first).
+    Feed("s3", "single_bucket", "s3", "buckets"),
     Feed("s3", "user_roots", "s3", "user_roots"),
     Feed("s3", "owner_tags", "s3", "owner_tags"),
     Feed("s3", "region", "s3", "region"),
