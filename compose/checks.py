@@ -14,8 +14,8 @@ from toolpark.compose.topology import Topology
 from toolpark.contract.settings import from_values
 from toolpark.contract.tenancy import TenancySettings
 from toolpark.documents.parser import DocumentSettings
-from toolpark.security.egress import EgressSettings
 from toolpark.host.loading import PluginLoadError, available_plugins, load_plugins
+from toolpark.security.egress import EgressSettings
 
 __all__ = [
     "Problem",
