@@ -70,7 +70,9 @@ def spec(ports: list[int], s3_url: str) -> dict[str, Any]:
             name: {"port": port} for name, port in zip(SERVERS, servers, strict=True)
         } | {"retrieval": {"port": servers[SERVERS.index("retrieval")], "settings": {"read_only": False},
                            "tenancy": {"writers": {"operator": ["shared"]},
-                                       "readers": {"user": ["shared"], "admin": ["shared"]}}}}},
+                                       "readers": {"user": ["shared"], "admin": ["shared"]}}},
+             # The tests' own web pages are on loopback, which the egress policy otherwise refuses.
+             "web": {"port": servers[SERVERS.index("web")], "egress": {"allow": "127.0.0.1"}}}},
         "processes": {
             "first_port": first,
             "vllm": [str(vllm.python), "-m", "vllm.entrypoints.openai.api_server"],

@@ -12,16 +12,21 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
 import psutil
 import pytest
 import yaml
+from mcp_types import CallToolResult
 
+from tests.mcp_servers.web.test_read_on import PAGE, PARAGRAPHS
 from tests.nodejs import run_node
 from tests.processes import ROOT
+from tests.stack.planner import ANSWERED, MODEL, planner
 from tests.stack.stack import SERVERS, Stack, prepared, running, whole_stack
+from tests.webhost import web_host
 from toolpark.clients import http_client
 from toolpark.compose.targets.processes import CONFIG
 
@@ -33,6 +38,8 @@ DOCUMENT = (
     f"{FACT}, lights the lamp at 17:40 every evening and has kept it since 1998.\n"
 )
 SCREENSHOTS = ROOT / ".build" / "stack"
+PAPER = ROOT / "tests" / "fixtures" / "pdfs" / "pdflatex-4-pages.pdf"
+PAPER_TEXT = "Hello, here is some text without a meaning"
 
 
 # Before the module's stack starts (the same ports): one thing broken in a fresh render at a time.
@@ -131,15 +138,16 @@ def test_litellms_mcp_gateway_lists_and_calls_the_servers_tools(stack: Stack) ->
         headers = {"x-litellm-api-key": f"Bearer {stack.env['LITELLM_MASTER_KEY']}"}
         async with http_client(f"{stack.site('llm.example.org')}/mcp/", headers=headers, mode="legacy") as client:
             names = [tool.name for tool in (await client.list_tools()).tools]
-            called = await client.call_tool("web-fetch", {"url": "http://127.0.0.1:1/"})
+            called = await client.call_tool("web-fetch", {"url": "http://[::1]:1/"})
             return names, bool(called.is_error), str(getattr(called.content[0], "text", ""))
 
     names, is_error, text = anyio.run(session)
     assert {"retrieval-search", "web-fetch", "extract-extract_text", "s3-list_buckets"} <= set(names), names
     # One key for all its users, who cannot be told apart: it may read, never write for all of them.
     assert not {"retrieval-ingest", "retrieval-create_collection"} & set(names), names
-    # The call went through LiteLLM to the web server, whose egress policy refused loopback.
-    assert is_error and "127.0.0.1" in text, text
+    # The call went through LiteLLM to the web server, whose egress policy refused loopback (the spec
+    # opens 127.0.0.1 alone, for the tests' pages).
+    assert is_error and "::1" in text, text
 
 
 def _ingest(stack: Stack, tmp_path: Path) -> None:
@@ -225,3 +233,101 @@ def test_librechats_rendered_mcp_entries_work_with_the_typescript_sdk(stack: Sta
     assert "collections" in json.loads(str(allowed["text"])), allowed
     refused = run({k: v for k, v in env.items() if k != "TOOLPARK_LIBRECHAT_KEY"})
     assert "send Authorization: Bearer" in str(refused.get("error")), refused  # the server's 401
+
+
+@pytest.fixture(scope="module")
+def planned(stack: Stack) -> Iterator[tuple[str, dict[str, str], list[Any]]]:
+    """Open WebUI with a second model, the planner (tests/stack/planner.py, a stand-in for a model that
+    copies ids from a tool's answer), offered web, s3 and extract; the admin's base URL and headers
+    and the planner's decisions."""
+    webui = stack.site("webui.example.org")
+    account = {"email": stack.spec["acme_email"], "password": stack.env["OPENWEBUI_ADMIN_PASSWORD"]}
+    token = httpx.post(f"{webui}/api/v1/auths/signin", json=account, timeout=60).json()["token"]
+    admin = {"Authorization": f"Bearer {token}"}
+    with planner() as (url, decisions):
+        config = httpx.get(f"{webui}/openai/config", headers=admin, timeout=60).json()
+        config["OPENAI_API_BASE_URLS"] = [*config["OPENAI_API_BASE_URLS"], url]
+        config["OPENAI_API_KEYS"] = [*config["OPENAI_API_KEYS"], "none"]
+        updated = httpx.post(f"{webui}/openai/config/update", json=config, headers=admin, timeout=60)
+        assert updated.status_code == 200, updated.text
+        model = {"id": MODEL, "name": MODEL, "base_model_id": None, "params": {"function_calling": "native"},
+                 "meta": {"toolIds": ["server:mcp:web", "server:mcp:s3", "server:mcp:extract"]}}  # fmt: skip
+        made = httpx.post(f"{webui}/api/v1/models/create", json=model, headers=admin, timeout=60)
+        assert made.status_code == 200, made.text
+        yield webui, admin, decisions
+
+
+def _turns(stack: Stack, shot: Path, file: Path | None, *messages: str) -> dict[str, Any]:
+    """The admin's chat with the planner in headless Chromium, one message a turn; what the page showed."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    args = [stack.site("webui.example.org"), stack.spec["acme_email"], stack.env["OPENWEBUI_ADMIN_PASSWORD"], MODEL,
+            str(shot), str(file) if file else "-", ANSWERED, *messages]  # fmt: skip
+    done = run_node("openwebui-turns.mjs", *args, timeout=900)
+    assert done.returncode == 0, done.stderr
+    seen: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"screenshot: {shot}")
+    assert seen["loggedIn"] and all(seen["turns"]) and len(seen["turns"]) == len(messages), seen
+    return seen
+
+
+def _tool_outputs(webui: str, admin: dict[str, str], chat: str) -> list[tuple[str, str]]:
+    """Each tool call of a saved chat, in order, with the text Open WebUI handed the model."""
+    history = httpx.get(f"{webui}/api/v1/chats/{chat}", headers=admin, timeout=60).json()["chat"]["history"]
+    found, names = [], {}
+    for message in sorted(history["messages"].values(), key=lambda m: m.get("timestamp", 0)):
+        for item in message.get("output") or []:
+            if item["type"] == "function_call":
+                names[item["call_id"]] = item["name"]
+            elif item["type"] == "function_call_output":
+                found.append((names[item["call_id"]], "".join(p.get("text", "") for p in item["output"])))
+    return found
+
+
+def test_open_webui_reads_a_200_kb_page_part_by_part_through_read_more(
+    stack: Stack, planned: tuple[str, dict[str, str], list[Any]]
+) -> None:
+    """A 200 KB page is more than web's 100 KB cap: the fetch's answer in Open WebUI holds its first
+    part as readable text with the note naming the next, and read_more (listed because results are
+    kept) reads on until "That is the end of it.": every paragraph reached the model, once, in order.
+    The model is the planner, a stand-in (SmolLM2-135M cannot copy the result id, see planner.py);
+    Open WebUI, the browser and the servers are real."""
+    webui, admin, decisions = planned
+    with web_host("ferries") as site:
+        site.pages["/ferries"] = (200, {"Content-Type": "text/html; charset=utf-8"}, PAGE)
+        url = f"{site.url}/ferries"
+        seen = _turns(stack, SCREENSHOTS / "openwebui-read-more.png", None, f"Read {url}", "Read on", "Read on")
+    calls = [d[0] for d in decisions if isinstance(d, tuple)]  # not its replies, nor Open WebUI's own tasks'
+    assert calls[-3:] == ["web_fetch", "web_read_more", "web_read_more"], decisions
+    outputs = _tool_outputs(webui, admin, seen["chat"])
+    assert [name for name, _ in outputs] == ["web_fetch", "web_read_more", "web_read_more"], outputs
+    turns = [json.loads(text)["results"][0] if text.startswith("{") else text for _, text in outputs]
+    numbers = [int(n) for turn in turns for n in re.findall(r"Paragraph (\d+):", turn)]
+    assert numbers == list(range(len(PARAGRAPHS))), numbers[:5]
+    assert "That is the end of it." in turns[-1] and "That is the end of it." in seen["text"]
+
+
+def test_a_pdf_uploaded_in_open_webui_is_listed_and_extracted_for_its_user_only(
+    stack: Stack, planned: tuple[str, dict[str, str], list[Any]], tmp_path: Path
+) -> None:
+    """Open WebUI keeps the upload in the stack's bucket under openwebui/, tagged with the user's id;
+    the s3 server lists it for that user, and extract reads it for them (the planner, a stand-in
+    model, copies the key from the listing into extract_text). Another Open WebUI user, calling with
+    Open WebUI's key and their own id, is refused the same file."""
+    webui, admin, decisions = planned
+    upload = tmp_path / "field-notes.pdf"
+    shutil.copy(PAPER, upload)
+    seen = _turns(stack, SCREENSHOTS / "openwebui-upload.png", upload, "What are my files?", "Extract it")
+    outputs = _tool_outputs(webui, admin, seen["chat"])
+    assert [name for name, _ in outputs] == ["s3_list_objects", "extract_extract_text"], outputs
+    assert "field-notes.pdf" in outputs[0][1] and PAPER_TEXT in outputs[1][1], outputs
+    key = [d for d in decisions if isinstance(d, tuple)][-1][1]["url"]
+    assert key.startswith(f"s3://{stack.spec['s3']['bucket']}/openwebui/") and key.endswith("_field-notes.pdf")
+    # Someone else, as Open WebUI names them to the tools: the same file is not theirs.
+    headers = {"Authorization": f"Bearer {stack.env['TOOLPARK_OPENWEBUI_KEY']}", "X-User-ID": "someone-else"}
+
+    async def as_someone_else() -> CallToolResult:
+        async with http_client(f"{stack.site('tools.example.org')}/extract/mcp", headers=headers) as client:
+            return await client.call_tool("extract_text", {"url": key})
+
+    refused = anyio.run(as_someone_else)
+    assert refused.is_error and "outside what you may read" in str(refused.content), refused
