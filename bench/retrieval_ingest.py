@@ -30,9 +30,9 @@ import anyio
 
 from toolpark.mcp_servers.retrieval import plugin
 from toolpark.mcp_servers.retrieval.chunking import chunk_text
+from toolpark.mcp_servers.retrieval.declaration import RetrievalSettings
 from toolpark.mcp_servers.retrieval.embeddings import LocalEmbedder
 from toolpark.mcp_servers.retrieval.ingesting import BATCH_DOCUMENTS
-from toolpark.mcp_servers.retrieval.plugin import RetrievalSettings
 from toolpark.operations.embedded import postgres
 from toolpark.testing import connect, free_port
 

@@ -107,7 +107,7 @@ async def run(data: Path, limit: int, stores: list[Backend]) -> None:
         ranked = [ids[i] for i in sorted(range(len(ids)), key=lambda i: -ranking[i])[:100]]
         scores["BM25 (rank-bm25)"].append((ndcg10(ranked, qrels[number]), recall100(ranked, qrels[number])))
 
-    importlib.import_module("toolpark.mcp_servers.retrieval.plugin").LocalEmbedder = OnceEmbedder
+    importlib.import_module("toolpark.mcp_servers.retrieval.declaration").LocalEmbedder = OnceEmbedder
     for backend in stores:
         with tempfile.TemporaryDirectory() as directory:
             os.environ["TOOLPARK_DATA_DIR"] = directory

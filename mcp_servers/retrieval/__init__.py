@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from toolpark.mcp_servers.retrieval import tools
-    from toolpark.mcp_servers.retrieval.plugin import plugin
+    from toolpark.mcp_servers.retrieval.declaration import plugin
 
 __all__ = ["plugin", "tools"]
 
@@ -23,6 +23,6 @@ def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     tools = import_module(f"{__name__}.tools")  # registers the tools on the plugin
-    value = tools if name == "tools" else import_module(f"{__name__}.plugin").plugin
+    value = tools if name == "tools" else import_module(f"{__name__}.declaration").plugin
     globals()[name] = value
     return value

@@ -96,8 +96,8 @@ def reindex(collection: str, namespace: str | None) -> None:
     from toolpark.contract.settings import read_config
     from toolpark.host.config import TABLES
     from toolpark.host.runtime import PluginRuntime
+    from toolpark.mcp_servers.retrieval.declaration import RetrievalSettings, open_state, plugin
     from toolpark.mcp_servers.retrieval.embeddings import known_dimension
-    from toolpark.mcp_servers.retrieval.plugin import RetrievalSettings, open_state, plugin
 
     async def run() -> str:
         settings = PluginRuntime.configure(plugin, read_config(tables=TABLES)).settings

@@ -15,9 +15,9 @@ from toolpark import ToolContext, ToolError, paginate, text_result
 from toolpark.documents.decoding import decode, is_textual
 from toolpark.documents.html import convert_html
 from toolpark.mcp_servers.retrieval.chunking import Chunk, approximate_tokens, chunk_pages, embedded_text
+from toolpark.mcp_servers.retrieval.declaration import RetrievalSettings, State, plugin
 from toolpark.mcp_servers.retrieval.embeddings import known_dimension
 from toolpark.mcp_servers.retrieval.filters import Filters
-from toolpark.mcp_servers.retrieval.plugin import RetrievalSettings, State, plugin
 from toolpark.mcp_servers.retrieval.stores.protocol import (
     Citation,
     Collection,

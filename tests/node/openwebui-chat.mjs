@@ -1,30 +1,14 @@
-// Logs into Open WebUI in headless Chromium (Debian's, driven by playwright-core), asks one
-// question in a new chat, waits for the answer and the tool call it shows, opens the tool call
-// and the sources under the answer, and saves a screenshot. Prints one JSON object: what the page showed.
+// Logs into Open WebUI, asks one question in a new chat, waits for the answer and the tool call it
+// shows, opens the tool call and the sources under the answer, and saves a screenshot. Prints one
+// JSON object: what the page showed.
 // Usage: node openwebui-chat.mjs BASE_URL EMAIL PASSWORD QUESTION TOOL FACT SCREENSHOT SOURCE
-import { chromium } from "playwright-core";
+import { dismissNotes, inBrowser } from "./openwebui-browser.mjs";
 
 const [base, email, password, question, tool, fact, screenshot, source] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  // The machine's network is closed: Chromium's own background traffic would only fail.
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
-const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-const result = { loggedIn: false, toolShown: false, factShown: false, sourcesShown: false, sourceNamed: false, text: "" };
-try {
-  await page.goto(`${base}/auth`, { waitUntil: "domcontentloaded", timeout: 120_000 });
-  await page.locator('input[type="email"]').fill(email, { timeout: 120_000 });
-  await page.locator('input[type="password"]').fill(password);
-  await page.locator('button[type="submit"]').click();
-  const input = page.locator("#chat-input");
-  await input.waitFor({ timeout: 120_000 });
-  result.loggedIn = true;
-  // The release notes greet a new account; they cover the chat until dismissed.
-  const notes = page.getByRole("button", { name: /Okay, Let's Go!/i });
-  if (await notes.isVisible().catch(() => false)) await notes.click();
-  await input.click();
+const result = { toolShown: false, factShown: false, sourcesShown: false, sourceNamed: false };
+await inBrowser({ base, email, password, screenshot, result }, async (page) => {
+  await dismissNotes(page);
+  await page.locator("#chat-input").click();
   await page.keyboard.type(question);
   await page.keyboard.press("Enter");
   const call = page.getByText(tool, { exact: false }).first();
@@ -50,13 +34,5 @@ try {
   result.sourceNamed = true;
   await named.click(); // the source's own panel: its passages, as Open WebUI shows its document search's
   await page.waitForTimeout(1000);
-  result.text = await page.locator("body").innerText();
-  result.factShown = result.text.includes(fact);
-} catch (error) {
-  result.error = String(error);
-  result.text = await page.locator("body").innerText().catch(() => "");
-} finally {
-  await page.screenshot({ path: screenshot, fullPage: true }).catch(() => {});
-  await browser.close();
-}
-console.log(JSON.stringify(result));
+  result.factShown = (await page.locator("body").innerText()).includes(fact);
+});
