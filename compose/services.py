@@ -364,6 +364,11 @@ def toolpark_environment(topology: Topology, server: str) -> dict[str, str]:
         # One key for every replica of a server, so a multi-round trip may land on any of them.
         "TOOLPARK_STATE_KEY": secret("TOOLPARK_STATE_KEY"),
     }
+    if spec.librechat.enabled:
+        # LibreChat shows ui:// resources in its tool-call panel: search and fetch add a card of their
+        # sources for it, by its key's name or, with single sign-on, its tokens' client.
+        clients = {"librechat", *([spec.keycloak.client_id] if spec.keycloak.enabled else [])}
+        env["TOOLPARK_AUTH_UI_CLIENTS"] = ",".join(sorted(clients))
     if spec.auth_mode == "oidc":
         env |= {
             "TOOLPARK_AUTH_OIDC_ISSUER": issuer(spec),

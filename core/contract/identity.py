@@ -35,6 +35,7 @@ class Identity:
     via: str | None = None
     grants_from: str = ""
     read_only: bool = False
+    shows_ui: bool = False  # its front end shows ui:// resources (AuthSettings.ui_clients)
 
     @property
     def authenticated(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -63,6 +64,11 @@ class AuthSettings(SectionSettings):
     user_name_header: str = Field("X-User-Name", description="Header with the user's display name.")
     user_email_header: str = Field("X-User-Email", description="Header with the user's email.")
     user_roles_header: str = Field("X-User-Roles", description="Header with the user's roles, comma-separated.")
+    ui_clients: CommaList = Field(
+        default_factory=list,
+        description="Clients whose front end shows ui:// resources in its tool-call panel (LibreChat): API key "
+        "names or tokens' client ids. Their search and fetch results carry a card of their sources.",
+    )
 
     @property
     def enabled(self) -> bool:
@@ -115,6 +121,10 @@ class Authenticator:
     async def identify(self, headers: Mapping[str, str]) -> Identity:
         if not self.settings.enabled:
             return ANONYMOUS
+        found = await self._identify(headers)
+        return replace(found, shows_ui=True) if found.via in self.settings.ui_clients else found
+
+    async def _identify(self, headers: Mapping[str, str]) -> Identity:
         scheme, _, credential = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
             raise Unauthorized("send Authorization: Bearer <API key or access token>", "missing")

@@ -12,6 +12,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from toolpark import ToolContext, ToolError, paginate, text_result
+from toolpark.contract.results import sources_card
 from toolpark.documents.decoding import decode, is_textual
 from toolpark.documents.html import convert_html
 from toolpark.mcp_servers.retrieval.chunking import Chunk, approximate_tokens, chunk_pages, embedded_text
@@ -381,7 +382,16 @@ async def search(
     ]
     where = repr(collection) if collection else f"the {len(targets)} collection(s) you may read"
     text = "\n\n".join(lines) if lines else f"No passages in {where} match {query!r}."
-    return text_result(text, Results(query=query, mode=mode, passages=passages))
+    result = text_result(text, Results(query=query, mode=mode, passages=passages))
+    if ctx.identity.shows_ui and passages:
+        places = {(p.citation.title or p.citation.source_uri, p.citation.source_uri, _place(p)): None for p in passages}
+        result.content.append(sources_card(f"Sources for {query!r}", list(places)))
+    return result
+
+
+def _place(passage: Passage) -> str:
+    page = f"page {passage.citation.page}, " if passage.citation.page else ""
+    return f"{page}collection {passage.collection}"
 
 
 async def _searchable(ctx: Ctx, mode: str) -> tuple[list[Collection], list[Collection]]:

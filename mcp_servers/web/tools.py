@@ -9,6 +9,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from toolpark import ToolContext, ToolError, paginate, text_result
+from toolpark.contract.results import sources_card
 from toolpark.documents.decoding import decode, is_textual
 from toolpark.documents.html import Format, convert_html
 from toolpark.documents.pages import joined
@@ -134,7 +135,10 @@ async def fetch(
     user know that."""
     page = await render(ctx, url, fmt=format, raw=raw)
     text, meta = cut(page, format, start_index, max_length)
-    return text_result(text, meta)
+    result = text_result(text, meta)
+    if ctx.identity.shows_ui:
+        result.content.append(sources_card("Source", [(meta.title or meta.final_url, meta.final_url, "")]))
+    return result
 
 
 class PageOutcome(BaseModel):

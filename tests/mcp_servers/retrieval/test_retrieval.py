@@ -24,6 +24,7 @@ from toolpark.security.keys import hash_key
 from toolpark.testing import RunningHost, connect, http_client, serve_http
 
 pytestmark = pytest.mark.anyio
+OPEN_WEBUI_KEY = {"name": "openwebui", "hash": hash_key("tpk_openwebui"), "trusted_frontend": True}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
             settings={
                 "retrieval": {"database_url": database.url, "chunk_tokens": 60, "chunk_overlap": 10, "task_after_s": 0}
             },
-            auth=FRONTEND_KEYS,
+            # LibreChat's key shows ui:// resources; Open WebUI's does not.
+            auth={"api_keys": [*FRONTEND_KEYS["api_keys"], OPEN_WEBUI_KEY], "ui_clients": ["librechat"]},
             egress={"allow": "127.0.0.1"},
         ) as host,
     ):
@@ -365,3 +367,18 @@ def test_a_restart_ends_a_running_ingest_task_and_keeps_finished_ones(tmp_path: 
             assert "one.pdf" in text(listed) and "3.pdf" not in text(listed)
             again = ingest_task(second, collection="restart", data_base64=three, source_uri="3.pdf")
             assert again["final"]["result"]["structuredContent"]["status"] == "created"
+
+
+async def test_librechat_gets_a_card_of_the_searched_documents_and_open_webui_none(running: RunningHost) -> None:
+    """LibreChat's tool-call panel shows a result's ui:// resources: the card names each document once,
+    with the page and collection of its passages; Open WebUI would hand the card's HTML to its model."""
+    await collection_with(running, "cards", **{"https://example.org/trains": NEEDLE, "handbook.md": GENERIC[0]})
+    found = await call(running, "search", query="error E4711 display", collection="cards", k=3)
+    (card,) = [b for b in found.content if b.type == "resource"]
+    assert str(card.resource.uri).startswith("ui://toolpark/sources/") and card.resource.mime_type == "text/html"
+    html = card.resource.text
+    assert html.count("https://example.org/trains") == 2 and "collection cards" in html  # the link and its label
+    headers = {"Authorization": "Bearer tpk_openwebui", "X-User-ID": "alice"}
+    async with http_client(running.url("retrieval"), headers=headers) as client:
+        other = await client.call_tool("search", {"query": "error E4711 display", "collection": "cards", "k": 3})
+    assert not other.is_error and not any(b.type == "resource" for b in other.content)

@@ -64,7 +64,7 @@ def test_a_model_behind_librechat_reads_a_big_page_part_by_part(served: RunningH
     done = run_node("librechat-read-on.mjs", served.url("web"), "fetch", args, timeout=120)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["checked"] == 7  # the port agrees with LibreChat's own test cases
+    assert seen["checked"] == 8  # the port agrees with LibreChat's own test cases
     assert "read_more" in seen["tools"]
     # fetch's metadata is small, so its answer keeps it and is no error: LibreChat's client checks it.
     assert not any(turn["isError"] for turn in seen["turns"])
