@@ -53,12 +53,14 @@ def openwebui_files() -> dict[str, str]:
 
 
 def openwebui_mounts() -> dict[str, str]:
+    """Where in the image each of those files is mounted."""
     return {file: f"{_IN_IMAGE}/{Path(file).name}" for file in (START_FILE, SOURCES_FILE)}
 
 
 def openwebui_entrypoint() -> list[str]:
     """The image's command (its start script) runs under the start, which installs the filter."""
-    return ["python3", f"{_IN_IMAGE}/{Path(START_FILE).name}", f"{_IN_IMAGE}/{Path(SOURCES_FILE).name}", "--"]
+    mounted = openwebui_mounts()
+    return ["python3", mounted[START_FILE], mounted[SOURCES_FILE], "--"]
 
 
 def uploads_in_s3(spec: Deployment) -> bool:

@@ -71,6 +71,7 @@ def test_open_webui_reads_the_rendered_sso_and_tool_servers(tmp_path: Path) -> N
 
 
 PAPER = Path(__file__).resolve().parents[1] / "fixtures" / "pdfs" / "pdflatex-4-pages.pdf"
+PAPER_TEXT = "Hello, here is some text without a meaning"  # on its first page
 _UPLOAD = """
 import io, json, sys
 from open_webui.storage.provider import Storage
@@ -141,5 +142,5 @@ def test_open_webui_uploads_are_read_through_the_tools_by_their_owner_alone(
 
         own = anyio.run(read, "u-ada", "s3://stack-files/openwebui/f1_notes.pdf")
         theirs = anyio.run(read, "u-ada", "s3://stack-files/openwebui/f2_salary.pdf")
-    assert not own.is_error and "Hello, here is some text without a meaning" in str(own.content)
+    assert not own.is_error and PAPER_TEXT in str(own.content)
     assert theirs.is_error and "outside what you may read" in str(theirs.content)

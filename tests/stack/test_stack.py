@@ -26,6 +26,7 @@ from tests.nodejs import run_node
 from tests.processes import ROOT
 from tests.stack.planner import ANSWERED, MODEL, planner
 from tests.stack.stack import SERVERS, Stack, prepared, running, whole_stack
+from tests.stack.test_openwebui_config import PAPER, PAPER_TEXT
 from tests.webhost import web_host
 from toolpark.clients import http_client
 from toolpark.compose.targets.processes import CONFIG
@@ -38,8 +39,6 @@ DOCUMENT = (
     f"{FACT}, lights the lamp at 17:40 every evening and has kept it since 1998.\n"
 )
 SCREENSHOTS = ROOT / ".build" / "stack"
-PAPER = ROOT / "tests" / "fixtures" / "pdfs" / "pdflatex-4-pages.pdf"
-PAPER_TEXT = "Hello, here is some text without a meaning"
 
 
 # Before the module's stack starts (the same ports): one thing broken in a fresh render at a time.
@@ -161,6 +160,20 @@ def _ingest(stack: Stack, tmp_path: Path) -> None:
     assert done.returncode == 0 and "1 created" in done.stdout, done.stdout + done.stderr
 
 
+def _admin(stack: Stack) -> tuple[dict[str, str], dict[str, str]]:
+    """Open WebUI's admin account, and the headers of a session signed in as it."""
+    webui = stack.site("webui.example.org")
+    account = {"email": stack.spec["acme_email"], "password": stack.env["OPENWEBUI_ADMIN_PASSWORD"]}
+    token = httpx.post(f"{webui}/api/v1/auths/signin", json=account, timeout=60).json()["token"]
+    return account, {"Authorization": f"Bearer {token}"}
+
+
+def _messages(webui: str, admin: dict[str, str], chat: str) -> list[dict[str, Any]]:
+    """A saved chat's messages, in the order they were written."""
+    history = httpx.get(f"{webui}/api/v1/chats/{chat}", headers=admin, timeout=60).json()["chat"]["history"]
+    return sorted(history["messages"].values(), key=lambda m: m.get("timestamp", 0))
+
+
 def test_open_webui_in_a_browser_answers_from_the_ingested_document(stack: Stack, tmp_path: Path) -> None:
     """Ingest through Caddy; a stranger cannot sign up to Open WebUI (the render made its admin before
     the site opened, and sign-ups are closed by default); the admin in headless Chromium logs in,
@@ -177,9 +190,7 @@ def test_open_webui_in_a_browser_answers_from_the_ingested_document(stack: Stack
     stranger = {"name": "Mallory", "email": "mallory@example.org", "password": "correct-horse-battery"}
     signup = httpx.post(f"{webui}/api/v1/auths/signup", json=stranger, timeout=60)
     assert signup.status_code == 403, signup.text  # it took anyone, and the first became the admin
-    account = {"email": stack.spec["acme_email"], "password": stack.env["OPENWEBUI_ADMIN_PASSWORD"]}
-    token = httpx.post(f"{webui}/api/v1/auths/signin", json=account, timeout=60).json()["token"]
-    admin = {"Authorization": f"Bearer {token}"}
+    account, admin = _admin(stack)
     functions = httpx.get(f"{webui}/api/v1/functions/", headers=admin, timeout=60).json()
     assert [(f["id"], f["type"], f["is_active"], f["is_global"]) for f in functions] == [
         ("toolpark_sources", "filter", True, True)
@@ -196,13 +207,12 @@ def test_open_webui_in_a_browser_answers_from_the_ingested_document(stack: Stack
     assert seen["factShown"], f"the page did not show {FACT!r} (screenshot {shot}): {seen['text'][-1500:]}"
     assert seen["sourcesShown"] and seen["sourceNamed"], f"no sources under the answer (screenshot {shot}): {seen}"
     # As Open WebUI keeps them with the answer: the passage, its document and collection.
-    chat = httpx.get(f"{webui}/api/v1/chats/", headers=admin, timeout=60).json()[0]
-    messages = httpx.get(f"{webui}/api/v1/chats/{chat['id']}", headers=admin, timeout=60).json()["chat"]["history"]
-    sources = [s for m in messages["messages"].values() for s in m.get("sources") or []]
+    messages = _messages(webui, admin, httpx.get(f"{webui}/api/v1/chats/", headers=admin, timeout=60).json()[0]["id"])
+    sources = [s for m in messages for s in m.get("sources") or []]
     assert sources and sources[0]["source"]["name"] == "quillmoor.md", sources
     # The model named no collection (greedy decoding makes that repeatable): the search ran over all
     # the admin may read and found the document in the shared namespace's collection.
-    calls = [i for m in messages["messages"].values() for i in m.get("output") or [] if i["type"] == "function_call"]
+    calls = [i for m in messages for i in m.get("output") or [] if i["type"] == "function_call"]
     assert "collection" not in json.loads(calls[0]["arguments"]), calls
     assert FACT in sources[0]["document"][0] and sources[0]["metadata"][0]["collection"].endswith("lighthouses"), (
         sources
@@ -241,9 +251,7 @@ def planned(stack: Stack) -> Iterator[tuple[str, dict[str, str], list[Any]]]:
     copies ids from a tool's answer), offered web, s3 and extract; the admin's base URL and headers
     and the planner's decisions."""
     webui = stack.site("webui.example.org")
-    account = {"email": stack.spec["acme_email"], "password": stack.env["OPENWEBUI_ADMIN_PASSWORD"]}
-    token = httpx.post(f"{webui}/api/v1/auths/signin", json=account, timeout=60).json()["token"]
-    admin = {"Authorization": f"Bearer {token}"}
+    _, admin = _admin(stack)
     with planner() as (url, decisions):
         config = httpx.get(f"{webui}/openai/config", headers=admin, timeout=60).json()
         config["OPENAI_API_BASE_URLS"] = [*config["OPENAI_API_BASE_URLS"], url]
@@ -272,9 +280,8 @@ def _turns(stack: Stack, shot: Path, file: Path | None, *messages: str) -> dict[
 
 def _tool_outputs(webui: str, admin: dict[str, str], chat: str) -> list[tuple[str, str]]:
     """Each tool call of a saved chat, in order, with the text Open WebUI handed the model."""
-    history = httpx.get(f"{webui}/api/v1/chats/{chat}", headers=admin, timeout=60).json()["chat"]["history"]
     found, names = [], {}
-    for message in sorted(history["messages"].values(), key=lambda m: m.get("timestamp", 0)):
+    for message in _messages(webui, admin, chat):
         for item in message.get("output") or []:
             if item["type"] == "function_call":
                 names[item["call_id"]] = item["name"]

@@ -370,8 +370,8 @@ def test_a_restart_ends_a_running_ingest_task_and_keeps_finished_ones(tmp_path: 
 
 
 async def test_librechat_gets_a_card_of_the_searched_documents_and_open_webui_none(running: RunningHost) -> None:
-    """LibreChat's tool-call panel shows a result's ui:// resources: the card names each document once,
-    with the page and collection of its passages; Open WebUI would hand the card's HTML to its model."""
+    """LibreChat's tool-call panel shows a result's ui:// resources: the card names each document (once
+    per page and collection of its passages); Open WebUI would hand the card's HTML to its model."""
     await collection_with(running, "cards", **{"https://example.org/trains": NEEDLE, "handbook.md": GENERIC[0]})
     found = await call(running, "search", query="error E4711 display", collection="cards", k=3)
     (card,) = [b for b in found.content if b.type == "resource"]
