@@ -141,17 +141,29 @@ def stop_process(process: subprocess.Popen[bytes], grace_s: float = 15.0) -> Non
 
 
 def _wait(service: S3Service, log: Path, timeout_s: float = 60.0) -> None:
+    """Until the store takes a write. The S3 gateway answers before the rest may take writes (the
+    volume server joins the master later): a CI run once saw every PutObject of a test module
+    answer InternalError right after start. So a small file goes through the filer, the path every
+    S3 write takes (filer, the master's assignment, the volume server), and is removed again; when
+    no write goes through, the error carries the filer's answer and the log's end."""
     deadline = time.monotonic() + timeout_s
+    _s3, _master, _volume, filer = service.ports
+    probe = f"http://127.0.0.1:{filer}/.toolpark/ready"
+    last = "no answer"
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
             raise RuntimeError(f"SeaweedFS exited with {service.process.returncode}; {log} ends: {_tail(log)}")
         try:
-            # The gateway answers 403 to an unsigned request once it is up.
-            httpx.get(service.endpoint_url, timeout=1.0)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError(f"SeaweedFS did not start within {timeout_s:g} s; {log} ends: {_tail(log)}")
+            httpx.get(service.endpoint_url, timeout=1.0)  # 403 to an unsigned request once it is up
+            written = httpx.post(probe, files={"file": ("ready", b"ok")}, timeout=5.0)
+            if written.status_code == 201:
+                httpx.delete(probe, timeout=5.0)
+                return
+            last = f"a write answered {written.status_code}: {written.text.strip()[:200]}"
+        except httpx.TransportError as exc:
+            last = f"no answer: {exc}"
+        time.sleep(0.2)
+    raise RuntimeError(f"SeaweedFS took no write within {timeout_s:g} s ({last}); {log} ends: {_tail(log)}")
 
 
 def _tail(log: Path, lines: int = 5) -> str:
