@@ -1,0 +1,74 @@
+"""`toolpark models`: push a model folder into the stack's S3 once, and check a copy before it is loaded.
+
+The S3 client takes the usual AWS settings from the environment (AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL for a store that is not AWS); boto3 comes with the s3 extra.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["models"]
+
+_ENDPOINT = click.option(
+    "--endpoint-url", envvar="AWS_ENDPOINT_URL", help="The S3 endpoint (default: AWS_ENDPOINT_URL, else AWS)."
+)
+
+
+def _client(endpoint: str | None) -> Any:
+    try:
+        import boto3
+        from botocore.config import Config
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(f"`toolpark models` needs boto3 ({exc.name}): pip install 'toolpark[s3]'") from None
+    # Path-style addressing: a store on an address of its own (SeaweedFS, MinIO) has no bucket DNS names.
+    config = Config(s3={"addressing_style": "path"}) if endpoint else None
+    return boto3.client("s3", endpoint_url=endpoint, config=config, region_name=os.environ.get("AWS_REGION"))
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e9:.2f} GB" if count >= 1e8 else f"{count / 1e6:.1f} MB"
+
+
+@click.group()
+def models() -> None:
+    """Model weights in the stack's S3: push a folder once, check a copy before vLLM loads it."""
+
+
+@models.command()
+@click.argument("model")
+@click.option("--to", "to", required=True, help="Where: s3://bucket/prefix (the spec's weights = ...).")
+@_ENDPOINT
+def push(model: str, to: str, endpoint_url: str | None) -> None:
+    """Upload MODEL (a folder, or a Hugging Face id in the local cache) after checking it."""
+    from toolpark.compose.weights import WeightsError, WeightsLocation, push, source_folder
+
+    try:
+        where = WeightsLocation.parse(to)
+        folder = source_folder(model)
+        files = push(folder, where, _client(endpoint_url))
+    except WeightsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"pushed {folder} to {where}: {len(files)} files, {_size(sum(files.values()))}")
+    click.echo(f'in the spec: weights = "{where}"')
+
+
+@models.command()
+@click.argument("location")
+@_ENDPOINT
+def check(location: str, endpoint_url: str | None) -> None:
+    """Check LOCATION (a model folder, or s3://bucket/prefix against its manifest)."""
+    from toolpark.compose.weights import WeightsError, WeightsLocation, check_folder, check_remote
+
+    try:
+        if location.startswith("s3://"):
+            files = check_remote(WeightsLocation.parse(location), _client(endpoint_url))
+        else:
+            files = check_folder(Path(location))
+    except WeightsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{location}: {len(files)} files, {_size(sum(files.values()))}, complete")
