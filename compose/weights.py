@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +96,7 @@ def _tensors_end(path: Path) -> int:
         head = file.read(8)
         if len(head) < 8:
             raise WeightsError(f"{path.name}: {len(head)} bytes, shorter than a safetensors header")
-        (length,) = struct.unpack("<Q", head)
+        length = int.from_bytes(head, "little")
         if length > _HEADER_MAX:
             raise WeightsError(f"{path.name}: not a safetensors file (its header would be {length} bytes)")
         try:
