@@ -61,12 +61,14 @@ class Starting:
     def __post_init__(self) -> None:
         self.progress_at = self.began
 
-    def stuck(self, cpu: float, now: float) -> str | None:
-        """Why the service counts as failed now, given the CPU seconds its processes have spent, or
-        None while it is still making its way."""
+    def stuck(self, cpu: float | None, now: float) -> str | None:
+        """Why the service counts as failed now, given the CPU seconds its processes have spent
+        (None: no process yet, as while supervisord itself starts), or None while it is still
+        making its way. Its budget counts from its process's start: on a fresh machine supervisord's
+        own start took longer than a small budget."""
         size = self.log.stat().st_size if self.log.exists() else 0
-        if cpu > self.cpu_s + 0.05 or size != self.log_bytes:
-            self.progress_at, self.cpu_s, self.log_bytes = now, cpu, size
+        if cpu is None or cpu > self.cpu_s + 0.05 or size != self.log_bytes:
+            self.progress_at, self.cpu_s, self.log_bytes = now, self.cpu_s if cpu is None else cpu, size
         if now - self.progress_at > self.budget_s:
             return f"made no progress for {self.budget_s} s (no CPU spent, nothing logged)"
         limit = max(_BUDGETS * self.budget_s, _LEAST_S)

@@ -142,7 +142,7 @@ def wait_healthy(folder: Path, services: list[Watched], say: Callable[[str], Non
             if state == "RUNNING" and _healthy(service.probe):
                 say(f"✓ {name} healthy after {now - started:.0f} s")
                 del pending[name]
-            elif why := starting.stuck(cpu.get(pid, 0.0), now):
+            elif why := starting.stuck(cpu.get(pid, 0.0) if pid else None, now):
                 say(f"✗ {name} is not healthy: it {why}; the end of logs/{name}.log:\n{log_tail(folder, name)}")
                 return name
         if pending and now >= report_at:
