@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 __all__ = ["Calendar", "Interval", "parse_dated_window", "parse_window"]
@@ -113,25 +113,31 @@ class Calendar:
                 if extra_day == day:
                     yield Interval(_at(day, start, self.zone), _at(day, end, self.zone))
 
-    def around(self, now: datetime, days: int = 8) -> list[Interval]:
-        """The windows from the day before `now` on, merged where they touch."""
+    def around(self, now: datetime, days: int = 8, lead: timedelta = timedelta(0)) -> list[Interval]:
+        """The windows from the day before `now` on, each opening `lead` early, merged where they touch."""
         local = now.astimezone(self.zone).date()
-        return _merged(self._intervals(local - timedelta(days=1), days + 1))
+        intervals = self._intervals(local - timedelta(days=1), days + 1)
+        if lead:
+            # Elapsed time before the opening, so in UTC: a zone's arithmetic is wall-clock time,
+            # and a night that changes daylight saving time would stretch or shrink the lead.
+            intervals = (Interval(i.start.astimezone(UTC) - lead, i.end) for i in list(intervals))
+        return _merged(intervals)
 
-    def current(self, now: datetime) -> Interval | None:
-        """The window `now` is in, if any."""
-        return next((i for i in self.around(now, 2) if i.start <= now < i.end), None)
+    def current(self, now: datetime, lead: timedelta = timedelta(0)) -> Interval | None:
+        """The window `now` is in (or is `lead` ahead of), if any."""
+        return next((i for i in self.around(now, 2, lead) if i.start <= now < i.end), None)
 
     def next_start(self, now: datetime) -> datetime | None:
         """When the next window after `now` opens; None if none within a year."""
         return next((i.start for i in self.around(now, _HORIZON_DAYS) if i.start > now), None)
 
-    def hours_between(self, now: datetime, end: datetime) -> float:
-        """Window hours from `now` to `end`: what the schedule will still spend in that time."""
+    def hours_between(self, now: datetime, end: datetime, lead: timedelta = timedelta(0)) -> float:
+        """Window hours from `now` to `end`, each window opening `lead` early: what the schedule
+        will still spend in that time."""
         days = (end.astimezone(self.zone).date() - now.astimezone(self.zone).date()).days + 1
         seconds = sum(
             (min(i.end, end) - max(i.start, now)).total_seconds()
-            for i in self.around(now, max(days, 1))
+            for i in self.around(now, max(days, 1), lead)
             if i.end > now and i.start < end
         )
         return seconds / 3600

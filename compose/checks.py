@@ -231,6 +231,10 @@ def _engines(spec: Deployment) -> list[Problem]:
         if model.external and model.api_key_secret is None:
             message = "name the .env secret of the endpoint's key (any value where it checks none, as LM Studio)"
             found.append(Problem(f"{field}.api_key_secret", message + "; the stack's own key is not sent outside"))
+        if model.weights is not None and model.engine != "vllm":
+            found.append(Problem(f"{field}.weights", "only vllm streams weights from S3; name the model instead"))
+        if model.weights is not None and spec.s3 is None:
+            found.append(Problem(f"{field}.weights", "needs the stack's [s3] section: its endpoint serves the weights"))
         if role == "embedding" and model.engine == "tgi":
             message = "TGI serves no embeddings (Text Embeddings Inference does); use vllm, llamacpp, ollama or openai"
             found.append(Problem(f"{field}.engine", message))

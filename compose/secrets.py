@@ -19,7 +19,16 @@ from toolpark.compose.providers import ProviderError, provider_module
 from toolpark.compose.spec import Deployment, Model
 from toolpark.security.keys import hash_key, new_api_key
 
-__all__ = ["complete", "external_secrets", "format_env", "generated_secrets", "model_key_secret", "parse_env"]
+__all__ = [
+    "BOOT_KEY",
+    "WEIGHTS_SECRETS",
+    "complete",
+    "external_secrets",
+    "format_env",
+    "generated_secrets",
+    "model_key_secret",
+    "parse_env",
+]
 
 
 def _token() -> str:
@@ -59,6 +68,8 @@ def generated_secrets(spec: Deployment) -> list[str]:
             names.append("OPENWEBUI_CLIENT_SECRET")
     if spec.litellm.enabled:
         names += ["LITELLM_MASTER_KEY", "LITELLM_SALT_KEY"]
+    if spec.scheduled_node:
+        names.append(BOOT_KEY)
     return names
 
 
@@ -82,12 +93,20 @@ def _toolpark_keys(spec: Deployment) -> list[tuple[str, str, bool]]:
     return keys
 
 
+# What the scheduled node shows the scheduler when it reports a boot phase (`/boot`).
+BOOT_KEY = "TOOLPARK_BOOT_KEY"
+# A key of the stack's S3 that reads the models' prefixes and nothing else: the GPU node holds it.
+WEIGHTS_SECRETS = ("WEIGHTS_S3_ACCESS_KEY_ID", "WEIGHTS_S3_SECRET_ACCESS_KEY")
+
+
 def external_secrets(spec: Deployment) -> dict[str, str]:
     """Secrets only the operator can supply, with the spec field that makes them necessary."""
     found = {"S3_ACCESS_KEY_ID": "s3", "S3_SECRET_ACCESS_KEY": "s3"} if spec.s3 is not None else {}
     for role, model in spec.models.by_role().items():
         if model.api_key_secret:
             found[model.api_key_secret] = f"models.{role}.api_key_secret"
+        if model.weights:
+            found |= dict.fromkeys(WEIGHTS_SECRETS, f"models.{role}.weights")
     if spec.scheduled_node:
         if (fallback := spec.scheduler.fallback_model) and fallback.api_key_secret:
             found[fallback.api_key_secret] = "scheduler.fallback_model.api_key_secret"

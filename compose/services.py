@@ -26,7 +26,7 @@ from toolpark.compose.openwebui import (
 )
 from toolpark.compose.postgres import database_roles, password_secret
 from toolpark.compose.references import issuer, secret
-from toolpark.compose.secrets import model_key_secret
+from toolpark.compose.secrets import BOOT_KEY, WEIGHTS_SECRETS, model_key_secret
 from toolpark.compose.spec import ChatModel, Deployment, Model
 from toolpark.compose.topology import Topology
 from toolpark.compose.wiring import ROLE_OF, WIRING, Fact, Source, service_of
@@ -70,6 +70,10 @@ class ServiceDef:
     shm_size: str | None = None
     gpus: Literal["all"] | int = 0  # how many of the node's GPUs it reserves
     host_ports: list[str] = field(default_factory=list)  # "host:container[/udp]", published on every address
+    # A `toolpark` command that must succeed before the service starts (the weights' check), with
+    # the service's environment. The processes target runs it ahead of the program; on the compose
+    # target the scheduled node's start script runs it in the toolpark image.
+    check_first: list[str] | None = None
 
 
 def _postgres_url(topology: Topology, consumer: str, role: str) -> str:
@@ -98,9 +102,41 @@ def _gpus(topology: Topology, service: str) -> Literal["all"] | int:
     return topology.spec.nodes[topology.node_of(service)].gpus
 
 
+def _weights_environment(spec: Deployment) -> dict[str, str]:
+    """The stack's S3 as vLLM's streamer (runai_streamer, boto3's settings) and `toolpark models
+    check` read it, with the read-only weights key; and no Hugging Face at all."""
+    assert spec.s3 is not None  # checks: weights need the [s3] section
+    key_id, key = WEIGHTS_SECRETS
+    return {
+        "AWS_ENDPOINT_URL": spec.s3.endpoint_url,
+        "AWS_ACCESS_KEY_ID": secret(key_id),
+        "AWS_SECRET_ACCESS_KEY": secret(key),
+        "AWS_DEFAULT_REGION": spec.s3.region,
+        "AWS_EC2_METADATA_DISABLED": "true",  # no instance-role lookup stalling the first read
+        "RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING": "0" if spec.s3.path_style else "1",
+        "HF_HUB_OFFLINE": "1",  # a stray Hugging Face download fails at once instead of taking minutes
+    }
+
+
+def _weights_check(topology: Topology, service: str, weights: str) -> list[str]:
+    """`toolpark models check` of the pushed copy; on the scheduled node it reports the phase."""
+    check = ["models", "check", weights]
+    if topology.on_scheduled_node(service):
+        check += ["--report", topology.url(service, "scheduler", "/boot")]
+    return check
+
+
+def _boot_environment(topology: Topology, service: str) -> dict[str, str]:
+    """The key the scheduled node's reports of its boot phases carry."""
+    return {BOOT_KEY: secret(BOOT_KEY)} if topology.on_scheduled_node(service) else {}
+
+
 def _vllm(topology: Topology, model: Model, service: str) -> ServiceDef:
     spec = topology.spec
-    args = ["--model", model.model, "--served-model-name", model.served_name, "--host", topology.bind_host]
+    source = (
+        ["--model", model.weights, "--load-format", "runai_streamer"] if model.weights else ["--model", model.model]
+    )
+    args = [*source, "--served-model-name", model.served_name, "--host", topology.bind_host]
     args += ["--port", str(model.port), "--gpu-memory-utilization", str(model.gpu_memory_utilization)]
     if model.max_model_len:
         args += ["--max-model-len", str(model.max_model_len)]
@@ -109,16 +145,20 @@ def _vllm(topology: Topology, model: Model, service: str) -> ServiceDef:
         args += ["--enable-auto-tool-choice", "--tool-call-parser", model.tool_call_parser]
     else:
         args += ["--runner", "pooling"]
+    environment = {"VLLM_API_KEY": secret("VLLM_API_KEY")}
+    if model.weights:
+        environment |= _weights_environment(spec) | _boot_environment(topology, service)
     return ServiceDef(
         image=spec.images.vllm,
         command=[*args, *model.extra_args],
-        environment={"HF_TOKEN": "${HF_TOKEN:-}", "VLLM_API_KEY": secret("VLLM_API_KEY")},
+        environment={"HF_TOKEN": "${HF_TOKEN:-}", **environment} if model.weights is None else environment,
         probe=Probe(model.port, "/health"),
         # Downloading and loading weights takes minutes; a short start period would restart it forever.
         start_s=900,
-        volumes={"hf-cache": "/root/.cache/huggingface"},
+        volumes={} if model.weights else {"hf-cache": "/root/.cache/huggingface"},
         host_ipc=True,
         gpus=_gpus(topology, service),
+        check_first=_weights_check(topology, service, model.weights) if model.weights else None,
     )
 
 

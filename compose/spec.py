@@ -159,6 +159,13 @@ class Model(_Strict):
         None, ge=1, description="An embedding model's vector width, where known: checked against stored collections."
     )
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="vllm only: its share of the GPU.")
+    weights: str | None = Field(
+        None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]+[a-z0-9]/[^/].*$",
+        description="vllm only: s3://bucket/prefix in the stack's S3 where `toolpark models push` put the model; "
+        "vLLM streams it from there (runai_streamer) with the read-only WEIGHTS_S3_* keys, instead of downloading "
+        "`model` from Hugging Face.",
+    )
     extra_args: list[str] = Field(
         default_factory=list, description="Further arguments of the inference server, passed as they are."
     )
@@ -301,6 +308,14 @@ class Scheduler(_Strict):
     days_off: list[date] = Field(default_factory=list, description="Dates with no weekly window (holidays).")
     extra_windows: list[str] = Field(
         default_factory=list, description="One-off windows: '2026-12-28 10:00-16:00'; they apply on days off too."
+    )
+    lead_minutes: int | None = Field(
+        None,
+        ge=0,
+        le=240,
+        description="How long before each window the node is created, so it serves when the window opens; the "
+        "time counts toward budget_hours. None: learned, the p90 of the last boots' time to ready and a minute "
+        "(2-60 min; 15 until 3 boots are measured).",
     )
     budget_hours: float | None = Field(None, gt=0, description="GPU hours per calendar month; none: no cap.")
     hourly_price: float = Field(0, ge=0, description="What the node costs per hour, to report cost.")

@@ -57,11 +57,16 @@ def push(model: str, to: str, endpoint_url: str | None) -> None:
     click.echo(f'in the spec: weights = "{where}"')
 
 
-@models.command()
+@models.command(context_settings={"ignore_unknown_options": True})
 @click.argument("location")
+@click.option(
+    "--report", metavar="URL", help="The scheduler's /boot: the check is reported as the boot phase 'weights'."
+)
+@click.argument("program", nargs=-1, type=click.UNPROCESSED)
 @_ENDPOINT
-def check(location: str, endpoint_url: str | None) -> None:
-    """Check LOCATION (a model folder, or s3://bucket/prefix against its manifest)."""
+def check(location: str, report: str | None, program: tuple[str, ...], endpoint_url: str | None) -> None:
+    """Check LOCATION (a model folder, or s3://bucket/prefix against its manifest); then run
+    PROGRAM (after `--`) in this process, when given and the check passed."""
     from toolpark.compose.weights import WeightsError, WeightsLocation, check_folder, check_remote
 
     try:
@@ -70,5 +75,25 @@ def check(location: str, endpoint_url: str | None) -> None:
         else:
             files = check_folder(Path(location))
     except WeightsError as exc:
+        _report(report, ok=False, detail=str(exc))
         raise click.ClickException(str(exc)) from None
-    click.echo(f"{location}: {len(files)} files, {_size(sum(files.values()))}, complete")
+    said = f"{location}: {len(files)} files, {_size(sum(files.values()))}, complete"
+    _report(report, ok=True, detail=said)
+    click.echo(said)
+    if program:
+        os.execvp(program[0], list(program))
+
+
+def _report(url: str | None, *, ok: bool, detail: str) -> None:
+    """Tells the scheduler how the boot phase went; a scheduler that does not answer costs the
+    boot nothing (the phase is missing from its history, and it still sees vLLM's health)."""
+    if url is None:
+        return
+    import httpx
+
+    key = os.environ.get("TOOLPARK_BOOT_KEY", "")
+    body = {"phase": "weights", "ok": ok, "detail": detail}
+    try:
+        httpx.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        click.echo(f"could not report the phase to {url}: {exc}", err=True)

@@ -116,9 +116,19 @@ def _print_status(status: dict[str, Any]) -> None:
         o = status["override"]
         click.echo(f"  override: {o['state']} until {o['until']} (by {o['by']})")
     click.echo(f"  next window: {status['next_window'] or 'none within a year'} ({status['timezone']})")
+    lead = f"  started {status['lead_minutes']} min before each window ({status['lead_grounds']})"
+    click.echo(lead + "; that time counts toward the budget")
     budget = f" of {status['budget_hours']:g}" if status["budget_hours"] else ""
     cost = f"{status['cost_this_month']:.2f} {status['currency']}"
     click.echo(f"  this month: {status['hours_this_month']:.2f}{budget} h, {cost}")
+    if status["boots"]:
+        click.echo("  boots, seconds from the request to each phase:")
+    for boot in status["boots"]:
+        phases = " · ".join(f"{p['phase']} {p['seconds']:.0f}{'' if p['ok'] else ' FAILED'}" for p in boot["phases"])
+        click.echo(
+            f"    {boot['node']}: {phases or 'no phase yet'}" + (f" ({boot['outcome']})" if boot["outcome"] else "")
+        )
+        click.echo("".join(f"      {p['phase']}: {p['detail']}\n" for p in boot["phases"] if not p["ok"]), nl=False)
     for event in status["events"][:5]:
         click.echo(f"  {event['at']}  {event['kind']:<10} {event['message']}")
 

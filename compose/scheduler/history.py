@@ -19,7 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-__all__ = ["Event", "History", "NodeRecord", "Override"]
+__all__ = ["PHASES", "Boot", "Event", "History", "NodeRecord", "Override", "Phase"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS gpu_nodes (
@@ -55,6 +55,14 @@ CREATE TABLE IF NOT EXISTS gpu_bootstrap (
     expires_at timestamptz NOT NULL,
     used_at timestamptz
 );
+CREATE TABLE IF NOT EXISTS gpu_boot_phases (
+    node text NOT NULL,
+    phase text NOT NULL,
+    at timestamptz NOT NULL,
+    ok boolean NOT NULL,
+    detail text,
+    PRIMARY KEY (node, phase)
+);
 CREATE TABLE IF NOT EXISTS gpu_events (
     id bigserial PRIMARY KEY,
     deployment text NOT NULL,
@@ -75,6 +83,32 @@ class NodeRecord:
     requested_at: datetime
     ready_at: datetime | None
     delete_requested_at: datetime | None
+
+
+# A boot's phases in their order, each timed from the node's request: the scheduler sees the
+# provider's answer, the machine running, the bootstrap fetched, vLLM healthy and its first answer;
+# the node itself reports its images pulled and its weights checked (`/boot`).
+PHASES = ("created", "machine up", "bootstrap", "images", "weights", "healthy", "first answer")
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    seconds: float  # since the node was requested
+    ok: bool
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class Boot:
+    node: str
+    requested_at: datetime
+    outcome: str | None
+    phases: list[Phase]
+
+    @property
+    def failed(self) -> Phase | None:
+        return next((phase for phase in self.phases if not phase.ok), None)
 
 
 @dataclass(frozen=True)
@@ -158,6 +192,54 @@ class History:
                 {"now": now, "start": start, "d": self.deployment},
             ).fetchone()
         return float(row["seconds"] if row else 0) / 3600
+
+    def phase(self, node: str, phase: str, at: datetime, ok: bool = True, detail: str | None = None) -> None:
+        """A boot phase of `node` reached (or failed); the first report of a phase counts."""
+        with self._connection() as c:
+            c.execute(
+                "INSERT INTO gpu_boot_phases (node, phase, at, ok, detail) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (node, phase) DO NOTHING",
+                (node, phase, at, ok, detail),
+            )
+
+    def boots(self, limit: int = 5) -> list[Boot]:
+        """The last `limit` nodes requested, newest first, with their phases in order."""
+        with self._connection() as c:
+            nodes = c.execute(
+                "SELECT name, requested_at, outcome FROM gpu_nodes WHERE deployment = %s"
+                " ORDER BY requested_at DESC LIMIT %s",
+                (self.deployment, limit),
+            ).fetchall()
+            rows = c.execute(
+                "SELECT node, phase, at, ok, detail FROM gpu_boot_phases WHERE node = ANY(%s)",
+                ([n["name"] for n in nodes],),
+            ).fetchall()
+        boots = []
+        for node in nodes:
+            mine = sorted((r for r in rows if r["node"] == node["name"]), key=lambda r: PHASES.index(r["phase"]))
+            phases = [
+                Phase(r["phase"], (r["at"] - node["requested_at"]).total_seconds(), r["ok"], r["detail"]) for r in mine
+            ]
+            boots.append(Boot(node["name"], node["requested_at"], node["outcome"], phases))
+        return boots
+
+    def failed_phase(self, node: str) -> Phase | None:
+        """The phase `node` reported failed, if any (the seconds are not needed there)."""
+        with self._connection() as c:
+            row = c.execute(
+                "SELECT phase, detail FROM gpu_boot_phases WHERE node = %s AND NOT ok LIMIT 1", (node,)
+            ).fetchone()
+        return Phase(row["phase"], 0.0, False, row["detail"]) if row else None
+
+    def times_to_ready(self, limit: int) -> list[float]:
+        """Seconds from request to healthy vLLM, for the last `limit` nodes that got there."""
+        with self._connection() as c:
+            rows = c.execute(
+                "SELECT extract(epoch FROM ready_at - requested_at) AS s FROM gpu_nodes"
+                " WHERE deployment = %s AND ready_at IS NOT NULL ORDER BY requested_at DESC LIMIT %s",
+                (self.deployment, limit),
+            ).fetchall()
+        return [float(row["s"]) for row in rows]
 
     def set_override(self, state: Literal["up", "down"] | None, until: datetime | None, by: str) -> None:
         with self._connection() as c:

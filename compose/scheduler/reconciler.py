@@ -14,6 +14,7 @@ state that matters in memory, so it can be killed at any moment and started agai
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 from collections.abc import Callable
@@ -34,7 +35,13 @@ _MAX_BACKOFF = timedelta(minutes=30)
 STATES = ("off", "starting", "ready", "draining", "deleting")
 
 
-Cause = Literal["held down", "budget", "held up", "window", "demand", "reserved", "off", "provider"]
+Cause = Literal["held down", "budget", "held up", "window", "lead", "demand", "reserved", "off", "provider"]
+
+# The lead learned from boots: the p90 of the last boots' time to a healthy vLLM, a minute more,
+# within these bounds; the default until three boots are known.
+LEAD_BOOTS = 10
+LEAD_DEFAULT = timedelta(minutes=15)
+LEAD_BOUNDS = (timedelta(minutes=2), timedelta(minutes=60))
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ class Reconciler:
         provider: Provider,
         history: History,
         healthy: Callable[[], bool],
+        first_answer: Callable[[], bool],
         activity: Callable[[], Activity | None],
         user_data: Callable[[str], str],
         address: str | None,
@@ -113,7 +121,8 @@ class Reconciler:
         self.deployment, self.node, self.provider_name = deployment, node, provider_name
         self.labels = node_labels(deployment, node)
         self.provider, self.history = provider, history
-        self._healthy, self._activity, self._user_data = healthy, activity, user_data
+        self._healthy, self._first_answer = healthy, first_answer
+        self._activity, self._user_data = activity, user_data
         self.address, self.report, self.clock = address, report, clock
         self.state = "off"
         self.time_to_ready_s: float | None = None
@@ -127,6 +136,18 @@ class Reconciler:
     def hours_this_month(self, now: datetime) -> float:
         return self.history.hours_since(month_start(now, self.calendar), now)
 
+    def lead(self) -> tuple[timedelta, str]:
+        """How long before each window the node is created, and on what grounds."""
+        if self.settings.lead_minutes is not None:
+            return timedelta(minutes=self.settings.lead_minutes), "set in the spec"
+        times = sorted(self.history.times_to_ready(LEAD_BOOTS))
+        if len(times) < 3:
+            return LEAD_DEFAULT, f"the default until 3 boots are measured ({len(times)} so far)"
+        p90 = times[math.ceil(0.9 * len(times)) - 1]
+        lead = timedelta(minutes=math.ceil(p90 / 60) + 1)
+        low, high = LEAD_BOUNDS
+        return min(max(lead, low), high), f"the last {len(times)} boots' p90 of {p90 / 60:.1f} min, and a minute"
+
     def spare_hours(self, now: datetime) -> float | None:
         """The budget's hours this month beyond what the rest of its windows need: all that a
         wake-up may spend, so that wake-ups can never leave the windows without hours. None
@@ -134,7 +155,7 @@ class Reconciler:
         budget = self.settings.budget_hours
         if budget is None:
             return None
-        reserved = self.calendar.hours_between(now, month_end(now, self.calendar))
+        reserved = self.calendar.hours_between(now, month_end(now, self.calendar), self.lead()[0])
         return budget - self.hours_this_month(now) - reserved
 
     def decide(self, now: datetime) -> Decision:
@@ -156,6 +177,11 @@ class Reconciler:
             return Decision(True, f"held up by {override.set_by} until {until:%a %H:%M}", "held up")
         if window := self.calendar.current(now):
             return Decision(True, f"in the window until {window.end:%a %H:%M}", "window")
+        lead, grounds = self.lead()
+        if self.calendar.current(now, lead) and (opening := self.calendar.next_start(now)):
+            minutes = lead.total_seconds() / 60
+            reason = f"starting {minutes:.0f} min before the window at {opening:%a %H:%M} ({grounds})"
+            return Decision(True, reason, "lead")
         if self.settings.wake_on_demand and (demand := self.history.last_demand()) is not None:
             idle_until = demand + timedelta(minutes=self.settings.idle_minutes)
             if now < idle_until:
@@ -256,6 +282,7 @@ class Reconciler:
             self.history.ended(name, self.clock(), "create failed")
             self._fail(name, now, f"creating the node failed: {exc}")
             return
+        self.history.phase(name, "created", self.clock())
         self.state = "starting"
         self.report("created", name, f"node requested from {self.provider_name}", False)
 
@@ -272,12 +299,22 @@ class Reconciler:
             self.state = "ready"
             self._track_activity(now)
             return
-        if node.status != "off" and self._healthy():
+        if node.status == "running":
+            self.history.phase(node.name, "machine up", now)  # the first sighting counts
+        if failed := self.history.failed_phase(node.name):
+            # The node said it cannot serve (its weights are missing or cut): no use waiting for vLLM.
+            why = f"reported its phase {failed.name} failed: {failed.detail}"
+            self._delete(node, record, now, f"the node {why}; deleting it")
+            self._fail(node.name, now, f"the node {why}")
+        elif node.status != "off" and self._healthy():
             self.history.ready(node.name, now)
+            self.history.phase(node.name, "healthy", now)
             self.time_to_ready_s = (now - record.requested_at).total_seconds()
             self._failures, self._backoff_until = 0, None
             self.state = "ready"
             self.report("ready", node.name, f"vLLM healthy {self.time_to_ready_s:.0f} s after the request", False)
+            if self._first_answer():
+                self.history.phase(node.name, "first answer", self.clock())
         elif node.status == "off" or now - record.requested_at > timedelta(seconds=self.settings.ready_timeout_s):
             # Switched off (outside the scheduler, or a crash between its create steps): ours to remove.
             why = "is switched off" if node.status == "off" else f"not healthy in {self.settings.ready_timeout_s} s"

@@ -51,7 +51,7 @@ from toolpark.compose.scheduler.reconciler import STATES, Activity, Reconciler
 from toolpark.compose.scheduler.refusals import Refusals
 from toolpark.compose.scheduler.wakers import Wakers
 from toolpark.compose.scheduler_files import SPEC_FILE
-from toolpark.compose.secrets import format_env
+from toolpark.compose.secrets import BOOT_KEY, format_env
 from toolpark.compose.services import service_definition
 from toolpark.compose.spec import Deployment
 from toolpark.compose.targets import target_named
@@ -66,6 +66,7 @@ _BOOTSTRAP_VALID = timedelta(hours=1)
 _DAY = timedelta(days=1)
 _BODY_BYTES = 4096
 _LONGEST = timedelta(days=31).total_seconds()  # an override for longer is a change of the schedule
+_NODE_PHASES = ("images", "weights")  # what the node itself reports; the scheduler sees the rest
 _METRIC = re.compile(r"^(vllm:request_success_total|vllm:num_requests_running)\{[^}]*\}\s+([0-9.eE+-]+)$", re.M)
 
 
@@ -137,6 +138,15 @@ class _Metrics(Collector):
         yield GaugeMetricFamily("toolpark_gpu_hours_this_month", "Node hours this calendar month.", value=hours)
         cost = hours * self.service.spec.scheduler.hourly_price
         yield GaugeMetricFamily("toolpark_gpu_cost_this_month", "Node cost this month (spec's currency).", value=cost)
+        phases = GaugeMetricFamily(
+            "toolpark_gpu_boot_phase_seconds",
+            "The last boot: seconds from the request to each phase.",
+            labels=["phase"],
+        )
+        for boot in self.service.history.boots(1):
+            for phase in boot.phases:
+                phases.add_metric([phase.name], phase.seconds)
+        yield phases
         errors = CounterMetricFamily("toolpark_gpu_provider_errors", "Failed provider calls since start.")
         errors.add_metric([], reconciler.provider_errors)
         yield errors
@@ -166,6 +176,7 @@ class SchedulerService:
             provider=provider,
             history=self.history,
             healthy=self._healthy,
+            first_answer=self._first_answer,
             activity=self._activity,
             user_data=self._user_data,
             address=self.spec.nodes[node].address,
@@ -182,6 +193,17 @@ class SchedulerService:
             return httpx.get(f"{self.vllm}/health", timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
+
+    def _first_answer(self) -> bool:
+        """One token of chat from the new node: the boot's last phase, what the first user waits for."""
+        body = {"model": self.spec.models.chat.served_name, "messages": [{"role": "user", "content": "Hi"}]}
+        headers = {"Authorization": f"Bearer {self.secrets.get('VLLM_API_KEY', '')}"}
+        try:
+            answer = httpx.post(f"{self.vllm}/v1/chat/completions", json=body | {"max_tokens": 1}, headers=headers,
+                                timeout=120)  # fmt: skip
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200
 
     def _activity(self) -> Activity | None:
         try:
@@ -232,6 +254,7 @@ class SchedulerService:
         reconciler, settings = self.reconciler, self.spec.scheduler
         decision = reconciler.decide(now)
         next_start = reconciler.next_start(now)
+        lead, grounds = reconciler.lead()
         hours = reconciler.hours_this_month(now)
         override = self.history.override(now)
         return {
@@ -242,6 +265,8 @@ class SchedulerService:
             "wanted": decision.up,
             "reason": decision.reason,
             "next_window": next_start.isoformat() if next_start else None,
+            "lead_minutes": round(lead.total_seconds() / 60),
+            "lead_grounds": grounds,
             "timezone": settings.timezone,
             "hours_this_month": round(hours, 3),
             "budget_hours": settings.budget_hours,
@@ -252,6 +277,18 @@ class SchedulerService:
             if override
             else None,
             "time_to_ready_s": reconciler.time_to_ready_s,
+            "boots": [
+                {
+                    "node": boot.node,
+                    "requested_at": boot.requested_at.isoformat(),
+                    "outcome": boot.outcome,
+                    "phases": [
+                        {"phase": p.name, "seconds": round(p.seconds, 1), "ok": p.ok, "detail": p.detail}
+                        for p in boot.phases
+                    ],
+                }
+                for boot in self.history.boots(5)
+            ],
             "events": [
                 {"at": e.at.isoformat(), "kind": e.kind, "node": e.node, "message": e.message}
                 for e in self.history.events(10)
@@ -368,9 +405,36 @@ class SchedulerService:
             if summary := self.refusals.refused(peer):
                 self._report("bootstrap-refused", None, summary, True)
             return PlainTextResponse("unknown, used or expired bootstrap token\n", status_code=403)
+        self.history.phase(name, "bootstrap", datetime.now(UTC))
         self._report("bootstrap", name, "the node fetched its files", False)
         data = bundle(self.folder, self.topology, self.node, self.secrets)
         return Response(data, media_type="application/gzip")
+
+    async def _boot(self, request: Request) -> Response:
+        """A phase the booting node reports (its images pulled, its weights checked), for the
+        newest node of this deployment: there is one at a time."""
+        key = self.secrets.get(BOOT_KEY, "")
+        if not key or not hmac.compare_digest(_bearer(request).encode(), key.encode()):
+            return JSONResponse({"error": f"the node's boot key ({BOOT_KEY}) is needed"}, status_code=401)
+        body = _json(await _read_small(request))
+        phase, ok = (body.get("phase"), body.get("ok")) if isinstance(body, dict) else (None, None)
+        if phase not in _NODE_PHASES or not isinstance(ok, bool):
+            message = f"a JSON object: phase one of {', '.join(_NODE_PHASES)}, ok true or false, detail (text)"
+            return JSONResponse({"error": message}, status_code=400)
+        detail = str(body.get("detail") or "")[:1000] or None
+        return await anyio.to_thread.run_sync(self._record_phase, phase, ok, detail)
+
+    def _record_phase(self, phase: str, ok: bool, detail: str | None) -> Response:
+        nodes = self.history.open_nodes()
+        if not nodes:
+            return JSONResponse({"error": "no node of this deployment is starting"}, status_code=409)
+        name = nodes[-1].name
+        self.history.phase(name, phase, datetime.now(UTC), ok, detail)
+        said = f"{phase}: {'done' if ok else 'failed'}" + (f" ({detail})" if detail else "")
+        self._report("boot-phase", name, said, not ok)
+        if not ok:
+            self._wake.set()  # the reconciler removes the node now, not an interval later
+        return JSONResponse({"node": name, "phase": phase, "ok": ok})
 
     def app(self) -> Starlette:
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -382,6 +446,7 @@ class SchedulerService:
                 Route("/wake", self._wake_form, methods=["POST"]),
                 Route("/override", self._override, methods=["POST"]),
                 Route("/bootstrap", self._bootstrap),
+                Route("/boot", self._boot, methods=["POST"]),
             ]
         )
 
@@ -407,7 +472,7 @@ def bundle(folder: Path, topology: Topology, node: str, secrets: Mapping[str, st
     for service in topology.services_on(node):
         names += [file for file in service_definition(topology, service.name).files if file != "."]
     texts = {name: (folder / name).read_text(encoding="utf-8") for name in dict.fromkeys(names)}
-    needed = {ref for text in texts.values() for ref in REFERENCE.findall(text)}
+    needed = {ref for text in texts.values() for ref in REFERENCE.findall(text)} | {BOOT_KEY}  # the start script's
     texts[".env"] = format_env({key: value for key, value in secrets.items() if key in needed})
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as tar:

@@ -17,6 +17,7 @@ import yaml
 from toolpark.compose.caddy import sites
 from toolpark.compose.dockerfile import dockerfile
 from toolpark.compose.formats import yaml_file
+from toolpark.compose.secrets import BOOT_KEY
 from toolpark.compose.services import Probe, ServiceDef, service_definition
 from toolpark.compose.spec import Deployment
 from toolpark.compose.topology import NODE_NETWORKS, Topology
@@ -93,6 +94,19 @@ def _toolpark_build(source: str) -> dict[str, Any]:
     return {"context": "./toolpark", "additional_contexts": {"source": source}}
 
 
+_CHECKED = "service_completed_successfully"
+
+
+def _check_service(spec: Deployment, definition: ServiceDef, build: dict[str, Any] | None) -> dict[str, Any]:
+    """A one-shot container running the service's `check_first` with the S3 settings and the boot
+    report key it needs (not the service's other secrets)."""
+    needed = {key: value for key, value in definition.environment.items() if key.startswith("AWS_") or key == BOOT_KEY}
+    service: dict[str, Any] = {"image": spec.toolpark.image, "command": definition.check_first}
+    if spec.toolpark.source is not None:
+        service["build"] = build or _toolpark_build(spec.toolpark.source)
+    return service | {"environment": needed, "restart": "no"}
+
+
 def compose_path(spec: Deployment, node: str) -> str:
     """The compose file of a node, in the rendered folder."""
     return "compose.yaml" if len(spec.nodes) == 1 else f"compose.{node}.yaml"
@@ -114,6 +128,11 @@ def compose_file(topology: Topology, node: str) -> dict[str, Any]:
             # Caddy serves an error page until its upstreams are up; others wait for health.
             condition = "service_started" if entry.name == "caddy" else "service_healthy"
             service["depends_on"] = {d: {"condition": condition} for d in depends}
+        if definition.check_first:
+            # The check runs first, in the toolpark image (the model server's image lacks toolpark).
+            check_name = f"{entry.name}-check"
+            services[check_name] = _check_service(spec, definition, build)
+            service["depends_on"] = {**service.get("depends_on", {}), check_name: {"condition": _CHECKED}}
         services[entry.name] = service
         volumes.update(definition.volumes)
     document: dict[str, Any] = {"name": f"{spec.name}-{node}" if len(spec.nodes) > 1 else spec.name}
@@ -125,7 +144,7 @@ def compose_file(topology: Topology, node: str) -> dict[str, Any]:
 
 TOKEN_PLACEHOLDER = "__TOOLPARK_BOOTSTRAP_TOKEN__"
 
-_START = """#!/bin/sh
+_START = r"""#!/bin/sh
 # The scheduled node's start: wait for the private network, fetch the node's files from the
 # scheduler with the one-time token, pull the pinned images, start.
 set -eu
@@ -141,7 +160,13 @@ for i in $(seq 1 30); do
     echo "the scheduler at {url} did not answer ($i)"; sleep 10
 done
 tar -xzf bundle.tar.gz && rm bundle.tar.gz
-docker compose -f {compose} pull --ignore-buildable
+# Boot phases for the scheduler's history (`toolpark gpu status`); a report that fails costs nothing.
+key=$(sed -n 's/^TOOLPARK_BOOT_KEY=//p' .env)
+report() {{
+    curl -fsS --max-time 10 -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
+        -d "{{\"phase\": \"$1\", \"ok\": $2}}" {boot} >/dev/null || true
+}}
+if docker compose -f {compose} pull --ignore-buildable; then report images true; else report images false; exit 1; fi
 docker compose -f {compose} up -d
 """
 
@@ -165,7 +190,8 @@ def cloud_init(topology: Topology, node: str) -> str:
     spec = topology.spec
     entry = spec.nodes[topology.node_of("scheduler")]
     url = f"http://{entry.address}:{spec.scheduler.port}/bootstrap"
-    start = _START.format(address=spec.nodes[node].address, url=url, compose=compose_path(spec, node))
+    boot = f"http://{entry.address}:{spec.scheduler.port}/boot"
+    start = _START.format(address=spec.nodes[node].address, url=url, boot=boot, compose=compose_path(spec, node))
     document = {
         "package_update": True,
         # The GPU driver and the NVIDIA container toolkit come with the provider's GPU image.

@@ -165,6 +165,9 @@ def supervisor_config(topology: Topology, node: str | None = None) -> str:
         translate = _local_paths(definition)
         command = [translate(_supervisor_value(a)) for a in definition.command]
         command = local(topology.spec.processes, definition, command)
+        if definition.check_first:
+            # `toolpark models check ... -- PROGRAM`: the program runs only once the check passes.
+            command = [*topology.spec.processes.toolpark, *definition.check_first, "--", *command]
         env = {key: translate(_supervisor_value(value)) for key, value in definition.environment.items()}
         lines += [
             f"[program:{name}]",

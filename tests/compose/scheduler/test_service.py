@@ -13,7 +13,6 @@ import tarfile
 import threading
 import time
 import tomllib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -27,49 +26,18 @@ import uvicorn
 from starlette.testclient import TestClient
 
 from tests.compose.rendering import SPECS
+from tests.compose.scheduler.scheduling import EMPTY, hetzner_service, listed
 from toolpark.compose.checks import problems
-from toolpark.compose.files import read_env, write_deployment
+from toolpark.compose.files import read_env
 from toolpark.compose.scheduler.replay import Exchange, Replay, recorded
-from toolpark.compose.scheduler.service import SchedulerService
-from toolpark.compose.secrets import format_env
 from toolpark.compose.spec import Deployment
 from toolpark.compose.targets.compose import TOKEN_PLACEHOLDER
 from toolpark.mcp_servers.retrieval.embeddings import EndpointUnavailable, LocalEmbedder, OpenAIEmbedder, WhileAway
-from toolpark.operations.embedded import PostgresService, free_ports, postgres
-
-_PAGE = {"page": 1, "per_page": 50, "previous_page": None, "next_page": None, "last_page": 1, "total_entries": 0}
-EMPTY = Exchange("GET", "/v1/servers", 200, {"servers": [], "meta": {"pagination": _PAGE}})
-
-
-_OPEN: list[SchedulerService] = []
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[PostgresService]:
-    with postgres(tmp_path / "pg") as service:
-        yield service
-        while _OPEN:  # before the server stops
-            _OPEN.pop().history.close()
-
-
-def _service(
-    tmp_path: Path, database: PostgresService, secrets: dict[str, str] | None = None, **scheduler: Any
-) -> SchedulerService:
-    data = tomllib.loads(SPECS["entry-gpu"].read_text())
-    data["scheduler"] |= {"provider": "hetzner", **scheduler}
-    data["scheduler"]["provider_settings"] = {
-        "server_type": "gex44", "image": "ubuntu-24.04", "location": "fsn1", "network": "assistant-private"
-    }  # fmt: skip
-    folder = tmp_path / "deploy"
-    folder.mkdir()
-    (folder / ".env").write_text(format_env({"HCLOUD_TOKEN": "token-of-the-project", **(secrets or {})}))
-    write_deployment(Deployment.model_validate(data), folder)
-    _OPEN.append(SchedulerService(folder, database.url))
-    return _OPEN[-1]
+from toolpark.operations.embedded import PostgresService, free_ports
 
 
 def test_a_used_budget_stops_every_start_with_a_clear_message(tmp_path: Path, database: PostgresService) -> None:
-    service = _service(tmp_path, database, budget_hours=1.5, windows=["daily 00:00-24:00"])
+    service = hetzner_service(tmp_path, database, budget_hours=1.5, windows=["daily 00:00-24:00"])
     # Mid-month, with two node hours behind it this month.
     now = datetime.now(UTC).replace(day=15, hour=12, minute=0, second=0, microsecond=0)
     service.reconciler.clock = lambda: now
@@ -87,7 +55,7 @@ def test_a_used_budget_stops_every_start_with_a_clear_message(tmp_path: Path, da
 def test_the_operator_holds_the_node_up_or_down_with_a_key_and_it_expires(
     tmp_path: Path, database: PostgresService
 ) -> None:
-    service = _service(tmp_path, database, windows=[], wake_on_demand=False)
+    service = hetzner_service(tmp_path, database, windows=[], wake_on_demand=False)
     client = TestClient(service.app())
     assert client.post("/override", json={"state": "up"}).status_code == 401
     wrong = {"Authorization": "Bearer sk-not-the-key"}
@@ -113,7 +81,7 @@ def test_the_operator_holds_the_node_up_or_down_with_a_key_and_it_expires(
 def test_the_node_trades_a_one_time_token_for_its_files_and_only_its_secrets(
     tmp_path: Path, database: PostgresService
 ) -> None:
-    service = _service(tmp_path, database)
+    service = hetzner_service(tmp_path, database)
     user_data = service._user_data("assistant-gpu-new")
     assert TOKEN_PLACEHOLDER not in user_data
     token = re.search(r"- /usr/local/sbin/toolpark-node-start\n  - (\S+)", user_data)
@@ -142,7 +110,9 @@ def test_the_node_trades_a_one_time_token_for_its_files_and_only_its_secrets(
 
 def test_the_offline_page_says_when_the_model_is_back(tmp_path: Path, database: PostgresService) -> None:
     day = datetime.now(UTC).date() + timedelta(days=2)
-    service = _service(tmp_path, database, wake_on_demand=False, windows=[], extra_windows=[f"{day} 10:00-12:00"])
+    service = hetzner_service(
+        tmp_path, database, wake_on_demand=False, windows=[], extra_windows=[f"{day} 10:00-12:00"]
+    )
     client = TestClient(service.app())
     page = client.get("/offline", headers={"Accept": "text/html"})
     start = service.reconciler.next_start(datetime.now(UTC))
@@ -161,7 +131,7 @@ def _session(secret: str, user: str, minutes: int = 60) -> str:
 
 
 def test_only_a_signed_in_user_or_a_key_holder_wakes_the_node(tmp_path: Path, database: PostgresService) -> None:
-    service = _service(tmp_path, database, windows=[], wake_on_demand=True, idle_minutes=20)
+    service = hetzner_service(tmp_path, database, windows=[], wake_on_demand=True, idle_minutes=20)
     client = TestClient(service.app())
     master, refresh = service.secrets["LITELLM_MASTER_KEY"], service.secrets["JWT_REFRESH_SECRET"]
     # Anyone else, by any method, is told how to start it, and nothing is counted.
@@ -199,7 +169,7 @@ def test_each_kind_of_proof_wakes_the_node(tmp_path: Path, database: PostgresSer
     toolpark_key = "tpk_the-operators-key-for-this-test"
     webui = "open-webui-secret-of-this-deployment"
     keys = {"TOOLPARK_OPS_KEY": toolpark_key, "OPENWEBUI_SECRET_KEY": webui}
-    service = _service(tmp_path, database, keys, windows=[], wake_on_demand=True)
+    service = hetzner_service(tmp_path, database, keys, windows=[], wake_on_demand=True)
     client = TestClient(service.app())
     master = service.secrets["LITELLM_MASTER_KEY"]
     if proof == "form key":
@@ -219,7 +189,7 @@ def test_each_kind_of_proof_wakes_the_node(tmp_path: Path, database: PostgresSer
 
 
 def test_a_caller_wakes_the_node_at_most_the_daily_cap(tmp_path: Path, database: PostgresService) -> None:
-    service = _service(tmp_path, database, windows=[], wake_on_demand=True, idle_minutes=1, wake_daily_cap=2)
+    service = hetzner_service(tmp_path, database, windows=[], wake_on_demand=True, idle_minutes=1, wake_daily_cap=2)
     now = datetime.now(UTC)
     for hours_ago in (20, 10):  # two wake-ups today, each long idle since
         service.history.woken("librechat:ada", now - timedelta(hours=hours_ago))
@@ -232,12 +202,13 @@ def test_a_caller_wakes_the_node_at_most_the_daily_cap(tmp_path: Path, database:
 
 
 def test_wake_ups_never_spend_the_hours_the_windows_need(tmp_path: Path, database: PostgresService) -> None:
-    # Mid-month, 10 h used; the rest of the month's window (evenings, 2 h a day) needs the rest.
+    # Mid-month, 10 h used; the rest of the month's window (evenings, 2 h a day, each started 15
+    # min ahead: the default lead while no boot is measured) needs the rest.
     now = datetime.now(UTC).replace(day=10, hour=12, minute=0, second=0, microsecond=0)
     days_left = (now.replace(month=now.month % 12 + 1, day=1, year=now.year + (now.month == 12)) - now).days
-    windows_need = 2 * days_left
+    windows_need = 2.25 * days_left
     scheduler = {"timezone": "UTC", "windows": ["daily 20:00-22:00"], "days_off": [], "wake_on_demand": True}
-    service = _service(tmp_path, database, budget_hours=10 + windows_need + 0.25, **scheduler)
+    service = hetzner_service(tmp_path, database, budget_hours=10 + windows_need + 0.25, **scheduler)
     service.history.requested("assistant-gpu-earlier", "hetzner", now - timedelta(hours=11))
     service.history.ended("assistant-gpu-earlier", now - timedelta(hours=1), "deleted")
     spare = service.reconciler.spare_hours(now)
@@ -284,7 +255,7 @@ def test_a_provider_failure_is_counted_logged_and_posted_to_the_webhook(
     hook = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     try:
-        service = _service(tmp_path, database, webhook=f"http://127.0.0.1:{hook.server_port}/hook")
+        service = hetzner_service(tmp_path, database, webhook=f"http://127.0.0.1:{hook.server_port}/hook")
         refused = {"error": {"code": "unauthorized", "message": "unable to authenticate", "details": {}}}
         with Replay([Exchange("GET", "/v1/servers", 401, refused)]):
             service.reconciler.tick()
@@ -305,7 +276,7 @@ def test_guessed_bootstrap_tokens_are_counted_and_throttled_not_posted_each(
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     _Hook.received.clear()
     try:
-        service = _service(tmp_path, database, webhook=f"http://127.0.0.1:{hook.server_port}/hook")
+        service = hetzner_service(tmp_path, database, webhook=f"http://127.0.0.1:{hook.server_port}/hook")
         client = TestClient(service.app())
         answers = [client.get("/bootstrap", headers={"Authorization": f"Bearer guess-{n}"}) for n in range(200)]
         # A forwarded header names nobody: the peer is the connection's own.
@@ -334,7 +305,9 @@ async def test_retrieval_says_when_search_is_back_or_embeds_locally_meanwhile(
     tmp_path: Path, database: PostgresService
 ) -> None:
     day = datetime.now(UTC).date() + timedelta(days=2)
-    service = _service(tmp_path, database, wake_on_demand=False, windows=[], extra_windows=[f"{day} 10:00-12:00"])
+    service = hetzner_service(
+        tmp_path, database, wake_on_demand=False, windows=[], extra_windows=[f"{day} 10:00-12:00"]
+    )
     away, port = free_ports(2)  # the GPU node's vLLM, not there; the scheduler's HTTP port
     server = uvicorn.Server(uvicorn.Config(service.app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -363,15 +336,10 @@ async def test_retrieval_says_when_search_is_back_or_embeds_locally_meanwhile(
     )
 
 
-def _server(answers: dict[str, list[Exchange]], server_id: int, name: str) -> dict[str, Any]:
-    server: dict[str, Any] = dict(answers["find"][0].response["servers"][0])
-    return server | {"id": server_id, "name": name}
-
-
 def test_a_node_never_healthy_is_deleted_reported_and_not_retried_at_once(
     tmp_path: Path, database: PostgresService
 ) -> None:
-    service = _service(tmp_path, database, windows=["daily 00:00-24:00"], ready_timeout_s=600)
+    service = hetzner_service(tmp_path, database, windows=["daily 00:00-24:00"], ready_timeout_s=600)
     answers = recorded("hetzner")
     name = answers["find"][0].response["servers"][0]["name"]
     service.history.requested(name, "hetzner", datetime.now(UTC) - timedelta(hours=1))
@@ -389,13 +357,13 @@ def test_a_node_never_healthy_is_deleted_reported_and_not_retried_at_once(
 
 
 def test_a_second_node_is_adopted_then_deleted_keeping_the_ready_one(tmp_path: Path, database: PostgresService) -> None:
-    service = _service(tmp_path, database, windows=["daily 00:00-24:00"])
+    service = hetzner_service(tmp_path, database, windows=["daily 00:00-24:00"])
     answers = recorded("hetzner")
     kept = answers["find"][0].response["servers"][0]["name"]
     service.history.requested(kept, "hetzner", datetime.now(UTC) - timedelta(hours=1))
     service.history.ready(kept, datetime.now(UTC) - timedelta(minutes=50))
     both = dict(answers["find"][0].response)
-    both["servers"] = [_server(answers, 4242, kept), _server(answers, 4343, "assistant-gpu-from-a-crash")]
+    both["servers"] = [listed(answers, 4242, kept), listed(answers, 4343, "assistant-gpu-from-a-crash")]
     listing = Exchange("GET", "/v1/servers", 200, both, answers["find"][0].query)
     removal = Exchange("DELETE", "/v1/servers/4343", 200, answers["delete"][0].response)
     with Replay([listing, removal]) as replay:
