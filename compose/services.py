@@ -526,6 +526,29 @@ def _scheduler(topology: Topology) -> ServiceDef:
     )
 
 
+def _registry(topology: Topology) -> ServiceDef:
+    """A pull-through cache of Docker Hub for the scheduled node's docker (its `registry-mirrors`):
+    the vLLM image (about 12 GB) comes over the private network at each boot, from the internet
+    once per version. Published on the entry node's private address only, where the node looks."""
+    spec = topology.spec
+    port = spec.scheduler.image_mirror
+    assert port is not None  # the service exists only with a port
+    entry = spec.nodes[topology.node_of("registry")].address
+    return ServiceDef(
+        image=spec.images.registry,
+        command=[],  # the image's own: serve /etc/distribution/config.yml, configured by the environment
+        environment={
+            "REGISTRY_HTTP_ADDR": f"{topology.bind_host}:{port}",
+            "REGISTRY_PROXY_REMOTEURL": "https://registry-1.docker.io",
+            "REGISTRY_STORAGE_DELETE_ENABLED": "true",  # the proxy expires what it cached (7 days unused)
+        },
+        probe=Probe(port, "/v2/"),
+        healthcheck=["CMD", "wget", "-q", "--spider", f"http://localhost:{port}/v2/"],  # no Python in the image
+        volumes={"registry-data": "/var/lib/registry"},
+        host_ports=[f"{entry}:{port}:{port}"] if entry else [],
+    )
+
+
 def service_definition(topology: Topology, name: str) -> ServiceDef:
     spec = topology.spec
     component = topology.services[name].component
@@ -543,5 +566,6 @@ def service_definition(topology: Topology, name: str) -> ServiceDef:
         "keycloak": _keycloak,
         "caddy": _caddy,
         "scheduler": _scheduler,
+        "registry": _registry,
     }
     return builders[component](topology)

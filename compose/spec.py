@@ -317,6 +317,12 @@ class Scheduler(_Strict):
         "time counts toward budget_hours. None: learned, the p90 of the last boots' time to ready and a minute "
         "(2-60 min; 15 until 3 boots are measured).",
     )
+    image_mirror: Port | None = Field(
+        5000,
+        description="The port of a pull-through cache of Docker Hub (the distribution registry) beside the "
+        "scheduler: the node pulls the vLLM image from the entry server over the private network, and the internet "
+        "serves each version once. None: the node pulls from Docker Hub itself.",
+    )
     budget_hours: float | None = Field(None, gt=0, description="GPU hours per calendar month; none: no cap.")
     hourly_price: float = Field(0, ge=0, description="What the node costs per hour, to report cost.")
     currency: str = "EUR"
@@ -471,6 +477,7 @@ class Images(_Strict):
     keycloak: str = "quay.io/keycloak/keycloak:26.4.2"
     caddy: str = "caddy:2.10.2"
     openwebui: str = "ghcr.io/open-webui/open-webui:v0.12.4"
+    registry: str = "registry:3.0.0"
 
     @field_validator("*")
     @classmethod

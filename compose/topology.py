@@ -124,6 +124,8 @@ class Topology:
             found.append(Service(f"toolpark-{name}", "toolpark", server.port, f"toolpark.servers.{name}.port"))
         if spec.scheduled_node:
             found.append(Service("scheduler", "scheduler", spec.scheduler.port, "scheduler.port"))
+            if spec.scheduler.image_mirror is not None:
+                found.append(Service("registry", "registry", spec.scheduler.image_mirror, "scheduler.image_mirror"))
         return {service.name: service for service in found}
 
     @cached_property
@@ -135,6 +137,7 @@ class Topology:
                 placed.setdefault(component, node_name)
         if self.spec.scheduled_node and "postgres" in placed:
             placed["scheduler"] = placed["postgres"]  # it keeps its history there, and outlives the node
+            placed["registry"] = placed["postgres"]  # beside it: an image cache outlives the node too
         return placed
 
     def on_scheduled_node(self, service: str) -> bool:

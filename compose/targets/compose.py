@@ -10,6 +10,7 @@ network, once (`toolpark.compose.scheduler.service`).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -192,11 +193,18 @@ def cloud_init(topology: Topology, node: str) -> str:
     url = f"http://{entry.address}:{spec.scheduler.port}/bootstrap"
     boot = f"http://{entry.address}:{spec.scheduler.port}/boot"
     start = _START.format(address=spec.nodes[node].address, url=url, boot=boot, compose=compose_path(spec, node))
+    files = [{"path": "/usr/local/sbin/toolpark-node-start", "permissions": "0700", "content": start}]
+    if (port := spec.scheduler.image_mirror) is not None:
+        # Written before the packages install docker: Docker Hub's images come through the entry
+        # server's cache (plain HTTP over the private network; docker falls back to the hub).
+        mirror = f"{entry.address}:{port}"
+        daemon = {"registry-mirrors": [f"http://{mirror}"], "insecure-registries": [mirror]}
+        files.append({"path": "/etc/docker/daemon.json", "permissions": "0644", "content": json.dumps(daemon)})
     document = {
         "package_update": True,
         # The GPU driver and the NVIDIA container toolkit come with the provider's GPU image.
         "packages": ["docker.io", "docker-compose-v2", "curl"],
-        "write_files": [{"path": "/usr/local/sbin/toolpark-node-start", "permissions": "0700", "content": start}],
+        "write_files": files,
         "runcmd": [
             ["systemctl", "enable", "--now", "docker"],
             ["/usr/local/sbin/toolpark-node-start", TOKEN_PLACEHOLDER],

@@ -26,7 +26,16 @@ from typing import Any
 import httpx
 import platformdirs
 
-__all__ = ["PostgresService", "S3Service", "data_dir", "free_ports", "postgres", "seaweedfs", "stop_process"]
+__all__ = [
+    "PostgresService",
+    "S3Service",
+    "add_reader",
+    "data_dir",
+    "free_ports",
+    "postgres",
+    "seaweedfs",
+    "stop_process",
+]
 
 logger = logging.getLogger("toolpark.embedded")
 
@@ -92,6 +101,19 @@ def _credentials(directory: Path) -> tuple[str, str]:
         config.write_text(json.dumps({"identities": [identity]}))
         config.chmod(0o600)
     keys = json.loads(config.read_text())["identities"][0]["credentials"][0]
+    return keys["accessKey"], keys["secretKey"]
+
+
+def add_reader(directory: Path, bucket: str) -> tuple[str, str]:
+    """A key of the embedded store that reads and lists `bucket` and nothing else (the GPU node's
+    weights key); it holds from the store's next start. Its id and secret."""
+    _credentials(directory)  # the store's own key stays the first
+    config = directory / "s3.json"
+    data = json.loads(config.read_text())
+    keys = {"accessKey": "tpr" + secrets.token_hex(8), "secretKey": secrets.token_urlsafe(30)}
+    reader = {"name": f"reader-{bucket}", "credentials": [keys], "actions": [f"Read:{bucket}", f"List:{bucket}"]}
+    data["identities"] = [*(i for i in data["identities"] if i["name"] != reader["name"]), reader]
+    config.write_text(json.dumps(data))
     return keys["accessKey"], keys["secretKey"]
 
 

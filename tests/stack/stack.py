@@ -24,12 +24,13 @@ import yaml
 from tests.processes import env_folder
 from tests.vllm_server import prepare
 from toolpark.compose.files import read_env
-from toolpark.compose.secrets import format_env
+from toolpark.compose.secrets import WEIGHTS_SECRETS, format_env
 from toolpark.host.loading import first_party_servers
-from toolpark.operations.embedded import free_ports, seaweedfs
+from toolpark.operations.embedded import add_reader, free_ports, seaweedfs
 
 SERVERS = tuple(first_party_servers())
 BUCKET = "assistant-files"
+MODELS_BUCKET = "models"  # where `toolpark models push` puts weights the GPU node streams
 
 
 def spec(ports: list[int], s3_url: str) -> dict[str, Any]:
@@ -158,16 +159,20 @@ class Prepared:
 def prepared(base: Path) -> Iterator[Prepared]:
     """A spec on free ports with its S3 (and the keys in .env), for the length of the block."""
     (base / "s3").mkdir()
+    weights_key = add_reader(base / "s3", MODELS_BUCKET)  # the GPU node's: it reads the models only
     with seaweedfs(base / "s3") as s3:
-        boto3.client(
+        client = boto3.client(
             "s3", endpoint_url=s3.endpoint_url, aws_access_key_id=s3.access_key_id,
             aws_secret_access_key=s3.secret_access_key, region_name="us-east-1",
-        ).create_bucket(Bucket=BUCKET)  # fmt: skip
+        )  # fmt: skip
+        client.create_bucket(Bucket=BUCKET)
+        client.create_bucket(Bucket=MODELS_BUCKET)
         data = spec(free_ports(10, below=40000), s3.endpoint_url)
         folder = base / "deploy"
         folder.mkdir()
         # S3's keys come from its operator: they go into .env before the first render.
         keys = {"S3_ACCESS_KEY_ID": s3.access_key_id, "S3_SECRET_ACCESS_KEY": s3.secret_access_key}
+        keys |= dict(zip(WEIGHTS_SECRETS, weights_key, strict=True))
         (folder / ".env").write_text(format_env(keys))
         spec_path = base / "deploy.yaml"
         spec_path.write_text(yaml.safe_dump(data))

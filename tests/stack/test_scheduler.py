@@ -7,6 +7,7 @@ wakes nothing), and the idle timeout stops it again."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.stack.stack import Prepared, prepared, running
+from tests.stack.stack import MODELS_BUCKET, Prepared, prepared, running
 from toolpark.clients import http_client
 from toolpark.compose.files import read_env
 from toolpark.compose.local_nodes import LocalProvider
@@ -48,11 +49,15 @@ def scheduled(data: dict[str, Any], start: datetime, end: datetime) -> dict[str,
                 "lifecycle": "scheduled"},
     }  # fmt: skip
     data["openwebui"] = {"enabled": False}
+    # The node streams both models from the stack's S3 (pushed by the fixture), as a cloud node would.
+    data["models"]["chat"]["weights"] = f"s3://{MODELS_BUCKET}/smollm2"
+    data["models"]["embedding"]["weights"] = f"s3://{MODELS_BUCKET}/minilm"
     data["scheduler"] = {
         "port": data["toolpark"]["servers"]["s3"]["port"] + 50,
         "timezone": "UTC",
         "windows": [],
         "extra_windows": [f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}"],
+        "lead_minutes": 0,  # the node starts when the window opens (the lead: tests/compose/scheduler/test_boot.py)
         "wake_on_demand": True,
         "budget_hours": 50,
         "idle_minutes": 1,
@@ -111,11 +116,25 @@ def _port_open(port: int) -> bool:
         return False
 
 
+def _push_models(ready: Prepared) -> None:
+    """`toolpark models push` of both models into the stack's S3, with its operator's key."""
+    keys = read_env(ready.folder / ".env")
+    environ = os.environ | {"AWS_ENDPOINT_URL": ready.spec["s3"]["endpoint_url"], "AWS_REGION": "us-east-1",
+                            "AWS_ACCESS_KEY_ID": keys["S3_ACCESS_KEY_ID"],
+                            "AWS_SECRET_ACCESS_KEY": keys["S3_SECRET_ACCESS_KEY"]}  # fmt: skip
+    for name, role in (("smollm2", "chat"), ("minilm", "embedding")):
+        folder = ready.spec["models"][role]["model"]
+        command = [sys.executable, "-m", "toolpark", "models", "push", folder, "--to", f"s3://{MODELS_BUCKET}/{name}"]
+        pushed = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=300, check=False)
+        assert pushed.returncode == 0, pushed.stderr
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prepared, str, Path, datetime, datetime]]:
     base = tmp_path_factory.mktemp("scheduled")
     start, end = _window(datetime.now(UTC))
     with prepared(base) as ready:
+        _push_models(ready)
         ready.spec_path.write_text(yaml.safe_dump(scheduled(ready.spec, start, end)))
         log = base / "up.log"
         with running(ready.folder, ready.spec_path, log):
@@ -149,6 +168,20 @@ def test_a_window_opens_the_node_serves_chat_and_it_stops_when_the_window_closes
     assert len(_nodes(ready)) == 1
     open_nodes = _history(ready, "SELECT name FROM gpu_nodes WHERE ended_at IS NULL")
     assert [row[0] for row in open_nodes] == _nodes(ready)  # any other request is accounted as ended
+
+    # The boot's phases: the node's weights check (reported), vLLM healthy, its first answer.
+    node = _nodes(ready)[0]
+    recorded = f"SELECT phase, ok FROM gpu_boot_phases WHERE node = '{node}'"
+    _until("answered", lambda: "first answer" in dict(_history(ready, recorded)), 120, log)  # just after ready
+    phases = dict(_history(ready, recorded))
+    # "created" may be missing: the kill during the create can land before the scheduler records it.
+    assert {"machine up", "weights", "healthy", "first answer"} <= set(phases) and all(phases.values()), phases
+    assert 'toolpark_gpu_boot_phase_seconds{phase="weights"}' in httpx.get(f"{url}/metrics", timeout=10).text
+    shown = subprocess.run([sys.executable, "-m", "toolpark", "gpu", "status", "--deploy", str(ready.folder)],
+                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert f"{node}: " in shown.stdout and " · weights " in shown.stdout and " · first answer " in shown.stdout
+    vllm_log = (ready.folder / "logs" / "vllm-chat.log").read_text()
+    assert "s3://models/smollm2: " in vllm_log and "complete" in vllm_log  # the check, then vLLM
 
     secrets = read_env(ready.folder / ".env")
     llm = f"http://127.0.0.1:{spec['litellm']['port']}/v1"
