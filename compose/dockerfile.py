@@ -11,7 +11,9 @@ __all__ = ["dockerfile"]
 def dockerfile(spec: Deployment) -> str:
     # Each first-party server's libraries come with the extra of its name.
     servers = [name for name in first_party_servers() if name in spec.toolpark.servers]
-    extras = ",".join([*servers, *(["gpu"] if spec.scheduled_node else [])])
+    # Weights in S3: `toolpark models check` and the scheduler's compile-cache store use boto3 (s3).
+    weights = ["s3"] if "s3" not in servers and any(m.weights for m in spec.models.by_role().values()) else []
+    extras = ",".join([*servers, *(["gpu"] if spec.scheduled_node else []), *weights])
     target = f".[{extras}]" if extras else "."
     return f"""\
 # Rendered by toolpark compose. `docker compose up --build` builds it when the spec names

@@ -13,6 +13,7 @@ Secrets appear as `${NAME}` references to `.env`, never as values.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Literal
@@ -74,6 +75,9 @@ class ServiceDef:
     # the service's environment. The processes target runs it ahead of the program; on the compose
     # target the scheduled node's start script runs it in the toolpark image.
     check_first: list[str] | None = None
+    # A `toolpark` command run once the service is healthy (saving vLLM's compile cache): a
+    # one-shot container after it on compose, a program that waits for its health on processes.
+    after_healthy: list[str] | None = None
 
 
 def _postgres_url(topology: Topology, consumer: str, role: str) -> str:
@@ -118,12 +122,31 @@ def _weights_environment(spec: Deployment) -> dict[str, str]:
     }
 
 
-def _weights_check(topology: Topology, service: str, weights: str) -> list[str]:
-    """`toolpark models check` of the pushed copy; on the scheduled node it reports the phase."""
-    check = ["models", "check", weights]
+VLLM_CACHE = "/vllm-cache"
+
+
+def _cache_key(image: str, command: list[str]) -> str:
+    """Names vLLM's compile cache: a new image or other arguments compile anew."""
+    return hashlib.sha256(json.dumps([image, command]).encode()).hexdigest()[:16]
+
+
+def _weights_check(topology: Topology, service: str, weights: str, key: str) -> list[str]:
+    """`toolpark models check` of the pushed copy, then the compile cache saved with it restored;
+    on the scheduled node it reports the phase."""
+    check = ["models", "check", weights, "--cache", VLLM_CACHE, "--cache-key", key]
     if topology.on_scheduled_node(service):
         check += ["--report", topology.url(service, "scheduler", "/boot")]
     return check
+
+
+def _cache_save(topology: Topology, service: str, role: str, key: str) -> list[str] | None:
+    """Once vLLM is healthy, its compile cache goes to the scheduler, which keeps it beside the
+    weights (the node's key only reads); a cache saved before is not sent again."""
+    if not topology.on_scheduled_node(service):
+        return None  # an always-on node keeps its cache in its volume
+    health = topology.url(service, service, "/health")
+    target = topology.url(service, "scheduler", f"/boot/cache/{role}")
+    return ["models", "save-cache", VLLM_CACHE, "--key", key, "--to", target, "--health", health]
 
 
 def _boot_environment(topology: Topology, service: str) -> dict[str, str]:
@@ -145,20 +168,33 @@ def _vllm(topology: Topology, model: Model, service: str) -> ServiceDef:
         args += ["--enable-auto-tool-choice", "--tool-call-parser", model.tool_call_parser]
     else:
         args += ["--runner", "pooling"]
+    command = [*args, *model.extra_args]
     environment = {"VLLM_API_KEY": secret("VLLM_API_KEY")}
-    if model.weights:
-        environment |= _weights_environment(spec) | _boot_environment(topology, service)
+    if model.weights is None:
+        return ServiceDef(
+            image=spec.images.vllm,
+            command=command,
+            environment={"HF_TOKEN": "${HF_TOKEN:-}", **environment},
+            probe=Probe(model.port, "/health"),
+            # Downloading and loading weights takes minutes; a short start period would restart it forever.
+            start_s=900,
+            volumes={"hf-cache": "/root/.cache/huggingface"},
+            host_ipc=True,
+            gpus=_gpus(topology, service),
+        )
+    key, role = _cache_key(spec.images.vllm, command), service.removeprefix("vllm-")
+    environment |= _weights_environment(spec) | _boot_environment(topology, service)
     return ServiceDef(
         image=spec.images.vllm,
-        command=[*args, *model.extra_args],
-        environment={"HF_TOKEN": "${HF_TOKEN:-}", **environment} if model.weights is None else environment,
+        command=command,
+        environment=environment | {"VLLM_CACHE_ROOT": VLLM_CACHE},
         probe=Probe(model.port, "/health"),
-        # Downloading and loading weights takes minutes; a short start period would restart it forever.
         start_s=900,
-        volumes={} if model.weights else {"hf-cache": "/root/.cache/huggingface"},
+        volumes={f"{service}-cache": VLLM_CACHE},
         host_ipc=True,
         gpus=_gpus(topology, service),
-        check_first=_weights_check(topology, service, model.weights) if model.weights else None,
+        check_first=_weights_check(topology, service, model.weights, key),
+        after_healthy=_cache_save(topology, service, role, key),
     )
 
 

@@ -19,18 +19,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tarfile
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CACHE_FOLDER",
     "MANIFEST",
     "WeightsError",
     "WeightsLocation",
+    "cache_key_name",
     "check_folder",
     "check_remote",
+    "pack_cache",
     "push",
+    "restore_cache",
     "source_folder",
 ]
 
@@ -135,6 +142,43 @@ def push(folder: Path, where: WeightsLocation, client: Any) -> dict[str, int]:
     manifest = {"files": files, "bytes": sum(files.values())}
     client.put_object(Bucket=where.bucket, Key=where.key(MANIFEST), Body=json.dumps(manifest, indent=1).encode())
     return files
+
+
+CACHE_FOLDER = ".toolpark/vllm-cache"  # beside the weights: vLLM's compile caches, by key
+
+
+def cache_key_name(where: WeightsLocation, key: str) -> str:
+    """Where the compile cache of `key` is kept in the bucket."""
+    if not key.isalnum() or len(key) > 64:
+        raise WeightsError(f"{key!r}: a compile cache's key is letters and digits")
+    return where.key(f"{CACHE_FOLDER}/{key}.tar.gz")
+
+
+def restore_cache(where: WeightsLocation, key: str, folder: Path, client: Any) -> int:
+    """vLLM's compile cache saved under `key`, unpacked into `folder`; its size, 0 if none is saved."""
+    from botocore.exceptions import ClientError
+
+    try:
+        body = client.get_object(Bucket=where.bucket, Key=cache_key_name(where, key))["Body"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return 0
+        raise WeightsError(f"the compile cache {key} could not be read: {exc}") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile() as spool:
+        shutil.copyfileobj(body, spool)
+        size = spool.tell()
+        spool.seek(0)
+        with tarfile.open(fileobj=spool, mode="r:gz") as tar:
+            tar.extractall(folder, filter="data")  # no links or paths out of the folder
+    return size
+
+
+def pack_cache(folder: Path, out: Any) -> None:
+    """`folder` (vLLM's compile cache) as a tar.gz into the file `out`."""
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
 
 
 def check_remote(where: WeightsLocation, client: Any) -> dict[str, int]:

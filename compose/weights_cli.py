@@ -62,22 +62,37 @@ def push(model: str, to: str, endpoint_url: str | None) -> None:
 @click.option(
     "--report", metavar="URL", help="The scheduler's /boot: the check is reported as the boot phase 'weights'."
 )
+@click.option("--cache", type=click.Path(path_type=Path, file_okay=False), help="vLLM's compile cache folder.")
+@click.option("--cache-key", help="Restore the compile cache saved beside the weights under this key into --cache.")
 @click.argument("program", nargs=-1, type=click.UNPROCESSED)
 @_ENDPOINT
-def check(location: str, report: str | None, program: tuple[str, ...], endpoint_url: str | None) -> None:
-    """Check LOCATION (a model folder, or s3://bucket/prefix against its manifest); then run
-    PROGRAM (after `--`) in this process, when given and the check passed."""
-    from toolpark.compose.weights import WeightsError, WeightsLocation, check_folder, check_remote
+def check(
+    location: str,
+    report: str | None,
+    cache: Path | None,
+    cache_key: str | None,
+    program: tuple[str, ...],
+    endpoint_url: str | None,
+) -> None:
+    """Check LOCATION (a model folder, or s3://bucket/prefix against its manifest), restore the
+    compile cache saved beside it; then run PROGRAM (after `--`) in this process, when given and
+    the check passed."""
+    from toolpark.compose.weights import WeightsError, WeightsLocation, check_folder, check_remote, restore_cache
 
+    restored = ""
     try:
         if location.startswith("s3://"):
-            files = check_remote(WeightsLocation.parse(location), _client(endpoint_url))
+            where, client = WeightsLocation.parse(location), _client(endpoint_url)
+            files = check_remote(where, client)
+            if cache is not None and cache_key:
+                size = restore_cache(where, cache_key, cache, client)
+                restored = f"; compile cache {cache_key} restored ({_size(size)})" if size else "; no compile cache yet"
         else:
             files = check_folder(Path(location))
     except WeightsError as exc:
         _report(report, ok=False, detail=str(exc))
         raise click.ClickException(str(exc)) from None
-    said = f"{location}: {len(files)} files, {_size(sum(files.values()))}, complete"
+    said = f"{location}: {len(files)} files, {_size(sum(files.values()))}, complete{restored}"
     _report(report, ok=True, detail=said)
     click.echo(said)
     if program:
@@ -97,3 +112,49 @@ def _report(url: str | None, *, ok: bool, detail: str) -> None:
         httpx.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10).raise_for_status()
     except httpx.HTTPError as exc:
         click.echo(f"could not report the phase to {url}: {exc}", err=True)
+
+
+@models.command("save-cache")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--key", required=True, help="The compile cache's key (the check restores it by that).")
+@click.option("--to", "to", required=True, metavar="URL", help="The scheduler's /boot/cache/<role>.")
+@click.option("--health", metavar="URL", help="Wait until this answers 200 (vLLM's /health) first.")
+@click.option("--wait-s", default=3600, show_default=True, help="How long to wait for --health.")
+def save_cache(folder: Path, key: str, to: str, health: str | None, wait_s: int) -> None:
+    """Send vLLM's compile cache FOLDER to the scheduler, which keeps it beside the weights, unless
+    one is kept under KEY already. The node's own S3 key only reads."""
+    import tempfile
+    import time
+
+    import httpx
+
+    from toolpark.compose.weights import pack_cache
+
+    deadline = time.monotonic() + wait_s
+    while health is not None and not _answers(health):
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"{health} did not answer in {wait_s} s; no compile cache saved")
+        time.sleep(5)
+    headers = {"Authorization": f"Bearer {os.environ.get('TOOLPARK_BOOT_KEY', '')}"}
+    try:
+        if httpx.get(to, params={"key": key}, headers=headers, timeout=30).status_code == 200:
+            click.echo(f"the compile cache {key} is kept already")
+            return
+        with tempfile.TemporaryFile() as packed:
+            pack_cache(folder, packed)
+            size = packed.tell()
+            packed.seek(0)
+            sent = httpx.post(to, params={"key": key}, content=packed, headers=headers, timeout=600)
+        sent.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"the compile cache was not saved: {exc}") from None
+    click.echo(f"saved the compile cache {key} ({_size(size)})")
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -25,6 +25,7 @@ import logging
 import re
 import secrets
 import tarfile
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -57,6 +58,7 @@ from toolpark.compose.spec import Deployment
 from toolpark.compose.targets import target_named
 from toolpark.compose.targets.compose import TOKEN_PLACEHOLDER, compose_path, user_data_file
 from toolpark.compose.topology import Topology
+from toolpark.compose.weights import WeightsError, WeightsLocation, cache_key_name
 
 __all__ = ["Offline", "SchedulerService", "load_deployment"]
 
@@ -66,6 +68,7 @@ _BOOTSTRAP_VALID = timedelta(hours=1)
 _DAY = timedelta(days=1)
 _BODY_BYTES = 4096
 _LONGEST = timedelta(days=31).total_seconds()  # an override for longer is a change of the schedule
+_CACHE_BYTES = 4 * 1024**3  # vLLM's compile cache is tens of MB; a bound all the same
 _NODE_PHASES = ("images", "weights")  # what the node itself reports; the scheduler sees the rest
 _METRIC = re.compile(r"^(vllm:request_success_total|vllm:num_requests_running)\{[^}]*\}\s+([0-9.eE+-]+)$", re.M)
 
@@ -436,6 +439,63 @@ class SchedulerService:
             self._wake.set()  # the reconciler removes the node now, not an interval later
         return JSONResponse({"node": name, "phase": phase, "ok": ok})
 
+    def _cache_place(self, request: Request) -> tuple[Any, str, str] | Response:
+        """The S3 client, bucket and key of the compile cache a request names; or the refusal."""
+        key = self.secrets.get(BOOT_KEY, "")
+        if not key or not hmac.compare_digest(_bearer(request).encode(), key.encode()):
+            return JSONResponse({"error": f"the node's boot key ({BOOT_KEY}) is needed"}, status_code=401)
+        model = self.spec.models.by_role().get(request.path_params["role"])
+        if model is None or model.weights is None or self.spec.s3 is None:
+            return JSONResponse({"error": "that model has no weights in S3 to keep a cache beside"}, status_code=404)
+        where = WeightsLocation.parse(model.weights)
+        try:
+            name = cache_key_name(where, request.query_params.get("key", ""))
+        except WeightsError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return self._s3(), where.bucket, name
+
+    def _s3(self) -> Any:
+        """The stack's S3 with its operator's key (from .env), which may write the cache."""
+        import boto3
+        from botocore.config import Config
+
+        assert self.spec.s3 is not None
+        style = "path" if self.spec.s3.path_style else "virtual"
+        return boto3.client(
+            "s3", endpoint_url=self.spec.s3.endpoint_url, region_name=self.spec.s3.region,
+            aws_access_key_id=self.secrets.get("S3_ACCESS_KEY_ID"),
+            aws_secret_access_key=self.secrets.get("S3_SECRET_ACCESS_KEY"),
+            config=Config(s3={"addressing_style": style}),
+        )  # fmt: skip
+
+    def _cache_kept(self, request: Request) -> Response:
+        place = self._cache_place(request)
+        if isinstance(place, Response):
+            return place
+        client, bucket, name = place
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=name).get("Contents", [])
+        if not any(entry["Key"] == name for entry in listed):
+            return JSONResponse({"kept": False}, status_code=404)
+        return JSONResponse({"kept": True})
+
+    async def _cache_save(self, request: Request) -> Response:
+        """The node's compile cache (tar.gz), kept beside its weights under its key."""
+        place = await anyio.to_thread.run_sync(self._cache_place, request)
+        if isinstance(place, Response):
+            return place
+        client, bucket, name = place
+        with tempfile.TemporaryFile() as spool:
+            async for chunk in request.stream():
+                spool.write(chunk)
+                if spool.tell() > _CACHE_BYTES:
+                    return JSONResponse({"error": f"a compile cache over {_CACHE_BYTES} bytes"}, status_code=413)
+            size = spool.tell()
+            spool.seek(0)
+            await anyio.to_thread.run_sync(lambda: client.upload_fileobj(spool, bucket, name))
+        said = f"kept the compile cache s3://{bucket}/{name} ({size / 1e6:.1f} MB)"
+        await anyio.to_thread.run_sync(self._report, "compile-cache", None, said, False)
+        return JSONResponse({"kept": True, "bytes": size})
+
     def app(self) -> Starlette:
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
         return Starlette(
@@ -447,6 +507,8 @@ class SchedulerService:
                 Route("/override", self._override, methods=["POST"]),
                 Route("/bootstrap", self._bootstrap),
                 Route("/boot", self._boot, methods=["POST"]),
+                Route("/boot/cache/{role}", self._cache_kept, methods=["GET"]),
+                Route("/boot/cache/{role}", self._cache_save, methods=["POST"]),
             ]
         )
 

@@ -98,14 +98,18 @@ def _toolpark_build(source: str) -> dict[str, Any]:
 _CHECKED = "service_completed_successfully"
 
 
-def _check_service(spec: Deployment, definition: ServiceDef, build: dict[str, Any] | None) -> dict[str, Any]:
-    """A one-shot container running the service's `check_first` with the S3 settings and the boot
-    report key it needs (not the service's other secrets)."""
+def _helper(
+    spec: Deployment, definition: ServiceDef, command: list[str], build: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A one-shot container in the toolpark image running a `toolpark` command for the service
+    (its check first, the save after), with the service's volumes, its S3 settings and the boot
+    report key (not its other secrets)."""
     needed = {key: value for key, value in definition.environment.items() if key.startswith("AWS_") or key == BOOT_KEY}
-    service: dict[str, Any] = {"image": spec.toolpark.image, "command": definition.check_first}
+    service: dict[str, Any] = {"image": spec.toolpark.image, "command": command}
     if spec.toolpark.source is not None:
         service["build"] = build or _toolpark_build(spec.toolpark.source)
-    return service | {"environment": needed, "restart": "no"}
+    volumes = [f"{volume}:{path}" for volume, path in definition.volumes.items()]
+    return service | {"environment": needed, "volumes": volumes, "restart": "no"}
 
 
 def compose_path(spec: Deployment, node: str) -> str:
@@ -132,9 +136,12 @@ def compose_file(topology: Topology, node: str) -> dict[str, Any]:
         if definition.check_first:
             # The check runs first, in the toolpark image (the model server's image lacks toolpark).
             check_name = f"{entry.name}-check"
-            services[check_name] = _check_service(spec, definition, build)
+            services[check_name] = _helper(spec, definition, definition.check_first, build)
             service["depends_on"] = {**service.get("depends_on", {}), check_name: {"condition": _CHECKED}}
         services[entry.name] = service
+        if definition.after_healthy:
+            after = _helper(spec, definition, definition.after_healthy, build)
+            services[f"{entry.name}-after"] = after | {"depends_on": {entry.name: {"condition": "service_healthy"}}}
         volumes.update(definition.volumes)
     document: dict[str, Any] = {"name": f"{spec.name}-{node}" if len(spec.nodes) > 1 else spec.name}
     document["services"] = services

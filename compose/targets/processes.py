@@ -165,9 +165,10 @@ def supervisor_config(topology: Topology, node: str | None = None) -> str:
         translate = _local_paths(definition)
         command = [translate(_supervisor_value(a)) for a in definition.command]
         command = local(topology.spec.processes, definition, command)
+        toolpark = topology.spec.processes.toolpark
         if definition.check_first:
             # `toolpark models check ... -- PROGRAM`: the program runs only once the check passes.
-            command = [*topology.spec.processes.toolpark, *definition.check_first, "--", *command]
+            command = [*toolpark, *(translate(a) for a in definition.check_first), "--", *command]
         env = {key: translate(_supervisor_value(value)) for key, value in definition.environment.items()}
         lines += [
             f"[program:{name}]",
@@ -189,6 +190,20 @@ def supervisor_config(topology: Topology, node: str | None = None) -> str:
             "stdout_logfile_backups=2",
             "",
         ]
+        if definition.after_healthy:
+            # It waits for the program's health itself, then ends: started once, never again.
+            after = [*toolpark, *(translate(a) for a in definition.after_healthy)]
+            lines += [
+                f"[program:{name}-after]",
+                "command=" + shlex.join(after),
+                f"directory={_HERE}",
+                f"environment={_environment(name, env)}",
+                "startsecs=0",
+                "autorestart=false",
+                "redirect_stderr=true",
+                f"stdout_logfile={_HERE}/logs/{name}-after.log",
+                "",
+            ]
     return "\n".join(lines)
 
 

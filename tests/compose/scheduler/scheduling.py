@@ -4,6 +4,7 @@ API this machine cannot reach), with its history in a real PostgreSQL (the `data
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,16 @@ OPEN: list[SchedulerService] = []
 
 
 def hetzner_service(
-    tmp_path: Path, database: PostgresService, secrets: dict[str, str] | None = None, **scheduler: Any
+    tmp_path: Path,
+    database: PostgresService,
+    secrets: dict[str, str] | None = None,
+    edit: Callable[[dict[str, Any]], None] | None = None,
+    **scheduler: Any,
 ) -> SchedulerService:
+    """The entry-gpu example's scheduler; `edit` changes the rest of its spec first."""
     data = tomllib.loads(SPECS["entry-gpu"].read_text())
+    if edit is not None:
+        edit(data)
     data["scheduler"] |= {"provider": "hetzner", **scheduler}
     data["scheduler"]["provider_settings"] = {
         "server_type": "gex44", "image": "ubuntu-24.04", "location": "fsn1", "network": "assistant-private"

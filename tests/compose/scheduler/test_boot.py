@@ -5,19 +5,29 @@ the reason; and the lead learned from recorded boots, across changes of daylight
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+import uvicorn
+from botocore.exceptions import ClientError
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from tests.compose.scheduler.scheduling import hetzner_service
+from tests.compose.test_weights import model_folder
 from toolpark.compose.files import read_env
 from toolpark.compose.scheduler.cli import _print_status
 from toolpark.compose.scheduler.replay import Exchange, Replay, recorded
 from toolpark.compose.scheduler.service import SchedulerService
-from toolpark.operations.embedded import PostgresService
+from toolpark.compose.weights import WeightsLocation, push
+from toolpark.operations.embedded import PostgresService, add_reader, free_ports, seaweedfs
 
 BERLIN = "Europe/Berlin"
 
@@ -143,3 +153,69 @@ def _print_command():  # type: ignore[no-untyped-def]
         _print_status(status)  # type: ignore[arg-type]
 
     return show
+
+
+def test_the_compile_cache_is_kept_beside_the_weights_by_the_scheduler_and_restored_by_the_check(
+    tmp_path: Path, database: PostgresService
+) -> None:
+    """The node's key only reads the models' bucket: it sends its compile cache to the scheduler,
+    which keeps it with the stack's own key; the next boot's check restores it (real SeaweedFS)."""
+    (tmp_path / "s3").mkdir()
+    reader = add_reader(tmp_path / "s3", "models")
+    with seaweedfs(tmp_path / "s3") as store:
+        admin = s3_client(store.endpoint_url, store.access_key_id, store.secret_access_key)
+        admin.create_bucket(Bucket="models")
+        admin.create_bucket(Bucket="files")
+        push(model_folder(tmp_path / "tiny"), WeightsLocation("models", "tiny"), admin)
+
+        def weights(data: dict[str, Any]) -> None:
+            data["s3"] = {"endpoint_url": store.endpoint_url, "bucket": "files"}
+            data["models"]["chat"]["weights"] = "s3://models/tiny"
+
+        keys = {"S3_ACCESS_KEY_ID": store.access_key_id, "S3_SECRET_ACCESS_KEY": store.secret_access_key,
+                "WEIGHTS_S3_ACCESS_KEY_ID": reader[0], "WEIGHTS_S3_SECRET_ACCESS_KEY": reader[1]}  # fmt: skip
+        service = hetzner_service(tmp_path, database, keys, edit=weights)
+        port = free_ports(1)[0]
+        server = uvicorn.Server(uvicorn.Config(service.app(), host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            compiled = tmp_path / "vllm-cache"
+            (compiled / "torch_compile_cache" / "abc").mkdir(parents=True)
+            (compiled / "torch_compile_cache" / "abc" / "graph.py").write_text("# a compiled graph\n")
+            (compiled / "modelinfos.json").write_text("{}")
+            node = os.environ | {"TOOLPARK_BOOT_KEY": read_env(service.folder / ".env")["TOOLPARK_BOOT_KEY"]}
+            save = ["save-cache", str(compiled), "--key", "k1", "--to", f"http://127.0.0.1:{port}/boot/cache/chat"]
+            first = _models(*save, env=node)
+            assert first.returncode == 0 and "saved the compile cache k1" in first.stdout, first.stderr
+            assert _models(*save, env=node).stdout.strip() == "the compile cache k1 is kept already"
+            stranger = _models(*save, env=os.environ | {"TOOLPARK_BOOT_KEY": "guessed"})
+            assert stranger.returncode == 1 and "401" in stranger.stderr
+            # The next boot: the check, with the node's read-only key, restores it.
+            restored = tmp_path / "restored"
+            reading = os.environ | {"AWS_ENDPOINT_URL": store.endpoint_url, "AWS_ACCESS_KEY_ID": reader[0],
+                                    "AWS_SECRET_ACCESS_KEY": reader[1], "AWS_REGION": "us-east-1"}  # fmt: skip
+            checked = _models("check", "s3://models/tiny", "--cache", str(restored), "--cache-key", "k1", env=reading)
+            assert checked.returncode == 0 and "compile cache k1 restored" in checked.stdout, checked.stderr
+            assert (restored / "torch_compile_cache" / "abc" / "graph.py").read_text() == "# a compiled graph\n"
+            fresh = _models("check", "s3://models/tiny", "--cache", str(tmp_path / "x"), "--cache-key", "k2",
+                            env=reading)  # fmt: skip
+            assert "no compile cache yet" in fresh.stdout
+            # That key reads; it writes nothing.
+            with pytest.raises(ClientError, match="AccessDenied"):
+                s3_client(store.endpoint_url, *reader).put_object(Bucket="models", Key="tiny/x", Body=b"x")
+        finally:
+            server.should_exit = True
+            thread.join()
+    kinds = [event.kind for event in service.history.events()]
+    assert kinds.count("compile-cache") == 1
+
+
+def _models(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "toolpark", "models", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def s3_client(endpoint: str, key_id: str, secret: str):  # type: ignore[no-untyped-def]
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key_id, aws_secret_access_key=secret,
+                        region_name="us-east-1")  # fmt: skip

@@ -108,3 +108,35 @@ def test_gpu_commands_find_the_scheduler_at_its_nodes_private_address(tmp_path: 
     assert missing.exit_code == 1 and "holds no rendered scheduler" in missing.output
     wrong = CliRunner().invoke(main, ["gpu", "up", "--deploy", str(tmp_path), "--for", "two hours"])
     assert wrong.exit_code == 2 and "say how long as 2h" in wrong.output
+
+
+def test_weights_in_s3_stream_into_vllm_after_a_check_and_its_compile_cache_is_saved_after() -> None:
+    data = example()
+    data["models"]["chat"]["weights"] = "s3://models/qwen2.5-7b-instruct"
+    files = _render(data)
+    gpu = yaml.safe_load(files["compose.gpu.yaml"])["services"]
+    vllm, check, after = gpu["vllm-chat"], gpu["vllm-chat-check"], gpu["vllm-chat-after"]
+    assert vllm["command"][:4] == ["--model", "s3://models/qwen2.5-7b-instruct", "--load-format", "runai_streamer"]
+    assert "HF_TOKEN" not in vllm["environment"] and vllm["environment"]["HF_HUB_OFFLINE"] == "1"
+    assert vllm["environment"]["AWS_ACCESS_KEY_ID"].startswith("${WEIGHTS_S3_ACCESS_KEY_ID:?")
+    assert vllm["environment"]["VLLM_CACHE_ROOT"] == "/vllm-cache" and "vllm-chat-cache:/vllm-cache" in vllm["volumes"]
+    # The check first, in the toolpark image, with the S3 settings and the boot key only.
+    assert vllm["depends_on"]["vllm-chat-check"] == {"condition": "service_completed_successfully"}
+    assert check["image"] == data["toolpark"]["image"] and check["restart"] == "no"
+    assert check["command"][:3] == ["models", "check", "s3://models/qwen2.5-7b-instruct"]
+    assert check["command"][-2:] == ["--report", "http://10.0.0.1:8190/boot"]
+    assert set(check["environment"]) == {
+        "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+        "AWS_EC2_METADATA_DISABLED", "TOOLPARK_BOOT_KEY",
+    }  # fmt: skip
+    # The compile cache goes to the scheduler once vLLM is healthy, under the key the check restores.
+    key = check["command"][check["command"].index("--cache-key") + 1]
+    assert after["depends_on"] == {"vllm-chat": {"condition": "service_healthy"}}
+    assert after["command"][:5] == ["models", "save-cache", "/vllm-cache", "--key", key]
+    assert "http://10.0.0.1:8190/boot/cache/chat" in after["command"] and after["volumes"] == check["volumes"]
+    # The embedding model, from Hugging Face as before.
+    assert gpu["vllm-embedding"]["command"][:2] == ["--model", "BAAI/bge-m3"] and "vllm-embedding-check" not in gpu
+    # A new image or other arguments compile anew: another key.
+    data["images"] = {"vllm": "vllm/vllm-openai:v0.33.0"}
+    again = yaml.safe_load(_render(data)["compose.gpu.yaml"])["services"]["vllm-chat-check"]["command"]
+    assert again[again.index("--cache-key") + 1] != key
