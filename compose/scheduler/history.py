@@ -193,12 +193,22 @@ class History:
             ).fetchone()
         return float(row["seconds"] if row else 0) / 3600
 
-    def phase(self, node: str, phase: str, at: datetime, ok: bool = True, detail: str | None = None) -> None:
-        """A boot phase of `node` reached (or failed); the first report of a phase counts."""
+    def phase(
+        self, node: str, phase: str, at: datetime, ok: bool = True, detail: str | None = None, *, each: bool = False
+    ) -> None:
+        """A boot phase of `node` reached (or failed). A sighting counts the first time; a phase
+        the node reports for `each` of its models (weights) is reached with the last of them, and
+        failed by any."""
+        merge = (
+            "DO UPDATE SET at = CASE WHEN NOT gpu_boot_phases.ok THEN gpu_boot_phases.at"
+            " WHEN NOT excluded.ok THEN excluded.at ELSE greatest(gpu_boot_phases.at, excluded.at) END,"
+            " detail = CASE WHEN gpu_boot_phases.ok AND NOT excluded.ok THEN excluded.detail"
+            " ELSE gpu_boot_phases.detail END, ok = gpu_boot_phases.ok AND excluded.ok"
+        )
         with self._connection() as c:
             c.execute(
                 "INSERT INTO gpu_boot_phases (node, phase, at, ok, detail) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (node, phase) DO NOTHING",
+                f" ON CONFLICT (node, phase) {merge if each else 'DO NOTHING'}",
                 (node, phase, at, ok, detail),
             )
 

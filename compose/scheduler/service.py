@@ -432,7 +432,7 @@ class SchedulerService:
         if not nodes:
             return JSONResponse({"error": "no node of this deployment is starting"}, status_code=409)
         name = nodes[-1].name
-        self.history.phase(name, phase, datetime.now(UTC), ok, detail)
+        self.history.phase(name, phase, datetime.now(UTC), ok, detail, each=True)
         said = f"{phase}: {'done' if ok else 'failed'}" + (f" ({detail})" if detail else "")
         self._report("boot-phase", name, said, not ok)
         if not ok:

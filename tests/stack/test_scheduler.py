@@ -181,7 +181,10 @@ def test_a_window_opens_the_node_serves_chat_and_it_stops_when_the_window_closes
                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert f"{node}: " in shown.stdout and " · weights " in shown.stdout and " · first answer " in shown.stdout
     vllm_log = (ready.folder / "logs" / "vllm-chat.log").read_text()
-    assert "s3://models/smollm2: " in vllm_log and "complete" in vllm_log  # the check, then vLLM
+    assert "s3://models/smollm2: " in vllm_log and "complete; no compile cache yet" in vllm_log  # the check first
+    # Once healthy, its compile cache goes to the scheduler, which keeps it beside the weights.
+    kept = "SELECT count(*) FROM gpu_events WHERE kind = 'compile-cache'"
+    _until("compile cache kept", lambda: _history(ready, kept)[0][0] >= 2, 300, log)  # chat's and embedding's
 
     secrets = read_env(ready.folder / ".env")
     llm = f"http://127.0.0.1:{spec['litellm']['port']}/v1"
@@ -227,6 +230,7 @@ def test_a_request_outside_the_windows_wakes_the_node_and_idling_stops_it(
 ) -> None:
     ready, url, log, _, _ = stack
     _until("off", lambda: _status(url).get("state") == "off" and not _nodes(ready), 420, log)
+    saved = _history(ready, "SELECT count(*) FROM gpu_events WHERE kind = 'compile-cache'")
     lines = log.read_text().splitlines()
     sites = {line.split()[0]: line.rsplit(" ", 1)[1] for line in lines if " is served at " in line}
     completions = f"{sites['llm.example.org']}/v1/chat/completions"
@@ -248,6 +252,12 @@ def test_a_request_outside_the_windows_wakes_the_node_and_idling_stops_it(
 
     _until("woken", lambda: _status(url).get("state") == "ready", 600, log)
     woke = time.monotonic()
+    # This boot restored the compile cache the first one saved, and saved none again.
+    checks = [line for line in (ready.folder / "logs" / "vllm-chat.log").read_text().splitlines()
+              if line.startswith("s3://models/smollm2: ")]  # fmt: skip
+    assert len(checks) >= 2 and " restored (" in checks[-1], checks
+    time.sleep(10)  # its save-cache asks the scheduler, finds the cache kept, and sends nothing
+    assert _history(ready, "SELECT count(*) FROM gpu_events WHERE kind = 'compile-cache'") == saved
     status = _status(url)
     assert status["wanted"] and "woken on demand" in status["reason"], status
     _until("stopped when idle", lambda: _status(url).get("state") == "off" and not _nodes(ready), 420, log)

@@ -115,6 +115,9 @@ def test_boot_phases_are_recorded_shown_and_a_failed_weights_check_deletes_the_n
     bad = client.post("/boot", json={"phase": "healthy", "ok": True}, headers=_boot_key(service))
     assert bad.status_code == 400 and "images, weights" in bad.json()["error"]
     assert client.post("/boot", json={"phase": "images", "ok": True}, headers=_boot_key(service)).status_code == 200
+    # Each model's weights are checked and reported: the embedding's passed, the chat model's did not.
+    embedding = {"phase": "weights", "ok": True, "detail": "s3://models/bge-m3: 8 files, 2.27 GB, complete"}
+    assert client.post("/boot", json=embedding, headers=_boot_key(service)).status_code == 200
     why = "model-00002-of-00004.safetensors: missing in s3://models/qwen, and its manifest names it"
     failed = client.post("/boot", json={"phase": "weights", "ok": False, "detail": why}, headers=_boot_key(service))
     assert failed.json() == {"node": name, "phase": "weights", "ok": False}
