@@ -196,6 +196,11 @@ def test_a_window_opens_the_node_serves_chat_and_it_stops_when_the_window_closes
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert chat.returncode == 0 and chat.stdout.strip(), chat.stderr[-3000:]
+    # And an embedding, from the MiniLM the node streamed from S3 too.
+    embedded = httpx.post(f"http://127.0.0.1:{spec['models']['embedding']['port']}/v1/embeddings",
+                          json={"model": "minilm", "input": ["lighthouse keepers"]}, timeout=120,
+                          headers={"Authorization": f"Bearer {secrets['VLLM_API_KEY']}"})  # fmt: skip
+    assert embedded.status_code == 200 and len(embedded.json()["data"][0]["embedding"]) == 384, embedded.text
 
     # Killed during the delete: the moment the window's end is acted on. The node that served (ready):
     # the kill during the create can leave a second node, deleted as one too many long before.
