@@ -38,6 +38,7 @@ __all__ = [
     "pack_cache",
     "push",
     "restore_cache",
+    "s3_client",
     "source_folder",
 ]
 
@@ -66,6 +67,27 @@ class WeightsLocation:
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
+
+
+def s3_client(
+    endpoint: str | None,
+    *,
+    region: str | None = None,
+    key_id: str | None = None,
+    secret: str | None = None,
+    path_style: bool = True,
+) -> Any:
+    """A boto3 S3 client (the s3 extra brings boto3); keys left out come from boto3's own chain.
+    Path-style addressing for a store on an address of its own (SeaweedFS, MinIO: no bucket DNS
+    names); AWS itself (no endpoint) chooses."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(s3={"addressing_style": "path" if path_style else "virtual"}) if endpoint else None
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=key_id, aws_secret_access_key=secret,
+        config=config,
+    )  # fmt: skip
 
 
 def source_folder(model: str) -> Path:

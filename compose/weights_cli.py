@@ -20,14 +20,19 @@ _ENDPOINT = click.option(
 
 
 def _client(endpoint: str | None) -> Any:
+    from toolpark.compose.weights import s3_client
+
     try:
-        import boto3
-        from botocore.config import Config
+        return s3_client(endpoint, region=os.environ.get("AWS_REGION"))
     except ModuleNotFoundError as exc:
         raise click.ClickException(f"`toolpark models` needs boto3 ({exc.name}): pip install 'toolpark[s3]'") from None
-    # Path-style addressing: a store on an address of its own (SeaweedFS, MinIO) has no bucket DNS names.
-    config = Config(s3={"addressing_style": "path"}) if endpoint else None
-    return boto3.client("s3", endpoint_url=endpoint, config=config, region_name=os.environ.get("AWS_REGION"))
+
+
+def _boot_headers() -> dict[str, str]:
+    """What the node's calls to the scheduler carry: its boot key, from the environment."""
+    from toolpark.compose.secrets import BOOT_KEY
+
+    return {"Authorization": f"Bearer {os.environ.get(BOOT_KEY, '')}"}
 
 
 def _size(count: int) -> str:
@@ -106,10 +111,9 @@ def _report(url: str | None, *, ok: bool, detail: str) -> None:
         return
     import httpx
 
-    key = os.environ.get("TOOLPARK_BOOT_KEY", "")
     body = {"phase": "weights", "ok": ok, "detail": detail}
     try:
-        httpx.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10).raise_for_status()
+        httpx.post(url, json=body, headers=_boot_headers(), timeout=10).raise_for_status()
     except httpx.HTTPError as exc:
         click.echo(f"could not report the phase to {url}: {exc}", err=True)
 
@@ -135,7 +139,7 @@ def save_cache(folder: Path, key: str, to: str, health: str | None, wait_s: int)
         if time.monotonic() > deadline:
             raise click.ClickException(f"{health} did not answer in {wait_s} s; no compile cache saved")
         time.sleep(5)
-    headers = {"Authorization": f"Bearer {os.environ.get('TOOLPARK_BOOT_KEY', '')}"}
+    headers = _boot_headers()
     try:
         if httpx.get(to, params={"key": key}, headers=headers, timeout=30).status_code == 200:
             click.echo(f"the compile cache {key} is kept already")

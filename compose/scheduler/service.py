@@ -58,7 +58,7 @@ from toolpark.compose.spec import Deployment
 from toolpark.compose.targets import target_named
 from toolpark.compose.targets.compose import TOKEN_PLACEHOLDER, compose_path, user_data_file
 from toolpark.compose.topology import Topology
-from toolpark.compose.weights import WeightsError, WeightsLocation, cache_key_name
+from toolpark.compose.weights import WeightsError, WeightsLocation, cache_key_name, s3_client
 
 __all__ = ["Offline", "SchedulerService", "load_deployment"]
 
@@ -367,12 +367,13 @@ class SchedulerService:
         caller = self._caller(request, key)
         return await anyio.to_thread.run_sync(self._answer, request, caller)
 
-    def _operator(self, request: Request) -> bool:
-        key = self.secrets.get("TOOLPARK_OPS_KEY", "")
+    def _holds(self, request: Request, secret_name: str) -> bool:
+        """Whether the request's bearer is the .env secret `secret_name` (never when it is unset)."""
+        key = self.secrets.get(secret_name, "")
         return bool(key) and hmac.compare_digest(_bearer(request).encode(), key.encode())
 
     async def _override(self, request: Request) -> Response:
-        if not self._operator(request):
+        if not self._holds(request, "TOOLPARK_OPS_KEY"):
             return JSONResponse({"error": "the operator key (TOOLPARK_OPS_KEY) is needed"}, status_code=401)
         body = _json(await _read_small(request))
         state, seconds = (body.get("state"), body.get("for_s")) if isinstance(body, dict) else ("?", None)
@@ -416,8 +417,7 @@ class SchedulerService:
     async def _boot(self, request: Request) -> Response:
         """A phase the booting node reports (its images pulled, its weights checked), for the
         newest node of this deployment: there is one at a time."""
-        key = self.secrets.get(BOOT_KEY, "")
-        if not key or not hmac.compare_digest(_bearer(request).encode(), key.encode()):
+        if not self._holds(request, BOOT_KEY):
             return JSONResponse({"error": f"the node's boot key ({BOOT_KEY}) is needed"}, status_code=401)
         body = _json(await _read_small(request))
         phase, ok = (body.get("phase"), body.get("ok")) if isinstance(body, dict) else (None, None)
@@ -441,8 +441,7 @@ class SchedulerService:
 
     def _cache_place(self, request: Request) -> tuple[Any, str, str] | Response:
         """The S3 client, bucket and key of the compile cache a request names; or the refusal."""
-        key = self.secrets.get(BOOT_KEY, "")
-        if not key or not hmac.compare_digest(_bearer(request).encode(), key.encode()):
+        if not self._holds(request, BOOT_KEY):
             return JSONResponse({"error": f"the node's boot key ({BOOT_KEY}) is needed"}, status_code=401)
         model = self.spec.models.by_role().get(request.path_params["role"])
         if model is None or model.weights is None or self.spec.s3 is None:
@@ -456,16 +455,11 @@ class SchedulerService:
 
     def _s3(self) -> Any:
         """The stack's S3 with its operator's key (from .env), which may write the cache."""
-        import boto3
-        from botocore.config import Config
-
-        assert self.spec.s3 is not None
-        style = "path" if self.spec.s3.path_style else "virtual"
-        return boto3.client(
-            "s3", endpoint_url=self.spec.s3.endpoint_url, region_name=self.spec.s3.region,
-            aws_access_key_id=self.secrets.get("S3_ACCESS_KEY_ID"),
-            aws_secret_access_key=self.secrets.get("S3_SECRET_ACCESS_KEY"),
-            config=Config(s3={"addressing_style": style}),
+        s3 = self.spec.s3
+        assert s3 is not None
+        return s3_client(
+            s3.endpoint_url, region=s3.region, key_id=self.secrets.get("S3_ACCESS_KEY_ID"),
+            secret=self.secrets.get("S3_SECRET_ACCESS_KEY"), path_style=s3.path_style,
         )  # fmt: skip
 
     def _cache_kept(self, request: Request) -> Response:
