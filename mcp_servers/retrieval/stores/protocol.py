@@ -59,17 +59,20 @@ class Collection(CollectionInfo):
     id: int
     # Where a store without tables keeps its chunks, once they moved (`reembed`); never shown to callers.
     space: str | None = Field(None, exclude=True)
+    # How pgvector's index holds the vectors (`half`: halfvec, half the memory); never shown to callers.
+    index_precision: Literal["full", "half"] = Field("full", exclude=True)
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Collection:
-        """From `id, name, namespace, embedding_model, dimension, language, description`."""
+        """From `id, name, namespace, embedding_model, dimension, language, description, index_precision`."""
         names = ("id", "name", "namespace", "embedding_model", "dimension", "language", "description")
-        return cls(**dict(zip(names, row, strict=True)))
+        return cls(**dict(zip(names, row[:7], strict=True)), index_precision=row[7])
 
     @property
     def vector_type(self) -> str:
         # HNSW indexes vectors of up to 2,000 dimensions; half precision goes to 4,000.
-        return f"halfvec({self.dimension})" if self.dimension > 2000 else f"vector({self.dimension})"
+        half = self.index_precision == "half" or self.dimension > 2000
+        return f"halfvec({self.dimension})" if half else f"vector({self.dimension})"
 
 
 class Citation(BaseModel):
