@@ -529,7 +529,14 @@ def _toolpark(topology: Topology, server: str) -> ServiceDef:
         image=spec.toolpark.image,
         command=["serve", server, "--transport", "http", "--host", topology.bind_host, "--port", str(port)],
         # Tasks and their results outlive a restart of the container (the ledger in its volume).
-        environment={**toolpark_environment(topology, server), "TOOLPARK_TASKS_PATH": f"{_TASKS}/tasks.sqlite"},
+        # Two malloc arenas, not glibc's eight per core: the servers convert pages and PDFs and
+        # encode in worker threads, and each thread's arena kept what it once held (the web
+        # server grew by 430 MB under 100 users, bench/concurrent_users.py).
+        environment={
+            **toolpark_environment(topology, server),
+            "TOOLPARK_TASKS_PATH": f"{_TASKS}/tasks.sqlite",
+            "MALLOC_ARENA_MAX": "2",
+        },
         volumes={f"toolpark-{server}-tasks": _TASKS},
         # Liveness, not readiness: a server whose vLLM node is away (scheduled off) is still up.
         probe=Probe(port, "/healthz"),
