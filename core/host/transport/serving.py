@@ -42,6 +42,7 @@ from toolpark.host.transport.events import MemoryEventStore
 from toolpark.host.transport.exchange import StatelessJson
 from toolpark.host.transport.sessions import SessionQuota
 from toolpark.operations.budget import tool_list_tokens
+from toolpark.operations.memory import keep_trimmed
 from toolpark.operations.metrics import current_tool
 from toolpark.sdk import lowlevel, use_fast_line_split
 from toolpark.security.auth import Authenticator, AuthMiddleware
@@ -230,6 +231,9 @@ class Host:
                 await stack.enter_async_context(self.running())
                 for manager in managers:
                     await stack.enter_async_context(manager.run())
+                housekeeping = await stack.enter_async_context(anyio.create_task_group())
+                housekeeping.start_soon(keep_trimmed)
+                stack.callback(housekeeping.cancel_scope.cancel)
                 yield
 
         return Starlette(
