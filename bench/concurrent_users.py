@@ -28,7 +28,6 @@ import os
 import platform
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ import yaml
 
 from toolpark.clients import http_client
 from toolpark.compose.files import read_env
+from toolpark.compose.up import stop_group
 from toolpark.host.loading import first_party_servers
 from toolpark.operations.embedded import free_ports, seaweedfs
 
@@ -144,12 +144,7 @@ def stack(base: Path, frontends: bool) -> Iterator[tuple[dict[str, str], str, su
             )  # fmt: skip
             yield read_env(folder / ".env"), tools, up
         finally:
-            up.send_signal(signal.SIGTERM)
-            try:
-                up.wait(120)
-            except subprocess.TimeoutExpired:
-                os.killpg(up.pid, signal.SIGKILL)
-                up.wait()
+            stop_group(up, 120)
 
 
 @contextmanager

@@ -38,6 +38,7 @@ __all__ = [
     "Watched",
     "log_tail",
     "run_stack",
+    "stop_group",
     "wait_healthy",
     "watched",
 ]
@@ -185,11 +186,12 @@ def _probes(body: list[str]) -> list[tuple[str, int]]:
     return probes or [("/", 0)]
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_group(process: subprocess.Popen[bytes], wait_s: float = 90) -> None:
+    """Ask a process started in a session of its own to stop; after `wait_s`, kill its whole group."""
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(90)
+            process.wait(wait_s)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
@@ -241,7 +243,7 @@ def run_stack(folder: Path, topology: Topology, say: Callable[[str], None]) -> i
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         say("stopping the stack")
-        _stop(process)
+        stop_group(process)
         _stop_local_node(folder, topology, say)
 
 

@@ -6,7 +6,6 @@ S3 is outside the stack in the design; an embedded SeaweedFS stands for it."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from tests.processes import env_folder
 from tests.vllm_server import prepare
 from toolpark.compose.files import read_env
 from toolpark.compose.secrets import WEIGHTS_SECRETS, format_env
+from toolpark.compose.up import stop_group
 from toolpark.host.loading import first_party_servers
 from toolpark.operations.embedded import add_reader, free_ports, seaweedfs
 
@@ -114,16 +114,6 @@ class Stack:
         raise AssertionError(f"no site {name} in the up log:\n{self.log.read_text()[-2000:]}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(120)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @contextmanager
 def running(folder: Path, spec_path: Path, log: Path, *, expect_failure: bool = False) -> Iterator[str]:
     """`toolpark compose up` until it reports the stack healthy; expecting a failure, `up` of the
@@ -145,7 +135,7 @@ def running(folder: Path, spec_path: Path, log: Path, *, expect_failure: bool = 
             process.wait(300)
         yield log.read_text()
     finally:
-        _stop(process)
+        stop_group(process, 120)
 
 
 @dataclass
