@@ -1,5 +1,6 @@
-"""The host hands freed memory back to the system (`malloc_trim`): after a worker thread frees most of
-what it allocated, the rest spread over its heap, a trim brings the process's resident size down, as the servers' periodic one does."""
+"""The host hands freed memory back to the system (`malloc_trim`): after a worker thread frees most
+of what it allocated, the rest spread over its heap, a trim brings the process's resident size
+down, as the servers' periodic one does."""
 
 from __future__ import annotations
 
