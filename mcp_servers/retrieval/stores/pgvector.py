@@ -332,8 +332,10 @@ class PgvectorStore:
         chunks holding its rarest terms together."""
         cursor = await conn.execute(
             "WITH terms AS (SELECT DISTINCT t.lexeme FROM unnest(to_tsvector(%s::regconfig, %s)) t), "
-            "size AS (SELECT greatest(chunks, 1) AS n FROM collection_sizes WHERE collection_id = %s) "
-            "SELECT terms.lexeme, ct.chunks, ln(1 + (size.n - ct.chunks + 0.5) / (ct.chunks + 0.5)), size.n "
+            "size AS (SELECT greatest(chunks, 1) AS n, greatest(lexemes, 1)::float / greatest(chunks, 1) AS avglen "
+            "FROM collection_sizes WHERE collection_id = %s) "
+            "SELECT terms.lexeme, ct.chunks, ln(1 + (size.n - ct.chunks + 0.5) / (ct.chunks + 0.5)), "
+            "size.n, size.avglen "
             "FROM terms CROSS JOIN size JOIN collection_terms ct ON ct.collection_id = %s AND ct.term = terms.lexeme "
             "WHERE ct.chunks > 0 ORDER BY ct.chunks, terms.lexeme",
             (collection.language, text, collection.id, collection.id),
@@ -342,7 +344,7 @@ class PgvectorStore:
         if not terms:
             return []
         lexemes, weights = [t[0] for t in terms], [float(t[2]) for t in terms]
-        counts, size = [t[1] for t in terms], terms[0][3]
+        counts, size, average = [t[1] for t in terms], terms[0][3], terms[0][4]
         scored, counted = 1, counts[0]
         while scored < len(terms) and counted + counts[scored] <= KEYWORD_CANDIDATES:
             counted += counts[scored]
@@ -354,7 +356,7 @@ class PgvectorStore:
                 expected *= counts[together] / size
                 together += 1
             matching = " & ".join(_quoted(lexeme) for lexeme in lexemes[:together])
-        return await self._bm25(conn, collection, lexemes, weights, matching, k, condition, params)
+        return await self._bm25(conn, collection, lexemes, weights, average, matching, k, condition, params)
 
     async def _bm25(
         self,
@@ -362,12 +364,14 @@ class PgvectorStore:
         collection: Collection,
         lexemes: list[str],
         weights: list[float],
+        average: float,
         matching: str,
         k: int,
         condition: Any,
         params: list[Any],
     ) -> list[dict[str, Any]]:
-        """The k chunks that the tsquery `matching` matches, by BM25 over all the query's lexemes.
+        """The k chunks that the tsquery `matching` matches, by BM25 over all the query's lexemes
+        (`average`: the collection's lexemes a chunk).
 
         Each chunk's lexemes are cut to the query's before they are unnested (`setweight` marks
         the query's, `ts_filter` keeps the marked: both in C; chunks' text carries no weights of
@@ -376,13 +380,11 @@ class PgvectorStore:
         collection's index; a generic plan guessed them and scanned the collection."""
         query = sql.SQL(
             "WITH idf AS (SELECT * FROM unnest(%s::text[], %s::float8[]) AS idf(lexeme, weight)), "
-            "size AS (SELECT greatest(lexemes, 1)::float / greatest(chunks, 1) AS avglen "
-            "FROM collection_sizes WHERE collection_id = %s), "
             "found AS MATERIALIZED (SELECT c.id, c.tsv, length(c.tsv) AS len FROM chunks c "
             " WHERE c.collection_id = %s AND c.tsv @@ %s::tsquery AND ({condition})), "
             "top AS (SELECT found.id, sum(idf.weight * (array_length(t.positions, 1) * {k1plus}) / "
-            " (array_length(t.positions, 1) + {k1} * ({b0} + {b} * found.len / size.avglen))) AS rank "
-            " FROM size, found CROSS JOIN LATERAL unnest(ts_filter(setweight(found.tsv, 'A', %s::text[]), '{{a}}')) t "
+            " (array_length(t.positions, 1) + {k1} * ({b0} + {b} * found.len / %s::float8))) AS rank "
+            " FROM found CROSS JOIN LATERAL unnest(ts_filter(setweight(found.tsv, 'A', %s::text[]), '{{a}}')) t "
             " JOIN idf ON idf.lexeme = t.lexeme "
             " GROUP BY found.id ORDER BY rank DESC, found.id LIMIT %s) "
             "SELECT c.id, c.document_id, c.text, c.page, c.char_start, c.char_end, c.metadata, d.source_uri, d.title, "
@@ -397,7 +399,7 @@ class PgvectorStore:
         )
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                query, [lexemes, weights, collection.id, collection.id, matching, *params, lexemes, k], prepare=False
+                query, [lexemes, weights, collection.id, matching, *params, average, lexemes, k], prepare=False
             )
             return list(await cur.fetchall())
 
