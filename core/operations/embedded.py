@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ __all__ = [
     "S3Service",
     "add_reader",
     "data_dir",
+    "free_block",
     "free_ports",
     "postgres",
     "seaweedfs",
@@ -64,6 +65,17 @@ def free_ports(count: int, *, below: int = 50000) -> list[int]:
             found.append(port)
             taken |= {port, twin}
     return found
+
+
+def free_block(count: int, *, avoid: Collection[int] = (), below: int = 40000) -> int:
+    """The first of `count` consecutive ports free on loopback now, none of them in `avoid` (ports
+    already chosen for something not yet listening): the processes target's public sites take
+    one each from `processes.first_port`."""
+    for base in free_ports(20, below=below):
+        block = range(base, base + count)
+        if not set(block) & set(avoid) and all(_free(port) for port in block):
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 def _free(port: int) -> bool:

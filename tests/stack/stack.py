@@ -6,7 +6,6 @@ S3 is outside the stack in the design; an embedded SeaweedFS stands for it."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from toolpark.compose.files import read_env
 from toolpark.compose.secrets import WEIGHTS_SECRETS, format_env
 from toolpark.compose.up import stop_group
 from toolpark.host.loading import first_party_servers
-from toolpark.operations.embedded import add_reader, free_ports, seaweedfs
+from toolpark.operations.embedded import add_reader, free_block, free_ports, seaweedfs
 
 SERVERS = tuple(first_party_servers())
 BUCKET = "assistant-files"
@@ -37,7 +36,7 @@ def spec(ports: list[int], s3_url: str) -> dict[str, Any]:
     """A single-node spec: every service of the design that runs here, LibreChat's files rendered."""
     vllm, home = prepare(), env_folder("stack-env")
     chat, embed, litellm, librechat, webui, postgres, *servers = ports
-    first = _consecutive_free(4)
+    first = free_block(4, avoid=ports)
     return {
         "name": "e2e",
         "acme_email": "ops@example.org",
@@ -81,19 +80,6 @@ def spec(ports: list[int], s3_url: str) -> dict[str, Any]:
             "openwebui": [str(home / "openwebui" / "bin" / "open-webui")],
         },
     }  # fmt: skip
-
-
-def _consecutive_free(count: int) -> int:
-    """A port from which `count` consecutive ports are free (Caddy's sites take one each)."""
-    for base in free_ports(20, below=40000):
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 @dataclass
