@@ -6,7 +6,9 @@ instead, and a page that is only a sign-in form or has no text at all gets a not
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +25,10 @@ _OUTPUT = {"markdown": "markdown", "text": "txt", "html": "html"}
 _PASSWORD = re.compile(r"<input[^>]+type\s*=\s*[\"']?password", re.IGNORECASE)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _NOISE = ("script", "style", "noscript", "template", "svg", "nav", "footer", "form", "iframe")
+# Conversion is CPU work that holds the GIL: more pages at once than there are cores converts no
+# more a second and only holds more parse trees (under load, sixteen at once held about 60 MB more
+# than two). Callers convert in worker threads; the rest wait here with just their text.
+_CONVERTING = threading.BoundedSemaphore(len(os.sched_getaffinity(0)))
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,11 @@ class Converted:
 
 def convert_html(html: str, *, url: str | None = None, fmt: Format = "markdown", min_chars: int = 200) -> Converted:
     """The page's main content in `fmt`, with title, byline, date and canonical URL."""
+    with _CONVERTING:
+        return _convert(html, url=url, fmt=fmt, min_chars=min_chars)
+
+
+def _convert(html: str, *, url: str | None, fmt: Format, min_chars: int) -> Converted:
     tree = load_html(html)
     if tree is None:
         return Converted("", note="The page could not be parsed as HTML.")
