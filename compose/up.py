@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import xmlrpc.client
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,11 +153,13 @@ def wait_healthy(folder: Path, services: list[Watched], say: Callable[[str], Non
     return None
 
 
-def _unreachable_sites(topology: Topology) -> str | None:
-    """Caddy answers 502 where a site's upstream is not there: a route that reaches no service."""
+def _unreachable_sites(topology: Topology, not_yet: Collection[str] = ()) -> str | None:
+    """Caddy answers 502 where a site's upstream is not there: a route that reaches no service.
+    Sites leading to a service of `not_yet` (not started yet) are left for later."""
     ports = site_ports(topology)
     # The scheduled node's routes lead to the offline page while it is away.
-    skipped = {f"127.0.0.1:{topology.services[name].port}" for name in [*unstarted(topology), *_away(topology)]}
+    left = [*unstarted(topology), *_away(topology), *not_yet]
+    skipped = {f"127.0.0.1:{topology.services[name].port}" for name in left}
     for host, body in sites(topology):
         if any(line.split()[1] in skipped for line in body if "reverse_proxy" in line):
             continue  # its service needs a container
@@ -218,16 +220,20 @@ def run_stack(folder: Path, topology: Topology, say: Callable[[str], None]) -> i
     try:
         # The light services first, then the heavy ones supervisord was told not to start (model
         # engines): on a small machine they would starve the light ones of CPU.
+        # The light services' sites are checked before the heavy start: a broken route is named
+        # in a minute, not after the model engines' minutes.
         later = deferred(topology)
         services = watched(topology)
         failed = wait_healthy(folder, [s for s in services if s.name not in later], say)
-        if failed is None and (heavy := [s for s in services if s.name in later]):
+        broken = _unreachable_sites(topology, later) if failed is None else None
+        if failed is None and broken is None and (heavy := [s for s in services if s.name in later]):
             say(f"starting {', '.join(s.name for s in heavy)}")
             _start(folder, [s.name for s in heavy])
             failed = wait_healthy(folder, heavy, say)
+            broken = _unreachable_sites(topology) if failed is None else None
         if failed is not None:
             return 1
-        if (broken := _unreachable_sites(topology)) is not None:
+        if broken is not None:
             say(broken)
             return 1
         ports = site_ports(topology)
