@@ -14,7 +14,9 @@ so is the loaded database (its build times are kept with it and printed again) u
 
 Latency is the store's `search` call (embedding excluded; the Cranfield queries' MiniLM vectors),
 after one warming pass; recall@10 of the vector ranking is against exact search with NumPy over
-the same vectors. pgvector is measured with full-precision and half-precision HNSW indexes
+the same vectors; a keyword ranking's against exhaustive BM25; a filtered hybrid ranking's
+against the one fused from a vector list as deep as the keyword list (FILTERED_HYBRID_DEPTH
+lifted). pgvector is measured with full-precision and half-precision HNSW indexes
 (`index_precision`). The baselines get vector search only (their keyword search does not run at
 this size in their embedded modes) on the archive collection, through their own clients: Qdrant's
 local mode (NumPy brute force, no server) and Milvus Lite 3 (FAISS HNSW, M 16, efConstruction 64,
@@ -357,7 +359,14 @@ async def measure_pgvector(data: Corpus, base: Built, asked: int) -> list[tuple[
                                     found = {h.citation.chunk_id - 1 for h in hits}
                                     recalls.append(len(found & truth[len(recalls)]) / 10)
                         if mode == "keyword" and not filtered:
-                            recalls = await agreement(store, shown, queries[:EXHAUSTIVE_QUERIES])
+                            recalls = await agreement(
+                                store, shown, queries[:EXHAUSTIVE_QUERIES], vectors, None,
+                                mode=mode, bound="KEYWORD_CANDIDATES",
+                            )  # fmt: skip
+                        if mode == "hybrid" and filtered:
+                            recalls = await agreement(
+                                store, shown, queries, vectors, filters, mode=mode, bound="FILTERED_HYBRID_DEPTH"
+                            )
                         p50, p99 = percentiles(latencies)
                         recall = f"{np.mean(recalls):.3f}" if recalls else ""
                         where = f"{collection.namespace}/{collection.name} ({len(members):,})"
@@ -367,17 +376,30 @@ async def measure_pgvector(data: Corpus, base: Built, asked: int) -> list[tuple[
     return rows_out
 
 
-async def agreement(store: PgvectorStore, collection: Collection, queries: list[str]) -> list[float]:
-    """Each query's keyword top 10 against scoring every chunk that holds a query term (the store's
-    KEYWORD_CANDIDATES lifted): the share of the exhaustive BM25 top 10 it returns."""
+async def agreement(
+    store: PgvectorStore,
+    collection: Collection,
+    queries: list[str],
+    vectors: np.ndarray,
+    filters: list[Condition] | None,
+    *,
+    mode: str,
+    bound: str,
+) -> list[float]:
+    """Each query's top 10 against the same search with the store's `bound` lifted (keyword:
+    KEYWORD_CANDIDATES, so every chunk holding a query term is scored, exhaustive BM25; hybrid:
+    FILTERED_HYBRID_DEPTH, so the filtered vector list is as deep as the keyword list): the share
+    of that top 10 it returns."""
     found = []
-    for query in queries:
-        hits = await store.search(collection, mode="keyword", query=query, vector=None, k=10, filters=None)
-        bound, pgvector.KEYWORD_CANDIDATES = pgvector.KEYWORD_CANDIDATES, 10**9
+    for query, vector in zip(queries, vectors, strict=False):
+        asked = {"mode": mode, "query": query, "vector": vector.tolist(), "k": 10, "filters": filters}
+        hits = await store.search(collection, **asked)  # type: ignore[arg-type]
+        kept, lifted = getattr(pgvector, bound), 10**9
+        setattr(pgvector, bound, lifted)
         try:
-            every = await store.search(collection, mode="keyword", query=query, vector=None, k=10, filters=None)
+            every = await store.search(collection, **asked)  # type: ignore[arg-type]
         finally:
-            pgvector.KEYWORD_CANDIDATES = bound
+            setattr(pgvector, bound, kept)
         truth = {h.citation.chunk_id for h in every}
         found.append(len({h.citation.chunk_id for h in hits} & truth) / max(1, len(truth)))
     return found
@@ -512,6 +534,7 @@ def main() -> None:
             print(f"  {name}: {size:.0f}")
         print(f"\nPostgreSQL's memory after the runs (PSS): {memory:.0f} MB, shared_buffers {args.shared_buffers}")
         print(f"keyword recall@10: against exhaustive BM25 (every matching chunk scored), {EXHAUSTIVE_QUERIES} queries")
+        print("filtered hybrid recall@10: against fusing the vector list as deep as the keyword list")
     archive = np.flatnonzero(data.collection == 0)
     measures = {"qdrant": measure_qdrant, "milvus": measure_milvus}
     baselines = [
