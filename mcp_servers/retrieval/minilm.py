@@ -88,9 +88,9 @@ class MiniLM:
         passes: list[tuple[list[int], tuple[NDArray[np.int64], ...]]] = []
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
-            encoded = self._tokenizer.encode_batch([texts[i] for i in chosen])
+            tokens = self._tokenizer.encode_batch([texts[i] for i in chosen])
             arrays = [
-                np.array([getattr(e, field) for e in encoded], dtype=np.int64)
+                np.array([getattr(e, field) for e in tokens], dtype=np.int64)
                 for field in ("ids", "type_ids", "attention_mask")
             ]
             # A few texts a pass: a layer's arrays then stay in the CPU's caches (128 passages of
@@ -103,10 +103,9 @@ class MiniLM:
         # in its loops): BLAS's own threads made a batch 10% faster for twice the CPU, spinning
         # while NumPy's element-wise work ran on one core. A query is one pass, on one core.
         with self._blas.limit(limits=1, user_api="blas"), ThreadPoolExecutor(min(self._cores, len(passes))) as pool:
-            for chosen, found in zip(
-                (chosen for chosen, _ in passes), pool.map(lambda p: self._forward(*p[1]), passes), strict=True
-            ):
-                for index, vector in zip(chosen, found.tolist(), strict=True):
+            found = pool.map(lambda one: self._forward(*one[1]), passes)
+            for (chosen, _), encoded in zip(passes, found, strict=True):
+                for index, vector in zip(chosen, encoded.tolist(), strict=True):
                     vectors[index] = vector
         return vectors
 
