@@ -115,9 +115,9 @@ class MiniLM:
         return flat.reshape(*x.shape[:-1], flat.shape[-1])
 
     def _norm(self, x: Array, name: str) -> Array:
-        mean = x.mean(-1, keepdims=True)
-        variance = ((x - mean) ** 2).mean(-1, keepdims=True)
-        scaled: Array = (x - mean) / np.sqrt(variance + self._eps)
+        centred = x - x.mean(-1, keepdims=True)
+        variance = (centred**2).mean(-1, keepdims=True)
+        scaled: Array = centred / np.sqrt(variance + self._eps)
         return scaled * self._weights[f"{name}.weight"] + self._weights[f"{name}.bias"]
 
     def _forward(self, ids: NDArray[np.int64], types: NDArray[np.int64], mask: NDArray[np.int64]) -> Array:
