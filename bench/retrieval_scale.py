@@ -42,6 +42,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ from toolpark.mcp_servers.retrieval.filters import Condition
 from toolpark.mcp_servers.retrieval.stores import pgvector
 from toolpark.mcp_servers.retrieval.stores.opening import open_store
 from toolpark.mcp_servers.retrieval.stores.pgvector import PgvectorStore
-from toolpark.mcp_servers.retrieval.stores.protocol import Collection
+from toolpark.mcp_servers.retrieval.stores.protocol import Collection, Mode
 from toolpark.operations.embedded import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -383,7 +384,7 @@ async def agreement(
     vectors: np.ndarray,
     filters: list[Condition] | None,
     *,
-    mode: str,
+    mode: Mode,
     bound: str,
 ) -> list[float]:
     """Each query's top 10 against the same search with the store's `bound` lifted (keyword:
@@ -392,12 +393,14 @@ async def agreement(
     of that top 10 it returns."""
     found = []
     for query, vector in zip(queries, vectors, strict=False):
-        asked = {"mode": mode, "query": query, "vector": vector.tolist(), "k": 10, "filters": filters}
-        hits = await store.search(collection, **asked)  # type: ignore[arg-type]
-        kept, lifted = getattr(pgvector, bound), 10**9
-        setattr(pgvector, bound, lifted)
+        search = partial(
+            store.search, collection, mode=mode, query=query, vector=vector.tolist(), k=10, filters=filters
+        )
+        hits = await search()
+        kept = getattr(pgvector, bound)
+        setattr(pgvector, bound, 10**9)
         try:
-            every = await store.search(collection, **asked)  # type: ignore[arg-type]
+            every = await search()
         finally:
             setattr(pgvector, bound, kept)
         truth = {h.citation.chunk_id for h in every}
